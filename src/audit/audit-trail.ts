@@ -1,0 +1,57 @@
+import { z } from 'zod';
+import type { EmailId } from '../ids.js';
+import type { Redis } from '../queues/connection.js';
+import type { RedisKeys } from '../queues/keys.js';
+
+export const AuditType = z.enum([
+  'ingested',
+  'duplicate',
+  'parsed',
+  'sender_verified',
+  'robot',
+  'classified',
+  'triaged',
+  'planned',
+  'validated',
+  'parked',
+  'approved',
+  'rejected',
+  'step_started',
+  'step_finished',
+  'step_failed',
+  'replanned',
+  'completed',
+  'escalated',
+  'quarantined',
+]);
+export type AuditType = z.infer<typeof AuditType>;
+
+/**
+ * One entry of an email's append-only trail. `data` holds ids, tool names, control arguments,
+ * codes and trusted facts; never email text.
+ */
+export const AuditEvent = z.object({
+  ts: z.string(),
+  type: AuditType,
+  actor: z.string(),
+  data: z.record(z.string(), z.unknown()),
+});
+export type AuditEvent = z.infer<typeof AuditEvent>;
+
+export interface AuditTrail {
+  append(emailId: EmailId, type: AuditType, actor: string, data?: Record<string, unknown>): Promise<void>;
+  read(emailId: EmailId): Promise<AuditEvent[]>;
+}
+
+export function createAuditTrail(redis: Redis, keys: RedisKeys, clock: () => Date = () => new Date()): AuditTrail {
+  return {
+    async append(emailId, type, actor, data = {}) {
+      const event: AuditEvent = { ts: clock().toISOString(), type, actor, data };
+      await redis.rpush(keys.audit(emailId), JSON.stringify(event));
+    },
+    async read(emailId) {
+      const raw = await redis.lrange(keys.audit(emailId), 0, -1);
+      return raw.map((line) => AuditEvent.parse(JSON.parse(line)));
+    },
+  };
+}

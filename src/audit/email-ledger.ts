@@ -1,0 +1,108 @@
+import { z } from 'zod';
+import { EmailId } from '../ids.js';
+import type { Redis } from '../queues/connection.js';
+import type { RedisKeys } from '../queues/keys.js';
+
+/**
+ * Where an email is. Terminal states are final (invariant 7: exactly one of them per email);
+ * `awaiting_approval` rests until a human decides.
+ */
+export const EmailState = z.enum([
+  'received',
+  'triaged',
+  'planned',
+  'awaiting_approval',
+  'running',
+  'completed',
+  'rejected',
+  'escalated',
+  'quarantined',
+]);
+export type EmailState = z.infer<typeof EmailState>;
+
+export const TERMINAL_STATES: readonly EmailState[] = ['completed', 'rejected', 'escalated', 'quarantined'];
+export const RESTING_STATES: readonly EmailState[] = [...TERMINAL_STATES, 'awaiting_approval'];
+
+export const EmailRecord = z.object({
+  emailId: EmailId,
+  state: EmailState,
+  reason: z.string().default(''),
+  source: z.string(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  planId: z.string().default(''),
+  category: z.string().default(''),
+  sender: z.string().default(''),
+  robot: z.string().default(''),
+  tools: z.string().default(''),
+});
+export type EmailRecord = z.infer<typeof EmailRecord>;
+
+/** Moves an email to a new state unless it already rests in a terminal one (atomic). */
+const SET_STATE = `
+local cur = redis.call('HGET', KEYS[1], 'state')
+if not cur then return -1 end
+for i = 3, #ARGV do if ARGV[i] == cur then return 0 end end
+redis.call('HSET', KEYS[1], 'state', ARGV[1], 'updatedAt', ARGV[2])
+return 1`;
+
+export interface EmailLedger {
+  /** Creates the record; false if the email is already known (a duplicate delivery). */
+  create(emailId: EmailId, source: string): Promise<boolean>;
+  /** Returns false when the email was already terminal (the new state is ignored). */
+  setState(emailId: EmailId, state: EmailState, fields?: Partial<Record<'reason' | 'planId' | 'category' | 'sender' | 'robot' | 'tools', string>>): Promise<boolean>;
+  annotate(emailId: EmailId, fields: Partial<Record<'planId' | 'category' | 'sender' | 'robot' | 'tools' | 'reason', string>>): Promise<void>;
+  get(emailId: EmailId): Promise<EmailRecord | null>;
+  getMany(ids: readonly EmailId[]): Promise<Array<EmailRecord | null>>;
+  /** Most recent first. */
+  list(limit: number): Promise<EmailRecord[]>;
+  count(): Promise<number>;
+}
+
+export function createEmailLedger(redis: Redis, keys: RedisKeys, clock: () => Date = () => new Date()): EmailLedger {
+  const parse = (h: Record<string, string>): EmailRecord | null => {
+    if (!h.state) return null;
+    const r = EmailRecord.safeParse(h);
+    return r.success ? r.data : null;
+  };
+  const ledger: EmailLedger = {
+    async create(emailId, source) {
+      const now = clock().toISOString();
+      const created = await redis.hsetnx(keys.email(emailId), 'state', 'received');
+      if (created === 0) return false;
+      await redis
+        .multi()
+        .hset(keys.email(emailId), { emailId, source, createdAt: now, updatedAt: now })
+        .zadd(keys.emailsByTime(), Date.now(), emailId)
+        .exec();
+      return true;
+    },
+    async setState(emailId, state, fields = {}) {
+      const res = await redis.eval(SET_STATE, 1, keys.email(emailId), state, clock().toISOString(), ...TERMINAL_STATES);
+      if (res === 1 && Object.keys(fields).length > 0) await ledger.annotate(emailId, fields);
+      return res === 1;
+    },
+    async annotate(emailId, fields) {
+      const entries = Object.entries(fields).filter((e): e is [string, string] => typeof e[1] === 'string');
+      if (entries.length) await redis.hset(keys.email(emailId), Object.fromEntries(entries));
+    },
+    async get(emailId) {
+      return parse(await redis.hgetall(keys.email(emailId)));
+    },
+    async getMany(ids) {
+      const pipe = redis.pipeline();
+      for (const id of ids) pipe.hgetall(keys.email(id));
+      const res = (await pipe.exec()) ?? [];
+      return res.map(([err, h]) => (err || !h || typeof h !== 'object' ? null : parse(h as Record<string, string>)));
+    },
+    async list(limit) {
+      const ids = await redis.zrevrange(keys.emailsByTime(), 0, limit - 1);
+      const recs = await ledger.getMany(ids.map((id) => EmailId.parse(id)));
+      return recs.filter((r): r is EmailRecord => r !== null);
+    },
+    count() {
+      return redis.zcard(keys.emailsByTime());
+    },
+  };
+  return ledger;
+}

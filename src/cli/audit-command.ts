@@ -1,0 +1,20 @@
+import type { Config } from '../config.js';
+import { createContext } from '../context.js';
+import { MailroomError } from '../errors.js';
+import { EmailId } from '../ids.js';
+import type { Logger } from '../logger.js';
+
+/** `mailroom audit <emailId>`: the email's trail, one event a line. */
+export async function runAudit(config: Config, logger: Logger, id: string, json: boolean): Promise<string> {
+  const parsed = EmailId.safeParse(id);
+  if (!parsed.success) throw new MailroomError('INPUT_NOT_FOUND', `"${id}" is not an email id (em_ and 16 hex digits)`);
+  const app = await createContext(config, logger);
+  try {
+    const events = await app.audit.read(parsed.data);
+    if (events.length === 0) throw new MailroomError('INPUT_NOT_FOUND', `no audit trail for ${id}`);
+    if (json) return events.map((e) => JSON.stringify(e)).join('\n') + '\n';
+    return events.map((e) => `${e.ts}  ${e.type.padEnd(15)} ${e.actor.padEnd(10)} ${JSON.stringify(e.data)}`).join('\n') + '\n';
+  } finally {
+    await app.close();
+  }
+}

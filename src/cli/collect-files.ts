@@ -1,0 +1,38 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { MailroomError } from '../errors.js';
+import { looksLikeEmail } from '../ingest/parse-email.js';
+
+/**
+ * Expands the CLI's paths into message files: a folder gives its `.eml` files (sorted, not
+ * recursive); a file is taken as given but must look like an email.
+ */
+export function collectEmailFiles(paths: readonly string[]): string[] {
+  const files: string[] = [];
+  for (const p of paths) {
+    let st;
+    try {
+      st = statSync(p);
+    } catch {
+      throw new MailroomError('INPUT_NOT_FOUND', `${p}: no such file or folder`);
+    }
+    if (st.isDirectory()) {
+      const emls = readdirSync(p)
+        .filter((f) => f.toLowerCase().endsWith('.eml'))
+        .sort()
+        .map((f) => path.join(p, f));
+      if (emls.length === 0) throw new MailroomError('INPUT_NOT_FOUND', `${p}: the folder holds no .eml files`);
+      files.push(...emls);
+    } else {
+      let head: Buffer;
+      try {
+        head = readFileSync(p).subarray(0, 8192);
+      } catch (err) {
+        throw new MailroomError('INPUT_NOT_FOUND', `${p}: cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      }
+      if (!looksLikeEmail(head)) throw new MailroomError('INPUT_NOT_EMAIL', `${p}: not an email message (no RFC 5322 header block)`);
+      files.push(p);
+    }
+  }
+  return [...new Set(files)];
+}

@@ -1,0 +1,160 @@
+import { rmSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command, Option } from 'commander';
+import { loadConfig, type Config } from '../config.js';
+import { MailroomError, toMailroomError } from '../errors.js';
+import { createLogger } from '../logger.js';
+import { runProcess, runStatus } from './process-command.js';
+import { formatTable } from './summary.js';
+import { runAudit } from './audit-command.js';
+import { runDaemon } from '../daemon/daemon.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const EXAMPLES = path.resolve(here, '../../examples');
+
+interface GlobalOpts {
+  config?: string;
+}
+
+function configFrom(cmd: Command, defaults: { logLevel: Config['logLevel'] }): Config {
+  const opts = cmd.optsWithGlobals<GlobalOpts>();
+  const env = { ...process.env };
+  env.MAILROOM_LOG_LEVEL ??= defaults.logLevel;
+  return loadConfig({ env, configPath: opts.config });
+}
+
+function progress(enabled: boolean) {
+  if (!enabled || !process.stderr.isTTY) return undefined;
+  let last = -1;
+  return (done: number, total: number) => {
+    if (done === last) return;
+    last = done;
+    process.stderr.write(`\r${done}/${total} emails done`);
+    if (done === total) process.stderr.write('\n');
+  };
+}
+
+export function buildProgram(): Command {
+  const program = new Command()
+    .name('mailroom')
+    .description('Email triage agent that cannot be hijacked by the emails it reads.')
+    .option('-c, --config <file>', 'JSON config file (also MAILROOM_CONFIG)')
+    .showHelpAfterError()
+    .addHelpText(
+      'after',
+      `
+Environment:
+  REDIS_URL          Redis to use; unset: a private redis-server under MAILROOM_DATA_DIR
+  MAILROOM_DATA_DIR  data folder for the embedded Redis and the outbox (default .mailroom)
+  OPENAI_API_KEY     enables the LLM planner and readers; unset: the offline provider
+  OPENAI_BASE_URL    any OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp)
+  OPENAI_MODEL       model name (default gpt-4.1-mini)
+  SMTP_URL           smtp(s)://user:pass@host:port for replies; unset: .eml files in the outbox
+  MAILROOM_LOG_LEVEL fatal|error|warn|info|debug (default info; warn for one-shot commands)`,
+    );
+
+  program
+    .command('process')
+    .description('process .eml files or folders through the whole pipeline and print what happened')
+    .argument('<paths...>', '.eml files or folders of .eml files')
+    .option('--json', 'print one JSON summary object instead of the table')
+    .addOption(new Option('--timeout <seconds>', 'give up waiting after this long').default('300'))
+    .action(async (paths: string[], opts: { json?: boolean; timeout: string }, cmd: Command) => {
+      const config = configFrom(cmd, { logLevel: 'error' });
+      const timeout = Number(opts.timeout);
+      if (!Number.isFinite(timeout) || timeout <= 0) throw new MailroomError('CONFIG_INVALID', '--timeout must be a positive number of seconds');
+      const summary = await runProcess(config, createLogger({ level: config.logLevel }), {
+        paths,
+        timeoutMs: timeout * 1000,
+        onProgress: progress(!opts.json),
+      });
+      process.stdout.write(opts.json ? `${JSON.stringify(summary)}\n` : `${formatTable(summary)}\n`);
+      if (summary.lost > 0) process.exitCode = 1;
+    });
+
+  program
+    .command('demo')
+    .description('process the bundled examples/ on embedded defaults (fresh data under .mailroom/demo)')
+    .option('--json', 'print the JSON summary instead of the table')
+    .action(async (opts: { json?: boolean }) => {
+      const dataDir = path.resolve('.mailroom/demo');
+      rmSync(dataDir, { recursive: true, force: true });
+      const env: NodeJS.ProcessEnv = { ...process.env, MAILROOM_DATA_DIR: dataDir, MAILROOM_LOG_LEVEL: process.env.MAILROOM_LOG_LEVEL ?? 'error' };
+      delete env.REDIS_URL;
+      delete env.SMTP_URL;
+      const config = loadConfig({ env, configPath: path.join(EXAMPLES, 'mailroom.config.json') });
+      const summary = await runProcess(config, createLogger({ level: config.logLevel }), {
+        paths: [path.join(EXAMPLES, 'mailbox')],
+        timeoutMs: 300_000,
+        onProgress: progress(!opts.json),
+      });
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(summary)}\n`);
+      } else {
+        process.stdout.write(`${formatTable(summary)}\n`);
+        process.stdout.write(`replies written to ${path.relative(process.cwd(), config.smtp.outboxDir)}/ (no SMTP configured)\n`);
+      }
+      if (summary.lost > 0) process.exitCode = 1;
+    });
+
+  program
+    .command('status')
+    .description('emails by state, queue depths and the latest emails')
+    .option('--json', 'print JSON')
+    .option('--limit <n>', 'how many recent emails to list', '20')
+    .action(async (opts: { json?: boolean; limit: string }, cmd: Command) => {
+      const config = configFrom(cmd, { logLevel: 'warn' });
+      const status = await runStatus(config, createLogger({ level: config.logLevel }), Math.max(1, Number(opts.limit) || 20));
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(status)}\n`);
+        return;
+      }
+      const lines = [`emails: ${status.total}`, ...Object.entries(status.states).map(([s, n]) => `  ${s.padEnd(18)} ${n}`), 'queues:'];
+      for (const [q, c] of Object.entries(status.queues)) lines.push(`  ${q.padEnd(12)} ${Object.entries(c).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+      lines.push('recent:');
+      for (const r of status.recent) lines.push(`  ${r.emailId}  ${r.state.padEnd(17)} ${r.category.padEnd(16)} ${r.reason}`);
+      process.stdout.write(`${lines.join('\n')}\n`);
+    });
+
+  program
+    .command('audit')
+    .description("print an email's audit trail")
+    .argument('<emailId>', 'an email id such as em_0123456789abcdef')
+    .option('--json', 'print JSON lines')
+    .action(async (emailId: string, opts: { json?: boolean }, cmd: Command) => {
+      const config = configFrom(cmd, { logLevel: 'warn' });
+      process.stdout.write(await runAudit(config, createLogger({ level: config.logLevel }), emailId, Boolean(opts.json)));
+    });
+
+  program
+    .command('start')
+    .description('run the daemon: workers for every role until SIGTERM/SIGINT')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const config = configFrom(cmd, { logLevel: 'info' });
+      await runDaemon(config, createLogger({ level: config.logLevel }));
+    });
+  return program;
+}
+
+/** Runs the CLI; every failure is one line on stderr and a non-zero exit, never a stack trace. */
+export async function main(argv: readonly string[]): Promise<void> {
+  const program = buildProgram();
+  program.exitOverride();
+  try {
+    await program.parseAsync([...argv]);
+  } catch (err) {
+    if (typeof err === 'object' && err !== null && 'exitCode' in err && 'code' in err && String(err.code).startsWith('commander.')) {
+      process.exitCode = Number(err.exitCode);
+      return;
+    }
+    const e = toMailroomError(err);
+    process.stderr.write(`mailroom: ${e.message} [${e.publicCode}]\n`);
+    if (process.env.MAILROOM_DEBUG && e.cause) process.stderr.write(`${String((e.cause as Error).stack ?? e.cause)}\n`);
+    process.exitCode = e.exitCode;
+  }
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  await main(process.argv);
+}

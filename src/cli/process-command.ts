@@ -1,0 +1,85 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Config } from '../config.js';
+import { createContext } from '../context.js';
+import { startWorkers } from '../daemon/workers.js';
+import { MailroomError } from '../errors.js';
+import type { EmailId } from '../ids.js';
+import { submitEmail } from '../ingest/submit.js';
+import type { Logger } from '../logger.js';
+import { RESTING_STATES } from '../audit/email-ledger.js';
+import { collectEmailFiles } from './collect-files.js';
+import { summarize, type ProcessSummary } from './summary.js';
+
+export interface ProcessOptions {
+  paths: readonly string[];
+  /** Give up waiting after this long; unfinished emails count as lost. */
+  timeoutMs: number;
+  /** Called as emails come to rest: (resting, total). */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/**
+ * `mailroom process`: enqueue every message, run all roles in this process until each email
+ * rests (a terminal state or awaiting approval), and summarise.
+ */
+export async function runProcess(config: Config, logger: Logger, options: ProcessOptions): Promise<ProcessSummary> {
+  const files = collectEmailFiles(options.paths);
+  const started = Date.now();
+  const app = await createContext(config, logger);
+  const workers = startWorkers(app);
+  try {
+    const entries: Array<{ file: string; emailId: EmailId; duplicate: boolean }> = [];
+    for (const file of files) {
+      const raw = readFileSync(file);
+      const sub = await submitEmail(app, raw, { kind: 'file', path: path.resolve(file) });
+      entries.push({ file: path.relative(process.cwd(), file) || file, ...sub });
+    }
+    const ids = entries.map((e) => e.emailId);
+    const deadline = Date.now() + options.timeoutMs;
+    let records = await app.ledger.getMany(ids);
+    for (;;) {
+      const done = records.filter((r) => r && RESTING_STATES.includes(r.state)).length;
+      options.onProgress?.(done, ids.length);
+      if (done === ids.length || Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 50));
+      records = await app.ledger.getMany(ids);
+    }
+    const usage = app.llm.usage();
+    return summarize(
+      entries.map((e, i) => ({ ...e, record: records[i] ?? null })),
+      { llm: { provider: app.llm.mode, calls: usage.calls, byRole: usage.byRole }, elapsedMs: Date.now() - started },
+    );
+  } finally {
+    await workers.close();
+    await app.close();
+  }
+}
+
+/** `mailroom status`: counts by state and the latest emails. */
+export async function runStatus(config: Config, logger: Logger, limit: number) {
+  if (!config.redisUrl && !existsData(config)) {
+    throw new MailroomError('INPUT_NOT_FOUND', `no Mailroom data in ${config.dataDir}; run \`mailroom process\` or set REDIS_URL`);
+  }
+  const app = await createContext(config, logger);
+  try {
+    const recent = await app.ledger.list(limit);
+    const total = await app.ledger.count();
+    const counts: Record<string, number> = {};
+    for (const r of await app.ledger.list(total || 1)) counts[r.state] = (counts[r.state] ?? 0) + 1;
+    const queues: Record<string, Record<string, number>> = {};
+    for (const q of app.queues.all()) queues[q.name] = await q.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed');
+    return { total, states: counts, queues, recent };
+  } finally {
+    await app.close();
+  }
+}
+
+function existsData(config: Config): boolean {
+  try {
+    readFileSync(path.join(config.dataDir, 'redis', 'appendonlydir', 'appendonly.aof.manifest'));
+    return true;
+  } catch {
+    return false;
+  }
+}

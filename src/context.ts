@@ -1,0 +1,88 @@
+import path from 'node:path';
+import { createAuditTrail, type AuditTrail } from './audit/audit-trail.js';
+import { createEmailLedger, type EmailLedger } from './audit/email-ledger.js';
+import type { Config } from './config.js';
+import { loadAccounts, type AccountsDirectory } from './ingest/accounts.js';
+import { createContentStore, type ContentStore } from './ingest/content-store.js';
+import { createLlmGateway, type LlmGateway } from './llm/gateway.js';
+import type { Logger } from './logger.js';
+import { assertRedisReachable, createRedis, type Redis } from './queues/connection.js';
+import { createQueues, type Queues } from './queues/catalog.js';
+import { startEmbeddedRedis, type EmbeddedRedis } from './queues/embedded-redis.js';
+import { redisKeys, type RedisKeys } from './queues/keys.js';
+import { loadKnowledgeBase, type KnowledgeBase } from './tools/knowledge-base.js';
+import { createMailer, type Mailer } from './tools/mailer.js';
+import { createRegistry, type ToolRegistry } from './tools/registry.js';
+
+/** Everything a stage needs, built once at start and passed in; nothing is created on import. */
+export interface AppContext {
+  config: Config;
+  logger: Logger;
+  redis: Redis;
+  keys: RedisKeys;
+  queues: Queues;
+  ledger: EmailLedger;
+  audit: AuditTrail;
+  content: ContentStore;
+  llm: LlmGateway;
+  registry: ToolRegistry;
+  kb: KnowledgeBase;
+  accounts: AccountsDirectory;
+  mailer: Mailer;
+  /** Where Redis is: the configured URL or the embedded server's. */
+  redisUrl: string;
+  embeddedRedis: EmbeddedRedis | null;
+  clock: () => Date;
+  close(): Promise<void>;
+}
+
+/**
+ * Connects to Redis (starting the embedded one when REDIS_URL is unset), loads accounts and the
+ * knowledge base, and builds the shared context. `close()` releases everything in reverse order.
+ */
+export async function createContext(config: Config, logger: Logger): Promise<AppContext> {
+  const accounts = loadAccounts(config.accountsFile);
+  const kb = loadKnowledgeBase(config.kbDir);
+  let embeddedRedis: EmbeddedRedis | null = null;
+  let redisUrl = config.redisUrl;
+  if (!redisUrl) {
+    embeddedRedis = await startEmbeddedRedis({ dir: path.join(config.dataDir, 'redis') });
+    redisUrl = embeddedRedis.url;
+    logger.info({ port: embeddedRedis.port, dir: embeddedRedis.dir }, 'started embedded redis-server');
+  }
+  try {
+    await assertRedisReachable(redisUrl);
+  } catch (err) {
+    await embeddedRedis?.close();
+    throw err;
+  }
+  const redis = createRedis(redisUrl, 'main');
+  const keys = redisKeys(config.prefix);
+  const queues = createQueues(redis, config.prefix);
+  const mailer = createMailer(config.smtp);
+  const clock = () => new Date();
+  return {
+    config,
+    logger,
+    redis,
+    keys,
+    queues,
+    ledger: createEmailLedger(redis, keys, clock),
+    audit: createAuditTrail(redis, keys, clock),
+    content: createContentStore(redis, keys, config.contentTtlSeconds),
+    llm: createLlmGateway(config, logger),
+    registry: createRegistry(),
+    kb,
+    accounts,
+    mailer,
+    redisUrl,
+    embeddedRedis,
+    clock,
+    async close() {
+      mailer.close();
+      await queues.close();
+      await redis.quit().catch(() => redis.disconnect());
+      await embeddedRedis?.close();
+    },
+  };
+}

@@ -1,0 +1,35 @@
+import { Worker, type Job } from 'bullmq';
+import type { AppContext } from '../context.js';
+import { processIngestJob } from '../ingest/ingest-worker.js';
+import { processPlanJob } from '../planner/plan-worker.js';
+import { processStepJob } from '../executor/step-worker.js';
+import { QueueCatalog } from '../queues/catalog.js';
+
+export const ROLES = ['ingest', 'planner', 'executor'] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface RunningWorkers {
+  workers: Worker[];
+  /** Stops taking jobs and lets running ones finish (BullMQ's close), within the caller's bound. */
+  close(): Promise<void>;
+}
+
+/** Starts the BullMQ workers of the given roles against the shared context. */
+export function startWorkers(app: AppContext, roles: readonly Role[] = ROLES): RunningWorkers {
+  const common = { connection: app.redis, prefix: app.config.prefix };
+  const make = (name: string, fn: (job: Job) => Promise<void>, concurrency: number) => {
+    const w = new Worker(name, fn, { ...common, concurrency });
+    w.on('error', (err) => app.logger.error({ err, queue: name }, 'worker error'));
+    return w;
+  };
+  const workers: Worker[] = [];
+  if (roles.includes('ingest')) workers.push(make(QueueCatalog.ingest.name, (j) => processIngestJob(app, j), app.config.concurrency));
+  if (roles.includes('planner')) workers.push(make(QueueCatalog.plan.name, (j) => processPlanJob(app, j), app.config.concurrency));
+  if (roles.includes('executor')) workers.push(make(QueueCatalog.steps.name, (j) => processStepJob(app, j), app.config.concurrency));
+  return {
+    workers,
+    async close() {
+      await Promise.all(workers.map((w) => w.close()));
+    },
+  };
+}

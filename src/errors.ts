@@ -1,0 +1,62 @@
+/**
+ * Every Mailroom failure has a stable code, a human message and whether retrying can help.
+ * The CLI maps a code to one line and an exit status; the daemon maps it to a dead-letter reason.
+ * Decide with `instanceof MailroomError` and `code`, never by matching message text.
+ */
+export const ErrorCodes = {
+  CONFIG_INVALID: { exit: 78, retryable: false },
+  INPUT_NOT_FOUND: { exit: 66, retryable: false },
+  INPUT_NOT_EMAIL: { exit: 65, retryable: false },
+  REDIS_UNREACHABLE: { exit: 69, retryable: true },
+  REDIS_NOT_INSTALLED: { exit: 69, retryable: false },
+  EMAIL_MALFORMED: { exit: 65, retryable: false },
+  EMAIL_TOO_LARGE: { exit: 65, retryable: false },
+  CONTENT_EXPIRED: { exit: 70, retryable: false },
+  JOB_DATA_INVALID: { exit: 70, retryable: false },
+  PLAN_INVALID: { exit: 70, retryable: false },
+  TOOL_UNKNOWN: { exit: 70, retryable: false },
+  TOOL_INPUT_INVALID: { exit: 70, retryable: false },
+  TOOL_OUTPUT_INVALID: { exit: 70, retryable: false },
+  TAINT_VIOLATION: { exit: 70, retryable: false },
+  SENDER_UNVERIFIED: { exit: 70, retryable: false },
+  DELIVERY_UNKNOWN: { exit: 70, retryable: false },
+  NEEDS_REVIEW: { exit: 70, retryable: false },
+  SMTP_TRANSIENT: { exit: 75, retryable: true },
+  SMTP_REJECTED: { exit: 70, retryable: false },
+  LLM_UNAVAILABLE: { exit: 69, retryable: true },
+  LLM_OUTPUT_INVALID: { exit: 70, retryable: false },
+  KB_ARTICLE_UNKNOWN: { exit: 70, retryable: false },
+  TIMEOUT: { exit: 75, retryable: false },
+  INTERNAL: { exit: 70, retryable: false },
+} as const satisfies Record<string, { exit: number; retryable: boolean }>;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+/** A failure with a stable `MAILROOM_*` code. */
+export class MailroomError extends Error {
+  readonly code: ErrorCode;
+  readonly retryable: boolean;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; retryable?: boolean }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'MailroomError';
+    this.code = code;
+    this.retryable = options?.retryable ?? ErrorCodes[code].retryable;
+  }
+
+  /** The code as users and dead-letter entries see it, e.g. `MAILROOM_PLAN_INVALID`. */
+  get publicCode(): string {
+    return `MAILROOM_${this.code}`;
+  }
+
+  get exitCode(): number {
+    return ErrorCodes[this.code].exit;
+  }
+}
+
+/** Wraps anything thrown into a MailroomError, keeping the original as `cause`. */
+export function toMailroomError(err: unknown, fallback: ErrorCode = 'INTERNAL'): MailroomError {
+  if (err instanceof MailroomError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new MailroomError(fallback, message, { cause: err });
+}

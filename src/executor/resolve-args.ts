@@ -1,0 +1,75 @@
+import { MailroomError } from '../errors.js';
+import type { UntrustedRef } from '../ids.js';
+import type { TrustedContext } from '../ingest/trusted-context.js';
+import { audienceMayRead, joinConf, type Label } from '../planner/plan-validator.js';
+import { parsePlaceholder, type Step } from '../planner/plan.js';
+import type { ToolDescriptor } from '../tools/tool.js';
+
+/** A step output as persisted: the value and the label it carries to later steps. */
+export interface LabelledOutput {
+  value: Record<string, unknown>;
+  label: Label;
+}
+
+export interface ResolvedArgs {
+  args: Record<string, unknown>;
+  labels: Record<string, Label>;
+  /** Confidentiality concerns found at run time: the step parks instead of running. */
+  parkReasons: string[];
+}
+
+function pick(value: unknown, path: readonly string[]): unknown {
+  let cur = value;
+  for (const p of path) {
+    if (typeof cur !== 'object' || cur === null || !(p in cur)) return undefined;
+    cur = (cur as Record<string, unknown>)[p];
+  }
+  return cur;
+}
+
+/**
+ * Resolves a step's placeholders from the trusted context, the email ref and earlier outputs, and
+ * enforces the data-flow policy again at run time (defence in depth: a plan that slipped past the
+ * validator, or a tool whose output labels changed, still cannot route tainted data into control).
+ */
+export function resolveArgs(
+  step: Step,
+  tool: ToolDescriptor,
+  sources: { context: TrustedContext; emailRef: UntrustedRef; outputs: Record<string, LabelledOutput> },
+): ResolvedArgs {
+  const args: Record<string, unknown> = {};
+  const labels: Record<string, Label> = {};
+  const parkReasons: string[] = [];
+  for (const [name, raw] of Object.entries(step.args)) {
+    let value: unknown = raw;
+    let label: Label = { tainted: false, conf: 'public' };
+    const ref = typeof raw === 'string' ? parsePlaceholder(raw) : null;
+    if (ref?.kind === 'email') {
+      value = sources.emailRef;
+      label = { tainted: true, conf: 'sender' };
+    } else if (ref?.kind === 'context') {
+      value = pick(sources.context, ref.path);
+      label = { tainted: false, conf: 'sender' };
+    } else if (ref?.kind === 'step') {
+      const out = sources.outputs[ref.stepId];
+      if (!out) throw new MailroomError('PLAN_INVALID', `step ${step.id} needs the output of ${ref.stepId}, which has none`);
+      value = ref.path.length ? pick(out.value, ref.path) : out.value;
+      label = out.label;
+    }
+    if (label.tainted && !tool.untrustedInputs.includes(name)) {
+      throw new MailroomError('TAINT_VIOLATION', `tainted data reached the control parameter "${name}" of ${tool.name}`);
+    }
+    if (tool.audience && !audienceMayRead(tool.audience, label.conf)) {
+      parkReasons.push(`${label.conf} data would reach ${tool.audience} through ${tool.name}.${name}`);
+    }
+    args[name] = value;
+    labels[name] = label;
+  }
+  return { args, labels, parkReasons };
+}
+
+/** The label of a step's output at run time: tainted if the tool says so, confidentiality joined. */
+export function runtimeOutputLabel(tool: ToolDescriptor, inputs: Record<string, Label>): Label {
+  const joined = Object.values(inputs).reduce<Label['conf']>((c, l) => joinConf(c, l.conf), 'public');
+  return { tainted: tool.taintedOutputs.length > 0, conf: tool.outputLabel === 'inherit' ? joined : tool.outputLabel };
+}

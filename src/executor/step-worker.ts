@@ -1,0 +1,119 @@
+import type { Job } from 'bullmq';
+import { escalateEmail, park } from '../audit/outcomes.js';
+import type { AppContext } from '../context.js';
+import { MailroomError, toMailroomError } from '../errors.js';
+import type { EmailId, PlanId } from '../ids.js';
+import { hasAttemptsLeft } from '../ingest/ingest-worker.js';
+import { loadTriage } from '../planner/plan-worker.js';
+import { StoredPlan } from '../planner/stored-plan.js';
+import { jobIdFor, parseJobData } from '../queues/catalog.js';
+import type { ToolContext } from '../tools/tool.js';
+import { resolveArgs, runtimeOutputLabel, type LabelledOutput } from './resolve-args.js';
+
+async function loadPlan(app: AppContext, planId: PlanId): Promise<StoredPlan> {
+  const raw = await app.redis.get(app.keys.plan(planId));
+  if (!raw) throw new MailroomError('CONTENT_EXPIRED', `plan ${planId} is gone`);
+  return StoredPlan.parse(JSON.parse(raw));
+}
+
+async function loadOutputs(app: AppContext, planId: PlanId): Promise<Record<string, LabelledOutput>> {
+  const raw = await app.redis.hgetall(app.keys.planOutputs(planId));
+  const out: Record<string, LabelledOutput> = {};
+  for (const [stepId, json] of Object.entries(raw)) out[stepId] = JSON.parse(json) as LabelledOutput;
+  return out;
+}
+
+/** Values of control arguments for the audit: literals and trusted references, never tainted data. */
+function auditArgs(args: Record<string, unknown>, untrusted: readonly string[]): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(args).map(([k, v]) => [k, untrusted.includes(k) ? '[untrusted ref]' : v]));
+}
+
+/**
+ * Runs one step of a plan. Deterministic: the next step is the next in the validated plan, never
+ * a model's choice. Each output is persisted before the next step is enqueued; a re-delivered
+ * step whose output exists only enqueues its successor.
+ */
+export async function processStepJob(app: AppContext, job: Job): Promise<void> {
+  const { emailId, planId, stepIndex } = parseJobData('steps', job.data);
+  const log = app.logger.child({ component: 'executor', emailId, planId, jobId: job.id });
+  let stepId = `#${stepIndex}`;
+  try {
+    const stored = await loadPlan(app, planId);
+    const step = stored.plan.steps[stepIndex];
+    if (!step) throw new MailroomError('PLAN_INVALID', `plan ${planId} has no step ${stepIndex}`);
+    stepId = step.id;
+    const outputs = await loadOutputs(app, planId);
+    if (!outputs[step.id]) {
+      const tool = app.registry.get(step.tool);
+      if (!tool) throw new MailroomError('TOOL_UNKNOWN', `tool ${step.tool} is not in the registry`);
+      const triage = await loadTriage(app, emailId);
+      const resolved = resolveArgs(step, tool, { context: triage.context, emailRef: triage.contentRef, outputs });
+      if (resolved.parkReasons.length) {
+        await park(app, emailId, planId, 'executor', resolved.parkReasons);
+        return;
+      }
+      const input = tool.input.safeParse(resolved.args);
+      if (!input.success) throw new MailroomError('TOOL_INPUT_INVALID', `arguments of ${tool.name} do not match its schema`);
+      await app.ledger.setState(emailId, 'running');
+      await app.audit.append(emailId, 'step_started', 'executor', { planId, stepId: step.id, tool: tool.name, args: auditArgs(resolved.args, tool.untrustedInputs), attempt: job.attemptsMade + 1 });
+      const started = Date.now();
+      const ctx: ToolContext = {
+        emailId,
+        planId,
+        stepId: step.id,
+        idempotencyKey: `${planId}.${step.id}`,
+        trusted: triage.context,
+        emailRef: triage.contentRef,
+        config: app.config,
+        redis: app.redis,
+        keys: app.keys,
+        logger: log.child({ stepId: step.id }),
+        llm: app.llm,
+        kb: app.kb,
+        accounts: app.accounts,
+        content: app.content,
+        mailer: app.mailer,
+      };
+      const rawOutput = await tool.run(input.data, ctx);
+      const output = tool.output.safeParse(rawOutput);
+      if (!output.success) throw new MailroomError('TOOL_OUTPUT_INVALID', `output of ${tool.name} does not match its schema`);
+      const labelled: LabelledOutput = { value: output.data, label: runtimeOutputLabel(tool, resolved.labels) };
+      await app.redis.hset(app.keys.planOutputs(planId), step.id, JSON.stringify(labelled));
+      await app.redis.expire(app.keys.planOutputs(planId), app.config.contentTtlSeconds);
+      await app.audit.append(emailId, 'step_finished', 'executor', {
+        planId,
+        stepId: step.id,
+        tool: tool.name,
+        ms: Date.now() - started,
+        // Outputs named tainted are not echoed into the audit.
+        output: Object.fromEntries(Object.entries(output.data).filter(([k]) => !tool.taintedOutputs.includes(k))),
+      });
+    }
+    const next = stored.plan.steps[stepIndex + 1];
+    if (next) {
+      await app.queues.add('steps', { emailId, planId, stepIndex: stepIndex + 1 }, { jobId: jobIdFor(planId, next.id) });
+      return;
+    }
+    await finishPlan(app, emailId, stored);
+  } catch (err) {
+    const e = toMailroomError(err);
+    if (e.retryable && hasAttemptsLeft(job)) throw e;
+    await app.audit.append(emailId, 'step_failed', 'executor', { planId, stepId, code: e.publicCode, attempts: job.attemptsMade + 1 });
+    if (e.code === 'NEEDS_REVIEW') {
+      await park(app, emailId, planId, 'executor', [`step ${stepId}: ${e.message}`]);
+      return;
+    }
+    log.warn({ stepId, code: e.publicCode }, 'step failed; escalating');
+    await escalateEmail(app, emailId, 'executor', `${e.publicCode} at step ${stepId}`);
+  }
+}
+
+async function finishPlan(app: AppContext, emailId: EmailId, stored: StoredPlan): Promise<void> {
+  const escalated = stored.plan.steps.some((s) => s.tool === 'escalate');
+  if (escalated) {
+    await escalateEmail(app, emailId, 'executor', 'plan escalated to a human', { planId: stored.planId });
+    return;
+  }
+  await app.ledger.setState(emailId, 'completed', { reason: '' });
+  await app.audit.append(emailId, 'completed', 'executor', { planId: stored.planId });
+}

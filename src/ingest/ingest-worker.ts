@@ -1,0 +1,52 @@
+import type { Job } from 'bullmq';
+import { quarantine } from '../audit/outcomes.js';
+import type { AppContext } from '../context.js';
+import { MailroomError, toMailroomError } from '../errors.js';
+import { parseJobData } from '../queues/catalog.js';
+import { DEFAULT_PARSE_LIMITS, parseEmail } from './parse-email.js';
+import { triage } from './triage.js';
+
+/** Whether BullMQ will try this job again if it throws now. */
+export function hasAttemptsLeft(job: Job): boolean {
+  return job.attemptsMade + 1 < (job.opts.attempts ?? 1);
+}
+
+/**
+ * Ingest stage: parse under limits, split trusted from untrusted, triage, store the context, and
+ * enqueue planning. Malformed mail is quarantined with a reason, never retried, never a crash.
+ */
+export async function processIngestJob(app: AppContext, job: Job): Promise<void> {
+  const data = parseJobData('ingest', job.data);
+  const { emailId } = data;
+  const log = app.logger.child({ component: 'ingest', emailId, jobId: job.id });
+  try {
+    const raw = await app.content.getRaw(data.rawRef);
+    const parsed = await parseEmail(raw, { ...DEFAULT_PARSE_LIMITS, maxMessageBytes: app.config.maxMessageBytes });
+    await app.audit.append(emailId, 'parsed', 'ingest', {
+      sizeBytes: parsed.facts.sizeBytes,
+      attachments: parsed.content.attachments.length,
+    });
+    const context = await triage(app, { emailId, parsed, source: data.source, receivedAt: app.clock() });
+    const contentRef = await app.content.putContent(parsed.content);
+    await app.redis.set(app.keys.context(emailId), JSON.stringify({ context, contentRef }), 'EX', app.config.contentTtlSeconds);
+    await app.audit.append(emailId, 'sender_verified', 'ingest', {
+      verified: context.sender.verified,
+      ...(context.sender.verified ? { method: context.sender.method } : { reason: context.sender.reason }),
+    });
+    if (context.auto.kind !== 'none') await app.audit.append(emailId, 'robot', 'ingest', context.auto);
+    await app.audit.append(emailId, 'classified', 'ingest', { category: context.category.name, source: context.category.source });
+    await app.audit.append(emailId, 'triaged', 'ingest', { account: context.account?.id ?? null, auto: context.auto.kind });
+    await app.ledger.setState(emailId, 'triaged', {
+      category: context.category.name,
+      sender: context.sender.verified ? 'verified' : 'unverified',
+      robot: context.auto.kind === 'none' ? '' : context.auto.kind,
+    });
+    await app.queues.add('plan', { emailId }, { jobId: emailId });
+    log.debug({ category: context.category.name }, 'triaged');
+  } catch (err) {
+    const e = toMailroomError(err);
+    if (e.retryable && hasAttemptsLeft(job)) throw e;
+    if (!(err instanceof MailroomError)) log.error({ err }, 'ingest failed');
+    await quarantine(app, emailId, 'ingest', e, data.source);
+  }
+}

@@ -1,0 +1,95 @@
+import type { Sender } from './trusted-context.js';
+
+/** One `method=result` entry of an Authentication-Results header, with its properties. */
+export interface AuthResult {
+  method: string;
+  result: string;
+  props: Record<string, string>;
+}
+
+export interface ParsedAuthResults {
+  authservId: string;
+  results: AuthResult[];
+}
+
+/** Removes RFC 5322 comments `( ... )`, which may nest. */
+function stripComments(value: string): string {
+  let out = '';
+  let depth = 0;
+  for (const ch of value) {
+    if (ch === '(') depth += 1;
+    else if (ch === ')' && depth > 0) depth -= 1;
+    else if (depth === 0) out += ch;
+  }
+  return out;
+}
+
+/** Parses one Authentication-Results header value (RFC 8601). Unparseable parts are skipped. */
+export function parseAuthenticationResults(value: string): ParsedAuthResults | null {
+  const clean = stripComments(value.replace(/\r?\n[ \t]+/g, ' '));
+  const [head, ...rest] = clean.split(';');
+  const authservId = head?.trim().split(/\s+/)[0]?.toLowerCase();
+  if (!authservId) return null;
+  const results: AuthResult[] = [];
+  for (const part of rest) {
+    const tokens = part.trim().split(/\s+/).filter(Boolean);
+    const first = tokens.shift();
+    const m = first ? /^([a-z0-9-]+)=([a-z]+)$/i.exec(first) : null;
+    if (!m?.[1] || !m[2]) continue;
+    const props: Record<string, string> = {};
+    for (const t of tokens) {
+      const eq = t.indexOf('=');
+      if (eq > 0) props[t.slice(0, eq).toLowerCase()] = t.slice(eq + 1).replace(/^"|"$/g, '').toLowerCase();
+    }
+    results.push({ method: m[1].toLowerCase(), result: m[2].toLowerCase(), props });
+  }
+  return { authservId, results };
+}
+
+const domainOf = (address: string) => address.slice(address.lastIndexOf('@') + 1).toLowerCase();
+
+/** Relaxed alignment (DMARC): the signing domain is the From domain or a parent of it. */
+export function aligned(fromDomain: string, signingDomain: string): boolean {
+  return fromDomain === signingDomain || fromDomain.endsWith(`.${signingDomain}`);
+}
+
+export interface VerificationInput {
+  /** From addresses as parsed; exactly one is required for a verified sender. */
+  fromAddresses: string[];
+  /** Authentication-Results header values, topmost first. */
+  authResults: string[];
+  authservId: string | undefined;
+  trustedSenders: readonly string[];
+}
+
+/**
+ * Decides whether the From address is verified. Only results stamped by our own MTA (the
+ * configured authserv-id) count, and of those only the topmost header: RFC 8601 §5 has the MTA
+ * remove inbound headers that claim its id, so anything further down may be forged.
+ */
+export function verifySender(input: VerificationInput): Sender {
+  if (input.fromAddresses.length !== 1) {
+    return { verified: false, reason: input.fromAddresses.length === 0 ? 'no From address' : 'several From addresses' };
+  }
+  const from = (input.fromAddresses[0] ?? '').toLowerCase();
+  if (!/^[^\s@<>]+@[^\s@<>]+\.[^\s@<>]+$/.test(from)) return { verified: false, reason: 'From is not an address' };
+  if (input.trustedSenders.includes(from)) return { verified: true, address: from, method: 'trusted-sender' };
+  if (!input.authservId) return { verified: false, reason: 'no authserv-id configured' };
+  const ours = input.authResults
+    .map(parseAuthenticationResults)
+    .find((r): r is ParsedAuthResults => r !== null && r.authservId === input.authservId?.toLowerCase());
+  if (!ours) return { verified: false, reason: 'no Authentication-Results from our authserv-id' };
+  const fromDomain = domainOf(from);
+  const dmarc = ours.results.find((r) => r.method === 'dmarc');
+  if (dmarc?.result === 'pass' && (dmarc.props['header.from'] ?? fromDomain) === fromDomain) {
+    return { verified: true, address: from, method: 'dmarc' };
+  }
+  if (dmarc && dmarc.result !== 'pass' && dmarc.result !== 'none') {
+    return { verified: false, reason: `dmarc=${dmarc.result}` };
+  }
+  const dkim = ours.results.find((r) => r.method === 'dkim' && r.result === 'pass' && r.props['header.d']);
+  if (dkim?.props['header.d'] && aligned(fromDomain, dkim.props['header.d'])) {
+    return { verified: true, address: from, method: 'dkim' };
+  }
+  return { verified: false, reason: 'no aligned DMARC or DKIM pass' };
+}

@@ -1,0 +1,75 @@
+import { z } from 'zod';
+import type { Config } from '../config.js';
+import { UntrustedRef, type EmailId } from '../ids.js';
+import type { LlmGateway } from '../llm/gateway.js';
+import { classifyContent } from '../tools/classify-email.js';
+import { toAccount, type AccountsDirectory } from './accounts.js';
+import type { ParsedEmail } from './parse-email.js';
+import { detectRobot, robotSignalsFromHeaders } from './robots.js';
+import { verifySender } from './sender-verification.js';
+import { TrustedContext, type Category, type SourceInfo } from './trusted-context.js';
+
+/** What triage stores per email: the trusted context and the ref of the untrusted content. */
+export const TriageRecord = z.object({ context: TrustedContext, contentRef: UntrustedRef }).strict();
+export type TriageRecord = z.infer<typeof TriageRecord>;
+
+export interface TriageDeps {
+  config: Config;
+  llm: LlmGateway;
+  accounts: AccountsDirectory;
+}
+
+function routeCategory(config: Config, mailbox: string, folder: string | null): Category | null {
+  for (const r of config.routes) {
+    if (r.alias && r.alias.toLowerCase() === mailbox.toLowerCase()) return { name: r.category, source: 'route' };
+    if (r.folder && folder !== null && r.folder === folder) return { name: r.category, source: 'route' };
+  }
+  return null;
+}
+
+/**
+ * Builds the TrustedContext: sender verification, robot detection, category (route first, else
+ * the sandboxed classifier, skipped for robots so they cost no model call) and account lookup
+ * from the verified address only.
+ */
+export async function triage(
+  deps: TriageDeps,
+  input: { emailId: EmailId; parsed: ParsedEmail; source: SourceInfo; receivedAt: Date; mailbox?: string },
+): Promise<TrustedContext> {
+  const { config, llm, accounts } = deps;
+  const { facts, content } = input.parsed;
+  const mailbox = input.mailbox ?? config.mailbox.address;
+  const folder = input.source.kind === 'imap' ? input.source.folder : null;
+  const sender = verifySender({
+    fromAddresses: facts.fromAddresses,
+    authResults: facts.authResults,
+    authservId: config.authservId,
+    trustedSenders: config.trustedSenders,
+  });
+  const mailboxDomain = config.mailbox.address.slice(config.mailbox.address.lastIndexOf('@') + 1);
+  const auto = detectRobot(
+    robotSignalsFromHeaders(facts.headerLines, { from: facts.fromAddresses[0] ?? null, subject: content.subject }),
+    { ourDomains: [mailboxDomain] },
+  );
+  let category = routeCategory(config, mailbox, folder);
+  if (!category) {
+    category =
+      auto.kind === 'none'
+        ? { name: (await classifyContent(llm, config.categories, content)).category, source: 'classifier' }
+        : { name: 'unknown', source: 'classifier' };
+  }
+  const record = sender.verified ? accounts.byEmail(sender.address) : undefined;
+  return TrustedContext.parse({
+    emailId: input.emailId,
+    mailbox,
+    folder,
+    uid: input.source.kind === 'imap' ? input.source.uid : null,
+    sizeBytes: facts.sizeBytes,
+    receivedAt: input.receivedAt.toISOString(),
+    sender,
+    account: record ? toAccount(record) : null,
+    category,
+    attachments: { count: content.attachments.length, types: facts.attachmentTypes.slice(0, 50) },
+    auto: { kind: auto.kind, reason: auto.reason },
+  });
+}

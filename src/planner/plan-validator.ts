@@ -1,0 +1,251 @@
+import { z } from 'zod';
+import { TrustedContext } from '../ingest/trusted-context.js';
+import type { Confidentiality, ToolDescriptor } from '../tools/tool.js';
+import type { ToolRegistry } from '../tools/registry.js';
+import { parsePlaceholder, type Plan, type PlaceholderRef } from './plan.js';
+
+/** One rule, one code: the feedback the LLM planner gets and the audit records. */
+export type ValidationRule =
+  | 'unknown_tool'
+  | 'duplicate_step_id'
+  | 'unknown_argument'
+  | 'missing_argument'
+  | 'invalid_placeholder'
+  | 'missing_step'
+  | 'forward_reference'
+  | 'cycle'
+  | 'unknown_output_field'
+  | 'unknown_context_field'
+  | 'argument_type'
+  | 'too_many_steps'
+  | 'fan_out'
+  | 'tainted_control_argument';
+
+export interface ValidationError {
+  rule: ValidationRule;
+  stepId: string | null;
+  arg: string | null;
+  message: string;
+}
+
+export interface PlanLimits {
+  maxSteps: number;
+  /** How many later steps may consume one step's output. */
+  maxFanOut: number;
+}
+
+export const DEFAULT_LIMITS: PlanLimits = { maxSteps: 12, maxFanOut: 4 };
+
+/** Where a value came from: whether untrusted text shaped it, and who may read it. */
+export interface Label {
+  tainted: boolean;
+  conf: Confidentiality;
+}
+
+const CONF_ORDER: Record<Confidentiality, number> = { public: 0, sender: 1, internal: 2 };
+export function joinConf(a: Confidentiality, b: Confidentiality): Confidentiality {
+  return CONF_ORDER[a] >= CONF_ORDER[b] ? a : b;
+}
+
+/** Who may read data sent to an audience. */
+export function audienceMayRead(audience: 'sender' | 'internal' | 'anyone', conf: Confidentiality): boolean {
+  if (audience === 'internal') return true;
+  if (audience === 'sender') return conf !== 'internal';
+  return conf === 'public';
+}
+
+export interface ValidationResult {
+  ok: boolean;
+  errors: ValidationError[];
+  /** Confidentiality concerns: the plan is valid but must wait for a human. */
+  parkReasons: string[];
+  /** Labels of each step's output. */
+  outputLabels: Record<string, Label>;
+}
+
+type JsonType = 'string' | 'number' | 'integer' | 'boolean' | 'null' | 'object' | 'array';
+
+function jsonTypes(schema: z.ZodType): { types: Set<JsonType>; enumValues: unknown[] | null } {
+  const js = z.toJSONSchema(schema, { unrepresentable: 'any', io: 'output' }) as Record<string, unknown>;
+  const types = new Set<JsonType>();
+  let enumValues: unknown[] | null = null;
+  const visit = (node: unknown) => {
+    if (typeof node !== 'object' || node === null) return;
+    const n = node as Record<string, unknown>;
+    if (Array.isArray(n.enum)) enumValues = [...(enumValues ?? []), ...n.enum];
+    if ('const' in n) enumValues = [...(enumValues ?? []), n.const];
+    if (typeof n.type === 'string') types.add(n.type as JsonType);
+    if (Array.isArray(n.type)) for (const t of n.type) types.add(t as JsonType);
+    for (const k of ['anyOf', 'oneOf', 'allOf'] as const) if (Array.isArray(n[k])) (n[k] as unknown[]).forEach(visit);
+  };
+  visit(js);
+  if (types.has('integer')) types.add('number');
+  return { types, enumValues };
+}
+
+/** Whether every value the source can hold is acceptable to the target, judged by JSON types. */
+export function typeCompatible(source: z.ZodType, target: z.ZodType): boolean {
+  const s = jsonTypes(source);
+  const t = jsonTypes(target);
+  if (t.enumValues) {
+    if (!s.enumValues) return false;
+    return s.enumValues.every((v) => t.enumValues?.includes(v) || (v === null && t.types.has('null')));
+  }
+  if (t.types.size === 0) return true;
+  return [...s.types].every((x) => t.types.has(x) || (x === 'integer' && t.types.has('number')));
+}
+
+function fieldAt(schema: z.ZodType, path: readonly string[]): z.ZodType | undefined {
+  let cur: z.ZodType | undefined = schema;
+  for (const part of path) {
+    while (cur instanceof z.ZodNullable || cur instanceof z.ZodOptional) cur = cur.unwrap() as z.ZodType;
+    if (cur instanceof z.ZodDiscriminatedUnion || cur instanceof z.ZodUnion) {
+      const options = cur.options as z.ZodType[];
+      cur = options.map((o) => fieldAt(o, [part])).find((f) => f !== undefined);
+      continue;
+    }
+    if (!(cur instanceof z.ZodObject)) return undefined;
+    cur = (cur.shape as Record<string, z.ZodType>)[part];
+    if (!cur) return undefined;
+  }
+  return cur;
+}
+
+const UNTRUSTED_REF_SCHEMA = z.string().regex(/^ur_/);
+
+/**
+ * Validates a plan against the registry: every rule of the design's invariant 3. Pure: no I/O,
+ * no clock, no model. The same function checks fresh, cached and replanned plans.
+ */
+export function validatePlan(plan: Plan, registry: ToolRegistry, limits: PlanLimits = DEFAULT_LIMITS): ValidationResult {
+  const errors: ValidationError[] = [];
+  const parkReasons: string[] = [];
+  const outputLabels: Record<string, Label> = {};
+  const err = (rule: ValidationRule, stepId: string | null, arg: string | null, message: string) =>
+    errors.push({ rule, stepId, arg, message });
+
+  if (plan.steps.length > limits.maxSteps) {
+    err('too_many_steps', null, null, `the plan has ${plan.steps.length} steps; at most ${limits.maxSteps} are allowed`);
+  }
+  const index = new Map<string, number>();
+  plan.steps.forEach((s, i) => {
+    if (index.has(s.id)) err('duplicate_step_id', s.id, null, `step id "${s.id}" is used more than once`);
+    else index.set(s.id, i);
+  });
+  const consumers = new Map<string, Set<string>>();
+  const edges = new Map<string, Set<string>>();
+
+  plan.steps.forEach((step, i) => {
+    const tool = registry.get(step.tool);
+    if (!tool) {
+      err('unknown_tool', step.id, null, `tool "${step.tool}" does not exist`);
+      return;
+    }
+    const shape = tool.input.shape as Record<string, z.ZodType>;
+    for (const name of Object.keys(step.args)) {
+      if (!(name in shape)) err('unknown_argument', step.id, name, `${tool.name} has no argument "${name}"`);
+    }
+    let inputConf: Confidentiality = 'public';
+    for (const [name, field] of Object.entries(shape)) {
+      const value = step.args[name];
+      if (value === undefined) {
+        if (!field.safeParse(undefined).success) err('missing_argument', step.id, name, `${tool.name} needs "${name}"`);
+        continue;
+      }
+      let ref: PlaceholderRef | null = null;
+      if (typeof value === 'string') {
+        try {
+          ref = parsePlaceholder(value);
+        } catch (e) {
+          err('invalid_placeholder', step.id, name, (e as Error).message);
+          continue;
+        }
+      }
+      if (ref === null) {
+        if (!field.safeParse(value).success) err('argument_type', step.id, name, `"${name}" does not accept this literal value`);
+        continue;
+      }
+      const label = labelOf(ref, step.id, name, i);
+      if (!label) continue;
+      inputConf = joinConf(inputConf, label.conf);
+      if (label.tainted && !tool.untrustedInputs.includes(name)) {
+        err('tainted_control_argument', step.id, name, `"${name}" of ${tool.name} is a control parameter; it cannot take a value derived from untrusted content`);
+      }
+      if (tool.audience && tool.untrustedInputs.includes(name) && !audienceMayRead(tool.audience, label.conf)) {
+        parkReasons.push(`step ${step.id}: ${label.conf} data would reach ${tool.audience === 'anyone' ? 'an outside recipient' : 'the sender'} through ${tool.name}`);
+      }
+    }
+    outputLabels[step.id] = {
+      tainted: tool.taintedOutputs.length > 0,
+      conf: tool.outputLabel === 'inherit' ? inputConf : tool.outputLabel,
+    };
+
+    function labelOf(ref: PlaceholderRef, stepId: string, arg: string, position: number): Label | null {
+      const target = shape[arg];
+      if (!target) return null;
+      if (ref.kind === 'email') {
+        if (!typeCompatible(UNTRUSTED_REF_SCHEMA, target)) err('argument_type', stepId, arg, `"${arg}" cannot take {{email.ref}}`);
+        return { tainted: true, conf: 'sender' };
+      }
+      if (ref.kind === 'context') {
+        const f = fieldAt(TrustedContext, ref.path);
+        if (!f) {
+          err('unknown_context_field', stepId, arg, `context has no field ${ref.path.join('.')}`);
+          return null;
+        }
+        if (!typeCompatible(f, target)) err('argument_type', stepId, arg, `context.${ref.path.join('.')} does not fit "${arg}"`);
+        return { tainted: false, conf: 'sender' };
+      }
+      const at = index.get(ref.stepId);
+      if (at === undefined) {
+        err('missing_step', stepId, arg, `step "${ref.stepId}" does not exist`);
+        return null;
+      }
+      edges.set(stepId, (edges.get(stepId) ?? new Set()).add(ref.stepId));
+      if (at >= position) {
+        err(at === position ? 'cycle' : 'forward_reference', stepId, arg, `step "${stepId}" refers to ${at === position ? 'itself' : `the later step "${ref.stepId}"`}`);
+        return null;
+      }
+      consumers.set(ref.stepId, (consumers.get(ref.stepId) ?? new Set()).add(stepId));
+      const source = plan.steps[at];
+      const sourceTool = source ? registry.get(source.tool) : undefined;
+      if (!sourceTool) return null;
+      const f = ref.path.length === 0 ? sourceTool.output : fieldAt(sourceTool.output, ref.path);
+      if (!f) {
+        err('unknown_output_field', stepId, arg, `${sourceTool.name} has no output ${ref.path.join('.')}`);
+        return null;
+      }
+      if (!typeCompatible(f, target)) err('argument_type', stepId, arg, `output ${ref.stepId}.${ref.path.join('.')} does not fit "${arg}"`);
+      const field = ref.path[0];
+      const tainted = ref.path.length === 0 ? sourceTool.taintedOutputs.length > 0 : sourceTool.taintedOutputs.includes(field ?? '');
+      return { tainted, conf: outputLabels[ref.stepId]?.conf ?? 'internal' };
+    }
+  });
+
+  for (const [stepId, users] of consumers) {
+    if (users.size > limits.maxFanOut) {
+      err('fan_out', stepId, null, `the output of "${stepId}" feeds ${users.size} steps; at most ${limits.maxFanOut}`);
+    }
+  }
+  if (hasCycle(edges)) err('cycle', null, null, 'the step references form a cycle');
+  return { ok: errors.length === 0, errors, parkReasons, outputLabels };
+}
+
+function hasCycle(edges: Map<string, Set<string>>): boolean {
+  const state = new Map<string, 1 | 2>();
+  const visit = (n: string): boolean => {
+    if (state.get(n) === 1) return true;
+    if (state.get(n) === 2) return false;
+    state.set(n, 1);
+    for (const m of edges.get(n) ?? []) if (visit(m)) return true;
+    state.set(n, 2);
+    return false;
+  };
+  return [...edges.keys()].some(visit);
+}
+
+/** The label of a tool's output given the labels of its inputs; used again at run time. */
+export function outputLabelFor(tool: ToolDescriptor, inputLabels: Label[]): Label {
+  const conf = tool.outputLabel === 'inherit' ? inputLabels.reduce<Confidentiality>((c, l) => joinConf(c, l.conf), 'public') : tool.outputLabel;
+  return { tainted: tool.taintedOutputs.length > 0, conf };
+}

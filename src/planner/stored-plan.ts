@@ -1,0 +1,14 @@
+import { z } from 'zod';
+import { EmailId, PlanId } from '../ids.js';
+import { Plan } from './plan.js';
+
+/** A validated plan as kept in Redis for the executor and the review view. */
+export const StoredPlan = z.object({
+  planId: PlanId,
+  emailId: EmailId,
+  plan: Plan,
+  planner: z.enum(['playbook', 'robot', 'llm', 'fallback']),
+  registryVersion: z.string(),
+  createdAt: z.string(),
+});
+export type StoredPlan = z.infer<typeof StoredPlan>;

@@ -1,0 +1,102 @@
+import { Queue, UnrecoverableError, type JobsOptions } from 'bullmq';
+import { z } from 'zod';
+import { EmailId, PlanId, UntrustedRef } from '../ids.js';
+import { SourceInfo } from '../ingest/trusted-context.js';
+import type { Redis } from './connection.js';
+
+/** Job data carries references and ids, never email text. */
+export const IngestJob = z.object({ emailId: EmailId, rawRef: UntrustedRef, source: SourceInfo }).strict();
+export type IngestJob = z.infer<typeof IngestJob>;
+
+export const PlanJob = z.object({ emailId: EmailId }).strict();
+export type PlanJob = z.infer<typeof PlanJob>;
+
+/** A plan parked for a human (the review seam: Bull Board shows this queue). */
+export const ApprovalJob = z
+  .object({ emailId: EmailId, planId: PlanId, reasons: z.array(z.string().max(200)).min(1) })
+  .strict();
+export type ApprovalJob = z.infer<typeof ApprovalJob>;
+
+export const StepJob = z.object({ emailId: EmailId, planId: PlanId, stepIndex: z.number().int().min(0) }).strict();
+export type StepJob = z.infer<typeof StepJob>;
+
+/** Mail or jobs that could not be handled, with a reason a human can act on. */
+export const DeadLetterJob = z
+  .object({
+    emailId: EmailId.nullable(),
+    stage: z.enum(['ingest', 'plan', 'steps', 'source']),
+    code: z.string(),
+    reason: z.string().max(500),
+    source: SourceInfo.nullable(),
+  })
+  .strict();
+export type DeadLetterJob = z.infer<typeof DeadLetterJob>;
+
+const retention = { removeOnComplete: { age: 7 * 24 * 3600, count: 10_000 }, removeOnFail: { age: 30 * 24 * 3600 } };
+const backoff = { type: 'exponential', delay: 500 } as const;
+
+/**
+ * The one catalog of queues: name → job-data schema and job options. Producers get typed `add`;
+ * processors parse with `parseJobData` first thing.
+ */
+export const QueueCatalog = {
+  ingest: { name: 'ingest', schema: IngestJob, options: { attempts: 5, backoff, ...retention } },
+  plan: { name: 'plan', schema: PlanJob, options: { attempts: 5, backoff, ...retention } },
+  approval: { name: 'approval', schema: ApprovalJob, options: { attempts: 1, removeOnComplete: false, removeOnFail: false } },
+  steps: { name: 'steps', schema: StepJob, options: { attempts: 5, backoff, ...retention } },
+  deadLetter: { name: 'dead-letter', schema: DeadLetterJob, options: { attempts: 1, removeOnComplete: false, removeOnFail: false } },
+} as const satisfies Record<string, { name: string; schema: z.ZodType; options: JobsOptions }>;
+
+export type QueueKey = keyof typeof QueueCatalog;
+export type JobData<K extends QueueKey> = z.infer<(typeof QueueCatalog)[K]['schema']>;
+
+/**
+ * Parses job data at the processor boundary. Data that does not parse is a poison job: BullMQ's
+ * UnrecoverableError stops it from being retried.
+ */
+export function parseJobData<K extends QueueKey>(key: K, data: unknown): JobData<K> {
+  const parsed = QueueCatalog[key].schema.safeParse(data);
+  if (!parsed.success) {
+    throw new UnrecoverableError(`MAILROOM_JOB_DATA_INVALID: ${key} job data does not match its schema`);
+  }
+  return parsed.data as JobData<K>;
+}
+
+/** BullMQ job ids may not contain ':'; ours are built from ids that never do. */
+export function jobIdFor(...parts: string[]): string {
+  return parts.join('__');
+}
+
+export interface Queues {
+  readonly prefix: string;
+  get<K extends QueueKey>(key: K): Queue;
+  add<K extends QueueKey>(key: K, data: JobData<K>, opts?: { jobId?: string; delay?: number }): Promise<string>;
+  all(): Queue[];
+  close(): Promise<void>;
+}
+
+export function createQueues(connection: Redis, prefix: string): Queues {
+  const queues = new Map<QueueKey, Queue>();
+  for (const key of Object.keys(QueueCatalog) as QueueKey[]) {
+    const entry = QueueCatalog[key];
+    queues.set(key, new Queue(entry.name, { connection, prefix, defaultJobOptions: entry.options }));
+  }
+  const get = <K extends QueueKey>(key: K): Queue => {
+    const q = queues.get(key);
+    if (!q) throw new Error(`queue ${key} missing`);
+    return q;
+  };
+  return {
+    prefix,
+    get,
+    async add(key, data, opts = {}) {
+      const valid = QueueCatalog[key].schema.parse(data);
+      const job = await get(key).add(key, valid, { ...opts });
+      return job.id ?? '';
+    },
+    all: () => [...queues.values()],
+    async close() {
+      await Promise.all([...queues.values()].map((q) => q.close()));
+    },
+  };
+}

@@ -1,0 +1,21 @@
+import type { EmailId, PlanId, UntrustedRef } from '../ids.js';
+
+/**
+ * Every Redis key Mailroom owns, in one place. All share the hash-tagged prefix (e.g. `{mailroom}`)
+ * so that a Redis Cluster keeps them, and BullMQ's keys, in one slot.
+ */
+export function redisKeys(prefix: string) {
+  return {
+    email: (id: EmailId) => `${prefix}:email:${id}`,
+    emailsByTime: () => `${prefix}:emails`,
+    audit: (id: EmailId) => `${prefix}:audit:${id}`,
+    context: (id: EmailId) => `${prefix}:ctx:${id}`,
+    content: (ref: UntrustedRef) => `${prefix}:content:${ref}`,
+    plan: (id: PlanId) => `${prefix}:plan:${id}`,
+    planOutputs: (id: PlanId) => `${prefix}:plan:${id}:out`,
+    idempotency: (key: string) => `${prefix}:idem:${key}`,
+    labels: (id: EmailId) => `${prefix}:labels:${id}`,
+    escalations: () => `${prefix}:escalations`,
+  };
+}
+export type RedisKeys = ReturnType<typeof redisKeys>;

@@ -1,0 +1,7 @@
+export * from './tool.js';
+export * from './registry.js';
+export * from './knowledge-base.js';
+export * from './mailer.js';
+export { classifyContent, classifyOffline } from './classify-email.js';
+export { replyMessageId } from './send-reply.js';
+export { linksIn, disallowedLinks } from './reply-links.js';

@@ -1,0 +1,79 @@
+import { z } from 'zod';
+import { MailroomError } from '../errors.js';
+import { sha256Hex, UntrustedRef } from '../ids.js';
+import { StoredDraft } from './draft-reply.js';
+import { defineTool } from './tool.js';
+
+const MESSAGE_ID = /^<[^<>\s]{1,900}>$/;
+
+/** The Message-ID of our reply, derived from the idempotency key so a resend would be recognisable. */
+export function replyMessageId(idempotencyKey: string, mailbox: string): string {
+  return `<mr.${sha256Hex(idempotencyKey).slice(0, 24)}@${mailbox.slice(mailbox.lastIndexOf('@') + 1)}>`;
+}
+
+function replySubject(subject: string): string {
+  const clean = subject.replace(/[\r\n\t]+/g, ' ').trim().slice(0, 200);
+  if (!clean) return 'Re: your message';
+  return /^re:/i.test(clean) ? clean : `Re: ${clean}`;
+}
+
+/** Only these SMTP failures prove the message was not accepted; anything else may have gone out. */
+function notDelivered(err: unknown): boolean {
+  if (!(err instanceof MailroomError)) return false;
+  if (err.code === 'SMTP_REJECTED') return true;
+  const cause = err.cause;
+  if (typeof cause !== 'object' || cause === null) return false;
+  if ('responseCode' in cause && typeof cause.responseCode === 'number') return true;
+  return 'code' in cause && (cause.code === 'ECONNREFUSED' || cause.code === 'ECONNECTION');
+}
+
+export const sendReply = defineTool({
+  name: 'send_reply',
+  description:
+    'Sends a drafted reply to the verified sender of the email, threaded to it. It has no recipient parameter: it can only answer the verified sender.',
+  risk: 'external',
+  input: z.object({ draft: UntrustedRef }).strict(),
+  output: z.object({ messageId: z.string(), to: z.string(), duplicate: z.boolean() }).strict(),
+  untrustedInputs: ['draft'],
+  taintedOutputs: [],
+  outputLabel: 'internal',
+  audience: 'sender',
+  sideEffect: true,
+  async run(input, ctx) {
+    const sender = ctx.trusted.sender;
+    if (!sender.verified) throw new MailroomError('SENDER_UNVERIFIED', 'send_reply needs a verified sender');
+    const draft = StoredDraft.parse(JSON.parse(await ctx.content.getText(input.draft)));
+    if (draft.disallowed.length > 0) {
+      throw new MailroomError('NEEDS_REVIEW', `the draft names ${draft.disallowed.length} link(s) or address(es) its inputs do not`);
+    }
+    const messageId = replyMessageId(ctx.idempotencyKey, ctx.config.mailbox.address);
+    const key = ctx.keys.idempotency(ctx.idempotencyKey);
+    // Claim the effect before acting: at most once, even if this worker dies mid-send.
+    const claimed = await ctx.redis.set(key, 'sending', 'EX', 90 * 24 * 3600, 'NX');
+    if (claimed === null) {
+      const state = await ctx.redis.get(key);
+      if (state === 'sent') return { messageId, to: sender.address, duplicate: true };
+      throw new MailroomError('DELIVERY_UNKNOWN', 'an earlier attempt of this reply stopped mid-send; a human must check');
+    }
+    const original = await ctx.content.getContent(ctx.emailRef);
+    const inReplyTo = original.messageId && MESSAGE_ID.test(original.messageId) ? original.messageId : undefined;
+    const references = [...original.references.filter((r) => MESSAGE_ID.test(r)).slice(-20), ...(inReplyTo ? [inReplyTo] : [])];
+    try {
+      await ctx.mailer.send({
+        to: sender.address,
+        from: { name: ctx.config.mailbox.name, address: ctx.config.mailbox.address },
+        subject: replySubject(original.subject),
+        text: draft.text,
+        messageId,
+        inReplyTo,
+        references,
+        headers: { 'Auto-Submitted': 'auto-replied', 'X-Mailroom-Id': ctx.idempotencyKey },
+      });
+    } catch (err) {
+      if (notDelivered(err)) await ctx.redis.del(key);
+      throw err;
+    }
+    await ctx.redis.set(key, 'sent', 'EX', 90 * 24 * 3600);
+    return { messageId, to: sender.address, duplicate: false };
+  },
+});

@@ -1,0 +1,69 @@
+import type { z } from 'zod';
+import type { Config } from '../config.js';
+import type { EmailId, PlanId, UntrustedRef } from '../ids.js';
+import type { TrustedContext } from '../ingest/trusted-context.js';
+import type { Logger } from '../logger.js';
+import type { Redis } from '../queues/connection.js';
+import type { RedisKeys } from '../queues/keys.js';
+import type { LlmGateway } from '../llm/gateway.js';
+import type { AccountsDirectory } from '../ingest/accounts.js';
+import type { ContentStore } from '../ingest/content-store.js';
+import type { KnowledgeBase } from './knowledge-base.js';
+import type { Mailer } from './mailer.js';
+
+/** What running a tool can do to the world. */
+export type Risk = 'read' | 'write' | 'external';
+
+/** Who may read a value: published, the verified sender's own, or internal only. */
+export type Confidentiality = 'public' | 'sender' | 'internal';
+
+/** Everything a tool may use at run time, built once and passed in. */
+export interface ToolContext {
+  emailId: EmailId;
+  planId: PlanId;
+  stepId: string;
+  /** plan id + step id: recorded before any side effect, so a retried step never repeats it. */
+  idempotencyKey: string;
+  trusted: TrustedContext;
+  /** The email's untrusted content, for tools that read it. */
+  emailRef: UntrustedRef;
+  config: Config;
+  redis: Redis;
+  keys: RedisKeys;
+  logger: Logger;
+  llm: LlmGateway;
+  kb: KnowledgeBase;
+  accounts: AccountsDirectory;
+  content: ContentStore;
+  mailer: Mailer;
+}
+
+/**
+ * A tool is data plus one function. The planner prompt, the validator, the approval policy and
+ * the review view are all derived from these fields.
+ */
+export interface ToolDescriptor<I extends z.ZodObject = z.ZodObject, O extends z.ZodObject = z.ZodObject> {
+  name: string;
+  description: string;
+  risk: Risk;
+  input: I;
+  output: O;
+  /** Parameters that may receive values derived from untrusted content (e.g. a reply body). */
+  untrustedInputs: readonly string[];
+  /** Output fields derived from untrusted content. */
+  taintedOutputs: readonly string[];
+  /** Confidentiality of the output; `inherit` = the union of the inputs' labels. */
+  outputLabel: Confidentiality | 'inherit';
+  /** For tools that send data out: who reads what flows in. */
+  audience?: 'sender' | 'internal' | 'anyone';
+  /** Set for money, deletion, account changes and mail to arbitrary recipients: a human must approve. */
+  requiresApproval?: string;
+  /** True when the tool changes something outside Mailroom; it must honour `idempotencyKey`. */
+  sideEffect: boolean;
+  run(input: z.output<I>, ctx: ToolContext): Promise<z.input<O>>;
+}
+
+/** Declares a tool with its types checked against its own schemas. */
+export function defineTool<I extends z.ZodObject, O extends z.ZodObject>(tool: ToolDescriptor<I, O>): ToolDescriptor<I, O> {
+  return tool;
+}

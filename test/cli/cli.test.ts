@@ -1,0 +1,102 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ProcessSummary } from '../../src/cli/summary.js';
+import { startTestRedis, type TestRedis } from '../harness/redis.js';
+
+const run = promisify(execFile);
+const BIN = path.resolve(import.meta.dirname, '../../bin/mailroom.js');
+const EXAMPLES = path.resolve(import.meta.dirname, '../../examples');
+
+async function mailroom(args: string[], env: NodeJS.ProcessEnv = {}) {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+      timeout: 60_000,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+/** One line on stderr, the error code in brackets, no stack trace. */
+function expectOneLineError(res: { code: number; stderr: string }, code: string) {
+  expect(res.code).not.toBe(0);
+  const lines = res.stderr.trim().split('\n');
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatch(/^mailroom: /);
+  expect(lines[0]).toContain(code);
+  expect(res.stderr).not.toMatch(/\n\s+at /);
+}
+
+describe('mailroom CLI', () => {
+  let redis: TestRedis;
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'mailroom-cli-'));
+  beforeAll(async () => {
+    redis = await startTestRedis();
+  });
+  afterAll(async () => {
+    await redis?.close();
+  });
+
+  it('prints help with every command', async () => {
+    const res = await mailroom(['--help']);
+    expect(res.code).toBe(0);
+    for (const cmd of ['process', 'demo', 'status', 'audit', 'start']) expect(res.stdout).toContain(cmd);
+    expect(res.stdout).toContain('REDIS_URL');
+  });
+
+  it('process --json prints the summary object with lost 0', async () => {
+    const res = await mailroom(['process', path.join(EXAMPLES, 'mailbox'), '--json', '--config', path.join(EXAMPLES, 'mailroom.config.json')], {
+      REDIS_URL: redis.url,
+      MAILROOM_PREFIX: redis.prefix(),
+      MAILROOM_DATA_DIR: tmp,
+    });
+    expect(res.code).toBe(0);
+    const summary = ProcessSummary.parse(JSON.parse(res.stdout));
+    expect(summary).toMatchObject({ lost: 0 });
+    expect(summary.processed).toBeGreaterThanOrEqual(30);
+    for (const key of ['processed', 'completed', 'awaiting_approval', 'escalated', 'quarantined', 'lost']) expect(res.stdout).toContain(`"${key}"`);
+  });
+
+  it('audit prints the trail of an email', async () => {
+    const prefix = redis.prefix();
+    const env = { REDIS_URL: redis.url, MAILROOM_PREFIX: prefix, MAILROOM_DATA_DIR: tmp };
+    const file = path.join(EXAMPLES, 'mailbox', '01-invoice-copy-request.eml');
+    const res = await mailroom(['process', file, '--json', '--config', path.join(EXAMPLES, 'mailroom.config.json')], env);
+    const summary = ProcessSummary.parse(JSON.parse(res.stdout));
+    const audit = await mailroom(['audit', summary.emails[0]?.emailId ?? ''], env);
+    expect(audit.code).toBe(0);
+    for (const t of ['ingested', 'classified', 'planned', 'validated', 'approved', 'step_started', 'step_finished', 'completed']) expect(audit.stdout).toContain(t);
+    expect(audit.stdout).toContain('send_reply');
+  });
+
+  it('a missing path is one clear error line', async () => {
+    expectOneLineError(await mailroom(['process', path.join(tmp, 'nope')], { REDIS_URL: redis.url }), 'MAILROOM_INPUT_NOT_FOUND');
+  });
+
+  it('a file that is not an email is one clear error line', async () => {
+    const png = path.join(tmp, 'picture.png');
+    writeFileSync(png, Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13]));
+    expectOneLineError(await mailroom(['process', png], { REDIS_URL: redis.url }), 'MAILROOM_INPUT_NOT_EMAIL');
+  });
+
+  it('an unreadable or invalid config is one clear error line', async () => {
+    expectOneLineError(await mailroom(['process', EXAMPLES, '--config', path.join(tmp, 'missing.json')]), 'MAILROOM_CONFIG_INVALID');
+    const bad = path.join(tmp, 'bad.json');
+    writeFileSync(bad, '{ "mailbox": { "address": "not-an-address" }, "surprise": 1 }');
+    const res = await mailroom(['process', EXAMPLES, '--config', bad]);
+    expectOneLineError(res, 'MAILROOM_CONFIG_INVALID');
+    expect(res.stderr).toContain('mailbox.address');
+  });
+
+  it('an unreachable Redis is one clear error line', async () => {
+    const res = await mailroom(['process', path.join(EXAMPLES, 'mailbox')], { REDIS_URL: 'redis://127.0.0.1:1' });
+    expectOneLineError(res, 'MAILROOM_REDIS_UNREACHABLE');
+  });
+});

@@ -1,0 +1,105 @@
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runProcess } from '../../src/cli/process-command.js';
+import { loadConfig, type Config } from '../../src/config.js';
+import { createLogger } from '../../src/logger.js';
+import type { ProcessSummary } from '../../src/cli/summary.js';
+import { startSmtpCapture, type SmtpCapture } from '../harness/smtp-capture.js';
+import { startTestRedis, type TestRedis } from '../harness/redis.js';
+
+const EXAMPLES = path.resolve(import.meta.dirname, '../../examples');
+interface Expected {
+  category: string;
+  verified: boolean;
+  robot: string;
+  injection: boolean;
+  malformed: boolean;
+}
+const expected = JSON.parse(readFileSync(path.join(EXAMPLES, 'expected.json'), 'utf8')) as Record<string, Expected>;
+const REPLY_CATEGORIES = ['billing', 'bug', 'account_access', 'feature_request'];
+
+/** The files that should get exactly one automatic reply: human, verified, in a reply playbook. */
+const shouldReply = Object.entries(expected)
+  .filter(([, e]) => e.verified && e.robot === 'none' && !e.malformed && REPLY_CATEGORIES.includes(e.category))
+  .map(([f]) => f);
+
+function headerOf(raw: string, name: string): string | undefined {
+  const m = new RegExp(`^${name}:[ \\t]*(.*)$`, 'im').exec(raw.split(/\r?\n\r?\n/)[0] ?? '');
+  return m?.[1]?.trim();
+}
+
+describe('examples/ through the whole pipeline (real Redis, real SMTP)', () => {
+  let redis: TestRedis;
+  let smtp: SmtpCapture;
+  let config: Config;
+  let summary: ProcessSummary;
+  const logger = createLogger({ level: 'silent' });
+
+  beforeAll(async () => {
+    redis = await startTestRedis();
+    smtp = await startSmtpCapture();
+    config = loadConfig({
+      env: { REDIS_URL: redis.url, MAILROOM_PREFIX: redis.prefix(), SMTP_URL: smtp.url, MAILROOM_DATA_DIR: os.tmpdir() },
+      configPath: path.join(EXAMPLES, 'mailroom.config.json'),
+    });
+    summary = await runProcess(config, logger, { paths: [path.join(EXAMPLES, 'mailbox')], timeoutMs: 60_000 });
+  });
+  afterAll(async () => {
+    await smtp?.close();
+    await redis?.close();
+  });
+
+  it('brings every email to rest and loses none', () => {
+    expect(summary.processed).toBe(Object.keys(expected).length);
+    expect(summary.lost).toBe(0);
+    expect(summary.completed + summary.escalated + summary.quarantined + summary.awaiting_approval + summary.rejected).toBe(summary.processed);
+    for (const e of summary.emails) expect(['completed', 'escalated', 'quarantined', 'awaiting_approval', 'rejected']).toContain(e.state);
+  });
+
+  it('sends exactly one threaded reply to each verified human asking a question', async () => {
+    expect(shouldReply.length).toBeGreaterThan(10);
+    await smtp.waitFor(shouldReply.length, 10_000);
+    expect(smtp.messages).toHaveLength(shouldReply.length);
+    for (const file of shouldReply) {
+      const raw = readFileSync(path.join(EXAMPLES, 'mailbox', file), 'utf8');
+      const originalId = headerOf(raw, 'Message-ID');
+      const from = /<([^>]+)>/.exec(headerOf(raw, 'From') ?? '')?.[1] ?? headerOf(raw, 'From');
+      const replies = smtp.messages.filter((m) => m.parsed.inReplyTo === originalId);
+      expect(replies, file).toHaveLength(1);
+      const reply = replies[0];
+      expect(reply?.envelope.to).toEqual([from?.toLowerCase()]);
+      expect(reply?.parsed.headers.get('auto-submitted')).toBe('auto-replied');
+      expect(String(reply?.parsed.headers.get('references') ?? '')).toContain(originalId ?? '-');
+    }
+  });
+
+  it('never answers robots, unverified senders, spam or malformed mail', () => {
+    const recipients = smtp.messages.flatMap((m) => m.envelope.to);
+    for (const [file, e] of Object.entries(expected)) {
+      if (shouldReply.includes(file)) continue;
+      const raw = readFileSync(path.join(EXAMPLES, 'mailbox', file), 'utf8');
+      const id = headerOf(raw, 'Message-ID');
+      expect(smtp.messages.filter((m) => m.parsed.inReplyTo === id), `${file} (${e.category}, robot ${e.robot})`).toHaveLength(0);
+    }
+    expect(recipients.some((r) => r.includes('evil.example'))).toBe(false);
+    expect(smtp.messages.some((m) => m.raw.includes('evil.example'))).toBe(false);
+  });
+
+  it('quarantines malformed mail with a reason and reports robots by kind', () => {
+    const malformed = summary.emails.filter((e) => expected[path.basename(e.file)]?.malformed);
+    expect(malformed.some((e) => e.state === 'quarantined' && e.reason.includes('MAILROOM_EMAIL_MALFORMED'))).toBe(true);
+    const robots = Object.values(expected).filter((e) => e.robot !== 'none').length;
+    expect(Object.values(summary.robots).reduce((a, b) => a + b, 0)).toBe(robots);
+    expect(summary.llm).toMatchObject({ provider: 'offline', calls: 0 });
+  });
+
+  it('treats a second delivery of the same mail as a duplicate and sends nothing more', async () => {
+    const before = smtp.messages.length;
+    const again = await runProcess(config, logger, { paths: [path.join(EXAMPLES, 'mailbox', shouldReply[0] ?? '')], timeoutMs: 10_000 });
+    expect(again).toMatchObject({ processed: 1, duplicates: 1, lost: 0 });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(smtp.messages.length).toBe(before);
+  });
+});

@@ -1,0 +1,191 @@
+import type { AddressInfo } from 'node:net';
+import { simpleParser } from 'mailparser';
+import type { ParsedMail } from 'mailparser';
+import { SMTPServer } from 'smtp-server';
+import type { SMTPServerDataStream, SMTPServerError, SMTPServerSession } from 'smtp-server';
+
+/** One message as the SMTP server received it. */
+export interface CapturedMessage {
+  /** The SMTP envelope (`MAIL FROM`, `RCPT TO`), not the headers: `from` is `''` for the null sender. */
+  readonly envelope: { readonly from: string; readonly to: readonly string[] };
+  /** The DATA section as sent (headers and body), decoded as UTF-8. */
+  readonly raw: string;
+  readonly parsed: ParsedMail;
+}
+
+export interface SmtpCapture {
+  readonly host: string;
+  readonly port: number;
+  /** `smtp://127.0.0.1:PORT` */
+  readonly url: string;
+  /** Accepted messages, in order of arrival. */
+  readonly messages: readonly CapturedMessage[];
+  /** Messages refused because of {@link SmtpCapture.failNext}, in order of arrival. */
+  readonly rejected: readonly CapturedMessage[];
+  /**
+   * Resolves with the accepted messages once at least `count` have arrived.
+   *
+   * @param timeoutMs how long to wait, in milliseconds. @defaultValue 5000
+   * @throws Error listing what did arrive, on timeout or when the capture closes first.
+   */
+  waitFor(count: number, timeoutMs?: number): Promise<CapturedMessage[]>;
+  /**
+   * Refuses the next `count` messages at the end of DATA with SMTP reply `code`.
+   *
+   * @param code @defaultValue 451 (transient, so a sender should retry); use 5xx for permanent.
+   */
+  failNext(count: number, code?: number, message?: string): void;
+  /** Forgets captured and rejected messages and pending failures. */
+  reset(): void;
+  close(): Promise<void>;
+}
+
+interface Waiter {
+  readonly count: number;
+  readonly resolve: (messages: CapturedMessage[]) => void;
+  readonly reject: (error: Error) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+interface Failure {
+  readonly code: number;
+  readonly message: string;
+}
+
+function readStream(stream: SMTPServerDataStream): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    stream.on('end', () => resolve(Buffer.concat(chunks)));
+    stream.on('error', reject);
+  });
+}
+
+function describe(message: CapturedMessage, index: number): string {
+  const { envelope, parsed } = message;
+  const subject = parsed.subject === undefined ? '(no subject)' : JSON.stringify(parsed.subject);
+  return `  ${index + 1}. ${envelope.from || '<>'} -> ${envelope.to.join(', ')}: ${subject} ${parsed.messageId ?? '(no Message-ID)'}`;
+}
+
+function summary(accepted: readonly CapturedMessage[], rejected: readonly CapturedMessage[]): string {
+  const lines = [`${accepted.length} accepted:`, ...accepted.map(describe)];
+  if (rejected.length > 0) lines.push(`${rejected.length} rejected by failNext:`, ...rejected.map(describe));
+  return lines.join('\n');
+}
+
+/**
+ * Starts an SMTP server on 127.0.0.1 and a free port that accepts every message without
+ * authentication or TLS and keeps it in memory. A message is in `messages` before the
+ * sender's `DATA` is acknowledged, so it is visible as soon as `sendMail` resolves.
+ */
+export async function startSmtpCapture(): Promise<SmtpCapture> {
+  const messages: CapturedMessage[] = [];
+  const rejected: CapturedMessage[] = [];
+  const failures: Failure[] = [];
+  const waiters = new Set<Waiter>();
+
+  const settleWaiters = (): void => {
+    for (const waiter of waiters) {
+      if (messages.length >= waiter.count) {
+        clearTimeout(waiter.timer);
+        waiters.delete(waiter);
+        waiter.resolve([...messages]);
+      }
+    }
+  };
+
+  const receive = async (
+    stream: SMTPServerDataStream,
+    session: SMTPServerSession,
+  ): Promise<Failure | undefined> => {
+    // Taken before the first await so concurrent senders meet failures in arrival order.
+    const failure = failures.shift();
+    const buffer = await readStream(stream);
+    const { mailFrom, rcptTo } = session.envelope;
+    const message: CapturedMessage = {
+      envelope: { from: mailFrom === false ? '' : mailFrom.address, to: rcptTo.map((rcpt) => rcpt.address) },
+      raw: buffer.toString('utf8'),
+      parsed: await simpleParser(buffer),
+    };
+    if (failure !== undefined) {
+      rejected.push(message);
+      return failure;
+    }
+    messages.push(message);
+    settleWaiters();
+    return undefined;
+  };
+
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    logger: false,
+    // Lets close() finish quickly when a pooled sender leaves its connection open.
+    closeTimeout: 500,
+    onData(stream, session, callback) {
+      receive(stream, session).then(
+        (failure) => {
+          if (failure === undefined) return callback();
+          const error: SMTPServerError = new Error(failure.message);
+          error.responseCode = failure.code;
+          callback(error);
+        },
+        (error: unknown) => callback(error instanceof Error ? error : new Error(String(error))),
+      );
+    },
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      server.server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.server.address() as AddressInfo; // listen() on a TCP port always yields an AddressInfo
+  const host = '127.0.0.1';
+
+  return {
+    host,
+    port,
+    url: `smtp://${host}:${port}`,
+    messages,
+    rejected,
+    waitFor: (count, timeoutMs = 5_000) => {
+      if (messages.length >= count) return Promise.resolve([...messages]);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiters.delete(waiter);
+          reject(
+            new Error(
+              `SMTP capture: expected ${count} messages within ${timeoutMs} ms, ${summary(messages, rejected)}`,
+            ),
+          );
+        }, timeoutMs);
+        const waiter: Waiter = { count, resolve, reject, timer };
+        waiters.add(waiter);
+      });
+    },
+    failNext: (count, code = 451, message = `Scripted failure ${code}`) => {
+      for (let i = 0; i < count; i += 1) failures.push({ code, message });
+    },
+    reset: () => {
+      messages.length = 0;
+      rejected.length = 0;
+      failures.length = 0;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const waiter of waiters) {
+          clearTimeout(waiter.timer);
+          waiter.reject(
+            new Error(
+              `SMTP capture closed while waiting for ${waiter.count} messages, ${summary(messages, rejected)}`,
+            ),
+          );
+        }
+        waiters.clear();
+        server.close(() => resolve());
+      }),
+  };
+}
