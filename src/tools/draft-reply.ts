@@ -22,7 +22,7 @@ export const draftReply = defineTool({
   input: z.object({ email: UntrustedRef, article: z.string().nullable() }).strict(),
   output: z.object({ ref: UntrustedRef, needsReview: z.boolean() }).strict(),
   untrustedInputs: ['email'],
-  taintedOutputs: ['ref'],
+  taintedOutputs: ['ref', 'needsReview'],
   outputLabel: 'inherit',
   sideEffect: false,
   async run(input, ctx) {

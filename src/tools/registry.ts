@@ -11,6 +11,21 @@ import type { ToolDescriptor } from './tool.js';
 /** Every tool Mailroom can run. Adding a tool is one file and one line here. */
 export const ALL_TOOLS: readonly ToolDescriptor[] = [classifyEmail, searchKb, draftReply, sendReply, applyLabel, escalate];
 
+/** Declarations that would let taint slip through are programming errors, caught at start. */
+function checkDeclarations(t: ToolDescriptor): void {
+  const inputs = Object.keys(t.input.shape);
+  const outputs = Object.keys(t.output.shape);
+  for (const name of t.untrustedInputs) if (!inputs.includes(name)) throw new Error(`${t.name}: untrusted input ${name} is not an input`);
+  for (const name of t.taintedOutputs) if (!outputs.includes(name)) throw new Error(`${t.name}: tainted output ${name} is not an output`);
+  const readsUntrusted = t.untrustedInputs.length > 0;
+  const emitsTrusted = outputs.some((o) => !t.taintedOutputs.includes(o));
+  const sink = t.risk === 'external' || t.sideEffect;
+  if (readsUntrusted && emitsTrusted && !sink && !t.endorses) {
+    throw new Error(`${t.name}: takes untrusted input but emits untainted output; declare taintedOutputs or endorses`);
+  }
+  if (t.endorses && !t.untrustedInputs.includes(t.endorses.input)) throw new Error(`${t.name}: endorses an input that is not untrusted`);
+}
+
 export interface ToolRegistry {
   readonly tools: readonly ToolDescriptor[];
   /** Changes whenever a tool's name, risk, schemas or taint declarations change: cached plans then expire. */
@@ -21,6 +36,7 @@ export interface ToolRegistry {
 export function createRegistry(tools: readonly ToolDescriptor[] = ALL_TOOLS): ToolRegistry {
   const byName = new Map(tools.map((t) => [t.name, t]));
   if (byName.size !== tools.length) throw new Error('duplicate tool names in the registry');
+  for (const t of tools) checkDeclarations(t);
   const fingerprint = tools.map((t) => ({
     name: t.name,
     risk: t.risk,
@@ -31,6 +47,7 @@ export function createRegistry(tools: readonly ToolDescriptor[] = ALL_TOOLS): To
     label: t.outputLabel,
     audience: t.audience ?? null,
     approval: t.requiresApproval ?? null,
+    endorses: t.endorses ?? null,
   }));
   return { tools, version: sha256Hex(JSON.stringify(fingerprint)).slice(0, 12), get: (name) => byName.get(name) };
 }

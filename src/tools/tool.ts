@@ -52,6 +52,14 @@ export interface ToolDescriptor<I extends z.ZodObject = z.ZodObject, O extends z
   untrustedInputs: readonly string[];
   /** Output fields derived from untrusted content. */
   taintedOutputs: readonly string[];
+  /**
+   * An endorser checks a tainted input against trusted data (e.g. an order id typed by the
+   * customer against the verified sender's own orders) and returns only what passed the check, so
+   * its outputs are trusted. This is the only way a value from email text reaches a control
+   * parameter; the registry refuses a tool that takes untrusted input and emits untainted output
+   * without saying how it checks.
+   */
+  endorses?: { input: string; against: string };
   /** Confidentiality of the output; `inherit` = the union of the inputs' labels. */
   outputLabel: Confidentiality | 'inherit';
   /** For tools that send data out: who reads what flows in. */
