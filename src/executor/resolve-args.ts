@@ -8,7 +8,10 @@ import type { ToolDescriptor } from '../tools/tool.js';
 /** A step output as persisted: the value and the label it carries to later steps. */
 export interface LabelledOutput {
   value: Record<string, unknown>;
+  /** The whole output's label: confidentiality, and whether any field is tainted. */
   label: Label;
+  /** Fields derived from untrusted content, as the tool declares; taint is tracked per field. */
+  taintedFields: string[];
 }
 
 export interface ResolvedArgs {
@@ -54,7 +57,8 @@ export function resolveArgs(
       const out = sources.outputs[ref.stepId];
       if (!out) throw new MailroomError('PLAN_INVALID', `step ${step.id} needs the output of ${ref.stepId}, which has none`);
       value = ref.path.length ? pick(out.value, ref.path) : out.value;
-      label = out.label;
+      const field = ref.path[0];
+      label = { conf: out.label.conf, tainted: field === undefined ? out.label.tainted : out.taintedFields.includes(field) };
     }
     if (label.tainted && !tool.untrustedInputs.includes(name)) {
       throw new MailroomError('TAINT_VIOLATION', `tainted data reached the control parameter "${name}" of ${tool.name}`);

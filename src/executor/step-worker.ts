@@ -77,7 +77,11 @@ export async function processStepJob(app: AppContext, job: Job): Promise<void> {
       const rawOutput = await tool.run(input.data, ctx);
       const output = tool.output.safeParse(rawOutput);
       if (!output.success) throw new MailroomError('TOOL_OUTPUT_INVALID', `output of ${tool.name} does not match its schema`);
-      const labelled: LabelledOutput = { value: output.data, label: runtimeOutputLabel(tool, resolved.labels) };
+      const labelled: LabelledOutput = {
+        value: output.data,
+        label: runtimeOutputLabel(tool, resolved.labels),
+        taintedFields: [...tool.taintedOutputs],
+      };
       await app.redis.hset(app.keys.planOutputs(planId), step.id, JSON.stringify(labelled));
       await app.redis.expire(app.keys.planOutputs(planId), app.config.contentTtlSeconds);
       await app.audit.append(emailId, 'step_finished', 'executor', {

@@ -87,6 +87,10 @@ export async function parseEmail(raw: Buffer, limits: ParseLimits = DEFAULT_PARS
           .map(([k, v]) => `; ${k}=${String(v)}`)
           .join('')}`
       : 'text/plain';
+  if (/^multipart\//i.test(contentType)) {
+    const boundary = /;\s*boundary=([^;]+)/i.exec(contentType)?.[1];
+    if (!boundary || !raw.includes(`--${boundary}`)) throw new MailroomError('EMAIL_MALFORMED', 'multipart body without its boundary');
+  }
   return {
     facts: {
       sizeBytes: raw.length,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { UntrustedRef } from '../ids.js';
 import { TrustedContext } from '../ingest/trusted-context.js';
 import type { Confidentiality, ToolDescriptor } from '../tools/tool.js';
 import type { ToolRegistry } from '../tools/registry.js';
@@ -19,7 +20,9 @@ export type ValidationRule =
   | 'argument_type'
   | 'too_many_steps'
   | 'fan_out'
-  | 'tainted_control_argument';
+  | 'tainted_control_argument'
+  /** The model's output could not be decoded as a plan at all. */
+  | 'output_schema';
 
 export interface ValidationError {
   rule: ValidationRule;
@@ -65,22 +68,24 @@ export interface ValidationResult {
 
 type JsonType = 'string' | 'number' | 'integer' | 'boolean' | 'null' | 'object' | 'array';
 
-function jsonTypes(schema: z.ZodType): { types: Set<JsonType>; enumValues: unknown[] | null } {
+export function jsonTypes(schema: z.ZodType): { types: Set<JsonType>; enumValues: unknown[] | null; patterns: Set<string> } {
   const js = z.toJSONSchema(schema, { unrepresentable: 'any', io: 'output' }) as Record<string, unknown>;
   const types = new Set<JsonType>();
   let enumValues: unknown[] | null = null;
+  const patterns = new Set<string>();
   const visit = (node: unknown) => {
     if (typeof node !== 'object' || node === null) return;
     const n = node as Record<string, unknown>;
     if (Array.isArray(n.enum)) enumValues = [...(enumValues ?? []), ...n.enum];
     if ('const' in n) enumValues = [...(enumValues ?? []), n.const];
+    if (typeof n.pattern === 'string') patterns.add(n.pattern);
     if (typeof n.type === 'string') types.add(n.type as JsonType);
     if (Array.isArray(n.type)) for (const t of n.type) types.add(t as JsonType);
     for (const k of ['anyOf', 'oneOf', 'allOf'] as const) if (Array.isArray(n[k])) (n[k] as unknown[]).forEach(visit);
   };
   visit(js);
   if (types.has('integer')) types.add('number');
-  return { types, enumValues };
+  return { types, enumValues, patterns };
 }
 
 /** Whether every value the source can hold is acceptable to the target, judged by JSON types. */
@@ -92,6 +97,8 @@ export function typeCompatible(source: z.ZodType, target: z.ZodType): boolean {
     return s.enumValues.every((v) => t.enumValues?.includes(v) || (v === null && t.types.has('null')));
   }
   if (t.types.size === 0) return true;
+  // A constrained string (an untrusted ref, a label) accepts only values under the same constraint.
+  if (t.patterns.size > 0 && ![...t.patterns].every((p) => s.patterns.has(p))) return false;
   return [...s.types].every((x) => t.types.has(x) || (x === 'integer' && t.types.has('number')));
 }
 
@@ -111,7 +118,11 @@ function fieldAt(schema: z.ZodType, path: readonly string[]): z.ZodType | undefi
   return cur;
 }
 
-const UNTRUSTED_REF_SCHEMA = z.string().regex(/^ur_/);
+/** Whether a parameter holds a ref to untrusted content: only placeholders may fill it, never a literal. */
+function isRefParam(field: z.ZodType): boolean {
+  const { patterns } = jsonTypes(field);
+  return [...jsonTypes(UntrustedRef).patterns].every((p) => patterns.has(p));
+}
 
 /**
  * Validates a plan against the registry: every rule of the design's invariant 3. Pure: no I/O,
@@ -143,7 +154,7 @@ export function validatePlan(plan: Plan, registry: ToolRegistry, limits: PlanLim
     }
     const shape = tool.input.shape as Record<string, z.ZodType>;
     for (const name of Object.keys(step.args)) {
-      if (!(name in shape)) err('unknown_argument', step.id, name, `${tool.name} has no argument "${name}"`);
+      if (!Object.hasOwn(shape, name)) err('unknown_argument', step.id, name, `${tool.name} has no argument "${name}"`);
     }
     let inputConf: Confidentiality = 'public';
     for (const [name, field] of Object.entries(shape)) {
@@ -162,7 +173,8 @@ export function validatePlan(plan: Plan, registry: ToolRegistry, limits: PlanLim
         }
       }
       if (ref === null) {
-        if (!field.safeParse(value).success) err('argument_type', step.id, name, `"${name}" does not accept this literal value`);
+        if (isRefParam(field)) err('argument_type', step.id, name, `"${name}" takes a reference such as {{email.ref}}, not a literal`);
+        else if (!field.safeParse(value).success) err('argument_type', step.id, name, `"${name}" does not accept this literal value`);
         continue;
       }
       const label = labelOf(ref, step.id, name, i);
@@ -184,7 +196,7 @@ export function validatePlan(plan: Plan, registry: ToolRegistry, limits: PlanLim
       const target = shape[arg];
       if (!target) return null;
       if (ref.kind === 'email') {
-        if (!typeCompatible(UNTRUSTED_REF_SCHEMA, target)) err('argument_type', stepId, arg, `"${arg}" cannot take {{email.ref}}`);
+        if (!typeCompatible(UntrustedRef, target)) err('argument_type', stepId, arg, `"${arg}" cannot take {{email.ref}}`);
         return { tainted: true, conf: 'sender' };
       }
       if (ref.kind === 'context') {

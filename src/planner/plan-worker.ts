@@ -8,7 +8,8 @@ import { TriageRecord } from '../ingest/triage.js';
 import { jobIdFor, parseJobData } from '../queues/catalog.js';
 import { decideApproval } from './approval-policy.js';
 import type { StoredPlan } from './stored-plan.js';
-import { planOffline } from './planner.js';
+import { createPlanCache } from './plan-cache.js';
+import { planEmail } from './planner.js';
 
 export async function loadTriage(app: AppContext, emailId: EmailId): Promise<TriageRecord> {
   const raw = await app.redis.get(app.keys.context(emailId));
@@ -22,7 +23,7 @@ export async function processPlanJob(app: AppContext, job: Job): Promise<void> {
   const log = app.logger.child({ component: 'planner', emailId, jobId: job.id });
   try {
     const { context } = await loadTriage(app, emailId);
-    const outcome = planOffline(context, app.registry);
+    const outcome = await planEmail({ llm: app.llm, registry: app.registry, cache: createPlanCache(app.redis, app.keys) }, context);
     const planId = newPlanId();
     const stored: StoredPlan = {
       planId,
@@ -36,7 +37,13 @@ export async function processPlanJob(app: AppContext, job: Job): Promise<void> {
     for (const errors of outcome.rejected) {
       await app.audit.append(emailId, 'validated', 'planner', { ok: false, errors: errors.map((e) => ({ rule: e.rule, stepId: e.stepId, arg: e.arg })) });
     }
-    await app.audit.append(emailId, 'planned', outcome.planner, { planId, plan: outcome.plan, cacheHit: outcome.cacheHit, registryVersion: app.registry.version });
+    await app.audit.append(emailId, 'planned', outcome.planner, {
+      planId,
+      plan: outcome.plan,
+      cacheHit: outcome.cacheHit,
+      registryVersion: app.registry.version,
+      ...(outcome.fallbackReason ? { fallbackReason: outcome.fallbackReason } : {}),
+    });
     await app.audit.append(emailId, 'validated', 'planner', { ok: outcome.validation.ok, planId });
     const approval = decideApproval(outcome.plan, app.registry, context, outcome.validation.parkReasons);
     await app.ledger.setState(emailId, 'planned', { planId, tools: outcome.plan.steps.map((s) => s.tool).join(',') });

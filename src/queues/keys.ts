@@ -16,6 +16,9 @@ export function redisKeys(prefix: string) {
     idempotency: (key: string) => `${prefix}:idem:${key}`,
     labels: (id: EmailId) => `${prefix}:labels:${id}`,
     escalations: () => `${prefix}:escalations`,
+    planCache: (key: string) => `${prefix}:plancache:${key}`,
+    /** Counters (plan-cache hits and misses, …) for status and metrics. */
+    stats: () => `${prefix}:stats`,
   };
 }
 export type RedisKeys = ReturnType<typeof redisKeys>;

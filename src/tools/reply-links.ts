@@ -4,7 +4,7 @@ export function linksIn(text: string): { urls: string[]; addresses: string[] } {
   const withoutUrls = text.replace(/\b(?:https?|ftp):\/\/[^\s<>"')\]]+/gi, ' ');
   const addresses = [...withoutUrls.matchAll(/[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g)].map((m) => m[0].toLowerCase());
   // Bare domains such as "evil.example/reset" are links too, for a reader of the reply.
-  const bare = [...withoutUrls.replace(/[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+/g, ' ').matchAll(/\b(?:www\.)?[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|net|org|io|co|example|info|biz|xyz|ru|cn|app|dev|link|ly)\b(?:\/[^\s]*)?/gi)].map((m) => m[0]);
+  const bare = [...withoutUrls.replace(/[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+/g, ' ').matchAll(/\b(?:www\.)?[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,24}\b(?:\/[^\s]*)?/gi)].map((m) => m[0].replace(/[.,;:!?]+$/, ''));
   return { urls: [...new Set([...urls, ...bare])], addresses: [...new Set(addresses)] };
 }
 

@@ -1,0 +1,76 @@
+import { z } from 'zod';
+import type { ToolRegistry } from '../tools/registry.js';
+import type { ToolDescriptor } from '../tools/tool.js';
+import { jsonTypes } from './plan-validator.js';
+import { Plan, StepId, type ArgValue } from './plan.js';
+
+const PlaceholderString = z
+  .string()
+  .regex(/^\{\{[a-zA-Z0-9_.]+\}\}$/)
+  .describe('a whole-value placeholder: {{email.ref}}, {{context.<field>}} or {{steps.<id>.output.<field>}}');
+
+function isOptional(field: z.ZodType): boolean {
+  return field.safeParse(undefined).success;
+}
+
+/**
+ * The model-facing schema of one argument: its JSON type, or a placeholder. Optional arguments
+ * become nullable because strict structured outputs require every property.
+ */
+function llmArg(field: z.ZodType): z.ZodType {
+  const { types, enumValues } = jsonTypes(field);
+  const strings = (enumValues ?? []).filter((v): v is string => typeof v === 'string');
+  let base: z.ZodType;
+  if (strings.length > 0) base = z.union([z.enum(strings as [string, ...string[]]), PlaceholderString]);
+  else if (types.has('string')) base = z.string();
+  else if (types.has('number') || types.has('integer')) base = z.union([z.number(), PlaceholderString]);
+  else if (types.has('boolean')) base = z.union([z.boolean(), PlaceholderString]);
+  else base = PlaceholderString;
+  if (types.has('null') || isOptional(field)) base = base.nullable();
+  const description = field.description;
+  return description ? base.describe(description) : base;
+}
+
+function llmStep(tool: ToolDescriptor) {
+  const shape = tool.input.shape as Record<string, z.ZodType>;
+  const args = Object.fromEntries(Object.entries(shape).map(([name, field]) => [name, llmArg(field)]));
+  return z
+    .object({
+      id: StepId.describe('unique step id: lowercase letters, digits, _'),
+      tool: z.literal(tool.name),
+      args: z.object(args).strict(),
+      checkpoint: z.boolean().describe('ask again, with trusted facts only, before the steps after this one'),
+    })
+    .strict();
+}
+
+/**
+ * The plan schema the LLM planner must fill, generated from the registry: each step is a union
+ * member discriminated by `tool` with exactly that tool's arguments, so a hallucinated tool or
+ * parameter cannot even be decoded.
+ */
+export function llmPlanSchema(registry: ToolRegistry) {
+  const members = registry.tools.map(llmStep);
+  const [first, ...rest] = members;
+  if (!first) throw new Error('the registry has no tools');
+  const step = rest.length ? z.discriminatedUnion('tool', [first, ...rest]) : first;
+  return z.object({ steps: z.array(step).min(1).max(20) }).strict();
+}
+export type LlmPlan = z.infer<ReturnType<typeof llmPlanSchema>>;
+
+/** Converts the model's plan to a `Plan`: nulls for optional arguments are dropped. */
+export function fromLlmPlan(llmPlan: { steps: Array<{ id: string; tool: string; args: Record<string, unknown>; checkpoint: boolean }> }, registry: ToolRegistry): Plan {
+  return Plan.parse({
+    steps: llmPlan.steps.map((s) => {
+      const tool = registry.get(s.tool);
+      const shape = (tool?.input.shape ?? {}) as Record<string, z.ZodType>;
+      const args: Record<string, ArgValue> = {};
+      for (const [k, v] of Object.entries(s.args)) {
+        const field = shape[k];
+        if (v === null && field && isOptional(field) && !field.safeParse(null).success) continue;
+        if (v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') args[k] = v;
+      }
+      return { id: s.id, tool: s.tool, args, ...(s.checkpoint ? { checkpoint: true } : {}) };
+    }),
+  });
+}
