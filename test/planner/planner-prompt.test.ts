@@ -3,7 +3,7 @@ import { emailIdFor } from '../../src/ids.js';
 import { TrustedContext, type UntrustedContent } from '../../src/ingest/trusted-context.js';
 import { buildPlannerPrompt, PROMPT_VERSION } from '../../src/planner/planner-prompt.js';
 import { llmPlanSchema, fromLlmPlan } from '../../src/planner/planner-schema.js';
-import { planEmail } from '../../src/planner/planner.js';
+import type { planEmail } from '../../src/planner/planner.js';
 import { createRegistry } from '../../src/tools/registry.js';
 import { z } from 'zod';
 
