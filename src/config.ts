@@ -55,6 +55,13 @@ export const ConfigFile = z
     contentTtlSeconds: z.number().int().positive().optional(),
     /** Executor concurrency per process. @defaultValue 8 */
     concurrency: z.number().int().min(1).max(256).optional(),
+    /**
+     * How long a worker's job lock lasts, in ms; a crashed worker's job is re-delivered after
+     * about this long. @defaultValue 30000
+     */
+    lockDurationMs: z.number().int().min(500).max(600_000).optional(),
+    /** Replans allowed per email after failed steps, before a human takes over. @defaultValue 2 */
+    maxReplans: z.number().int().min(0).max(5).optional(),
   })
   .strict();
 export type ConfigFile = z.infer<typeof ConfigFile>;
@@ -92,6 +99,8 @@ export const Config = z.object({
   maxMessageBytes: z.number().int().positive(),
   contentTtlSeconds: z.number().int().positive(),
   concurrency: z.number().int().positive(),
+  lockDurationMs: z.number().int().positive(),
+  maxReplans: z.number().int().min(0),
 });
 export type Config = z.infer<typeof Config>;
 
@@ -187,6 +196,8 @@ export function loadConfig(options: {
     maxMessageBytes: file.maxMessageBytes ?? 25 * 1024 * 1024,
     contentTtlSeconds: file.contentTtlSeconds ?? 14 * 24 * 3600,
     concurrency: file.concurrency ?? 8,
+    lockDurationMs: file.lockDurationMs ?? 30_000,
+    maxReplans: file.maxReplans ?? 2,
     ...options.overrides,
   };
   const parsed = Config.safeParse(candidate);

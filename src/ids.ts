@@ -24,8 +24,12 @@ export function emailIdFor(mailbox: string, messageKey: string): EmailId {
   return EmailId.parse(`em_${sha256Hex(`${mailbox.toLowerCase()}\n${messageKey}`).slice(0, 16)}`);
 }
 
-export function newPlanId(): PlanId {
-  return PlanId.parse(`pl_${randomBytes(8).toString('hex')}`);
+/**
+ * A plan id is derived from the email and the plan's generation (0, then one per replan), so a
+ * re-delivered plan job finds the plan it already made instead of making a second one.
+ */
+export function planIdFor(emailId: EmailId, generation: number): PlanId {
+  return PlanId.parse(`pl_${sha256Hex(`${emailId}\n${generation}`).slice(0, 16)}`);
 }
 
 export function newUntrustedRef(kind: 'raw' | 'content' | 'draft'): UntrustedRef {

@@ -16,7 +16,13 @@ export interface RunningWorkers {
 
 /** Starts the BullMQ workers of the given roles against the shared context. */
 export function startWorkers(app: AppContext, roles: readonly Role[] = ROLES): RunningWorkers {
-  const common = { connection: app.redis, prefix: app.config.prefix };
+  // A crashed worker's job is re-delivered once its lock lapses and the stalled check sees it.
+  const common = {
+    connection: app.redis,
+    prefix: app.config.prefix,
+    lockDuration: app.config.lockDurationMs,
+    stalledInterval: app.config.lockDurationMs,
+  };
   const make = (name: string, fn: (job: Job) => Promise<void>, concurrency: number) => {
     const w = new Worker(name, fn, { ...common, concurrency });
     w.on('error', (err) => app.logger.error({ err, queue: name }, 'worker error'));

@@ -4,8 +4,11 @@ import type { AppContext } from '../context.js';
 import { MailroomError, toMailroomError } from '../errors.js';
 import type { EmailId, PlanId } from '../ids.js';
 import { hasAttemptsLeft } from '../ingest/ingest-worker.js';
-import { loadTriage } from '../planner/plan-worker.js';
+import { adoptPlan, loadTriage, plannerDeps } from '../planner/plan-worker.js';
+import { replanEmail } from '../planner/planner.js';
+import type { ReplanFacts } from '../planner/planner-prompt.js';
 import { StoredPlan } from '../planner/stored-plan.js';
+import type { ErrorCode } from '../errors.js';
 import { jobIdFor, parseJobData } from '../queues/catalog.js';
 import type { ToolContext } from '../tools/tool.js';
 import { resolveArgs, runtimeOutputLabel, type LabelledOutput } from './resolve-args.js';
@@ -94,6 +97,12 @@ export async function processStepJob(app: AppContext, job: Job): Promise<void> {
       });
     }
     const next = stored.plan.steps[stepIndex + 1];
+    if (next && step.checkpoint && app.llm.mode === 'openai') {
+      if (stored.generation < app.config.maxReplans) {
+        await replan(app, emailId, stored, stepIndex + 1, { reason: 'checkpoint', failed: null });
+        return;
+      }
+    }
     if (next) {
       await app.queues.add('steps', { emailId, planId, stepIndex: stepIndex + 1 }, { jobId: jobIdFor(planId, next.id) });
       return;
@@ -107,9 +116,49 @@ export async function processStepJob(app: AppContext, job: Job): Promise<void> {
       await park(app, emailId, planId, 'executor', [`step ${stepId}: ${e.message}`]);
       return;
     }
+    const stored = await loadPlan(app, planId).catch(() => null);
+    const tool = stored?.plan.steps[stepIndex]?.tool;
+    if (stored && tool && !NO_REPLAN.has(e.code) && stored.generation < app.config.maxReplans) {
+      log.info({ stepId, code: e.publicCode }, 'step failed; replanning');
+      await replan(app, emailId, stored, stepIndex, { reason: 'step_failed', failed: { stepId, tool, code: e.publicCode } });
+      return;
+    }
     log.warn({ stepId, code: e.publicCode }, 'step failed; escalating');
     await escalateEmail(app, emailId, 'executor', `${e.publicCode} at step ${stepId}`);
   }
+}
+
+/**
+ * Failures a new plan cannot fix, or must not try to: an unknown delivery outcome needs a human
+ * to look; a taint violation is an attack or a bug; expired content cannot be read again.
+ */
+const NO_REPLAN: ReadonlySet<ErrorCode> = new Set(['DELIVERY_UNKNOWN', 'TAINT_VIOLATION', 'CONTENT_EXPIRED', 'SENDER_UNVERIFIED']);
+
+/** Numbers, booleans and nulls of untainted output fields: the only outputs a replan may see. */
+export function typedFacts(output: LabelledOutput): Record<string, number | boolean | null> {
+  const facts: Record<string, number | boolean | null> = {};
+  for (const [k, v] of Object.entries(output.value)) {
+    if (output.taintedFields.includes(k)) continue;
+    if (typeof v === 'number' || typeof v === 'boolean' || v === null) facts[k] = v;
+  }
+  return facts;
+}
+
+/** Replaces the rest of a plan with a new one made from trusted facts only. */
+async function replan(
+  app: AppContext,
+  emailId: EmailId,
+  stored: StoredPlan,
+  upTo: number,
+  what: Pick<ReplanFacts, 'reason' | 'failed'>,
+): Promise<void> {
+  const outputs = await loadOutputs(app, stored.planId);
+  const completed = stored.plan.steps
+    .slice(0, upTo)
+    .flatMap((s) => (outputs[s.id] ? [{ stepId: s.id, tool: s.tool, facts: typedFacts(outputs[s.id] as LabelledOutput) }] : []));
+  const { context } = await loadTriage(app, emailId);
+  const outcome = await replanEmail(plannerDeps(app), context, { ...what, completed });
+  await adoptPlan(app, emailId, context, outcome, { generation: stored.generation + 1, replaces: stored.planId });
 }
 
 async function finishPlan(app: AppContext, emailId: EmailId, stored: StoredPlan): Promise<void> {

@@ -2,19 +2,76 @@ import type { Job } from 'bullmq';
 import { park, quarantine } from '../audit/outcomes.js';
 import type { AppContext } from '../context.js';
 import { MailroomError, toMailroomError } from '../errors.js';
-import { newPlanId, type EmailId } from '../ids.js';
+import { planIdFor, type EmailId, type PlanId } from '../ids.js';
 import { hasAttemptsLeft } from '../ingest/ingest-worker.js';
+import type { TrustedContext } from '../ingest/trusted-context.js';
 import { TriageRecord } from '../ingest/triage.js';
 import { jobIdFor, parseJobData } from '../queues/catalog.js';
 import { decideApproval } from './approval-policy.js';
-import type { StoredPlan } from './stored-plan.js';
 import { createPlanCache } from './plan-cache.js';
-import { planEmail } from './planner.js';
+import { planEmail, type PlanOutcome, type PlannerDeps } from './planner.js';
+import { StoredPlan } from './stored-plan.js';
 
 export async function loadTriage(app: AppContext, emailId: EmailId): Promise<TriageRecord> {
   const raw = await app.redis.get(app.keys.context(emailId));
   if (!raw) throw new MailroomError('CONTENT_EXPIRED', `no trusted context stored for ${emailId}`);
   return TriageRecord.parse(JSON.parse(raw));
+}
+
+export function plannerDeps(app: AppContext): PlannerDeps {
+  return { llm: app.llm, registry: app.registry, cache: createPlanCache(app.redis, app.keys) };
+}
+
+/**
+ * Stores a validated plan, audits it, decides approval, and either parks it or enqueues its first
+ * step. Used for first plans and for replans alike, so both pass the same gate.
+ */
+export async function adoptPlan(
+  app: AppContext,
+  emailId: EmailId,
+  context: TrustedContext,
+  outcome: PlanOutcome,
+  meta: { generation: number; replaces?: PlanId },
+): Promise<PlanId> {
+  const planId = planIdFor(emailId, meta.generation);
+  const fresh: StoredPlan = {
+    planId,
+    emailId,
+    plan: outcome.plan,
+    planner: outcome.planner,
+    registryVersion: app.registry.version,
+    createdAt: app.clock().toISOString(),
+    generation: meta.generation,
+  };
+  // First writer wins: a re-delivered job adopts the plan already stored, never a second one.
+  const created = await app.redis.set(app.keys.plan(planId), JSON.stringify(fresh), 'EX', app.config.contentTtlSeconds, 'NX');
+  if (created === null) {
+    const existing = StoredPlan.parse(JSON.parse((await app.redis.get(app.keys.plan(planId))) ?? 'null'));
+    outcome = { ...outcome, plan: existing.plan, planner: existing.planner };
+  }
+  for (const errors of outcome.rejected) {
+    await app.audit.append(emailId, 'validated', 'planner', { ok: false, errors: errors.map((e) => ({ rule: e.rule, stepId: e.stepId, arg: e.arg })) });
+  }
+  await app.audit.append(emailId, meta.replaces ? 'replanned' : 'planned', outcome.planner, {
+    planId,
+    plan: outcome.plan,
+    cacheHit: outcome.cacheHit,
+    registryVersion: app.registry.version,
+    generation: meta.generation,
+    ...(meta.replaces ? { replaces: meta.replaces } : {}),
+    ...(outcome.fallbackReason ? { fallbackReason: outcome.fallbackReason } : {}),
+  });
+  await app.audit.append(emailId, 'validated', 'planner', { ok: outcome.validation.ok, planId });
+  const approval = decideApproval(outcome.plan, app.registry, context, outcome.validation.parkReasons);
+  await app.ledger.setState(emailId, 'planned', { planId, tools: outcome.plan.steps.map((s) => s.tool).join(',') });
+  if (approval.decision === 'park') {
+    await park(app, emailId, planId, 'policy', approval.reasons);
+    return planId;
+  }
+  await app.audit.append(emailId, 'approved', 'policy', { planId, auto: true });
+  const first = outcome.plan.steps[0];
+  await app.queues.add('steps', { emailId, planId, stepIndex: 0 }, { jobId: jobIdFor(planId, first?.id ?? 's0') });
+  return planId;
 }
 
 /** Plan stage: plan from the trusted context, validate, decide approval, then park or start. */
@@ -23,37 +80,8 @@ export async function processPlanJob(app: AppContext, job: Job): Promise<void> {
   const log = app.logger.child({ component: 'planner', emailId, jobId: job.id });
   try {
     const { context } = await loadTriage(app, emailId);
-    const outcome = await planEmail({ llm: app.llm, registry: app.registry, cache: createPlanCache(app.redis, app.keys) }, context);
-    const planId = newPlanId();
-    const stored: StoredPlan = {
-      planId,
-      emailId,
-      plan: outcome.plan,
-      planner: outcome.planner,
-      registryVersion: app.registry.version,
-      createdAt: app.clock().toISOString(),
-    };
-    await app.redis.set(app.keys.plan(planId), JSON.stringify(stored), 'EX', app.config.contentTtlSeconds);
-    for (const errors of outcome.rejected) {
-      await app.audit.append(emailId, 'validated', 'planner', { ok: false, errors: errors.map((e) => ({ rule: e.rule, stepId: e.stepId, arg: e.arg })) });
-    }
-    await app.audit.append(emailId, 'planned', outcome.planner, {
-      planId,
-      plan: outcome.plan,
-      cacheHit: outcome.cacheHit,
-      registryVersion: app.registry.version,
-      ...(outcome.fallbackReason ? { fallbackReason: outcome.fallbackReason } : {}),
-    });
-    await app.audit.append(emailId, 'validated', 'planner', { ok: outcome.validation.ok, planId });
-    const approval = decideApproval(outcome.plan, app.registry, context, outcome.validation.parkReasons);
-    await app.ledger.setState(emailId, 'planned', { planId, tools: outcome.plan.steps.map((s) => s.tool).join(',') });
-    if (approval.decision === 'park') {
-      await park(app, emailId, planId, 'policy', approval.reasons);
-      return;
-    }
-    await app.audit.append(emailId, 'approved', 'policy', { planId, auto: true });
-    const first = outcome.plan.steps[0];
-    await app.queues.add('steps', { emailId, planId, stepIndex: 0 }, { jobId: jobIdFor(planId, first?.id ?? 's0') });
+    const outcome = await planEmail(plannerDeps(app), context);
+    const planId = await adoptPlan(app, emailId, context, outcome, { generation: 0 });
     log.debug({ planId, planner: outcome.planner }, 'planned');
   } catch (err) {
     const e = toMailroomError(err);

@@ -10,5 +10,7 @@ export const StoredPlan = z.object({
   planner: z.enum(['playbook', 'robot', 'llm', 'fallback']),
   registryVersion: z.string(),
   createdAt: z.string(),
+  /** 0 for the first plan of an email; each replan adds one. */
+  generation: z.number().int().min(0).default(0),
 });
 export type StoredPlan = z.infer<typeof StoredPlan>;

@@ -35,6 +35,12 @@ export interface SmtpCapture {
    * @param code @defaultValue 451 (transient, so a sender should retry); use 5xx for permanent.
    */
   failNext(count: number, code?: number, message?: string): void;
+  /**
+   * Keeps the next messages (they appear in `messages`) but withholds the reply to DATA until the
+   * returned function is called, as a server that is slow to acknowledge: the window in which a
+   * sender may die after the message was delivered but before it knew.
+   */
+  holdAcks(): () => void;
   /** Forgets captured and rejected messages and pending failures. */
   reset(): void;
   close(): Promise<void>;
@@ -83,6 +89,7 @@ export async function startSmtpCapture(): Promise<SmtpCapture> {
   const rejected: CapturedMessage[] = [];
   const failures: Failure[] = [];
   const waiters = new Set<Waiter>();
+  let hold: Promise<void> | null = null;
 
   const settleWaiters = (): void => {
     for (const waiter of waiters) {
@@ -124,8 +131,11 @@ export async function startSmtpCapture(): Promise<SmtpCapture> {
     closeTimeout: 500,
     onData(stream, session, callback) {
       receive(stream, session).then(
-        (failure) => {
-          if (failure === undefined) return callback();
+        async (failure) => {
+          if (failure === undefined) {
+            if (hold) await hold;
+            return callback();
+          }
           const error: SMTPServerError = new Error(failure.message);
           error.responseCode = failure.code;
           callback(error);
@@ -168,6 +178,16 @@ export async function startSmtpCapture(): Promise<SmtpCapture> {
     },
     failNext: (count, code = 451, message = `Scripted failure ${code}`) => {
       for (let i = 0; i < count; i += 1) failures.push({ code, message });
+    },
+    holdAcks: () => {
+      let release: () => void = () => undefined;
+      hold = new Promise<void>((resolve) => {
+        release = () => {
+          hold = null;
+          resolve();
+        };
+      });
+      return release;
     },
     reset: () => {
       messages.length = 0;
