@@ -1,9 +1,8 @@
 import fc from 'fast-check';
 import { z } from 'zod';
 import { describe, expect, it } from 'vitest';
-import { emailIdFor } from '../../src/ids.js';
 import { AutoKind } from '../../src/ingest/robots.js';
-import { TrustedContext } from '../../src/ingest/trusted-context.js';
+import { trustedContext, type ContextOverrides } from '../fixtures/trusted-context.js';
 import { decideApproval } from '../../src/planner/approval-policy.js';
 import { Plan } from '../../src/planner/plan.js';
 import { DEFAULT_PLAYBOOKS, escalationPlan, playbookPlan, robotPlan } from '../../src/planner/playbooks.js';
@@ -24,24 +23,7 @@ const CATEGORIES = [
   'custom_thing',
 ] as const;
 
-type ContextOverrides = Partial<Omit<TrustedContext, 'emailId'>>;
-
-function context(over: ContextOverrides = {}): TrustedContext {
-  return TrustedContext.parse({
-    emailId: emailIdFor('support@acme.example', '<4db932480e.f279bfbd@brightleaf.example>'),
-    mailbox: 'support@acme.example',
-    folder: null,
-    uid: null,
-    sizeBytes: 1834,
-    receivedAt: '2026-11-02T14:14:34.000Z',
-    sender: { verified: true, address: 'dana.whitfield@brightleaf.example', method: 'dmarc' },
-    account: { id: 'acct_1001', tier: 'pro', openTickets: 0 },
-    category: { name: 'billing', source: 'classifier' },
-    attachments: { count: 0, types: [] },
-    auto: { kind: 'none', reason: 'no robot signal' },
-    ...over,
-  });
-}
+const context = trustedContext;
 
 const UNVERIFIED = { sender: { verified: false, reason: 'dmarc=fail' }, account: null } as const;
 

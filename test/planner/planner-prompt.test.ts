@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { emailIdFor } from '../../src/ids.js';
-import { TrustedContext, type UntrustedContent } from '../../src/ingest/trusted-context.js';
+import type { UntrustedContent } from '../../src/ingest/trusted-context.js';
+import { trustedContext } from '../fixtures/trusted-context.js';
 import { buildPlannerPrompt, PROMPT_VERSION } from '../../src/planner/planner-prompt.js';
 import { llmPlanSchema, fromLlmPlan } from '../../src/planner/planner-schema.js';
 import type { planEmail } from '../../src/planner/planner.js';
@@ -8,19 +8,7 @@ import { createRegistry } from '../../src/tools/registry.js';
 import { z } from 'zod';
 
 const registry = createRegistry();
-const context = TrustedContext.parse({
-  emailId: emailIdFor('support@acme.example', '<a@b>'),
-  mailbox: 'support@acme.example',
-  folder: null,
-  uid: null,
-  sizeBytes: 1200,
-  receivedAt: '2026-11-24T10:00:00.000Z',
-  sender: { verified: true, address: 'ann@bakery.example', method: 'dmarc' },
-  account: { id: 'acct_1', tier: 'pro', openTickets: 0 },
-  category: { name: 'billing', source: 'classifier' },
-  attachments: { count: 0, types: [] },
-  auto: { kind: 'none', reason: 'none' },
-});
+const context = trustedContext();
 
 describe('the planner prompt', () => {
   it('accepts only trusted types (a compile-time check: typecheck fails if this ever compiles)', () => {
@@ -45,7 +33,7 @@ describe('the planner prompt', () => {
   it('carries the trusted context, the tools and their control parameters', () => {
     const { system, user } = buildPlannerPrompt({ context, registry });
     expect(user).toContain('"category"');
-    expect(user).toContain('acct_1');
+    expect(user).toContain('acct_1001');
     for (const t of registry.tools) expect(system).toContain(t.name);
     expect(system).toContain('control: trusted values only');
     expect(PROMPT_VERSION).toMatch(/^planner-v\d+$/);
