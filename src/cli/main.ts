@@ -112,6 +112,9 @@ Environment:
       }
       const lines = [`emails: ${status.total}`, ...Object.entries(status.states).map(([s, n]) => `  ${s.padEnd(18)} ${n}`), 'queues:'];
       for (const [q, c] of Object.entries(status.queues)) lines.push(`  ${q.padEnd(12)} ${Object.entries(c).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+      lines.push(`plan cache: ${status.planCache.hits} hits, ${status.planCache.misses} misses`);
+      if (status.deadLetters.length) lines.push('dead letters:');
+      for (const d of status.deadLetters) lines.push(`  ${d.emailId ?? '-'}  ${d.stage.padEnd(7)} ${d.code}: ${d.reason}`);
       lines.push('recent:');
       for (const r of status.recent) lines.push(`  ${r.emailId}  ${r.state.padEnd(17)} ${r.category.padEnd(16)} ${r.reason}`);
       process.stdout.write(`${lines.join('\n')}\n`);

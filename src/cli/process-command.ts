@@ -8,6 +8,7 @@ import type { EmailId } from '../ids.js';
 import { submitEmail } from '../ingest/submit.js';
 import type { Logger } from '../logger.js';
 import { RESTING_STATES } from '../audit/email-ledger.js';
+import { DeadLetterJob } from '../queues/catalog.js';
 import { collectEmailFiles } from './collect-files.js';
 import { summarize, type ProcessSummary } from './summary.js';
 
@@ -69,7 +70,12 @@ export async function runStatus(config: Config, logger: Logger, limit: number) {
     for (const r of await app.ledger.list(total || 1)) counts[r.state] = (counts[r.state] ?? 0) + 1;
     const queues: Record<string, Record<string, number>> = {};
     for (const q of app.queues.all()) queues[q.name] = await q.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed');
-    return { total, states: counts, queues, recent };
+    const deadLetters = (await app.queues.get('deadLetter').getJobs(['waiting', 'completed', 'failed'], 0, limit - 1))
+      .map((j) => DeadLetterJob.safeParse(j.data))
+      .flatMap((r) => (r.success ? [r.data] : []));
+    const stats = await app.redis.hgetall(app.keys.stats());
+    const planCache = { hits: Number(stats.plan_cache_hits ?? 0), misses: Number(stats.plan_cache_misses ?? 0) };
+    return { total, states: counts, queues, planCache, deadLetters, recent };
   } finally {
     await app.close();
   }
