@@ -9,6 +9,7 @@ import { jobIdFor, parseJobData } from '../queues/catalog.js';
 import { decideApproval } from './approval-policy.js';
 import type { StoredPlan } from './stored-plan.js';
 import { planOffline } from './planner.js';
+import { planRobot } from './robot-planner.js';
 
 export async function loadTriage(app: AppContext, emailId: EmailId): Promise<TriageRecord> {
   const raw = await app.redis.get(app.keys.context(emailId));
@@ -22,7 +23,9 @@ export async function processPlanJob(app: AppContext, job: Job): Promise<void> {
   const log = app.logger.child({ component: 'planner', emailId, jobId: job.id });
   try {
     const { context } = await loadTriage(app, emailId);
-    const outcome = planOffline(context, app.registry);
+    // Robots (RFC 3834) are decided before any planner runs: no model is ever asked about them.
+    const robot = context.auto.kind === 'none' ? null : context.auto.kind;
+    const outcome = robot ? planRobot(robot, app.registry) : planOffline(context, app.registry);
     const planId = newPlanId();
     const stored: StoredPlan = {
       planId,
@@ -31,6 +34,7 @@ export async function processPlanJob(app: AppContext, job: Job): Promise<void> {
       planner: outcome.planner,
       registryVersion: app.registry.version,
       createdAt: app.clock().toISOString(),
+      ...(robot && outcome.planner === 'robot' ? { completionReason: robot } : {}),
     };
     await app.redis.set(app.keys.plan(planId), JSON.stringify(stored), 'EX', app.config.contentTtlSeconds);
     for (const errors of outcome.rejected) {

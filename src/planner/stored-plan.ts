@@ -10,5 +10,7 @@ export const StoredPlan = z.object({
   planner: z.enum(['playbook', 'robot', 'llm', 'fallback']),
   registryVersion: z.string(),
   createdAt: z.string(),
+  /** The ledger reason when the plan completes (e.g. the robot kind: `bounce`); empty otherwise. */
+  completionReason: z.string().max(80).optional(),
 });
 export type StoredPlan = z.infer<typeof StoredPlan>;
