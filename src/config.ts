@@ -55,9 +55,37 @@ export const ConfigFile = z
     contentTtlSeconds: z.number().int().positive().optional(),
     /** Executor concurrency per process. @defaultValue 8 */
     concurrency: z.number().int().min(1).max(256).optional(),
+    /**
+     * Ceilings on automatic replies (RFC 3834 etiquette and flood protection). A reply over any
+     * of them is not sent; it parks for a human with the limit named. 0 parks every reply.
+     */
+    replyLimits: z
+      .object({
+        /** Replies to one sender address per rolling 24 hours. @defaultValue 5 */
+        perSenderPerDay: z.number().int().min(0).optional(),
+        /** Replies to one recipient domain per rolling hour. @defaultValue 100 */
+        perDomainPerHour: z.number().int().min(0).optional(),
+        /** Replies in total per rolling hour, across all senders. @defaultValue 1000 */
+        globalPerHour: z.number().int().min(0).optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 export type ConfigFile = z.infer<typeof ConfigFile>;
+
+/** Ceilings on automatic replies, each over a rolling window (see the README's "Mail etiquette"). */
+export const ReplyLimits = z.object({
+  /** @defaultValue 5 replies per sender address per 24 h */
+  perSenderPerDay: z.number().int().min(0),
+  /** @defaultValue 100 replies per recipient domain per hour */
+  perDomainPerHour: z.number().int().min(0),
+  /** @defaultValue 1000 replies per hour in total */
+  globalPerHour: z.number().int().min(0),
+});
+export type ReplyLimits = z.infer<typeof ReplyLimits>;
+
+export const DEFAULT_REPLY_LIMITS: ReplyLimits = { perSenderPerDay: 5, perDomainPerHour: 100, globalPerHour: 1000 };
 
 const DEFAULT_CATEGORIES = ['billing', 'refund', 'bug', 'account_access', 'feature_request', 'spam'];
 
@@ -92,6 +120,8 @@ export const Config = z.object({
   maxMessageBytes: z.number().int().positive(),
   contentTtlSeconds: z.number().int().positive(),
   concurrency: z.number().int().positive(),
+  /** Resolved reply ceilings; see {@link ConfigFile} `replyLimits`. */
+  replyLimits: ReplyLimits,
 });
 export type Config = z.infer<typeof Config>;
 
@@ -187,6 +217,7 @@ export function loadConfig(options: {
     maxMessageBytes: file.maxMessageBytes ?? 25 * 1024 * 1024,
     contentTtlSeconds: file.contentTtlSeconds ?? 14 * 24 * 3600,
     concurrency: file.concurrency ?? 8,
+    replyLimits: { ...DEFAULT_REPLY_LIMITS, ...file.replyLimits },
     ...options.overrides,
   };
   const parsed = Config.safeParse(candidate);

@@ -16,6 +16,12 @@ export function redisKeys(prefix: string) {
     idempotency: (key: string) => `${prefix}:idem:${key}`,
     labels: (id: EmailId) => `${prefix}:labels:${id}`,
     escalations: () => `${prefix}:escalations`,
+    /** Sorted set of reply reservations (member: idempotency key, score: ms) in one rate-limit window. */
+    replyRate: (scope: 'sender' | 'domain' | 'global', id: string) => `${prefix}:rate:${scope}:${id}`,
+    /** Our outbound Message-ID → the email it answered, so a bounce can be linked back. */
+    outbound: (messageId: string) => `${prefix}:outbound:${messageId}`,
+    /** Bounces reported on the replies to an email (hash: bounce email id → details). */
+    bounces: (id: EmailId) => `${prefix}:bounces:${id}`,
   };
 }
 export type RedisKeys = ReturnType<typeof redisKeys>;
