@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EmailId } from '../../src/ids.js';
 import { dsnOutcome, linkBounce, readBounces } from '../../src/ingest/bounces.js';
-import { email, startInstance, type Instance } from '../etiquette/instance.js';
-import { startTestRedis, type TestRedis } from '../harness/redis.js';
-import { startSmtpCapture, type SmtpCapture } from '../harness/smtp-capture.js';
+import { email, startRig, type Instance, type Rig } from '../etiquette/instance.js';
+import type { SmtpCapture } from '../harness/smtp-capture.js';
 
 /** A Postfix-style DSN for `originalId`, its original headers in a text/rfc822-headers part. */
 function postfixDsn(dsnId: string, originalId: string, recipient: string): string {
@@ -48,7 +47,7 @@ function postfixDsn(dsnId: string, originalId: string, recipient: string): strin
 }
 
 describe('bounces are linked to the email whose reply bounced (real Redis, real SMTP)', () => {
-  let redis: TestRedis;
+  let rig: Rig;
   let smtp: SmtpCapture;
   let mailroom: Instance;
   const customers = ['ann@customer.example', 'ben@customer.example'];
@@ -56,18 +55,8 @@ describe('bounces are linked to the email whose reply bounced (real Redis, real 
   const replyIds: string[] = [];
 
   beforeAll(async () => {
-    redis = await startTestRedis();
-    smtp = await startSmtpCapture();
-    mailroom = await startInstance({
-      redisUrl: redis.url,
-      prefix: redis.prefix(),
-      smtpUrl: smtp.url,
-      overrides: {
-        mailbox: { address: 'support@acme.example', name: 'Acme Support' },
-        trustedSenders: customers,
-        routes: [{ alias: 'support@acme.example', category: 'billing' }],
-      },
-    });
+    rig = await startRig(customers);
+    ({ smtp, mailroom } = rig);
     for (const [i, from] of customers.entries()) {
       const id = await mailroom.submit(
         email({ From: from, To: 'support@acme.example', Subject: 'Invoice copy', 'Message-ID': `<q${i}@customer.example>` }, 'Please send me a copy of my invoice.'),
@@ -79,9 +68,7 @@ describe('bounces are linked to the email whose reply bounced (real Redis, real 
     for (const from of customers) replyIds.push(smtp.messages.find((m) => m.envelope.to.includes(from))?.parsed.messageId ?? '');
   });
   afterAll(async () => {
-    await mailroom?.close();
-    await smtp?.close();
-    await redis?.close();
+    await rig?.close();
   });
 
   it('records a DSN for our reply on the right email, and files the DSN as a bounce', async () => {

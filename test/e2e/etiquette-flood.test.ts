@@ -2,34 +2,22 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EmailRecord } from '../../src/audit/email-ledger.js';
 import { DEFAULT_REPLY_LIMITS } from '../../src/config.js';
 import type { EmailId } from '../../src/ids.js';
-import { email, startInstance, type Instance } from '../etiquette/instance.js';
-import { startTestRedis, type TestRedis } from '../harness/redis.js';
-import { startSmtpCapture, type SmtpCapture } from '../harness/smtp-capture.js';
+import { email, startRig, type Instance, type Rig } from '../etiquette/instance.js';
+import type { SmtpCapture } from '../harness/smtp-capture.js';
 
 const FLOOD = 500;
 const SENDER = 'flood@customer.example';
 
 describe(`a flood of ${FLOOD} emails from one verified sender (real Redis, real SMTP)`, () => {
-  let redis: TestRedis;
+  let rig: Rig;
   let smtp: SmtpCapture;
   let mailroom: Instance;
   let records: EmailRecord[];
   let elapsedMs = 0;
 
   beforeAll(async () => {
-    redis = await startTestRedis();
-    smtp = await startSmtpCapture();
-    mailroom = await startInstance({
-      redisUrl: redis.url,
-      prefix: redis.prefix(),
-      smtpUrl: smtp.url,
-      overrides: {
-        mailbox: { address: 'support@acme.example', name: 'Acme Support' },
-        trustedSenders: [SENDER],
-        routes: [{ alias: 'support@acme.example', category: 'billing' }],
-        concurrency: 32,
-      },
-    });
+    rig = await startRig([SENDER], { concurrency: 32 });
+    ({ smtp, mailroom } = rig);
     const started = Date.now();
     const ids: EmailId[] = [];
     for (let i = 0; i < FLOOD; i++) {
@@ -44,9 +32,7 @@ describe(`a flood of ${FLOOD} emails from one verified sender (real Redis, real 
     await new Promise((r) => setTimeout(r, 200));
   });
   afterAll(async () => {
-    await mailroom?.close();
-    await smtp?.close();
-    await redis?.close();
+    await rig?.close();
   });
 
   it('sends at most the per-sender limit of replies', () => {

@@ -7,9 +7,8 @@ import type { AuditEvent } from '../../src/audit/audit-trail.js';
 import type { EmailRecord } from '../../src/audit/email-ledger.js';
 import type { EmailId } from '../../src/ids.js';
 import { AutoKind } from '../../src/ingest/robots.js';
-import { EXAMPLES, startInstance, type Instance } from '../etiquette/instance.js';
-import { startTestRedis, type TestRedis } from '../harness/redis.js';
-import { startSmtpCapture, type SmtpCapture } from '../harness/smtp-capture.js';
+import { EXAMPLES, startRig, type Instance, type Rig } from '../etiquette/instance.js';
+import type { SmtpCapture } from '../harness/smtp-capture.js';
 
 const FIXTURES = path.resolve(import.meta.dirname, '../fixtures/robots');
 const MAILBOX = path.join(EXAMPLES, 'mailbox');
@@ -63,26 +62,16 @@ interface Row {
 }
 
 describe('robot mail through the whole pipeline (real Redis, real SMTP)', () => {
-  let redis: TestRedis;
+  let rig: Rig;
   let smtp: SmtpCapture;
   let mailroom: Instance;
   const rows: Row[] = [];
 
   beforeAll(async () => {
-    redis = await startTestRedis();
-    smtp = await startSmtpCapture();
     const parsed = await Promise.all(TABLE.map(async (t) => ({ ...t, mail: await simpleParser(readFileSync(t.file)) })));
     const senders = [...new Set(parsed.map((p) => p.mail.from?.value[0]?.address?.toLowerCase() ?? ''))].filter(Boolean);
-    mailroom = await startInstance({
-      redisUrl: redis.url,
-      prefix: redis.prefix(),
-      smtpUrl: smtp.url,
-      overrides: {
-        mailbox: { address: 'support@acme.example', name: 'Acme Support' },
-        trustedSenders: senders,
-        routes: [{ alias: 'support@acme.example', category: 'billing' }],
-      },
-    });
+    rig = await startRig(senders);
+    ({ smtp, mailroom } = rig);
     const ids = [];
     for (const p of parsed) ids.push(await mailroom.submit(readFileSync(p.file), p.file));
     const records = await mailroom.waitRest(ids);
@@ -103,9 +92,7 @@ describe('robot mail through the whole pipeline (real Redis, real SMTP)', () => 
     await new Promise((r) => setTimeout(r, 200));
   });
   afterAll(async () => {
-    await mailroom?.close();
-    await smtp?.close();
-    await redis?.close();
+    await rig?.close();
   });
 
   it('classifies every message as the table says', () => {

@@ -8,6 +8,8 @@ import { startWorkers, type RunningWorkers } from '../../src/daemon/workers.js';
 import type { EmailId } from '../../src/ids.js';
 import { submitEmail } from '../../src/ingest/submit.js';
 import { createLogger } from '../../src/logger.js';
+import { startTestRedis, type TestRedis } from '../harness/redis.js';
+import { startSmtpCapture, type SmtpCapture } from '../harness/smtp-capture.js';
 
 export const EXAMPLES = path.resolve(import.meta.dirname, '../../examples');
 
@@ -62,6 +64,45 @@ export async function startInstance(options: {
     async close() {
       await workers.close();
       await app.close();
+    },
+  };
+}
+
+/** A test Redis, an SMTP capture and one Mailroom on them. */
+export interface Rig {
+  readonly redis: TestRedis;
+  readonly smtp: SmtpCapture;
+  readonly mailroom: Instance;
+  close(): Promise<void>;
+}
+
+/**
+ * The usual setup of these tests: Mailroom answers from support@acme.example, routes everything
+ * to `billing` (a reply playbook, no classifier) and trusts `trustedSenders`, so that only the
+ * etiquette rules can stop a reply.
+ */
+export async function startRig(trustedSenders: readonly string[], overrides: Partial<Config> = {}): Promise<Rig> {
+  const redis = await startTestRedis();
+  const smtp = await startSmtpCapture();
+  const mailroom = await startInstance({
+    redisUrl: redis.url,
+    prefix: redis.prefix(),
+    smtpUrl: smtp.url,
+    overrides: {
+      mailbox: { address: 'support@acme.example', name: 'Acme Support' },
+      trustedSenders: [...trustedSenders],
+      routes: [{ alias: 'support@acme.example', category: 'billing' }],
+      ...overrides,
+    },
+  });
+  return {
+    redis,
+    smtp,
+    mailroom,
+    async close() {
+      await mailroom.close();
+      await smtp.close();
+      await redis.close();
     },
   };
 }
