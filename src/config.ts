@@ -62,9 +62,37 @@ export const ConfigFile = z
     lockDurationMs: z.number().int().min(500).max(600_000).optional(),
     /** Replans allowed per email after failed steps, before a human takes over. @defaultValue 2 */
     maxReplans: z.number().int().min(0).max(5).optional(),
+    /**
+     * Ceilings on automatic replies (RFC 3834 etiquette and flood protection). A reply over any
+     * of them is not sent; it parks for a human with the limit named. 0 parks every reply.
+     */
+    replyLimits: z
+      .object({
+        /** Replies to one sender address per rolling 24 hours. @defaultValue 5 */
+        perSenderPerDay: z.number().int().min(0).optional(),
+        /** Replies to one recipient domain per rolling hour. @defaultValue 100 */
+        perDomainPerHour: z.number().int().min(0).optional(),
+        /** Replies in total per rolling hour, across all senders. @defaultValue 1000 */
+        globalPerHour: z.number().int().min(0).optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 export type ConfigFile = z.infer<typeof ConfigFile>;
+
+/** Ceilings on automatic replies, each over a rolling window (see the README's "Mail etiquette"). */
+export const ReplyLimits = z.object({
+  /** @defaultValue 5 replies per sender address per 24 h */
+  perSenderPerDay: z.number().int().min(0),
+  /** @defaultValue 100 replies per recipient domain per hour */
+  perDomainPerHour: z.number().int().min(0),
+  /** @defaultValue 1000 replies per hour in total */
+  globalPerHour: z.number().int().min(0),
+});
+export type ReplyLimits = z.infer<typeof ReplyLimits>;
+
+export const DEFAULT_REPLY_LIMITS: ReplyLimits = { perSenderPerDay: 5, perDomainPerHour: 100, globalPerHour: 1000 };
 
 const DEFAULT_CATEGORIES = ['billing', 'refund', 'bug', 'account_access', 'feature_request', 'spam'];
 
@@ -101,6 +129,8 @@ export const Config = z.object({
   concurrency: z.number().int().positive(),
   lockDurationMs: z.number().int().positive(),
   maxReplans: z.number().int().min(0),
+  /** Resolved reply ceilings; see {@link ConfigFile} `replyLimits`. */
+  replyLimits: ReplyLimits,
 });
 export type Config = z.infer<typeof Config>;
 
@@ -198,6 +228,7 @@ export function loadConfig(options: {
     concurrency: file.concurrency ?? 8,
     lockDurationMs: file.lockDurationMs ?? 30_000,
     maxReplans: file.maxReplans ?? 2,
+    replyLimits: { ...DEFAULT_REPLY_LIMITS, ...file.replyLimits },
     ...options.overrides,
   };
   const parsed = Config.safeParse(candidate);

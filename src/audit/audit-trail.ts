@@ -9,6 +9,10 @@ export const AuditType = z.enum([
   'parsed',
   'sender_verified',
   'robot',
+  /** On the bounce itself: which of our replies (and so which emails) it reports on. */
+  'bounce_linked',
+  /** On the email whose reply bounced. */
+  'bounced',
   'classified',
   'triaged',
   'planned',

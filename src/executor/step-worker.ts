@@ -167,6 +167,7 @@ async function finishPlan(app: AppContext, emailId: EmailId, stored: StoredPlan)
     await escalateEmail(app, emailId, 'executor', 'plan escalated to a human', { planId: stored.planId });
     return;
   }
-  await app.ledger.setState(emailId, 'completed', { reason: '' });
-  await app.audit.append(emailId, 'completed', 'executor', { planId: stored.planId });
+  const reason = stored.completionReason ?? '';
+  await app.ledger.setState(emailId, 'completed', { reason });
+  await app.audit.append(emailId, 'completed', 'executor', { planId: stored.planId, ...(reason ? { reason } : {}) });
 }

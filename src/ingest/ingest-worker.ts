@@ -3,6 +3,7 @@ import { quarantine } from '../audit/outcomes.js';
 import type { AppContext } from '../context.js';
 import { MailroomError, toMailroomError } from '../errors.js';
 import { parseJobData } from '../queues/catalog.js';
+import { linkBounce } from './bounces.js';
 import { DEFAULT_PARSE_LIMITS, parseEmail } from './parse-email.js';
 import { triage } from './triage.js';
 
@@ -34,6 +35,8 @@ export async function processIngestJob(app: AppContext, job: Job): Promise<void>
       ...(context.sender.verified ? { method: context.sender.method } : { reason: context.sender.reason }),
     });
     if (context.auto.kind !== 'none') await app.audit.append(emailId, 'robot', 'ingest', context.auto);
+    // Only here is the raw DSN at hand: its embedded headers name the reply that bounced.
+    if (context.auto.kind === 'bounce') await linkBounce({ ...app, logger: log }, emailId, raw);
     await app.audit.append(emailId, 'classified', 'ingest', { category: context.category.name, source: context.category.source });
     await app.audit.append(emailId, 'triaged', 'ingest', { account: context.account?.id ?? null, auto: context.auto.kind });
     await app.ledger.setState(emailId, 'triaged', {

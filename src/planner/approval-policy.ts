@@ -25,6 +25,7 @@ export function decideApproval(plan: Plan, registry: ToolRegistry, context: Trus
     if (tool.risk === 'external') {
       if (tool.audience !== 'sender') reasons.push(`step ${step.id}: ${tool.name} reaches someone other than the verified sender`);
       else if (!context.sender.verified) reasons.push(`step ${step.id}: ${tool.name} to an unverified sender`);
+      // Robot signals are sender-written: they may only take privileges away, never grant them.
       else if (context.auto.kind !== 'none') reasons.push(`step ${step.id}: ${tool.name} to robot mail (${context.auto.kind})`);
     }
   }

@@ -42,6 +42,8 @@ export async function adoptPlan(
     registryVersion: app.registry.version,
     createdAt: app.clock().toISOString(),
     generation: meta.generation,
+    // A robot's email completes with its kind as the reason (`bounce`, `loop`, …).
+    ...(outcome.planner === 'robot' && context.auto.kind !== 'none' ? { completionReason: context.auto.kind } : {}),
   };
   // First writer wins: a re-delivered job adopts the plan already stored, never a second one.
   const created = await app.redis.set(app.keys.plan(planId), JSON.stringify(fresh), 'EX', app.config.contentTtlSeconds, 'NX');

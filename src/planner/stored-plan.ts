@@ -12,5 +12,7 @@ export const StoredPlan = z.object({
   createdAt: z.string(),
   /** 0 for the first plan of an email; each replan adds one. */
   generation: z.number().int().min(0).default(0),
+  /** The ledger reason when the plan completes (e.g. the robot kind: `bounce`); empty otherwise. */
+  completionReason: z.string().max(80).optional(),
 });
 export type StoredPlan = z.infer<typeof StoredPlan>;

@@ -19,6 +19,12 @@ export function redisKeys(prefix: string) {
     planCache: (key: string) => `${prefix}:plancache:${key}`,
     /** Counters (plan-cache hits and misses, …) for status and metrics. */
     stats: () => `${prefix}:stats`,
+    /** Sorted set of reply reservations (member: idempotency key, score: ms) in one rate-limit window. */
+    replyRate: (scope: 'sender' | 'domain' | 'global', id: string) => `${prefix}:rate:${scope}:${id}`,
+    /** Our outbound Message-ID → the email it answered, so a bounce can be linked back. */
+    outbound: (messageId: string) => `${prefix}:outbound:${messageId}`,
+    /** Bounces reported on the replies to an email (hash: bounce email id → details). */
+    bounces: (id: EmailId) => `${prefix}:bounces:${id}`,
   };
 }
 export type RedisKeys = ReturnType<typeof redisKeys>;

@@ -1,7 +1,10 @@
 import { z } from 'zod';
 import { MailroomError } from '../errors.js';
 import { sha256Hex, UntrustedRef } from '../ids.js';
+import { recordOutbound } from '../ingest/bounces.js';
 import { StoredDraft } from './draft-reply.js';
+import { automaticHeaders } from './outbound-headers.js';
+import { describeRefusal, reserveReply } from './reply-rate-limit.js';
 import { defineTool } from './tool.js';
 
 const MESSAGE_ID = /^<[^<>\s]{1,900}>$/;
@@ -42,11 +45,35 @@ export const sendReply = defineTool({
   async run(input, ctx) {
     const sender = ctx.trusted.sender;
     if (!sender.verified) throw new MailroomError('SENDER_UNVERIFIED', 'send_reply needs a verified sender');
+    // RFC 3834: never answer automatic mail. Robots normally never get a plan with this step;
+    // this is the last line of defence if one ever does.
+    if (ctx.trusted.auto.kind !== 'none') {
+      throw new MailroomError('NEEDS_REVIEW', `robot mail (${ctx.trusted.auto.kind}) gets no automatic reply`);
+    }
     const draft = StoredDraft.parse(JSON.parse(await ctx.content.getText(input.draft)));
     if (draft.disallowed.length > 0) {
       throw new MailroomError('NEEDS_REVIEW', `the draft names ${draft.disallowed.length} link(s) or address(es) its inputs do not`);
     }
+    // Reserved under the idempotency key, so a retry of this step (even after the send) is not
+    // counted again; done before the claim, so a refusal leaves nothing to clean up.
+    const reservation = await reserveReply(ctx.redis, ctx.keys, {
+      idempotencyKey: ctx.idempotencyKey,
+      recipient: sender.address,
+      limits: ctx.config.replyLimits,
+      nowMs: Date.now(),
+    });
+    if (!reservation.ok) {
+      ctx.logger.info({ limit: reservation.limit, max: reservation.max }, 'reply over a rate limit; parking');
+      throw new MailroomError('NEEDS_REVIEW', describeRefusal(reservation));
+    }
     const messageId = replyMessageId(ctx.idempotencyKey, ctx.config.mailbox.address);
+    // Indexed before sending, so even a bounce that arrives before this step finishes is linked.
+    await recordOutbound(ctx.redis, ctx.keys, messageId, {
+      emailId: ctx.emailId,
+      planId: ctx.planId,
+      stepId: ctx.stepId,
+      at: new Date().toISOString(),
+    });
     const key = ctx.keys.idempotency(ctx.idempotencyKey);
     // Claim the effect before acting: at most once, even if this worker dies mid-send.
     const claimed = await ctx.redis.set(key, 'sending', 'EX', 90 * 24 * 3600, 'NX');
@@ -67,7 +94,7 @@ export const sendReply = defineTool({
         messageId,
         inReplyTo,
         references,
-        headers: { 'Auto-Submitted': 'auto-replied', 'X-Mailroom-Id': ctx.idempotencyKey },
+        headers: automaticHeaders('reply', ctx.idempotencyKey),
       });
     } catch (err) {
       if (notDelivered(err)) await ctx.redis.del(key);

@@ -1,0 +1,115 @@
+/**
+ * Bounces understood: every reply we send is indexed by its Message-ID, and a delivery status
+ * notification that names one of those IDs is linked back to the email we were answering.
+ *
+ * A DSN is unauthenticated: anyone who learns one of our Message-IDs can send one. The link is
+ * therefore only a record (audit event, bounce list); it never triggers an action by itself.
+ */
+import { z } from 'zod';
+import type { AuditTrail } from '../audit/audit-trail.js';
+import { EmailId, PlanId } from '../ids.js';
+import type { Logger } from '../logger.js';
+import type { Redis } from '../queues/connection.js';
+import type { RedisKeys } from '../queues/keys.js';
+import { extractBouncedMessageIds } from './robots.js';
+
+/** What the outbound index holds per Message-ID we sent. */
+export const OutboundRecord = z
+  .object({ emailId: EmailId, planId: PlanId, stepId: z.string().max(64), at: z.string() })
+  .strict();
+export type OutboundRecord = z.infer<typeof OutboundRecord>;
+
+/** DSN `Action` values (RFC 3464 §2.3.3). */
+export const DsnAction = z.enum(['failed', 'delayed', 'delivered', 'relayed', 'expanded']);
+export type DsnAction = z.infer<typeof DsnAction>;
+
+/** One bounce recorded on the email whose reply it reports on. */
+export const BounceRecord = z
+  .object({
+    bounceEmailId: EmailId,
+    /** Our Message-ID the DSN names: it matched the index, so it is one we generated. */
+    messageId: z.string().max(998),
+    /** Parsed from the DSN and restricted to closed formats, so no sender text travels. */
+    action: DsnAction.nullable(),
+    status: z.string().regex(/^[245]\.\d{1,3}\.\d{1,3}$/).nullable(),
+    at: z.string(),
+  })
+  .strict();
+export type BounceRecord = z.infer<typeof BounceRecord>;
+
+/** Bounces usually arrive within minutes; delayed-delivery reports within about five days. */
+export const OUTBOUND_INDEX_TTL_SECONDS = 30 * 24 * 3600;
+
+/** Records that `messageId` is our reply for an email. Call before sending, so no bounce can beat it. */
+export async function recordOutbound(redis: Redis, keys: RedisKeys, messageId: string, record: OutboundRecord): Promise<void> {
+  await redis.set(keys.outbound(messageId), JSON.stringify(OutboundRecord.parse(record)), 'EX', OUTBOUND_INDEX_TTL_SECONDS);
+}
+
+export async function lookupOutbound(redis: Redis, keys: RedisKeys, messageId: string): Promise<OutboundRecord | null> {
+  const raw = await redis.get(keys.outbound(messageId));
+  if (raw === null) return null;
+  const parsed = OutboundRecord.safeParse(JSON.parse(raw));
+  return parsed.success ? parsed.data : null;
+}
+
+/**
+ * The first recipient's `Action` and `Status` in the `message/delivery-status` part of a raw DSN,
+ * each only if it has the RFC 3464 form; otherwise null.
+ */
+export function dsnOutcome(raw: string): { action: DsnAction | null; status: string | null } {
+  const text = raw.replace(/\r\n?/g, '\n');
+  const start = text.search(/^content-type:\s*message\/(?:global-)?delivery-status/im);
+  if (start < 0) return { action: null, status: null };
+  const body = text.slice(start);
+  const end = body.search(/^--/m);
+  const part = end < 0 ? body : body.slice(0, end);
+  const action = DsnAction.safeParse(/^action:\s*([a-z]+)/im.exec(part)?.[1]?.toLowerCase());
+  const status = /^status:\s*([245]\.\d{1,3}\.\d{1,3})\b/im.exec(part)?.[1] ?? null;
+  return { action: action.success ? action.data : null, status };
+}
+
+export interface BounceDeps {
+  redis: Redis;
+  keys: RedisKeys;
+  audit: AuditTrail;
+  logger: Logger;
+  clock: () => Date;
+}
+
+/**
+ * Links a bounce (already classified `bounce`) to the email(s) whose reply it reports on: a
+ * `bounced` event on that email's audit trail and an entry in its bounce list, and a
+ * `bounce_linked` event on the bounce's own trail (with no link when it names none of ours).
+ * Safe to run again for the same bounce: each original records it once.
+ */
+export async function linkBounce(deps: BounceDeps, bounceEmailId: EmailId, raw: Buffer): Promise<OutboundRecord[]> {
+  const text = raw.toString('utf8');
+  const { action, status } = dsnOutcome(text);
+  const linked: Array<OutboundRecord & { messageId: string }> = [];
+  for (const messageId of extractBouncedMessageIds(text)) {
+    const outbound = await lookupOutbound(deps.redis, deps.keys, messageId);
+    if (outbound) linked.push({ ...outbound, messageId });
+  }
+  const at = deps.clock().toISOString();
+  for (const link of linked) {
+    const record: BounceRecord = { bounceEmailId, messageId: link.messageId, action, status, at };
+    const fresh = await deps.redis.hsetnx(deps.keys.bounces(link.emailId), bounceEmailId, JSON.stringify(record));
+    if (fresh === 1) {
+      await deps.audit.append(link.emailId, 'bounced', 'ingest', { bounceEmailId, messageId: link.messageId, planId: link.planId, stepId: link.stepId, action, status });
+      // Seam: once create_ticket lands (branch `tools`), attach this bounce to the email's ticket here.
+    }
+  }
+  await deps.audit.append(bounceEmailId, 'bounce_linked', 'ingest', {
+    linked: linked.map((l) => ({ emailId: l.emailId, messageId: l.messageId })),
+    action,
+    status,
+  });
+  deps.logger.info({ emailId: bounceEmailId, linked: linked.map((l) => l.emailId), action, status }, 'bounce recorded');
+  return linked;
+}
+
+/** The bounces recorded on an email's replies, oldest first. */
+export async function readBounces(redis: Redis, keys: RedisKeys, emailId: EmailId): Promise<BounceRecord[]> {
+  const all = await redis.hvals(keys.bounces(emailId));
+  return all.map((v) => BounceRecord.parse(JSON.parse(v))).sort((a, b) => a.at.localeCompare(b.at));
+}
