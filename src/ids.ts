@@ -28,6 +28,6 @@ export function newPlanId(): PlanId {
   return PlanId.parse(`pl_${randomBytes(8).toString('hex')}`);
 }
 
-export function newUntrustedRef(kind: 'raw' | 'content' | 'draft'): UntrustedRef {
+export function newUntrustedRef(kind: 'raw' | 'content' | 'draft' | 'summary'): UntrustedRef {
   return UntrustedRef.parse(`ur_${kind}_${randomBytes(12).toString('hex')}`);
 }

@@ -16,6 +16,10 @@ export function redisKeys(prefix: string) {
     idempotency: (key: string) => `${prefix}:idem:${key}`,
     labels: (id: EmailId) => `${prefix}:labels:${id}`,
     escalations: () => `${prefix}:escalations`,
+    tickets: () => `${prefix}:tickets`,
+    refunds: () => `${prefix}:refunds`,
+    deletions: () => `${prefix}:deletions`,
+    accountChanges: () => `${prefix}:account-changes`,
   };
 }
 export type RedisKeys = ReturnType<typeof redisKeys>;
