@@ -31,7 +31,7 @@ export function extractOffline(subject: string, text: string): ExtractedFields {
   let amount: number | null = null;
   let currency: ExtractedFields['currency'] = null;
   const before = /([$€£])\s?(\d{1,7}(?:[.,]\d{2})?)(?!\d)/.exec(all);
-  const after = /(\d{1,7}(?:[.,]\d{2})?)\s?(€|EUR|USD|GBP|CHF)\b/.exec(all);
+  const after = /(\d{1,7}(?:[.,]\d{2})?)\s?(€|EUR|USD|GBP|CHF)(?![A-Za-z])/.exec(all);
   if (before?.[1] && before[2]) {
     amount = Number(before[2].replace(',', '.'));
     currency = SYMBOLS[before[1]] ?? null;
