@@ -16,10 +16,11 @@ import type { TestRedis } from '../harness/redis.js';
 export const EXAMPLES = path.resolve(import.meta.dirname, '../../examples');
 
 /** A real AppContext on the test Redis, with the example accounts, KB and teams. */
-export async function exampleApp(redis: TestRedis, env: Record<string, string> = {}): Promise<AppContext> {
+export async function exampleApp(redis: TestRedis, env: Record<string, string> = {}, overrides: Partial<Config> = {}): Promise<AppContext> {
   const config: Config = loadConfig({
     env: { REDIS_URL: redis.url, MAILROOM_PREFIX: redis.prefix(), MAILROOM_DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'mailroom-tools-')), ...env },
     configPath: path.join(EXAMPLES, 'mailroom.config.json'),
+    overrides,
   });
   return createContext(config, createLogger({ level: 'silent' }));
 }
