@@ -16,6 +16,30 @@ export const Route = z
   .refine((r) => r.alias !== undefined || r.folder !== undefined, 'a route needs an alias or a folder');
 export type Route = z.infer<typeof Route>;
 
+/** A team name: what plans may name; addresses live only in config. */
+export const TeamName = z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'lowercase letters, digits, _ and -');
+
+/** A team Mailroom may forward to or escalate to: the only internal recipients there are. */
+export const Team = z
+  .object({
+    name: TeamName,
+    address: z.string().email(),
+    /** Shown in the To header. @defaultValue the team name */
+    displayName: z.string().min(1).max(80).optional(),
+  })
+  .strict();
+export type Team = z.infer<typeof Team>;
+
+/** Webhook URLs (they may hold secrets): taken from config only, never from a plan. */
+export const Webhooks = z
+  .object({
+    tickets: z.string().url().optional(),
+    escalations: z.string().url().optional(),
+    refunds: z.string().url().optional(),
+  })
+  .strict();
+export type Webhooks = z.infer<typeof Webhooks>;
+
 /** The configuration file (JSON). Every key is optional; paths are relative to the file. */
 export const ConfigFile = z
   .object({
@@ -77,6 +101,14 @@ export const ConfigFile = z
       })
       .strict()
       .optional(),
+    /** Teams that forward_to_team may name (and escalate may notify). @defaultValue [] */
+    teams: z.array(Team).optional(),
+    /** escalate also mails this configured team (by name). @defaultValue none */
+    escalation: z.object({ team: TeamName.optional() }).strict().optional(),
+    /** POST targets for tickets, escalations and refunds. @defaultValue none */
+    webhooks: Webhooks.optional(),
+    /** The largest refund issue_refund performs, in the order's currency. @defaultValue 100 */
+    refunds: z.object({ maxAmount: z.number().positive().max(1_000_000).optional() }).strict().optional(),
   })
   .strict();
 export type ConfigFile = z.infer<typeof ConfigFile>;
@@ -131,6 +163,10 @@ export const Config = z.object({
   maxReplans: z.number().int().min(0),
   /** Resolved reply ceilings; see {@link ConfigFile} `replyLimits`. */
   replyLimits: ReplyLimits,
+  teams: z.array(Team),
+  escalation: z.object({ team: TeamName.optional() }),
+  webhooks: Webhooks,
+  refunds: z.object({ maxAmount: z.number().positive() }),
 });
 export type Config = z.infer<typeof Config>;
 
@@ -229,9 +265,19 @@ export function loadConfig(options: {
     lockDurationMs: file.lockDurationMs ?? 30_000,
     maxReplans: file.maxReplans ?? 2,
     replyLimits: { ...DEFAULT_REPLY_LIMITS, ...file.replyLimits },
+    teams: file.teams ?? [],
+    escalation: file.escalation ?? {},
+    webhooks: file.webhooks ?? {},
+    refunds: { maxAmount: file.refunds?.maxAmount ?? 100 },
     ...options.overrides,
   };
   const parsed = Config.safeParse(candidate);
   if (!parsed.success) throw new MailroomError('CONFIG_INVALID', describeIssues('configuration', parsed.error));
+  const teamNames = parsed.data.teams.map((t) => t.name);
+  if (new Set(teamNames).size !== teamNames.length) throw new MailroomError('CONFIG_INVALID', 'configuration: teams: team names must be unique');
+  const escalationTeam = parsed.data.escalation.team;
+  if (escalationTeam !== undefined && !teamNames.includes(escalationTeam)) {
+    throw new MailroomError('CONFIG_INVALID', `configuration: escalation.team: "${escalationTeam}" is not one of the configured teams`);
+  }
   return parsed.data;
 }

@@ -26,6 +26,12 @@ export const ErrorCodes = {
   LLM_UNAVAILABLE: { exit: 69, retryable: true },
   LLM_OUTPUT_INVALID: { exit: 70, retryable: false },
   KB_ARTICLE_UNKNOWN: { exit: 70, retryable: false },
+  ACCOUNT_MISMATCH: { exit: 70, retryable: false },
+  ORDER_NOT_FOUND: { exit: 70, retryable: false },
+  REFUND_OVER_CAP: { exit: 70, retryable: false },
+  TEAM_UNKNOWN: { exit: 70, retryable: false },
+  WEBHOOK_FAILED: { exit: 75, retryable: true },
+  WEBHOOK_REJECTED: { exit: 70, retryable: false },
   TIMEOUT: { exit: 75, retryable: false },
   INTERNAL: { exit: 70, retryable: false },
 } as const satisfies Record<string, { exit: number; retryable: boolean }>;

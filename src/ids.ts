@@ -32,6 +32,6 @@ export function planIdFor(emailId: EmailId, generation: number): PlanId {
   return PlanId.parse(`pl_${sha256Hex(`${emailId}\n${generation}`).slice(0, 16)}`);
 }
 
-export function newUntrustedRef(kind: 'raw' | 'content' | 'draft'): UntrustedRef {
+export function newUntrustedRef(kind: 'raw' | 'content' | 'draft' | 'summary'): UntrustedRef {
   return UntrustedRef.parse(`ur_${kind}_${randomBytes(12).toString('hex')}`);
 }

@@ -15,6 +15,8 @@ export type Order = z.infer<typeof Order>;
 export const AccountRecord = z.object({
   id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
   email: z.string().email(),
+  /** Where invoices and billing notices go, when not the account's own address. */
+  billingEmail: z.string().email().optional(),
   name: z.string().max(120),
   tier: z.enum(['free', 'pro', 'enterprise']),
   openTickets: z.number().int().min(0).default(0),

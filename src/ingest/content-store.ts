@@ -13,7 +13,7 @@ export interface ContentStore {
   getRaw(ref: UntrustedRef): Promise<Buffer>;
   putContent(content: UntrustedContent): Promise<UntrustedRef>;
   getContent(ref: UntrustedRef): Promise<UntrustedContent>;
-  putText(kind: 'draft', text: string): Promise<UntrustedRef>;
+  putText(kind: 'draft' | 'summary', text: string): Promise<UntrustedRef>;
   getText(ref: UntrustedRef): Promise<string>;
 }
 

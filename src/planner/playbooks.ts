@@ -1,41 +1,120 @@
 import type { TrustedContext } from '../ingest/trusted-context.js';
-import type { Plan } from './plan.js';
+import type { Plan, Step } from './plan.js';
 
-const reply = (label: string): Plan => ({
-  steps: [
-    { id: 'kb', tool: 'search_kb', args: { topic: '{{context.category.name}}' } },
-    { id: 'draft', tool: 'draft_reply', args: { email: '{{email.ref}}', article: '{{steps.kb.output.articleId}}' } },
-    { id: 'send', tool: 'send_reply', args: { draft: '{{steps.draft.output.ref}}' } },
-    { id: 'label', tool: 'apply_label', args: { label } },
-  ],
-});
+/** A playbook: a plan for one category, written from trusted facts only. */
+export type Playbook = (context: TrustedContext) => Plan;
 
-const handOver = (label: string, reason: string): Plan => ({
-  steps: [
-    { id: 'label', tool: 'apply_label', args: { label } },
-    { id: 'escalate', tool: 'escalate', args: { reason } },
-  ],
-});
+const label = (name: string): Step => ({ id: 'label', tool: 'apply_label', args: { label: name } });
 
-/** Per-category plans of the offline planner; categories not listed are handed to a human. */
-export const DEFAULT_PLAYBOOKS: Readonly<Record<string, Plan>> = {
+/** Search the KB, draft from the article, send to the verified sender. */
+const replySteps = (topic = '{{context.category.name}}'): Step[] => [
+  { id: 'kb', tool: 'search_kb', args: { topic } },
+  { id: 'draft', tool: 'draft_reply', args: { email: '{{email.ref}}', article: '{{steps.kb.output.articleId}}' } },
+  { id: 'send', tool: 'send_reply', args: { draft: '{{steps.draft.output.ref}}' } },
+];
+
+/** Summarise for a human and open a ticket; the summary is tainted and may only be the ticket's summary. */
+const ticketSteps = (context: TrustedContext, priority: 'low' | 'normal' | 'high'): Step[] => [
+  { id: 'summary', tool: 'summarize_email', args: { email: '{{email.ref}}' } },
+  {
+    id: 'ticket',
+    tool: 'create_ticket',
+    args: {
+      category: '{{context.category.name}}',
+      priority,
+      account: context.account ? '{{context.account.id}}' : null,
+      summary: '{{steps.summary.output.ref}}',
+    },
+  },
+];
+
+/** A human takes over: a ticket with a summary, a label, the escalation. */
+const handOver =
+  (labelName: string, reason: string): Playbook =>
+  (context) => ({
+    steps: [...ticketSteps(context, 'normal'), label(labelName), { id: 'escalate', tool: 'escalate', args: { reason } }],
+  });
+
+const reply =
+  (labelName: string): Playbook =>
+  () => ({ steps: [...replySteps(), label(labelName)] });
+
+const tierPriority = (context: TrustedContext) => (context.account?.tier === 'enterprise' ? 'high' : 'normal');
+
+/**
+ * Per-category plans of the offline planner. A category not listed is handed to a human. Every
+ * value that reaches a control parameter is a literal here, a context field, or the output of a
+ * trusted tool (lookup_order endorses the order id the customer typed).
+ */
+export const DEFAULT_PLAYBOOKS: Readonly<Record<string, Playbook>> = {
   billing: reply('mailroom/billing'),
-  bug: reply('mailroom/bug'),
   account_access: reply('mailroom/account-access'),
-  feature_request: reply('mailroom/feature-request'),
-  refund: handOver('mailroom/refund', 'refund_request'),
-  spam: { steps: [{ id: 'label', tool: 'apply_label', args: { label: 'mailroom/spam' } }] },
+  bug: (context) => ({ steps: [...replySteps(), ...ticketSteps(context, tierPriority(context)), label('mailroom/bug')] }),
+  feature_request: (context) => ({
+    steps: [
+      ...replySteps(),
+      ...ticketSteps(context, 'low'),
+      {
+        id: 'forward',
+        tool: 'forward_to_team',
+        args: { team: 'product', email: '{{email.ref}}', summary: '{{steps.summary.output.ref}}', ticket: '{{steps.ticket.output.ticketId}}' },
+      },
+      label('mailroom/feature-request'),
+    ],
+  }),
+  // Money: the order id comes from the email, so it passes lookup_order before issue_refund may use
+  // it; issue_refund always waits for a human, who then also releases the reply.
+  refund: (context) => {
+    if (!context.account) return handOver('mailroom/refund', 'refund_request')(context);
+    return {
+      steps: [
+        { id: 'fields', tool: 'extract_fields', args: { email: '{{email.ref}}' } },
+        { id: 'order', tool: 'lookup_order', args: { account: '{{context.account.id}}', orderRef: '{{steps.fields.output.orderId}}' } },
+        {
+          id: 'refund',
+          tool: 'issue_refund',
+          args: { account: '{{context.account.id}}', order: '{{steps.order.output.orderId}}', amount: '{{steps.order.output.amount}}' },
+        },
+        ...replySteps('refund'),
+        label('mailroom/refund'),
+      ],
+    };
+  },
+  // An account change waits for a human; the billing contact on file (trusted) gets a copy,
+  // never an address the email names.
+  cancellation: (context) => {
+    if (!context.account) return handOver('mailroom/cancellation', 'needs_human')(context);
+    return {
+      steps: [
+        { id: 'account', tool: 'lookup_account', args: { account: '{{context.account.id}}' } },
+        { id: 'update', tool: 'update_account', args: { account: '{{steps.account.output.id}}', status: 'cancelled', billingEmail: null } },
+        ...replySteps('cancellation'),
+        {
+          id: 'notify',
+          tool: 'send_email',
+          args: { to: '{{steps.account.output.billingEmail}}', subject: 'Your subscription has been cancelled', draft: '{{steps.draft.output.ref}}' },
+        },
+        label('mailroom/cancellation'),
+      ],
+    };
+  },
+  // A verified sender's mail is only deleted after a human agrees it is spam: the category is
+  // the classifier's, and a customer misfiled as spam must not vanish unseen.
+  spam: (context) =>
+    context.sender.verified
+      ? { steps: [label('mailroom/spam'), { id: 'delete', tool: 'delete_message', args: { reason: 'spam' } }] }
+      : { steps: [label('mailroom/spam')] },
 };
 
 /**
  * The deterministic planner: a pure function of trusted facts. A reply needs a verified sender;
  * without one the email goes to a human, whatever its category.
  */
-export function playbookPlan(context: TrustedContext, playbooks: Readonly<Record<string, Plan>> = DEFAULT_PLAYBOOKS): Plan {
+export function playbookPlan(context: TrustedContext, playbooks: Readonly<Record<string, Playbook>> = DEFAULT_PLAYBOOKS): Plan {
   const category = context.category.name;
-  if (category === 'spam') return playbooks.spam ?? handOver('mailroom/spam', 'needs_human');
-  if (!context.sender.verified) return handOver('mailroom/unverified', 'unverified_sender');
-  return playbooks[category] ?? handOver('mailroom/needs-triage', 'unknown_category');
+  if (category === 'spam') return (playbooks.spam ?? handOver('mailroom/spam', 'needs_human'))(context);
+  if (!context.sender.verified) return handOver('mailroom/unverified', 'unverified_sender')(context);
+  return (playbooks[category] ?? handOver('mailroom/needs-triage', 'unknown_category'))(context);
 }
 
 /**
@@ -43,10 +122,10 @@ export function playbookPlan(context: TrustedContext, playbooks: Readonly<Record
  * These headers can be forged, which is why they may only ever take privileges away.
  */
 export function robotPlan(kind: Exclude<TrustedContext['auto']['kind'], 'none'>): Plan {
-  return { steps: [{ id: 'label', tool: 'apply_label', args: { label: `mailroom/robot/${kind}` } }] };
+  return { steps: [label(`mailroom/robot/${kind}`)] };
 }
 
-/** The safe plan when planning fails: label and hand to a human. */
+/** The safe plan when planning fails: label and hand to a human, with no reader involved. */
 export function escalationPlan(reason: 'plan_invalid' | 'needs_human' | 'step_failed'): Plan {
-  return handOver('mailroom/needs-human', reason);
+  return { steps: [label('mailroom/needs-human'), { id: 'escalate', tool: 'escalate', args: { reason } }] };
 }

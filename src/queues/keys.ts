@@ -25,6 +25,10 @@ export function redisKeys(prefix: string) {
     outbound: (messageId: string) => `${prefix}:outbound:${messageId}`,
     /** Bounces reported on the replies to an email (hash: bounce email id → details). */
     bounces: (id: EmailId) => `${prefix}:bounces:${id}`,
+    tickets: () => `${prefix}:tickets`,
+    refunds: () => `${prefix}:refunds`,
+    deletions: () => `${prefix}:deletions`,
+    accountChanges: () => `${prefix}:account-changes`,
   };
 }
 export type RedisKeys = ReturnType<typeof redisKeys>;

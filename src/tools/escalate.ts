@@ -1,5 +1,9 @@
 import { z } from 'zod';
+import { effectOnce } from './effect-once.js';
+import { sendMailOnce } from './outbound.js';
+import { teamByName, trustedFacts } from './teams.js';
 import { defineTool } from './tool.js';
+import { postWebhook, webhookNotDone } from './webhook.js';
 
 export const EscalationReason = z.enum([
   'unverified_sender',
@@ -11,9 +15,17 @@ export const EscalationReason = z.enum([
   'policy',
 ]);
 
+const Notified = z.object({ ok: z.literal(true) }).strict();
+
+/**
+ * Hands the email to a human. Besides the record in Redis it may notify the configured
+ * escalation team by mail and post to the escalations webhook; both targets come from config, the
+ * notice carries trusted facts only (the reviewer reads the email itself in the review view).
+ */
 export const escalate = defineTool({
   name: 'escalate',
-  description: 'Hands the email to a human with a reason code; the email ends as escalated.',
+  description:
+    'Hands the email to a human with a reason code (and notifies the configured escalation team / webhook); the email ends as escalated.',
   risk: 'write',
   input: z.object({ reason: EscalationReason }).strict(),
   output: z.object({ escalated: z.literal(true), reason: EscalationReason }).strict(),
@@ -22,12 +34,27 @@ export const escalate = defineTool({
   outputLabel: 'internal',
   sideEffect: true,
   async run(input, ctx) {
+    const at = new Date().toISOString();
     // Idempotent by construction: the key is plan + step, so a retry overwrites the same entry.
     await ctx.redis.hset(
       ctx.keys.escalations(),
       ctx.idempotencyKey,
-      JSON.stringify({ emailId: ctx.emailId, planId: ctx.planId, reason: input.reason, at: new Date().toISOString() }),
+      JSON.stringify({ emailId: ctx.emailId, planId: ctx.planId, reason: input.reason, at }),
     );
+    const url = ctx.config.webhooks.escalations;
+    if (url) {
+      const payload = { emailId: ctx.emailId, planId: ctx.planId, reason: input.reason, category: ctx.trusted.category.name, account: ctx.trusted.account?.id ?? null };
+      await effectOnce(ctx, { part: 'webhook', result: Notified, resumable: true, notDone: webhookNotDone }, async () => {
+        await postWebhook(url, 'email.escalated', payload, `${ctx.idempotencyKey}:webhook`);
+        return { ok: true as const };
+      });
+    }
+    const teamName = ctx.config.escalation.team;
+    if (teamName) {
+      const team = teamByName(ctx.config, teamName);
+      const text = [`Mailroom escalated an email: ${input.reason}.`, '', ...trustedFacts(ctx), '', `Review it with: mailroom audit ${ctx.emailId}`].join('\n');
+      await sendMailOnce(ctx, { to: team.address, subject: `[Mailroom] escalated: ${input.reason} ${ctx.emailId}`, text }, 'mail');
+    }
     return { escalated: true as const, reason: input.reason };
   },
 });

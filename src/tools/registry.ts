@@ -2,14 +2,46 @@ import { z } from 'zod';
 import { sha256Hex } from '../ids.js';
 import { applyLabel } from './apply-label.js';
 import { classifyEmail } from './classify-email.js';
+import { createTicket } from './create-ticket.js';
+import { deleteMessage } from './delete-message.js';
 import { draftReply } from './draft-reply.js';
 import { escalate } from './escalate.js';
+import { extractFields } from './extract-fields.js';
+import { forwardToTeam } from './forward-to-team.js';
+import { issueRefund } from './issue-refund.js';
+import { lookupAccount } from './lookup-account.js';
+import { lookupOrder } from './lookup-order.js';
 import { searchKb } from './search-kb.js';
+import { sendEmail } from './send-email.js';
 import { sendReply } from './send-reply.js';
+import { summarizeEmail } from './summarize-email.js';
+import { updateAccount } from './update-account.js';
 import type { ToolDescriptor } from './tool.js';
 
 /** Every tool Mailroom can run. Adding a tool is one file and one line here. */
-export const ALL_TOOLS: readonly ToolDescriptor[] = [classifyEmail, searchKb, draftReply, sendReply, applyLabel, escalate];
+export const ALL_TOOLS: readonly ToolDescriptor[] = [
+  // sandboxed readers: the only code that sees email text; every output tainted
+  classifyEmail,
+  summarizeEmail,
+  extractFields,
+  draftReply,
+  // trusted lookups; lookup_order endorses an order id the customer typed
+  lookupAccount,
+  lookupOrder,
+  searchKb,
+  // effects on Mailroom and the team
+  applyLabel,
+  createTicket,
+  escalate,
+  forwardToTeam,
+  // a reply to the verified sender
+  sendReply,
+  // what an attacker wants most: every one waits for a human
+  issueRefund,
+  sendEmail,
+  deleteMessage,
+  updateAccount,
+];
 
 /** Declarations that would let taint slip through are programming errors, caught at start. */
 function checkDeclarations(t: ToolDescriptor): void {

@@ -131,7 +131,8 @@ describe('the LLM planner over real HTTP', () => {
     expect(planner).toHaveLength(3);
     expect(planner[1]?.raw).toContain('output_schema');
     expect(planner[2]?.raw).toContain('tainted_control_argument');
-    expect(smtp.messages).toHaveLength(0);
+    // Only the escalation notice to our own team went out; nothing reached the customer.
+    expect(smtp.messages.flatMap((m) => m.envelope.to).filter((to) => !to.endsWith('@acme.example'))).toEqual([]);
 
     const app = await createContext(config, logger);
     try {

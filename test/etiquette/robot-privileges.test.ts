@@ -31,10 +31,11 @@ function context(kind: AutoKind): TrustedContext {
 }
 
 describe('robot signals only take privileges away', () => {
-  const replyPlan = DEFAULT_PLAYBOOKS.billing;
+  const playbook = DEFAULT_PLAYBOOKS.billing;
 
   it('a reply to a verified human is auto-approved; the same plan for any robot parks', () => {
-    if (!replyPlan) throw new Error('billing playbook missing');
+    if (!playbook) throw new Error('billing playbook missing');
+    const replyPlan = playbook(context('none'));
     expect(decideApproval(replyPlan, registry, context('none'))).toEqual({ decision: 'auto', reasons: [] });
     for (const kind of ROBOTS) {
       expect(decideApproval(replyPlan, registry, context(kind)), kind).toEqual({

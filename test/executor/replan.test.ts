@@ -85,7 +85,8 @@ describe('the executor replans from trusted facts only', () => {
   });
 
   it('a checkpoint asks the planner again, which may replace the rest of the plan', async () => {
-    const before = smtp.messages.length;
+    const toCustomers = () => smtp.messages.filter((m) => m.envelope.to.some((to) => !to.endsWith('@acme.example'))).length;
+    const before = toCustomers();
     const { summary, trail } = await run(
       'checkpoint',
       sequenceResponder([{ content: JSON.stringify({ steps: [{ ...KB, checkpoint: true }, DRAFT, SEND] }) }, { content: JSON.stringify(ESCALATE) }]),
@@ -96,6 +97,6 @@ describe('the executor replans from trusted facts only', () => {
     expect(planner[1]?.raw).toContain('checkpoint');
     expect(summary.emails[0]?.state).toBe('escalated');
     expect(trail.filter((e) => e.type === 'step_started').map((e) => e.data.tool)).toEqual(['search_kb', 'apply_label', 'escalate']);
-    expect(smtp.messages.length).toBe(before);
+    expect(toCustomers()).toBe(before);
   });
 });

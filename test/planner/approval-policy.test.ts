@@ -38,7 +38,7 @@ const REPLY = Plan.parse({ steps: [KB, DRAFT, SEND] });
 
 /** A money-moving tool that must always wait for a human. */
 const issueRefund = defineTool({
-  name: 'issue_refund',
+  name: 'fake_refund',
   description: 'Refunds an order of the verified sender.',
   risk: 'write',
   input: z.object({ orderId: z.string() }).strict(),
@@ -73,23 +73,22 @@ const forwardEmail = defineTool({
 const extended = createRegistry([...ALL_TOOLS, issueRefund, forwardEmail]);
 
 describe('decideApproval', () => {
-  it.each(Object.entries(DEFAULT_PLAYBOOKS))(
-    'auto-approves the %s playbook for a verified sender',
-    (name, p) => {
-      const decision = decideApproval(
-        Plan.parse(p),
-        registry,
-        context({ category: { name, source: 'classifier' } }),
-      );
-      expect(decision).toEqual({ decision: 'auto', reasons: [] });
-    },
-  );
+  /** Playbooks that plan money, account changes, outside mail or deletion: a human decides. */
+  const PARKING = ['refund', 'cancellation', 'spam'];
 
-  it('auto-approves what the playbook planner plans, for verified and unverified senders alike', () => {
+  it.each(Object.entries(DEFAULT_PLAYBOOKS))('decides the %s playbook for a verified sender by its risk', (name, playbook) => {
+    const ctx = context({ category: { name, source: 'classifier' } });
+    const decision = decideApproval(Plan.parse(playbook(ctx)), registry, ctx);
+    if (PARKING.includes(name)) expect(decision.decision).toBe('park');
+    else expect(decision).toEqual({ decision: 'auto', reasons: [] });
+  });
+
+  it('auto-approves what the playbook planner plans for unverified senders, and for verified ones unless it is risky', () => {
     for (const name of CATEGORIES) {
       for (const over of [{}, UNVERIFIED]) {
         const ctx = context({ ...over, category: { name, source: 'classifier' } });
-        expect(decideApproval(playbookPlan(ctx), registry, ctx).decision).toBe('auto');
+        const risky = PARKING.includes(name) && over !== UNVERIFIED;
+        expect(decideApproval(playbookPlan(ctx), registry, ctx).decision, `${name} ${over === UNVERIFIED ? 'unverified' : 'verified'}`).toBe(risky ? 'park' : 'auto');
       }
     }
   });
@@ -118,7 +117,7 @@ describe('decideApproval', () => {
   });
 
   it('parks a plan with a tool that requires approval, even with a verified sender', () => {
-    const p = Plan.parse({ steps: [{ id: 'refund', tool: 'issue_refund', args: { orderId: 'ORD-10377' } }] });
+    const p = Plan.parse({ steps: [{ id: 'refund', tool: 'fake_refund', args: { orderId: 'ORD-10377' } }] });
     const decision = decideApproval(p, extended, context());
     expect(decision.decision).toBe('park');
     expect(decision.reasons.join(' ')).toContain('moves money');
@@ -132,7 +131,7 @@ describe('decideApproval', () => {
   });
 
   it('parks a plan with a tool the registry does not know', () => {
-    const p = Plan.parse({ steps: [{ id: 'x', tool: 'issue_refund', args: { orderId: 'ORD-1' } }] });
+    const p = Plan.parse({ steps: [{ id: 'x', tool: 'wire_money', args: { orderId: 'ORD-1' } }] });
     expect(decideApproval(p, registry, context()).decision).toBe('park');
   });
 
@@ -148,7 +147,7 @@ describe('decideApproval', () => {
 
   it('gives one reason per offending step', () => {
     const p = Plan.parse({
-      steps: [KB, DRAFT, SEND, { id: 'refund', tool: 'issue_refund', args: { orderId: 'ORD-1' } }],
+      steps: [KB, DRAFT, SEND, { id: 'refund', tool: 'fake_refund', args: { orderId: 'ORD-1' } }],
     });
     const decision = decideApproval(p, extended, context(UNVERIFIED));
     expect(decision.reasons).toHaveLength(2);

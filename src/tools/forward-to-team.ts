@@ -1,0 +1,50 @@
+import { z } from 'zod';
+import { TeamName } from '../config.js';
+import { UntrustedRef } from '../ids.js';
+import { TicketId } from './create-ticket.js';
+import { sendMailOnce } from './outbound.js';
+import { teamByName, trustedFacts } from './teams.js';
+import { defineTool } from './tool.js';
+
+/** How much of the sender's text a forward carries. */
+const MAX_FORWARD_CHARS = 20_000;
+
+/**
+ * Forwards the email to one configured team (audience internal). The team is a name from the
+ * configured list and the address comes from config, so no email text can choose a recipient.
+ * The sender's words are fenced off and labelled untrusted for the reader.
+ */
+export const forwardToTeam = defineTool({
+  name: 'forward_to_team',
+  description:
+    'Forwards the email (and an optional summary and ticket id) to a configured team by name. Never a free address: recipients come from config.',
+  risk: 'write',
+  input: z.object({ team: TeamName, email: UntrustedRef, summary: UntrustedRef.nullable(), ticket: TicketId.nullable() }).strict(),
+  output: z.object({ team: TeamName, messageId: z.string(), duplicate: z.boolean() }).strict(),
+  untrustedInputs: ['email', 'summary'],
+  taintedOutputs: [],
+  outputLabel: 'internal',
+  audience: 'internal',
+  sideEffect: true,
+  async run(input, ctx) {
+    const team = teamByName(ctx.config, input.team);
+    const content = await ctx.content.getContent(input.email);
+    const summary = input.summary ? await ctx.content.getText(input.summary) : null;
+    const text = [
+      `Mailroom forwards this ${ctx.trusted.category.name} email to ${team.displayName ?? team.name}.`,
+      '',
+      ...trustedFacts(ctx),
+      `Ticket: ${input.ticket ?? 'none'}`,
+      '',
+      '----- UNTRUSTED: written by the sender or derived from it; do not follow instructions or links in it -----',
+      ...(summary ? [`Summary: ${summary}`, ''] : []),
+      `Subject: ${content.subject.replace(/[\r\n]+/g, ' ')}`,
+      '',
+      content.text.slice(0, MAX_FORWARD_CHARS),
+      '----- END UNTRUSTED -----',
+    ].join('\n');
+    const subject = `[Mailroom] ${ctx.trusted.category.name} ${input.ticket ?? ctx.emailId}`;
+    const sent = await sendMailOnce(ctx, { to: team.address, subject, text });
+    return { team: team.name, ...sent };
+  },
+});

@@ -1,0 +1,41 @@
+import { z } from 'zod';
+import { MailroomError } from '../errors.js';
+import { UntrustedRef } from '../ids.js';
+import { StoredDraft } from './draft-reply.js';
+import { sendMailOnce } from './outbound.js';
+import { defineTool } from './tool.js';
+
+/**
+ * Mail to any address: what an injected email wants most. The recipient and the subject are
+ * control parameters (a literal in the plan or a trusted output such as an account's billing
+ * contact); only the body, a drafted text, may derive from the email. Its audience is `anyone`,
+ * so the validator parks a body that carries the sender's data, and a human approves every send.
+ */
+export const sendEmail = defineTool({
+  name: 'send_email',
+  description:
+    'Sends a drafted text to a recipient other than the verified sender. Recipient and subject must be trusted; always waits for a human.',
+  risk: 'external',
+  input: z
+    .object({
+      to: z.string().email().max(254),
+      subject: z.string().regex(/^[^\r\n]{1,200}$/, 'one line, at most 200 characters'),
+      draft: UntrustedRef,
+    })
+    .strict(),
+  output: z.object({ messageId: z.string(), to: z.string(), duplicate: z.boolean() }).strict(),
+  untrustedInputs: ['draft'],
+  taintedOutputs: [],
+  outputLabel: 'internal',
+  audience: 'anyone',
+  requiresApproval: 'sends mail to a recipient other than the verified sender',
+  sideEffect: true,
+  async run(input, ctx) {
+    const draft = StoredDraft.parse(JSON.parse(await ctx.content.getText(input.draft)));
+    if (draft.disallowed.length > 0) {
+      throw new MailroomError('NEEDS_REVIEW', `the draft names ${draft.disallowed.length} link(s) or address(es) its inputs do not`);
+    }
+    const sent = await sendMailOnce(ctx, { to: input.to, subject: input.subject, text: draft.text });
+    return { ...sent, to: input.to };
+  },
+});

@@ -1,0 +1,21 @@
+import type { Config, Team } from '../config.js';
+import { MailroomError } from '../errors.js';
+import type { ToolContext } from './tool.js';
+
+/** The configured team of that name; a plan can name a team, never an address. */
+export function teamByName(config: Pick<Config, 'teams'>, name: string): Team {
+  const team = config.teams.find((t) => t.name === name);
+  if (!team) throw new MailroomError('TEAM_UNKNOWN', `no team named "${name}" is configured`);
+  return team;
+}
+
+/** The trusted facts about the email, for a team member reading a forward or a notice. */
+export function trustedFacts(ctx: Pick<ToolContext, 'emailId' | 'trusted'>): string[] {
+  const t = ctx.trusted;
+  return [
+    `Email: ${ctx.emailId} (mailroom audit ${ctx.emailId})`,
+    `Category: ${t.category.name} (${t.category.source})`,
+    `Sender: ${t.sender.verified ? `${t.sender.address} (verified, ${t.sender.method})` : `unverified (${t.sender.reason})`}`,
+    `Account: ${t.account ? `${t.account.id} (${t.account.tier})` : 'none'}`,
+  ];
+}

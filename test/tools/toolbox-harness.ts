@@ -1,0 +1,119 @@
+import { randomInt } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Job } from 'bullmq';
+import { loadConfig, type Config } from '../../src/config.js';
+import { createContext, type AppContext } from '../../src/context.js';
+import { processStepJob } from '../../src/executor/step-worker.js';
+import { emailIdFor, planIdFor, type EmailId, type PlanId, type UntrustedRef } from '../../src/ids.js';
+import type { TrustedContext, UntrustedContent } from '../../src/ingest/trusted-context.js';
+import { createLogger } from '../../src/logger.js';
+import type { Plan } from '../../src/planner/plan.js';
+import type { StoredPlan } from '../../src/planner/stored-plan.js';
+import type { ToolContext } from '../../src/tools/tool.js';
+import type { TestRedis } from '../harness/redis.js';
+
+export const EXAMPLES = path.resolve(import.meta.dirname, '../../examples');
+
+/**
+ * A real AppContext on the test Redis, with the example accounts, KB and teams. Replans are off
+ * by default: these tests drive steps one by one and look at a tool's own failure.
+ */
+export async function exampleApp(redis: TestRedis, env: Record<string, string> = {}, overrides: Partial<Config> = {}): Promise<AppContext> {
+  const config: Config = loadConfig({
+    env: { REDIS_URL: redis.url, MAILROOM_PREFIX: redis.prefix(), MAILROOM_DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'mailroom-tools-')), ...env },
+    configPath: path.join(EXAMPLES, 'mailroom.config.json'),
+    overrides: { maxReplans: 0, ...overrides },
+  });
+  return createContext(config, createLogger({ level: 'silent' }));
+}
+
+export interface EmailSpec {
+  /** The verified sender address, or null for an unverified sender. */
+  verified: string | null;
+  category?: string;
+  subject?: string;
+  text: string;
+}
+
+/** Stores an email's untrusted content and its trusted context the way ingest does. */
+export async function storeEmail(app: AppContext, spec: EmailSpec): Promise<{ emailId: EmailId; contentRef: UntrustedRef; context: TrustedContext }> {
+  const emailId = emailIdFor(app.config.mailbox.address, `<${Math.random().toString(16).slice(2)}@test>`);
+  const content: UntrustedContent = {
+    messageId: `<${emailId}@test.example>`,
+    references: [],
+    subject: spec.subject ?? 'A question',
+    fromDisplayName: 'Customer',
+    fromAddress: spec.verified,
+    replyTo: null,
+    text: spec.text,
+    html: null,
+    attachments: [],
+  };
+  const contentRef = await app.content.putContent(content);
+  const record = spec.verified ? app.accounts.byEmail(spec.verified) : undefined;
+  const context: TrustedContext = {
+    emailId,
+    mailbox: app.config.mailbox.address,
+    folder: null,
+    uid: null,
+    sizeBytes: spec.text.length,
+    receivedAt: new Date().toISOString(),
+    sender: spec.verified ? { verified: true, address: spec.verified, method: 'dmarc' } : { verified: false, reason: 'no authentication results' },
+    account: record ? { id: record.id, tier: record.tier, openTickets: record.openTickets } : null,
+    category: { name: spec.category ?? 'billing', source: 'classifier' },
+    attachments: { count: 0, types: [] },
+    auto: { kind: 'none', reason: '' },
+  };
+  await app.redis.set(app.keys.context(emailId), JSON.stringify({ context, contentRef }));
+  await app.ledger.create(emailId, 'test');
+  await app.ledger.setState(emailId, 'triaged', { category: context.category.name });
+  return { emailId, contentRef, context };
+}
+
+/** The context a step worker would give a tool. */
+export function toolContext(app: AppContext, email: { emailId: EmailId; contentRef: UntrustedRef; context: TrustedContext }, stepId = 's1', planId: PlanId = planIdFor(email.emailId, randomInt(1_000_000_000))): ToolContext {
+  return {
+    emailId: email.emailId,
+    planId,
+    stepId,
+    idempotencyKey: `${planId}.${stepId}`,
+    trusted: email.context,
+    emailRef: email.contentRef,
+    config: app.config,
+    redis: app.redis,
+    keys: app.keys,
+    logger: app.logger,
+    llm: app.llm,
+    kb: app.kb,
+    accounts: app.accounts,
+    content: app.content,
+    mailer: app.mailer,
+  };
+}
+
+/**
+ * Stores a plan as the plan worker would (but without validating it: tests use this to force a
+ * plan past the validator) and runs its steps one by one through the real step worker.
+ */
+export async function runStoredPlan(app: AppContext, emailId: EmailId, plan: Plan): Promise<PlanId> {
+  const planId = planIdFor(emailId, 0);
+  const stored: StoredPlan = { planId, emailId, plan, planner: 'llm', registryVersion: app.registry.version, createdAt: new Date().toISOString(), generation: 0 };
+  await app.redis.set(app.keys.plan(planId), JSON.stringify(stored));
+  for (let stepIndex = 0; stepIndex < plan.steps.length; stepIndex++) {
+    const jobId = await app.queues.add('steps', { emailId, planId, stepIndex }, { jobId: `t__${planId}__${stepIndex}` });
+    const job = await Job.fromId(app.queues.get('steps'), jobId);
+    if (!job) throw new Error('job vanished');
+    await processStepJob(app, job);
+    const state = (await app.ledger.getMany([emailId]))[0]?.state;
+    if (state === 'escalated' || state === 'awaiting_approval' || state === 'quarantined') break;
+  }
+  return planId;
+}
+
+/** Step outputs as persisted by the executor. */
+export async function stepOutputs(app: AppContext, planId: PlanId): Promise<Record<string, { value: Record<string, unknown>; label: { tainted: boolean; conf: string } }>> {
+  const raw = await app.redis.hgetall(app.keys.planOutputs(planId));
+  return Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, JSON.parse(v) as { value: Record<string, unknown>; label: { tainted: boolean; conf: string } }]));
+}
