@@ -17,6 +17,7 @@ export const AuditType = z.enum([
   'triaged',
   'planned',
   'validated',
+  'gated',
   'parked',
   'approved',
   'rejected',

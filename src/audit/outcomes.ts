@@ -30,9 +30,13 @@ export async function escalateEmail(app: Ctx, emailId: EmailId, actor: string, r
   await app.audit.append(emailId, 'escalated', actor, { reason, ...data });
 }
 
-/** Parks a plan for a human: the approval queue is the review seam (Bull Board shows it). */
-export async function park(app: Ctx, emailId: EmailId, planId: PlanId, actor: string, reasons: string[]) {
-  await app.queues.add('approval', { emailId, planId, reasons }, { jobId: `${planId}` });
-  await app.ledger.setState(emailId, 'awaiting_approval', { reason: reasons.join('; ').slice(0, 300) });
-  await app.audit.append(emailId, 'parked', actor, { planId, reasons });
+/**
+ * Parks a plan for a human at step `resumeAt`: the approval queue is the review seam (Bull Board
+ * shows it; an approval enqueues that step with `approvedBy`).
+ */
+export async function park(app: Ctx, emailId: EmailId, planId: PlanId, actor: string, reasons: string[], resumeAt: number) {
+  const clipped = reasons.map((r) => r.slice(0, 300));
+  await app.queues.add('approval', { emailId, planId, reasons: clipped, resumeAt }, { jobId: `${planId}` });
+  await app.ledger.setState(emailId, 'awaiting_approval', { reason: clipped.join('; ').slice(0, 300) });
+  await app.audit.append(emailId, 'parked', actor, { planId, reasons: clipped, resumeAt });
 }

@@ -37,7 +37,7 @@ function auditArgs(args: Record<string, unknown>, untrusted: readonly string[]):
  * step whose output exists only enqueues its successor.
  */
 export async function processStepJob(app: AppContext, job: Job): Promise<void> {
-  const { emailId, planId, stepIndex } = parseJobData('steps', job.data);
+  const { emailId, planId, stepIndex, approvedBy } = parseJobData('steps', job.data);
   const log = app.logger.child({ component: 'executor', emailId, planId, jobId: job.id });
   let stepId = `#${stepIndex}`;
   try {
@@ -45,14 +45,19 @@ export async function processStepJob(app: AppContext, job: Job): Promise<void> {
     const step = stored.plan.steps[stepIndex];
     if (!step) throw new MailroomError('PLAN_INVALID', `plan ${planId} has no step ${stepIndex}`);
     stepId = step.id;
+    // The plan waits here for a human; the steps before the gate have run.
+    if (stored.gate && stepIndex === stored.gate.step && !approvedBy) {
+      await park(app, emailId, planId, 'policy', stored.gate.reasons, stepIndex);
+      return;
+    }
     const outputs = await loadOutputs(app, planId);
     if (!outputs[step.id]) {
       const tool = app.registry.get(step.tool);
       if (!tool) throw new MailroomError('TOOL_UNKNOWN', `tool ${step.tool} is not in the registry`);
       const triage = await loadTriage(app, emailId);
       const resolved = resolveArgs(step, tool, { context: triage.context, emailRef: triage.contentRef, outputs });
-      if (resolved.parkReasons.length) {
-        await park(app, emailId, planId, 'executor', resolved.parkReasons);
+      if (resolved.parkReasons.length && !approvedBy) {
+        await park(app, emailId, planId, 'executor', resolved.parkReasons, stepIndex);
         return;
       }
       const input = tool.input.safeParse(resolved.args);
@@ -76,6 +81,7 @@ export async function processStepJob(app: AppContext, job: Job): Promise<void> {
         accounts: app.accounts,
         content: app.content,
         mailer: app.mailer,
+        ...(approvedBy ? { approvedBy } : {}),
       };
       const rawOutput = await tool.run(input.data, ctx);
       const output = tool.output.safeParse(rawOutput);
@@ -113,7 +119,7 @@ export async function processStepJob(app: AppContext, job: Job): Promise<void> {
     if (e.retryable && hasAttemptsLeft(job)) throw e;
     await app.audit.append(emailId, 'step_failed', 'executor', { planId, stepId, code: e.publicCode, attempts: job.attemptsMade + 1 });
     if (e.code === 'NEEDS_REVIEW') {
-      await park(app, emailId, planId, 'executor', [`step ${stepId}: ${e.message}`]);
+      await park(app, emailId, planId, 'executor', [`step ${stepId}: ${e.message}`], stepIndex);
       return;
     }
     const stored = await loadPlan(app, planId).catch(() => null);

@@ -5,6 +5,18 @@ import type { Plan } from './plan.js';
 export interface ApprovalDecision {
   decision: 'auto' | 'park';
   reasons: string[];
+  /**
+   * For a parked plan: the index of the first step that may not run before a human approves.
+   * The steps before it read or write only inside Mailroom and run at once, so the reviewer sees
+   * their results (e.g. the endorsed order of a refund).
+   */
+  gate: number;
+}
+
+/** Whether a step may run before anyone approved the plan: nothing leaves, nothing irreversible. */
+function runsUngated(step: Plan['steps'][number], registry: ToolRegistry): boolean {
+  const tool = registry.get(step.tool);
+  return tool !== undefined && !tool.requiresApproval && tool.risk !== 'external' && tool.audience === undefined;
 }
 
 /**
@@ -29,5 +41,7 @@ export function decideApproval(plan: Plan, registry: ToolRegistry, context: Trus
       else if (context.auto.kind !== 'none') reasons.push(`step ${step.id}: ${tool.name} to robot mail (${context.auto.kind})`);
     }
   }
-  return { decision: reasons.length ? 'park' : 'auto', reasons };
+  if (!reasons.length) return { decision: 'auto', reasons, gate: plan.steps.length };
+  const firstGated = plan.steps.findIndex((s) => !runsUngated(s, registry));
+  return { decision: 'park', reasons, gate: firstGated < 0 ? 0 : firstGated };
 }

@@ -34,6 +34,7 @@ export async function adoptPlan(
   meta: { generation: number; replaces?: PlanId },
 ): Promise<PlanId> {
   const planId = planIdFor(emailId, meta.generation);
+  const approval = decideApproval(outcome.plan, app.registry, context, outcome.validation.parkReasons);
   const fresh: StoredPlan = {
     planId,
     emailId,
@@ -42,14 +43,16 @@ export async function adoptPlan(
     registryVersion: app.registry.version,
     createdAt: app.clock().toISOString(),
     generation: meta.generation,
+    gate: approval.decision === 'park' ? { step: approval.gate, reasons: approval.reasons } : null,
     // A robot's email completes with its kind as the reason (`bounce`, `loop`, …).
     ...(outcome.planner === 'robot' && context.auto.kind !== 'none' ? { completionReason: context.auto.kind } : {}),
   };
   // First writer wins: a re-delivered job adopts the plan already stored, never a second one.
   const created = await app.redis.set(app.keys.plan(planId), JSON.stringify(fresh), 'EX', app.config.contentTtlSeconds, 'NX');
+  let stored = fresh;
   if (created === null) {
-    const existing = StoredPlan.parse(JSON.parse((await app.redis.get(app.keys.plan(planId))) ?? 'null'));
-    outcome = { ...outcome, plan: existing.plan, planner: existing.planner };
+    stored = StoredPlan.parse(JSON.parse((await app.redis.get(app.keys.plan(planId))) ?? 'null'));
+    outcome = { ...outcome, plan: stored.plan, planner: stored.planner };
   }
   for (const errors of outcome.rejected) {
     await app.audit.append(emailId, 'validated', 'planner', { ok: false, errors: errors.map((e) => ({ rule: e.rule, stepId: e.stepId, arg: e.arg })) });
@@ -64,13 +67,16 @@ export async function adoptPlan(
     ...(outcome.fallbackReason ? { fallbackReason: outcome.fallbackReason } : {}),
   });
   await app.audit.append(emailId, 'validated', 'planner', { ok: outcome.validation.ok, planId });
-  const approval = decideApproval(outcome.plan, app.registry, context, outcome.validation.parkReasons);
   await app.ledger.setState(emailId, 'planned', { planId, tools: outcome.plan.steps.map((s) => s.tool).join(',') });
-  if (approval.decision === 'park') {
-    await park(app, emailId, planId, 'policy', approval.reasons);
-    return planId;
+  if (stored.gate) {
+    await app.audit.append(emailId, 'gated', 'policy', { planId, gate: stored.gate.step, reasons: stored.gate.reasons });
+    if (stored.gate.step === 0) {
+      await park(app, emailId, planId, 'policy', stored.gate.reasons, 0);
+      return planId;
+    }
+  } else {
+    await app.audit.append(emailId, 'approved', 'policy', { planId, auto: true });
   }
-  await app.audit.append(emailId, 'approved', 'policy', { planId, auto: true });
   const first = outcome.plan.steps[0];
   await app.queues.add('steps', { emailId, planId, stepIndex: 0 }, { jobId: jobIdFor(planId, first?.id ?? 's0') });
   return planId;

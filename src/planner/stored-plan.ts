@@ -12,6 +12,8 @@ export const StoredPlan = z.object({
   createdAt: z.string(),
   /** 0 for the first plan of an email; each replan adds one. */
   generation: z.number().int().min(0).default(0),
+  /** A parked plan runs up to this step, then waits for a human; null when auto-approved. */
+  gate: z.object({ step: z.number().int().min(0), reasons: z.array(z.string()) }).nullable().default(null),
   /** The ledger reason when the plan completes (e.g. the robot kind: `bounce`); empty otherwise. */
   completionReason: z.string().max(80).optional(),
 });

@@ -13,11 +13,25 @@ export type PlanJob = z.infer<typeof PlanJob>;
 
 /** A plan parked for a human (the review seam: Bull Board shows this queue). */
 export const ApprovalJob = z
-  .object({ emailId: EmailId, planId: PlanId, reasons: z.array(z.string().max(200)).min(1) })
+  .object({
+    emailId: EmailId,
+    planId: PlanId,
+    reasons: z.array(z.string().max(300)).min(1),
+    /** The step to run once approved (the plan's gate). */
+    resumeAt: z.number().int().min(0),
+  })
   .strict();
 export type ApprovalJob = z.infer<typeof ApprovalJob>;
 
-export const StepJob = z.object({ emailId: EmailId, planId: PlanId, stepIndex: z.number().int().min(0) }).strict();
+export const StepJob = z
+  .object({
+    emailId: EmailId,
+    planId: PlanId,
+    stepIndex: z.number().int().min(0),
+    /** Set by a human's approval: the step at the plan's gate may run. */
+    approvedBy: z.string().min(1).max(200).optional(),
+  })
+  .strict();
 export type StepJob = z.infer<typeof StepJob>;
 
 /** Mail or jobs that could not be handled, with a reason a human can act on. */

@@ -36,6 +36,8 @@ export interface ToolContext {
   accounts: AccountsDirectory;
   content: ContentStore;
   mailer: Mailer;
+  /** Who approved this step, when a human did (the plan's gate); absent for automatic steps. */
+  approvedBy?: string;
 }
 
 /**

@@ -48,12 +48,20 @@ describe('mailroom process examples/ exercises the whole toolbox (real Redis, re
   });
 
   it('refunds go through the endorser and park for a human; nothing is refunded unapproved', async () => {
-    for (const file of ['06-refund-after-closing-studio.eml', '07-refund-duplicate-seats.eml', '08-remboursement-commande.eml', '25-inject-system-refund-verified.eml']) {
+    for (const file of ['06-refund-after-closing-studio.eml', '07-refund-duplicate-seats.eml', '08-remboursement-commande.eml']) {
       const r = row(file);
       expect(r?.state, file).toBe('awaiting_approval');
       expect(r?.tools.slice(0, 3), file).toEqual(['extract_fields', 'lookup_order', 'issue_refund']);
       expect(r?.reason, file).toContain('issue_refund moves money');
+      // The steps before the gate ran: the reviewer sees the endorsed order.
+      const trail = await app.audit.read(EmailId.parse(r?.emailId));
+      expect(trail.filter((e) => e.type === 'step_finished').map((e) => e.data.tool), file).toEqual(['extract_fields', 'lookup_order']);
     }
+    // The injected order id (ORD-99999) is not the sender's: the endorser refuses it before any human is asked.
+    const injected = row('25-inject-system-refund-verified.eml');
+    expect(injected?.state).toBe('escalated');
+    const trail = await app.audit.read(EmailId.parse(injected?.emailId));
+    expect(trail.some((e) => e.type === 'step_failed' && e.data.code === 'MAILROOM_ORDER_NOT_FOUND')).toBe(true);
     expect(await app.redis.hlen(app.keys.refunds())).toBe(0);
   });
 

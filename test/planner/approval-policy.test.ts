@@ -80,7 +80,7 @@ describe('decideApproval', () => {
     const ctx = context({ category: { name, source: 'classifier' } });
     const decision = decideApproval(Plan.parse(playbook(ctx)), registry, ctx);
     if (PARKING.includes(name)) expect(decision.decision).toBe('park');
-    else expect(decision).toEqual({ decision: 'auto', reasons: [] });
+    else expect(decision).toMatchObject({ decision: 'auto', reasons: [] });
   });
 
   it('auto-approves what the playbook planner plans for unverified senders, and for verified ones unless it is risky', () => {
@@ -139,7 +139,7 @@ describe('decideApproval', () => {
     const decision = decideApproval(REPLY, registry, context(), [
       'step send: internal data would reach the sender',
     ]);
-    expect(decision).toEqual({
+    expect(decision).toMatchObject({
       decision: 'park',
       reasons: ['step send: internal data would reach the sender'],
     });
@@ -188,5 +188,24 @@ describe('decideApproval', () => {
       ),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('the approval gate', () => {
+  it('lets internal read and write steps run first and stops at the first step that needs a human', () => {
+    const ctx = trustedContext({ category: { name: 'refund', source: 'classifier' } });
+    const plan = Plan.parse(DEFAULT_PLAYBOOKS.refund?.(ctx));
+    const decision = decideApproval(plan, registry, ctx);
+    expect(decision.decision).toBe('park');
+    expect(plan.steps[decision.gate]?.tool).toBe('issue_refund');
+    expect(plan.steps.slice(0, decision.gate).map((s) => s.tool)).toEqual(['extract_fields', 'lookup_order']);
+  });
+
+  it('gates at the first step when nothing may run before approval, and after the last when auto-approved', () => {
+    const unverified = trustedContext({ sender: { verified: false, reason: 'none' } });
+    expect(decideApproval(REPLY, registry, unverified).gate).toBe(2);
+    expect(decideApproval(REPLY, registry, trustedContext())).toMatchObject({ decision: 'auto', gate: 3 });
+    const p = Plan.parse({ steps: [{ id: 'x', tool: 'wire_money', args: {} }] });
+    expect(decideApproval(p, registry, trustedContext()).gate).toBe(0);
   });
 });

@@ -99,7 +99,7 @@ export function toolContext(app: AppContext, email: { emailId: EmailId; contentR
  */
 export async function runStoredPlan(app: AppContext, emailId: EmailId, plan: Plan): Promise<PlanId> {
   const planId = planIdFor(emailId, 0);
-  const stored: StoredPlan = { planId, emailId, plan, planner: 'llm', registryVersion: app.registry.version, createdAt: new Date().toISOString(), generation: 0 };
+  const stored: StoredPlan = { planId, emailId, plan, planner: 'llm', registryVersion: app.registry.version, createdAt: new Date().toISOString(), generation: 0, gate: null };
   await app.redis.set(app.keys.plan(planId), JSON.stringify(stored));
   for (let stepIndex = 0; stepIndex < plan.steps.length; stepIndex++) {
     const jobId = await app.queues.add('steps', { emailId, planId, stepIndex }, { jobId: `t__${planId}__${stepIndex}` });
