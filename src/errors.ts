@@ -27,6 +27,10 @@ export const ErrorCodes = {
   LLM_OUTPUT_INVALID: { exit: 70, retryable: false },
   KB_ARTICLE_UNKNOWN: { exit: 70, retryable: false },
   TIMEOUT: { exit: 75, retryable: false },
+  IMAP_UNREACHABLE: { exit: 69, retryable: true },
+  IMAP_AUTH_FAILED: { exit: 77, retryable: false },
+  IMAP_MESSAGE_GONE: { exit: 70, retryable: false },
+  IMAP_COMMAND_FAILED: { exit: 70, retryable: true },
   INTERNAL: { exit: 70, retryable: false },
 } as const satisfies Record<string, { exit: number; retryable: boolean }>;
 
