@@ -4,6 +4,7 @@ import type { AppContext } from '../context.js';
 import { MailroomError, toMailroomError } from '../errors.js';
 import type { EmailId, PlanId } from '../ids.js';
 import { hasAttemptsLeft } from '../ingest/ingest-worker.js';
+import { mailboxActionsFor } from '../ingest/mailbox-actions.js';
 import { loadTriage } from '../planner/plan-worker.js';
 import { StoredPlan } from '../planner/stored-plan.js';
 import { jobIdFor, parseJobData } from '../queues/catalog.js';
@@ -73,6 +74,7 @@ export async function processStepJob(app: AppContext, job: Job): Promise<void> {
         accounts: app.accounts,
         content: app.content,
         mailer: app.mailer,
+        mailbox: mailboxActionsFor(app, emailId, triage.source),
       };
       const rawOutput = await tool.run(input.data, ctx);
       const output = tool.output.safeParse(rawOutput);

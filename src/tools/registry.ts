@@ -4,12 +4,14 @@ import { applyLabel } from './apply-label.js';
 import { classifyEmail } from './classify-email.js';
 import { draftReply } from './draft-reply.js';
 import { escalate } from './escalate.js';
+import { moveMessage } from './move-message.js';
 import { searchKb } from './search-kb.js';
 import { sendReply } from './send-reply.js';
+import { setFlags } from './set-flags.js';
 import type { ToolDescriptor } from './tool.js';
 
 /** Every tool Mailroom can run. Adding a tool is one file and one line here. */
-export const ALL_TOOLS: readonly ToolDescriptor[] = [classifyEmail, searchKb, draftReply, sendReply, applyLabel, escalate];
+export const ALL_TOOLS: readonly ToolDescriptor[] = [classifyEmail, searchKb, draftReply, sendReply, applyLabel, escalate, moveMessage, setFlags];
 
 /** Declarations that would let taint slip through are programming errors, caught at start. */
 function checkDeclarations(t: ToolDescriptor): void {

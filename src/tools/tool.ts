@@ -8,6 +8,7 @@ import type { RedisKeys } from '../queues/keys.js';
 import type { LlmGateway } from '../llm/gateway.js';
 import type { AccountsDirectory } from '../ingest/accounts.js';
 import type { ContentStore } from '../ingest/content-store.js';
+import type { MailboxActions } from '../ingest/mailbox-actions.js';
 import type { KnowledgeBase } from './knowledge-base.js';
 import type { Mailer } from './mailer.js';
 
@@ -36,6 +37,8 @@ export interface ToolContext {
   accounts: AccountsDirectory;
   content: ContentStore;
   mailer: Mailer;
+  /** The email's own message on its server (IMAP) or Mailroom's record of it (file source). */
+  mailbox: MailboxActions;
 }
 
 /**
