@@ -213,7 +213,10 @@ export function watchFolder(app: SourceDeps, account: ImapAccount, folder: strin
     try {
       await client.connect();
       if ('move' in account.markHandled) await client.mailboxCreate(account.markHandled.move).catch(() => undefined);
-      const opened = await client.mailboxOpen(folder);
+      const opened = await client.mailboxOpen(folder).catch((err: unknown) => {
+        if (!client.usable) throw err;
+        throw new MailroomError('IMAP_COMMAND_FAILED', `folder ${folder} cannot be opened; does it exist?`, { cause: err });
+      });
       const flag = 'flag' in account.markHandled ? account.markHandled.flag : null;
       if (flag && opened.permanentFlags && !opened.permanentFlags.has(flag) && !opened.permanentFlags.has('\\*')) {
         log.error({ flag }, 'the server does not keep this flag; configure markHandled.move instead');

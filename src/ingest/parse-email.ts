@@ -67,6 +67,10 @@ export async function parseEmail(raw: Buffer, limits: ParseLimits = DEFAULT_PARS
   if (raw.length > limits.maxMessageBytes) {
     throw new MailroomError('EMAIL_TOO_LARGE', `message is ${raw.length} bytes, over the limit of ${limits.maxMessageBytes}`);
   }
+  const headerEnd = raw.indexOf('\r\n\r\n') >= 0 ? raw.indexOf('\r\n\r\n') : raw.indexOf('\n\n');
+  if (raw.subarray(0, headerEnd >= 0 ? headerEnd : raw.length).includes(0)) {
+    throw new MailroomError('EMAIL_MALFORMED', 'bad encoding: a NUL byte in the header');
+  }
   if (!looksLikeEmail(raw)) throw new MailroomError('EMAIL_MALFORMED', 'no RFC 5322 header block');
   // Checked before the full parse: a header flood or a nesting bomb must not reach mailparser.
   const shape = scanMimeShape(raw);
@@ -78,6 +82,9 @@ export async function parseEmail(raw: Buffer, limits: ParseLimits = DEFAULT_PARS
     throw new MailroomError('EMAIL_MALFORMED', `MIME nesting ${shape.depth} deep, over the limit of ${maxDepth}`);
   }
   if (shape.unterminated) throw new MailroomError('EMAIL_MALFORMED', 'broken MIME: a multipart is never closed');
+  if (shape.unknownEncoding !== null) {
+    throw new MailroomError('EMAIL_MALFORMED', `bad encoding: unknown Content-Transfer-Encoding ${JSON.stringify(shape.unknownEncoding.replace(/[^\x21-\x7e]/g, '?'))}`);
+  }
   let parsed: ParsedMail;
   try {
     parsed = await simpleParser(raw, { skipImageLinks: true, maxHtmlLengthToParse: 2 * 1024 * 1024 });
@@ -151,7 +158,11 @@ export interface MimeShape {
   depth: number;
   /** A multipart whose closing boundary never comes and that has no part at all. */
   unterminated: boolean;
+  /** The first Content-Transfer-Encoding no decoder knows, if any. */
+  unknownEncoding: string | null;
 }
+
+const KNOWN_ENCODINGS = new Set(['7bit', '8bit', 'binary', 'base64', 'quoted-printable', 'uuencode', 'x-uuencode']);
 
 const BOUNDARY = /boundary\s*=\s*(?:"([^"\r\n]{1,200})"|([^\s;"]{1,200}))/i;
 
@@ -169,6 +180,7 @@ export function scanMimeShape(raw: Buffer): MimeShape {
   let top = true;
   let header = '';
   let unterminated = false;
+  let unknownEncoding: string | null = null;
   for (const line of lines) {
     if (inHeader) {
       if (line === '') {
@@ -176,6 +188,8 @@ export function scanMimeShape(raw: Buffer): MimeShape {
         top = false;
         const type = /(?:^|\n)content-type:[ \t]*([^;\s]+)([^\n]*(?:\n[ \t][^\n]*)*)/i.exec(header);
         const mediaType = type?.[1]?.toLowerCase() ?? 'text/plain';
+        const cte = /(?:^|\n)content-transfer-encoding:[ \t]*([^\s;]+)/i.exec(header)?.[1]?.toLowerCase();
+        if (cte && !KNOWN_ENCODINGS.has(cte)) unknownEncoding ??= cte.slice(0, 40);
         if (mediaType.startsWith('multipart/')) {
           const b = BOUNDARY.exec(type?.[2] ?? '');
           const boundary = b?.[1] ?? b?.[2];
@@ -209,7 +223,7 @@ export function scanMimeShape(raw: Buffer): MimeShape {
     }
   }
   if (stack.some((s) => s.boundary !== null && s.parts === 0)) unterminated = true;
-  return { headerLines: topHeaderLines, depth, unterminated };
+  return { headerLines: topHeaderLines, depth, unterminated, unknownEncoding };
 }
 
 function findBoundary(stack: ReadonlyArray<{ boundary: string | null }>, line: string): number {
