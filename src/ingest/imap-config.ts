@@ -26,6 +26,8 @@ export const ImapMailboxFile = z
     port: z.number().int().min(1).max(65535).optional(),
     /** `implicit` (IMAPS, 993), `starttls` (required upgrade on 143) or `none` (loopback only). @defaultValue implicit */
     tls: z.enum(['implicit', 'starttls', 'none']).default('implicit'),
+    /** Allow `tls: "none"` to a host that is not loopback (a private network you trust). @defaultValue false */
+    allowPlaintext: z.boolean().default(false),
     /** Verify the server certificate. @defaultValue true */
     tlsVerify: z.boolean().default(true),
     user: z.string().min(1),
@@ -57,7 +59,10 @@ export const ImapMailboxFile = z
   })
   .strict()
   .refine((m) => (m.password === undefined) !== (m.accessToken === undefined), 'set exactly one of password or accessToken')
-  .refine((m) => m.tls !== 'none' || ['127.0.0.1', 'localhost', '::1'].includes(m.host), 'tls "none" is allowed only for a loopback host');
+  .refine(
+    (m) => m.tls !== 'none' || m.allowPlaintext || ['127.0.0.1', 'localhost', '::1'].includes(m.host),
+    'tls "none" sends the password in clear: allowed for a loopback host, or with allowPlaintext: true',
+  );
 export type ImapMailboxFile = z.infer<typeof ImapMailboxFile>;
 
 /** A secret as the running daemon holds it: a value read from the environment, or a file to read at connect. */
