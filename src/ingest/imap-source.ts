@@ -17,6 +17,8 @@ const BATCH = 100;
 const SUBMIT_PARALLEL = 8;
 /** A catch-up round taking longer than this means a dead connection: close it and reconnect. */
 const SYNC_TIMEOUT_MS = 120_000;
+/** On close, how long a batch in hand may take before the connection is cut (the checkpoint makes that safe). */
+const CLOSE_GRACE_MS = 10_000;
 
 /** What a watcher has done since it started (in-process; /metrics reads it). */
 export interface WatcherStats {
@@ -279,9 +281,14 @@ export function watchFolder(app: SourceDeps, account: ImapAccount, folder: strin
     async close() {
       stopping = true;
       wake();
-      // An IDLE in progress ends when the next command is sent; logout() does that for us.
-      if (current && !current.usable) current.close();
-      await running;
+      // An IDLE in progress ends when the next command is sent; logout() does that for us. A
+      // batch in hand gets a few seconds; a connection hung mid-command is cut, not waited for.
+      const cut = setTimeout(() => current?.close(), CLOSE_GRACE_MS);
+      try {
+        await running;
+      } finally {
+        clearTimeout(cut);
+      }
     },
   };
 }
