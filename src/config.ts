@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { MailroomError } from './errors.js';
+import { ImapAccount, ImapMailboxFile, resolveImapAccounts } from './ingest/imap-config.js';
 
 /** A category name: lowercase words joined by underscores, e.g. `account_access`. */
 export const CategoryName = z.string().regex(/^[a-z][a-z0-9_]{0,39}$/, 'lowercase letters, digits and _');
@@ -39,6 +40,20 @@ export const Webhooks = z
   })
   .strict();
 export type Webhooks = z.infer<typeof Webhooks>;
+
+/** Parse limits in the config file; every key optional. */
+export const ParseLimitsFile = z
+  .object({
+    /** Largest single attachment, in bytes. @defaultValue 10485760 (10 MiB) */
+    maxAttachmentBytes: z.number().int().positive().optional(),
+    /** Most attachments in one message. @defaultValue 50 */
+    maxAttachments: z.number().int().min(0).optional(),
+    /** Deepest MIME nesting (multipart inside multipart …). @defaultValue 20 */
+    maxMimeDepth: z.number().int().min(1).max(100).optional(),
+    /** Most header lines in the top-level header. @defaultValue 500 */
+    maxHeaderLines: z.number().int().min(10).optional(),
+  })
+  .strict();
 
 /** The configuration file (JSON). Every key is optional; paths are relative to the file. */
 export const ConfigFile = z
@@ -109,6 +124,14 @@ export const ConfigFile = z
     webhooks: Webhooks.optional(),
     /** The largest refund issue_refund performs, in the order's currency. @defaultValue 100 */
     refunds: z.object({ maxAmount: z.number().positive().max(1_000_000).optional() }).strict().optional(),
+    /** IMAP mailboxes to watch (see src/ingest/imap-config.ts). @defaultValue [] */
+    imap: z.array(ImapMailboxFile).optional(),
+    /** Parse limits; over-limit mail is quarantined with the reason. */
+    limits: ParseLimitsFile.optional(),
+    /** Verify DKIM and DMARC alignment locally (DNS) when no trusted Authentication-Results exist. @defaultValue true */
+    localSenderVerification: z.boolean().optional(),
+    /** The `web` role's HTTP server (/healthz, /metrics). @defaultValue 127.0.0.1:9310 */
+    http: z.object({ host: z.string().min(1).optional(), port: z.number().int().min(0).max(65535).optional() }).strict().optional(),
   })
   .strict();
 export type ConfigFile = z.infer<typeof ConfigFile>;
@@ -167,6 +190,15 @@ export const Config = z.object({
   escalation: z.object({ team: TeamName.optional() }),
   webhooks: Webhooks,
   refunds: z.object({ maxAmount: z.number().positive() }),
+  imap: z.array(ImapAccount),
+  limits: z.object({
+    maxAttachmentBytes: z.number().int().positive(),
+    maxAttachments: z.number().int().min(0),
+    maxMimeDepth: z.number().int().positive(),
+    maxHeaderLines: z.number().int().positive(),
+  }),
+  localSenderVerification: z.boolean(),
+  http: z.object({ host: z.string(), port: z.number().int().min(0).max(65535) }),
 });
 export type Config = z.infer<typeof Config>;
 
@@ -181,6 +213,7 @@ const Env = z.object({
   OPENAI_MODEL: z.string().min(1).optional(),
   OPENAI_TIMEOUT_MS: z.coerce.number().int().positive().optional(),
   SMTP_URL: z.string().url('SMTP_URL must be a URL such as smtp://user:pass@host:587').optional(),
+  MAILROOM_HTTP_PORT: z.coerce.number().int().min(0).max(65535).optional(),
 });
 
 function emptyToUndefined(env: NodeJS.ProcessEnv): Record<string, string | undefined> {
@@ -224,7 +257,8 @@ export function loadConfig(options: {
   overrides?: Partial<Config>;
 }): Config {
   const cwd = options.cwd ?? process.cwd();
-  const envParsed = Env.safeParse(emptyToUndefined(options.env ?? process.env));
+  const rawEnv = emptyToUndefined(options.env ?? process.env);
+  const envParsed = Env.safeParse(rawEnv);
   if (!envParsed.success) throw new MailroomError('CONFIG_INVALID', describeIssues('environment', envParsed.error));
   const env = envParsed.data;
   const configPath = options.configPath ?? env.MAILROOM_CONFIG;
@@ -232,6 +266,9 @@ export function loadConfig(options: {
   const base = configPath ? path.dirname(path.resolve(cwd, configPath)) : cwd;
   const rel = (p: string | undefined) => (p === undefined ? undefined : path.resolve(base, p));
   const dataDir = path.resolve(cwd, env.MAILROOM_DATA_DIR ?? '.mailroom');
+  const mailbox = file.mailbox ?? { address: 'support@localhost.localdomain', name: 'Support' };
+  const imap = resolveImapAccounts(file.imap ?? [], rawEnv, base, mailbox.address);
+  if (imap.problems.length) throw new MailroomError('CONFIG_INVALID', `configuration: ${imap.problems.join('; ')}`);
 
   const candidate = {
     redisUrl: env.REDIS_URL,
@@ -247,7 +284,7 @@ export function loadConfig(options: {
           maxRetries: 2,
         }
       : undefined,
-    mailbox: file.mailbox ?? { address: 'support@localhost.localdomain', name: 'Support' },
+    mailbox,
     authservId: file.authservId,
     trustedSenders: (file.trustedSenders ?? []).map((s) => s.toLowerCase()),
     categories: file.categories ?? DEFAULT_CATEGORIES,
@@ -269,6 +306,15 @@ export function loadConfig(options: {
     escalation: file.escalation ?? {},
     webhooks: file.webhooks ?? {},
     refunds: { maxAmount: file.refunds?.maxAmount ?? 100 },
+    imap: imap.accounts,
+    limits: {
+      maxAttachmentBytes: file.limits?.maxAttachmentBytes ?? 10 * 1024 * 1024,
+      maxAttachments: file.limits?.maxAttachments ?? 50,
+      maxMimeDepth: file.limits?.maxMimeDepth ?? 20,
+      maxHeaderLines: file.limits?.maxHeaderLines ?? 500,
+    },
+    localSenderVerification: file.localSenderVerification ?? true,
+    http: { host: file.http?.host ?? '127.0.0.1', port: env.MAILROOM_HTTP_PORT ?? file.http?.port ?? 9310 },
     ...options.overrides,
   };
   const parsed = Config.safeParse(candidate);

@@ -4,6 +4,7 @@ import { createEmailLedger, type EmailLedger } from './audit/email-ledger.js';
 import type { Config } from './config.js';
 import { loadAccounts, type AccountsDirectory } from './ingest/accounts.js';
 import { createContentStore, type ContentStore } from './ingest/content-store.js';
+import { createLocalSenderCheck, type DnsResolver, type LocalSenderCheck } from './ingest/local-auth.js';
 import { createLlmGateway, type LlmGateway } from './llm/gateway.js';
 import type { Logger } from './logger.js';
 import { assertRedisReachable, createRedis, type Redis } from './queues/connection.js';
@@ -29,6 +30,8 @@ export interface AppContext {
   kb: KnowledgeBase;
   accounts: AccountsDirectory;
   mailer: Mailer;
+  /** Our own DKIM/DMARC check for mail without trusted Authentication-Results; null when turned off. */
+  senderCheck: LocalSenderCheck | null;
   /** Where Redis is: the configured URL or the embedded server's. */
   redisUrl: string;
   embeddedRedis: EmbeddedRedis | null;
@@ -40,7 +43,14 @@ export interface AppContext {
  * Connects to Redis (starting the embedded one when REDIS_URL is unset), loads accounts and the
  * knowledge base, and builds the shared context. `close()` releases everything in reverse order.
  */
-export async function createContext(config: Config, logger: Logger): Promise<AppContext> {
+export async function createContext(
+  config: Config,
+  logger: Logger,
+  options: {
+    /** DNS for the local sender check; tests plant DKIM keys here. @defaultValue the system resolver */
+    dnsResolver?: DnsResolver;
+  } = {},
+): Promise<AppContext> {
   const accounts = loadAccounts(config.accountsFile);
   const kb = loadKnowledgeBase(config.kbDir);
   let embeddedRedis: EmbeddedRedis | null = null;
@@ -75,6 +85,9 @@ export async function createContext(config: Config, logger: Logger): Promise<App
     kb,
     accounts,
     mailer,
+    senderCheck: config.localSenderVerification
+      ? createLocalSenderCheck({ mta: config.authservId ?? 'mailroom', ...(options.dnsResolver ? { resolver: options.dnsResolver } : {}) })
+      : null,
     redisUrl,
     embeddedRedis,
     clock,

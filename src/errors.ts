@@ -33,6 +33,10 @@ export const ErrorCodes = {
   WEBHOOK_FAILED: { exit: 75, retryable: true },
   WEBHOOK_REJECTED: { exit: 70, retryable: false },
   TIMEOUT: { exit: 75, retryable: false },
+  IMAP_UNREACHABLE: { exit: 69, retryable: true },
+  IMAP_AUTH_FAILED: { exit: 77, retryable: false },
+  IMAP_MESSAGE_GONE: { exit: 70, retryable: false },
+  IMAP_COMMAND_FAILED: { exit: 70, retryable: true },
   INTERNAL: { exit: 70, retryable: false },
 } as const satisfies Record<string, { exit: number; retryable: boolean }>;
 

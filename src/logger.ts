@@ -24,6 +24,14 @@ const REDACT = [
   '*.subject',
   'raw',
   '*.raw',
+  'pass',
+  '*.pass',
+  'accessToken',
+  '*.accessToken',
+  'auth',
+  '*.auth',
+  'imap[*].auth',
+  '*.imap[*].auth',
 ];
 
 /** The one root logger; components take `logger.child({ component })`. */

@@ -44,6 +44,8 @@ local cur = redis.call('HGET', KEYS[1], 'state')
 if not cur then return -1 end
 for i = 3, #ARGV do if ARGV[i] == cur then return 0 end end
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'updatedAt', ARGV[2])
+redis.call('HINCRBY', KEYS[2], cur, -1)
+redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
 return 1`;
 
 export interface EmailLedger {
@@ -57,6 +59,8 @@ export interface EmailLedger {
   /** Most recent first. */
   list(limit: number): Promise<EmailRecord[]>;
   count(): Promise<number>;
+  /** Emails per state, kept up to date by every transition (O(1), for /metrics). */
+  countByState(): Promise<Partial<Record<EmailState, number>>>;
 }
 
 export function createEmailLedger(redis: Redis, keys: RedisKeys, clock: () => Date = () => new Date()): EmailLedger {
@@ -74,11 +78,12 @@ export function createEmailLedger(redis: Redis, keys: RedisKeys, clock: () => Da
         .multi()
         .hset(keys.email(emailId), { emailId, source, createdAt: now, updatedAt: now })
         .zadd(keys.emailsByTime(), Date.now(), emailId)
+        .hincrby(keys.emailStateCounts(), 'received', 1)
         .exec();
       return true;
     },
     async setState(emailId, state, fields = {}) {
-      const res = await redis.eval(SET_STATE, 1, keys.email(emailId), state, clock().toISOString(), ...TERMINAL_STATES);
+      const res = await redis.eval(SET_STATE, 2, keys.email(emailId), keys.emailStateCounts(), state, clock().toISOString(), ...TERMINAL_STATES);
       if (res === 1 && Object.keys(fields).length > 0) await ledger.annotate(emailId, fields);
       return res === 1;
     },
@@ -102,6 +107,15 @@ export function createEmailLedger(redis: Redis, keys: RedisKeys, clock: () => Da
     },
     count() {
       return redis.zcard(keys.emailsByTime());
+    },
+    async countByState() {
+      const raw = await redis.hgetall(keys.emailStateCounts());
+      const out: Partial<Record<EmailState, number>> = {};
+      for (const [k, v] of Object.entries(raw)) {
+        const state = EmailState.safeParse(k);
+        if (state.success) out[state.data] = Number(v);
+      }
+      return out;
     },
   };
   return ledger;

@@ -8,7 +8,7 @@ import { createLogger } from '../logger.js';
 import { runProcess, runStatus } from './process-command.js';
 import { formatTable } from './summary.js';
 import { runAudit } from './audit-command.js';
-import { runDaemon } from '../daemon/daemon.js';
+import { parseRoles, runDaemon } from '../daemon/daemon.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const EXAMPLES = path.resolve(here, '../../examples');
@@ -51,6 +51,7 @@ Environment:
   OPENAI_BASE_URL    any OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp)
   OPENAI_MODEL       model name (default gpt-4.1-mini)
   SMTP_URL           smtp(s)://user:pass@host:port for replies; unset: .eml files in the outbox
+  MAILROOM_HTTP_PORT port of the web role's /healthz and /metrics (default 9310)
   MAILROOM_LOG_LEVEL fatal|error|warn|info|debug (default info; warn for one-shot commands)`,
     );
 
@@ -132,10 +133,12 @@ Environment:
 
   program
     .command('start')
-    .description('run the daemon: workers for every role until SIGTERM/SIGINT')
-    .action(async (_opts: unknown, cmd: Command) => {
+    .description('run the daemon: IMAP ingest, workers and the HTTP server until SIGTERM/SIGINT')
+    .option('--role <roles>', 'comma-separated roles: ingest,triage,planner,executor,web (default: all)')
+    .action(async (opts: { role?: string }, cmd: Command) => {
+      const roles = parseRoles(opts.role);
       const config = configFrom(cmd, { logLevel: 'info' });
-      await runDaemon(config, createLogger({ level: config.logLevel }));
+      await runDaemon(config, createLogger({ level: config.logLevel }), { roles });
     });
   return program;
 }

@@ -1,27 +1,121 @@
 import type { Config } from '../config.js';
-import { createContext } from '../context.js';
+import { createContext, type AppContext } from '../context.js';
+import { MailroomError } from '../errors.js';
+import { startImapSources, type ImapSources } from '../ingest/imap-source.js';
+import type { DnsResolver } from '../ingest/local-auth.js';
 import type { Logger } from '../logger.js';
-import { startWorkers } from './workers.js';
+import { startHttpServer, type HttpPlugin, type HttpServer } from './http-server.js';
+import { createMetrics } from './metrics.js';
+import { startWorkers, type Role } from './workers.js';
 
-/** How long shutdown may take before the process exits anyway. */
+/**
+ * What one process runs. `ingest` watches the IMAP mailboxes; `triage`, `planner` and `executor`
+ * are queue workers; `web` serves /healthz and /metrics. Any split across processes works
+ * against one Redis, and any role may run in several processes.
+ */
+export const DAEMON_ROLES = ['ingest', 'triage', 'planner', 'executor', 'web'] as const;
+export type DaemonRole = (typeof DAEMON_ROLES)[number];
+
+/** Running jobs get this long to finish on shutdown; after it they are handed back to the queue. */
+const DRAIN_MS = 20_000;
+/** How long shutdown may take in all before the process exits anyway. */
 const SHUTDOWN_BOUND_MS = 30_000;
 
-/** `mailroom start`: all roles in one process until SIGTERM/SIGINT, then a bounded clean stop. */
-export async function runDaemon(config: Config, logger: Logger): Promise<void> {
-  const app = await createContext(config, logger);
-  const workers = startWorkers(app);
-  logger.info({ provider: app.llm.mode, redis: app.embeddedRedis ? 'embedded' : 'external', roles: ['ingest', 'planner', 'executor'] }, 'mailroom started');
+/** `--role ingest,web` → the roles, each once; one clear error for an unknown name. */
+export function parseRoles(value: string | undefined): DaemonRole[] {
+  if (!value) return [...DAEMON_ROLES];
+  const names = value.split(',').map((r) => r.trim()).filter(Boolean);
+  const unknown = names.filter((r) => !(DAEMON_ROLES as readonly string[]).includes(r));
+  if (unknown.length || names.length === 0) {
+    throw new MailroomError('CONFIG_INVALID', `--role: unknown role ${unknown.join(', ') || '(none)'}; choose from ${DAEMON_ROLES.join(', ')}`);
+  }
+  return DAEMON_ROLES.filter((r) => names.includes(r));
+}
+
+export interface Daemon {
+  readonly app: AppContext;
+  readonly roles: readonly DaemonRole[];
+  readonly imap: ImapSources | null;
+  readonly http: HttpServer | null;
+  /** Stops taking work, lets running jobs finish (or hands them back after a bound), closes IMAP, HTTP and Redis. */
+  close(): Promise<void>;
+}
+
+export interface DaemonOptions {
+  roles?: readonly DaemonRole[];
+  dnsResolver?: DnsResolver;
+  /** Mounted on the web role's server (the seam for Bull Board). */
+  httpPlugins?: readonly HttpPlugin[];
+}
+
+/** Starts the given roles (all by default) and returns once they run. */
+export async function startDaemon(config: Config, logger: Logger, options: DaemonOptions = {}): Promise<Daemon> {
+  const roles = options.roles ?? DAEMON_ROLES;
+  const app = await createContext(config, logger, options.dnsResolver ? { dnsResolver: options.dnsResolver } : {});
+  const metrics = createMetrics(app);
+  app.audit = metrics.observeAudit(app.audit);
+  const workerRoles = roles.filter((r): r is Role => r === 'triage' || r === 'planner' || r === 'executor');
+  const workers = startWorkers(app, workerRoles);
+  let imap: ImapSources | null = null;
+  let http: HttpServer | null = null;
+  try {
+    if (roles.includes('ingest')) {
+      if (config.imap.length === 0) logger.warn('ingest role: no IMAP mailboxes configured (config key "imap")');
+      imap = startImapSources(app);
+      metrics.watchers = imap.watchers;
+    }
+    if (roles.includes('web')) http = await startHttpServer(app, metrics, options.httpPlugins ?? []);
+  } catch (err) {
+    await imap?.close();
+    await workers.close(true);
+    await app.close();
+    throw err;
+  }
+  logger.info(
+    { roles, provider: app.llm.mode, redis: app.embeddedRedis ? 'embedded' : 'external', mailboxes: config.imap.map((a) => a.name) },
+    'mailroom started',
+  );
+  let closing: Promise<void> | null = null;
+  return {
+    app,
+    roles,
+    imap,
+    http,
+    close() {
+      closing ??= (async () => {
+        // Reverse order of start: no new mail, then no new jobs, then the servers and Redis.
+        await imap?.close();
+        let drained = false;
+        const drain = workers.close().then(() => {
+          drained = true;
+        });
+        await Promise.race([drain, new Promise((resolve) => setTimeout(resolve, DRAIN_MS).unref())]);
+        if (!drained) {
+          logger.warn({ afterMs: DRAIN_MS }, 'running jobs did not finish; handing them back to the queue');
+          await workers.close(true);
+        }
+        await http?.close();
+        await app.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+/** `mailroom start`: the roles until SIGTERM/SIGINT, then a bounded clean stop (exit 0). */
+export async function runDaemon(config: Config, logger: Logger, options: DaemonOptions = {}): Promise<void> {
+  const daemon = await startDaemon(config, logger, options);
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       logger.info({ signal }, 'stopping');
       const timer = setTimeout(() => {
-        logger.error('shutdown bound exceeded; exiting');
+        logger.error({ boundMs: SHUTDOWN_BOUND_MS }, 'shutdown bound exceeded; exiting');
         process.exit(1);
       }, SHUTDOWN_BOUND_MS);
       timer.unref();
-      void workers
+      void daemon
         .close()
-        .then(() => app.close())
+        .catch((err: unknown) => logger.error({ err }, 'error while stopping'))
         .finally(() => {
           clearTimeout(timer);
           resolve();

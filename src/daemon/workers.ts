@@ -5,13 +5,17 @@ import { processPlanJob } from '../planner/plan-worker.js';
 import { processStepJob } from '../executor/step-worker.js';
 import { QueueCatalog } from '../queues/catalog.js';
 
-export const ROLES = ['ingest', 'planner', 'executor'] as const;
+/** Queue-worker roles: `triage` parses and triages (the ingest queue), then plan, then steps. */
+export const ROLES = ['triage', 'planner', 'executor'] as const;
 export type Role = (typeof ROLES)[number];
 
 export interface RunningWorkers {
   workers: Worker[];
-  /** Stops taking jobs and lets running ones finish (BullMQ's close), within the caller's bound. */
-  close(): Promise<void>;
+  /**
+   * Stops taking jobs and lets running ones finish (BullMQ's close), within the caller's bound.
+   * `force` does not wait: running jobs are handed back (BullMQ sees them stalled and re-runs them).
+   */
+  close(force?: boolean): Promise<void>;
 }
 
 /** Starts the BullMQ workers of the given roles against the shared context. */
@@ -29,13 +33,13 @@ export function startWorkers(app: AppContext, roles: readonly Role[] = ROLES): R
     return w;
   };
   const workers: Worker[] = [];
-  if (roles.includes('ingest')) workers.push(make(QueueCatalog.ingest.name, (j) => processIngestJob(app, j), app.config.concurrency));
+  if (roles.includes('triage')) workers.push(make(QueueCatalog.ingest.name, (j) => processIngestJob(app, j), app.config.concurrency));
   if (roles.includes('planner')) workers.push(make(QueueCatalog.plan.name, (j) => processPlanJob(app, j), app.config.concurrency));
   if (roles.includes('executor')) workers.push(make(QueueCatalog.steps.name, (j) => processStepJob(app, j), app.config.concurrency));
   return {
     workers,
-    async close() {
-      await Promise.all(workers.map((w) => w.close()));
+    async close(force = false) {
+      await Promise.all(workers.map((w) => w.close(force)));
     },
   };
 }

@@ -7,6 +7,7 @@ import { hasAttemptsLeft } from '../ingest/ingest-worker.js';
 import { adoptPlan, loadTriage, plannerDeps } from '../planner/plan-worker.js';
 import { replanEmail } from '../planner/planner.js';
 import type { ReplanFacts } from '../planner/planner-prompt.js';
+import { mailboxActionsFor } from '../ingest/mailbox-actions.js';
 import { StoredPlan } from '../planner/stored-plan.js';
 import type { ErrorCode } from '../errors.js';
 import { jobIdFor, parseJobData } from '../queues/catalog.js';
@@ -82,6 +83,7 @@ export async function processStepJob(app: AppContext, job: Job): Promise<void> {
         content: app.content,
         mailer: app.mailer,
         ...(approvedBy ? { approvedBy } : {}),
+        mailbox: mailboxActionsFor(app, emailId, triage.source),
       };
       const rawOutput = await tool.run(input.data, ctx);
       const output = tool.output.safeParse(rawOutput);

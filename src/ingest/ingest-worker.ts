@@ -4,8 +4,10 @@ import type { AppContext } from '../context.js';
 import { MailroomError, toMailroomError } from '../errors.js';
 import { parseJobData } from '../queues/catalog.js';
 import { linkBounce } from './bounces.js';
+import { hasDkimSignature } from './local-auth.js';
 import { DEFAULT_PARSE_LIMITS, parseEmail } from './parse-email.js';
-import { triage } from './triage.js';
+import { needsLocalCheck } from './sender-verification.js';
+import { triage, verificationInput } from './triage.js';
 
 /** Whether BullMQ will try this job again if it throws now. */
 export function hasAttemptsLeft(job: Job): boolean {
@@ -22,16 +24,22 @@ export async function processIngestJob(app: AppContext, job: Job): Promise<void>
   const log = app.logger.child({ component: 'ingest', emailId, jobId: job.id });
   try {
     const raw = await app.content.getRaw(data.rawRef);
-    const parsed = await parseEmail(raw, { ...DEFAULT_PARSE_LIMITS, maxMessageBytes: app.config.maxMessageBytes });
+    const parsed = await parseEmail(raw, { ...DEFAULT_PARSE_LIMITS, ...app.config.limits, maxMessageBytes: app.config.maxMessageBytes });
     await app.audit.append(emailId, 'parsed', 'ingest', {
       sizeBytes: parsed.facts.sizeBytes,
       attachments: parsed.content.attachments.length,
     });
-    const context = await triage(app, { emailId, parsed, source: data.source, receivedAt: app.clock() });
+    // Our own DKIM/DMARC check runs only where no trusted result exists and a signature could decide.
+    const local =
+      app.senderCheck && needsLocalCheck(verificationInput(app.config, parsed, data.source), hasDkimSignature(parsed.facts.headerLines))
+        ? await app.senderCheck(raw)
+        : undefined;
+    const context = await triage(app, { emailId, parsed, source: data.source, receivedAt: app.clock(), localAuth: local });
     const contentRef = await app.content.putContent(parsed.content);
-    await app.redis.set(app.keys.context(emailId), JSON.stringify({ context, contentRef }), 'EX', app.config.contentTtlSeconds);
+    await app.redis.set(app.keys.context(emailId), JSON.stringify({ context, contentRef, source: data.source }), 'EX', app.config.contentTtlSeconds);
     await app.audit.append(emailId, 'sender_verified', 'ingest', {
       verified: context.sender.verified,
+      by: local ? 'local-check' : context.sender.verified && context.sender.method.startsWith('trusted') ? 'config' : 'authentication-results',
       ...(context.sender.verified ? { method: context.sender.method } : { reason: context.sender.reason }),
     });
     if (context.auto.kind !== 'none') await app.audit.append(emailId, 'robot', 'ingest', context.auto);

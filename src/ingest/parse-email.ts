@@ -7,9 +7,19 @@ export interface ParseLimits {
   maxMessageBytes: number;
   maxAttachments: number;
   maxHeaderLines: number;
+  /** Largest single attachment, decoded. @defaultValue 10 MiB */
+  maxAttachmentBytes?: number;
+  /** Deepest nesting of multiparts and attached messages. @defaultValue 20 */
+  maxMimeDepth?: number;
 }
 
-export const DEFAULT_PARSE_LIMITS: ParseLimits = { maxMessageBytes: 25 * 1024 * 1024, maxAttachments: 50, maxHeaderLines: 500 };
+export const DEFAULT_PARSE_LIMITS: ParseLimits = {
+  maxMessageBytes: 25 * 1024 * 1024,
+  maxAttachments: 50,
+  maxHeaderLines: 500,
+  maxAttachmentBytes: 10 * 1024 * 1024,
+  maxMimeDepth: 20,
+};
 
 /** The result of parsing, already split: structural facts we established, and untrusted content. */
 export interface ParsedEmail {
@@ -57,7 +67,24 @@ export async function parseEmail(raw: Buffer, limits: ParseLimits = DEFAULT_PARS
   if (raw.length > limits.maxMessageBytes) {
     throw new MailroomError('EMAIL_TOO_LARGE', `message is ${raw.length} bytes, over the limit of ${limits.maxMessageBytes}`);
   }
+  const headerEnd = raw.indexOf('\r\n\r\n') >= 0 ? raw.indexOf('\r\n\r\n') : raw.indexOf('\n\n');
+  if (raw.subarray(0, headerEnd >= 0 ? headerEnd : raw.length).includes(0)) {
+    throw new MailroomError('EMAIL_MALFORMED', 'bad encoding: a NUL byte in the header');
+  }
   if (!looksLikeEmail(raw)) throw new MailroomError('EMAIL_MALFORMED', 'no RFC 5322 header block');
+  // Checked before the full parse: a header flood or a nesting bomb must not reach mailparser.
+  const shape = scanMimeShape(raw);
+  if (shape.headerLines > limits.maxHeaderLines) {
+    throw new MailroomError('EMAIL_MALFORMED', `${shape.headerLines} header lines, over the limit of ${limits.maxHeaderLines}`);
+  }
+  const maxDepth = limits.maxMimeDepth ?? DEFAULT_PARSE_LIMITS.maxMimeDepth ?? 20;
+  if (shape.depth > maxDepth) {
+    throw new MailroomError('EMAIL_MALFORMED', `MIME nesting ${shape.depth} deep, over the limit of ${maxDepth}`);
+  }
+  if (shape.unterminated) throw new MailroomError('EMAIL_MALFORMED', 'broken MIME: a multipart is never closed');
+  if (shape.unknownEncoding !== null) {
+    throw new MailroomError('EMAIL_MALFORMED', `bad encoding: unknown Content-Transfer-Encoding ${JSON.stringify(shape.unknownEncoding.replace(/[^\x21-\x7e]/g, '?'))}`);
+  }
   let parsed: ParsedMail;
   try {
     parsed = await simpleParser(raw, { skipImageLinks: true, maxHtmlLengthToParse: 2 * 1024 * 1024 });
@@ -71,6 +98,11 @@ export async function parseEmail(raw: Buffer, limits: ParseLimits = DEFAULT_PARS
   if (fromAddresses.length === 0) throw new MailroomError('EMAIL_MALFORMED', 'no From address');
   if (parsed.attachments.length > limits.maxAttachments) {
     throw new MailroomError('EMAIL_MALFORMED', `${parsed.attachments.length} attachments, over the limit of ${limits.maxAttachments}`);
+  }
+  const maxAttachmentBytes = limits.maxAttachmentBytes ?? DEFAULT_PARSE_LIMITS.maxAttachmentBytes ?? Infinity;
+  const biggest = Math.max(0, ...parsed.attachments.map((a) => a.size));
+  if (biggest > maxAttachmentBytes) {
+    throw new MailroomError('EMAIL_TOO_LARGE', `an attachment of ${biggest} bytes, over the limit of ${maxAttachmentBytes}`);
   }
   const authResults = parsed.headerLines
     .filter((h) => h.key === 'authentication-results')
@@ -120,4 +152,89 @@ export async function parseEmail(raw: Buffer, limits: ParseLimits = DEFAULT_PARS
 
 function htmlToText(html: string): string {
   return html.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim();
+}
+
+/** What a cheap line scan learns about a message's structure, before any decoding. */
+export interface MimeShape {
+  /** Header fields (unfolded) in the top-level header. */
+  headerLines: number;
+  /** Deepest nesting of multiparts and attached messages (a single-part message is 0). */
+  depth: number;
+  /** A multipart whose closing boundary never comes and that has no part at all. */
+  unterminated: boolean;
+  /** The first Content-Transfer-Encoding no decoder knows, if any. */
+  unknownEncoding: string | null;
+}
+
+const KNOWN_ENCODINGS = new Set(['7bit', '8bit', 'binary', 'base64', 'quoted-printable', 'uuencode', 'x-uuencode']);
+
+const BOUNDARY = /boundary\s*=\s*(?:"([^"\r\n]{1,200})"|([^\s;"]{1,200}))/i;
+
+/**
+ * Scans the raw message line by line, tracking open multipart boundaries and attached messages,
+ * so nesting depth and header count are known without building the MIME tree.
+ */
+export function scanMimeShape(raw: Buffer): MimeShape {
+  const lines = raw.toString('latin1').split(/\r?\n/);
+  /** Open containers: a multipart's boundary, or null for an attached message/rfc822. */
+  const stack: Array<{ boundary: string | null; parts: number }> = [];
+  let depth = 0;
+  let topHeaderLines = 0;
+  let inHeader = true;
+  let top = true;
+  let header = '';
+  let unterminated = false;
+  let unknownEncoding: string | null = null;
+  for (const line of lines) {
+    if (inHeader) {
+      if (line === '') {
+        inHeader = false;
+        top = false;
+        const type = /(?:^|\n)content-type:[ \t]*([^;\s]+)([^\n]*(?:\n[ \t][^\n]*)*)/i.exec(header);
+        const mediaType = type?.[1]?.toLowerCase() ?? 'text/plain';
+        const cte = /(?:^|\n)content-transfer-encoding:[ \t]*([^\s;]+)/i.exec(header)?.[1]?.toLowerCase();
+        if (cte && !KNOWN_ENCODINGS.has(cte)) unknownEncoding ??= cte.slice(0, 40);
+        if (mediaType.startsWith('multipart/')) {
+          const b = BOUNDARY.exec(type?.[2] ?? '');
+          const boundary = b?.[1] ?? b?.[2];
+          if (boundary) stack.push({ boundary, parts: 0 });
+        } else if (mediaType === 'message/rfc822' || mediaType === 'message/global') {
+          stack.push({ boundary: null, parts: 0 });
+          inHeader = true;
+        }
+        depth = Math.max(depth, stack.length);
+        header = '';
+        continue;
+      }
+      if (top && !/^[ \t]/.test(line)) topHeaderLines += 1;
+      header += `${line}\n`;
+      continue;
+    }
+    if (!line.startsWith('--')) continue;
+    const at = findBoundary(stack, line);
+    if (at < 0) continue;
+    const entry = stack[at];
+    const closing = line.trimEnd() === `--${entry?.boundary ?? ''}--`;
+    stack.length = at + 1; // anything opened inside ends with its parent's boundary
+    if (closing) {
+      if (entry && entry.parts === 0) unterminated = true;
+      stack.pop();
+      // a closed container inside an attached message: the message ends with the outer boundary
+      while (stack.length && stack[stack.length - 1]?.boundary === null) stack.pop();
+    } else {
+      if (entry) entry.parts += 1;
+      inHeader = true;
+    }
+  }
+  if (stack.some((s) => s.boundary !== null && s.parts === 0)) unterminated = true;
+  return { headerLines: topHeaderLines, depth, unterminated, unknownEncoding };
+}
+
+function findBoundary(stack: ReadonlyArray<{ boundary: string | null }>, line: string): number {
+  const trimmed = line.trimEnd();
+  for (let i = stack.length - 1; i >= 0; i -= 1) {
+    const b = stack[i]?.boundary;
+    if (b && (trimmed === `--${b}` || trimmed === `--${b}--`)) return i;
+  }
+  return -1;
 }

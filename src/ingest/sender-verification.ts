@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { Sender } from './trusted-context.js';
 
 /** One `method=result` entry of an Authentication-Results header, with its properties. */
@@ -53,6 +54,18 @@ export function aligned(fromDomain: string, signingDomain: string): boolean {
   return fromDomain === signingDomain || fromDomain.endsWith(`.${signingDomain}`);
 }
 
+/**
+ * What Mailroom's own DKIM/DMARC check (mailauth, in src/ingest/local-auth.ts) found, reduced to
+ * the facts `verifySender` needs. Computed by us, so trusted; only consulted when no
+ * Authentication-Results of our authserv-id exist.
+ */
+export const LocalAuthResult = z.object({
+  /** DMARC evaluated on DKIM alone (no SPF: we do not know the connecting IP). Null: no record or not evaluated. */
+  dmarc: z.object({ result: z.string(), headerFrom: z.string() }).nullable(),
+  dkim: z.array(z.object({ domain: z.string(), result: z.string() })),
+});
+export type LocalAuthResult = z.infer<typeof LocalAuthResult>;
+
 export interface VerificationInput {
   /** From addresses as parsed; exactly one is required for a verified sender. */
   fromAddresses: string[];
@@ -60,12 +73,48 @@ export interface VerificationInput {
   authResults: string[];
   authservId: string | undefined;
   trustedSenders: readonly string[];
+  /** The mailbox the mail came through is configured as trusted (e.g. internal only). */
+  trustedMailbox?: boolean;
+  /** Our own DKIM/DMARC check, when one was run. */
+  local?: LocalAuthResult | undefined;
+}
+
+function ownResults(input: Pick<VerificationInput, 'authResults' | 'authservId'>): ParsedAuthResults | undefined {
+  const id = input.authservId?.toLowerCase();
+  if (!id) return undefined;
+  return input.authResults.map(parseAuthenticationResults).find((r): r is ParsedAuthResults => r !== null && r.authservId === id);
+}
+
+/**
+ * Whether a local DKIM/DMARC check could change the outcome: one well-formed From, not already
+ * trusted, no Authentication-Results of ours, and at least one DKIM signature to check (without
+ * one there is nothing to verify, and no DNS query is made).
+ */
+export function needsLocalCheck(input: VerificationInput, hasDkimSignature: boolean): boolean {
+  if (!hasDkimSignature || input.fromAddresses.length !== 1 || input.trustedMailbox) return false;
+  const from = (input.fromAddresses[0] ?? '').toLowerCase();
+  if (input.trustedSenders.includes(from)) return false;
+  return ownResults(input) === undefined;
+}
+
+function verifyLocally(from: string, local: LocalAuthResult): Sender {
+  const fromDomain = domainOf(from);
+  const dmarc = local.dmarc;
+  if (dmarc?.result === 'pass' && dmarc.headerFrom.toLowerCase() === fromDomain) {
+    return { verified: true, address: from, method: 'dmarc' };
+  }
+  if (dmarc && dmarc.result !== 'pass' && dmarc.result !== 'none') return { verified: false, reason: `local check: dmarc=${dmarc.result}` };
+  const dkim = local.dkim.find((d) => d.result === 'pass' && aligned(fromDomain, d.domain.toLowerCase()));
+  if (dkim) return { verified: true, address: from, method: 'dkim' };
+  return { verified: false, reason: 'local check: no aligned DKIM pass' };
 }
 
 /**
  * Decides whether the From address is verified. Only results stamped by our own MTA (the
  * configured authserv-id) count, and of those only the topmost header: RFC 8601 §5 has the MTA
- * remove inbound headers that claim its id, so anything further down may be forged.
+ * remove inbound headers that claim its id, so anything further down may be forged. Where none
+ * exists, the result of our own local check (`input.local`) decides. Pure: the local check is
+ * run by the caller (it needs DNS) and passed in.
  */
 export function verifySender(input: VerificationInput): Sender {
   if (input.fromAddresses.length !== 1) {
@@ -74,10 +123,10 @@ export function verifySender(input: VerificationInput): Sender {
   const from = (input.fromAddresses[0] ?? '').toLowerCase();
   if (!/^[^\s@<>]+@[^\s@<>]+\.[^\s@<>]+$/.test(from)) return { verified: false, reason: 'From is not an address' };
   if (input.trustedSenders.includes(from)) return { verified: true, address: from, method: 'trusted-sender' };
+  if (input.trustedMailbox) return { verified: true, address: from, method: 'trusted-mailbox' };
+  const ours = ownResults(input);
+  if (!ours && input.local) return verifyLocally(from, input.local);
   if (!input.authservId) return { verified: false, reason: 'no authserv-id configured' };
-  const ours = input.authResults
-    .map(parseAuthenticationResults)
-    .find((r): r is ParsedAuthResults => r !== null && r.authservId === input.authservId?.toLowerCase());
   if (!ours) return { verified: false, reason: 'no Authentication-Results from our authserv-id' };
   const fromDomain = domainOf(from);
   const dmarc = ours.results.find((r) => r.method === 'dmarc');

@@ -13,7 +13,7 @@ export interface Submission {
  * the email id as job id (a second delivery of the same message is a no-op). Returns only after
  * the job is in Redis, so a source may mark the message handled afterwards.
  */
-export async function submitEmail(app: AppContext, raw: Buffer, source: SourceInfo, mailbox = app.config.mailbox.address): Promise<Submission> {
+export async function submitEmail(app: Pick<AppContext, 'config' | 'ledger' | 'audit' | 'content' | 'queues'>, raw: Buffer, source: SourceInfo, mailbox = app.config.mailbox.address): Promise<Submission> {
   const emailId = emailIdFor(mailbox, peekMessageId(raw) ?? `sha256:${sha256Hex(raw)}`);
   const created = await app.ledger.create(emailId, source.kind === 'file' ? source.path : `${source.account}/${source.folder}/${source.uid}`);
   if (!created) {

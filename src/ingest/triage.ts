@@ -6,11 +6,14 @@ import { classifyContent } from '../tools/classify-email.js';
 import { toAccount, type AccountsDirectory } from './accounts.js';
 import type { ParsedEmail } from './parse-email.js';
 import { detectRobot, robotSignalsFromHeaders } from './robots.js';
-import { verifySender } from './sender-verification.js';
-import { TrustedContext, type Category, type SourceInfo } from './trusted-context.js';
+import { verifySender, type LocalAuthResult, type VerificationInput } from './sender-verification.js';
+import { SourceInfo, TrustedContext, type Category } from './trusted-context.js';
 
-/** What triage stores per email: the trusted context and the ref of the untrusted content. */
-export const TriageRecord = z.object({ context: TrustedContext, contentRef: UntrustedRef }).strict();
+/**
+ * What triage stores per email: the trusted context, the ref of the untrusted content, and where
+ * the email came from (the IMAP tools act on the server through it).
+ */
+export const TriageRecord = z.object({ context: TrustedContext, contentRef: UntrustedRef, source: SourceInfo.optional() }).strict();
 export type TriageRecord = z.infer<typeof TriageRecord>;
 
 export interface TriageDeps {
@@ -19,7 +22,15 @@ export interface TriageDeps {
   accounts: AccountsDirectory;
 }
 
-function routeCategory(config: Config, mailbox: string, folder: string | null): Category | null {
+/** The configured IMAP account an email came through, if any. */
+export function imapAccountOf(config: Config, source: SourceInfo) {
+  return source.kind === 'imap' ? config.imap.find((a) => a.name === source.account) : undefined;
+}
+
+function routeCategory(config: Config, mailbox: string, folder: string | null, source: SourceInfo): Category | null {
+  for (const r of imapAccountOf(config, source)?.routes ?? []) {
+    if (folder !== null && r.folder === folder) return { name: r.category, source: 'route' };
+  }
   for (const r of config.routes) {
     if (r.alias && r.alias.toLowerCase() === mailbox.toLowerCase()) return { name: r.category, source: 'route' };
     if (r.folder && folder !== null && r.folder === folder) return { name: r.category, source: 'route' };
@@ -34,24 +45,19 @@ function routeCategory(config: Config, mailbox: string, folder: string | null): 
  */
 export async function triage(
   deps: TriageDeps,
-  input: { emailId: EmailId; parsed: ParsedEmail; source: SourceInfo; receivedAt: Date; mailbox?: string },
+  input: { emailId: EmailId; parsed: ParsedEmail; source: SourceInfo; receivedAt: Date; mailbox?: string; localAuth?: LocalAuthResult },
 ): Promise<TrustedContext> {
   const { config, llm, accounts } = deps;
   const { facts, content } = input.parsed;
-  const mailbox = input.mailbox ?? config.mailbox.address;
+  const mailbox = input.mailbox ?? imapAccountOf(config, input.source)?.address ?? config.mailbox.address;
   const folder = input.source.kind === 'imap' ? input.source.folder : null;
-  const sender = verifySender({
-    fromAddresses: facts.fromAddresses,
-    authResults: facts.authResults,
-    authservId: config.authservId,
-    trustedSenders: config.trustedSenders,
-  });
+  const sender = verifySender({ ...verificationInput(config, input.parsed, input.source), local: input.localAuth });
   const mailboxDomain = config.mailbox.address.slice(config.mailbox.address.lastIndexOf('@') + 1);
   const auto = detectRobot(
     robotSignalsFromHeaders(facts.headerLines, { from: facts.fromAddresses[0] ?? null, subject: content.subject }),
     { ourDomains: [mailboxDomain] },
   );
-  let category = routeCategory(config, mailbox, folder);
+  let category = routeCategory(config, mailbox, folder, input.source);
   if (!category) {
     category =
       auto.kind === 'none'
@@ -72,4 +78,15 @@ export async function triage(
     attachments: { count: content.attachments.length, types: facts.attachmentTypes.slice(0, 50) },
     auto: { kind: auto.kind, reason: auto.reason },
   });
+}
+
+/** The trusted facts sender verification works from (the local check, if any, is added by the caller). */
+export function verificationInput(config: Config, parsed: ParsedEmail, source: SourceInfo): VerificationInput {
+  return {
+    fromAddresses: parsed.facts.fromAddresses,
+    authResults: parsed.facts.authResults,
+    authservId: config.authservId,
+    trustedSenders: config.trustedSenders,
+    trustedMailbox: imapAccountOf(config, source)?.trusted ?? false,
+  };
 }

@@ -7,7 +7,7 @@ export const Sender = z.discriminatedUnion('verified', [
   z.object({
     verified: z.literal(true),
     address: z.string().email(),
-    method: z.enum(['dmarc', 'dkim', 'trusted-sender']),
+    method: z.enum(['dmarc', 'dkim', 'trusted-sender', 'trusted-mailbox']),
   }),
   z.object({ verified: z.literal(false), reason: z.string().max(80) }),
 ]);

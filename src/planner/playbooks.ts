@@ -11,6 +11,7 @@ const replySteps = (topic = '{{context.category.name}}'): Step[] => [
   { id: 'kb', tool: 'search_kb', args: { topic } },
   { id: 'draft', tool: 'draft_reply', args: { email: '{{email.ref}}', article: '{{steps.kb.output.articleId}}' } },
   { id: 'send', tool: 'send_reply', args: { draft: '{{steps.draft.output.ref}}' } },
+  { id: 'answered', tool: 'set_flags', args: { answered: true, seen: true } },
 ];
 
 /** Summarise for a human and open a ticket; the summary is tainted and may only be the ticket's summary. */
@@ -103,7 +104,7 @@ export const DEFAULT_PLAYBOOKS: Readonly<Record<string, Playbook>> = {
   spam: (context) =>
     context.sender.verified
       ? { steps: [label('mailroom/spam'), { id: 'delete', tool: 'delete_message', args: { reason: 'spam' } }] }
-      : { steps: [label('mailroom/spam')] },
+      : { steps: [label('mailroom/spam'), { id: 'file', tool: 'move_message', args: { folder: 'Junk' } }] },
 };
 
 /**

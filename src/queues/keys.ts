@@ -29,6 +29,19 @@ export function redisKeys(prefix: string) {
     refunds: () => `${prefix}:refunds`,
     deletions: () => `${prefix}:deletions`,
     accountChanges: () => `${prefix}:account-changes`,
+    /** Emails per ledger state, kept by the ledger's own transitions (for /metrics). */
+    emailStateCounts: () => `${prefix}:emails:states`,
+    /** IMAP catch-up point per account and folder: UIDVALIDITY and the last handled UID. */
+    imapCheckpoint: (account: string, folder: string) => `${prefix}:imap:ckpt:${account}:${encodeURIComponent(folder)}`,
+    /** A watcher's last known state (for /healthz, from any process). */
+    imapStatus: (account: string, folder: string) => `${prefix}:imap:status:${account}:${encodeURIComponent(folder)}`,
+    /** Which process watches a folder (a lease with a TTL). */
+    imapLease: (account: string, folder: string) => `${prefix}:imap:lease:${account}:${encodeURIComponent(folder)}`,
+    /** Where an IMAP email is now, once Mailroom moved it. */
+    imapLocation: (id: EmailId) => `${prefix}:imap:loc:${id}`,
+    /** The file source's stand-ins for server folders and flags. */
+    folder: (id: EmailId) => `${prefix}:folder:${id}`,
+    flags: (id: EmailId) => `${prefix}:flags:${id}`,
   };
 }
 export type RedisKeys = ReturnType<typeof redisKeys>;

@@ -6,7 +6,7 @@ export const LabelName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9/_ .-]{0,63}$/,
 
 export const applyLabel = defineTool({
   name: 'apply_label',
-  description: 'Labels the email (recorded in Mailroom; on IMAP mailboxes also set on the server).',
+  description: 'Labels the email: on IMAP mailboxes on the server (a keyword, or a Gmail label), and in Mailroom.',
   risk: 'write',
   input: z.object({ label: LabelName }).strict(),
   output: z.object({ label: z.string() }).strict(),
@@ -15,8 +15,8 @@ export const applyLabel = defineTool({
   outputLabel: 'internal',
   sideEffect: true,
   async run(input, ctx) {
-    // A set: applying the same label twice is the same effect, so a retry is harmless.
-    await ctx.redis.sadd(ctx.keys.labels(ctx.emailId), input.label);
+    // Applying the same label twice is the same effect, so a retry is harmless.
+    await ctx.mailbox.addLabel(input.label);
     return { label: input.label };
   },
 });

@@ -11,11 +11,13 @@ import { forwardToTeam } from './forward-to-team.js';
 import { issueRefund } from './issue-refund.js';
 import { lookupAccount } from './lookup-account.js';
 import { lookupOrder } from './lookup-order.js';
+import { moveMessage } from './move-message.js';
 import { searchKb } from './search-kb.js';
 import { sendEmail } from './send-email.js';
 import { sendReply } from './send-reply.js';
 import { summarizeEmail } from './summarize-email.js';
 import { updateAccount } from './update-account.js';
+import { setFlags } from './set-flags.js';
 import type { ToolDescriptor } from './tool.js';
 
 /** Every tool Mailroom can run. Adding a tool is one file and one line here. */
@@ -31,6 +33,8 @@ export const ALL_TOOLS: readonly ToolDescriptor[] = [
   searchKb,
   // effects on Mailroom and the team
   applyLabel,
+  moveMessage,
+  setFlags,
   createTicket,
   escalate,
   forwardToTeam,

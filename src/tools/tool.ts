@@ -8,6 +8,7 @@ import type { RedisKeys } from '../queues/keys.js';
 import type { LlmGateway } from '../llm/gateway.js';
 import type { AccountsDirectory } from '../ingest/accounts.js';
 import type { ContentStore } from '../ingest/content-store.js';
+import type { MailboxActions } from '../ingest/mailbox-actions.js';
 import type { KnowledgeBase } from './knowledge-base.js';
 import type { Mailer } from './mailer.js';
 
@@ -38,6 +39,8 @@ export interface ToolContext {
   mailer: Mailer;
   /** Who approved this step, when a human did (the plan's gate); absent for automatic steps. */
   approvedBy?: string;
+  /** The email's own message on its server (IMAP) or Mailroom's record of it (file source). */
+  mailbox: MailboxActions;
 }
 
 /**

@@ -68,7 +68,7 @@ describe('mailroom process examples/ exercises the whole toolbox (real Redis, re
   it('the cancellation and the verified spam park; no account is changed, no message deleted, no outside mail sent', async () => {
     expect(row('45-cancellation-verified.eml')).toMatchObject({ state: 'awaiting_approval', tools: expect.arrayContaining(['lookup_account', 'update_account', 'send_email']) });
     expect(row('23-spam-guest-post-verified.eml')).toMatchObject({ state: 'awaiting_approval', tools: ['apply_label', 'delete_message'] });
-    expect(row('21-spam-crypto-opportunity.eml')).toMatchObject({ state: 'completed', tools: ['apply_label'] });
+    expect(row('21-spam-crypto-opportunity.eml')).toMatchObject({ state: 'completed', tools: ['apply_label', 'move_message'] });
     expect(await app.redis.hlen(app.keys.accountChanges())).toBe(0);
     expect(await app.redis.hlen(app.keys.deletions())).toBe(0);
     expect(smtp.messages.some((m) => m.envelope.to.includes('accounts@tanaka-works.example'))).toBe(false);

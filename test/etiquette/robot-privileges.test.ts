@@ -6,6 +6,7 @@ import { TrustedContext } from '../../src/ingest/trusted-context.js';
 import { decideApproval } from '../../src/planner/approval-policy.js';
 import { DEFAULT_PLAYBOOKS } from '../../src/planner/playbooks.js';
 import { planEmail } from '../../src/planner/planner.js';
+import { mailboxActionsFor } from '../../src/ingest/mailbox-actions.js';
 import type { LlmGateway } from '../../src/llm/gateway.js';
 import { createRegistry } from '../../src/tools/registry.js';
 import { sendReply } from '../../src/tools/send-reply.js';
@@ -91,6 +92,7 @@ describe('send_reply refuses robot mail (real Redis, real SMTP)', () => {
         accounts: app.accounts,
         content: app.content,
         mailer: app.mailer,
+        mailbox: mailboxActionsFor(app, EmailId.parse('em_0123456789abcdef'), undefined),
       },
     );
     await expect(run).rejects.toBeInstanceOf(MailroomError);

@@ -42,7 +42,11 @@ export interface DovecotServer {
   /** The temp dir holding config, run state, log and mail homes. */
   dir: string;
   configPath: string;
-  /** Stops Dovecot and waits until the IMAP port is closed. No-op when stopped. */
+  /**
+   * Stops Dovecot, drops every client connection (as a real restart with `shutdown_clients = yes`
+   * does; the master alone leaves its imap processes serving), and waits until the IMAP port is
+   * closed. No-op when stopped.
+   */
   stop(): Promise<void>;
   /** Starts Dovecot again with the same config, port and mail; resolves once it greets. No-op when running. */
   start(): Promise<void>;
@@ -193,12 +197,20 @@ export async function startDovecot(opts: DovecotOptions = {}): Promise<DovecotSe
     await closeImap();
     if (!child) return;
     const { proc, gone } = child;
+    const children = proc.pid === undefined ? [] : await childPids(proc.pid);
     proc.kill('SIGTERM');
     const timer = setTimeout(() => proc.kill('SIGKILL'), STOP_TIMEOUT_MS);
     try {
       await gone;
     } finally {
       clearTimeout(timer);
+    }
+    for (const pid of children) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
     }
     const deadline = Date.now() + STOP_TIMEOUT_MS;
     while (await portAccepts(port)) {
@@ -431,6 +443,20 @@ function imapGreets(port: number): Promise<boolean> {
     socket.once('error', () => done(false));
     socket.once('close', () => done(false));
   });
+}
+
+/** Direct children of a process, from /proc (Linux). */
+async function childPids(parent: number): Promise<number[]> {
+  const entries = await readdir('/proc').catch(() => []);
+  const pids: number[] = [];
+  for (const name of entries) {
+    if (!/^\d+$/.test(name)) continue;
+    const stat = await readFile(`/proc/${name}/stat`, 'utf8').catch(() => '');
+    // pid (comm) state ppid …; comm may contain spaces, so read after the last ')'.
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (ppid === parent) pids.push(Number(name));
+  }
+  return pids;
 }
 
 function sleep(ms: number): Promise<void> {

@@ -1,4 +1,5 @@
 import { randomInt } from 'node:crypto';
+import { mailboxActionsFor } from '../../src/ingest/mailbox-actions.js';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -90,6 +91,7 @@ export function toolContext(app: AppContext, email: { emailId: EmailId; contentR
     accounts: app.accounts,
     content: app.content,
     mailer: app.mailer,
+    mailbox: mailboxActionsFor(app, email.emailId, undefined),
   };
 }
 

@@ -1,0 +1,70 @@
+import { fastify, type FastifyInstance } from 'fastify';
+import type { AppContext } from '../context.js';
+import type { Metrics } from './metrics.js';
+
+/** A watcher's status counts as current for this long after it was written. */
+const STATUS_FRESH_MS = 5 * 60_000;
+
+export interface HealthReport {
+  ok: boolean;
+  redis: 'ok' | 'unreachable';
+  /** Per `account/folder`: the state its watcher last reported (from any process). */
+  imap: Record<string, string>;
+}
+
+/** Redis answers, and every configured IMAP folder has a watcher that reported `connected` lately. */
+export async function checkHealth(app: Pick<AppContext, 'redis' | 'keys' | 'config'>): Promise<HealthReport> {
+  const ping = await Promise.race([
+    app.redis.ping().then(() => 'ok' as const, () => 'unreachable' as const),
+    new Promise<'unreachable'>((resolve) => setTimeout(() => resolve('unreachable'), 2_000).unref()),
+  ]);
+  const imap: Record<string, string> = {};
+  let imapOk = true;
+  for (const account of app.config.imap) {
+    for (const folder of account.folders) {
+      const status = ping === 'ok' ? await app.redis.hgetall(app.keys.imapStatus(account.name, folder)).catch(() => ({})) : {};
+      const at = 'at' in status && typeof status.at === 'string' ? Date.parse(status.at) : NaN;
+      const state = 'state' in status && typeof status.state === 'string' ? status.state : 'unknown';
+      const fresh = Date.now() - at < STATUS_FRESH_MS;
+      imap[`${account.name}/${folder}`] = fresh ? state : 'unknown';
+      if (!fresh || state !== 'connected') imapOk = false;
+    }
+  }
+  return { ok: ping === 'ok' && imapOk, redis: ping, imap };
+}
+
+/** Something a later issue mounts on the same server (Bull Board, review routes). */
+export type HttpPlugin = (server: FastifyInstance) => Promise<void> | void;
+
+export interface HttpServer {
+  readonly server: FastifyInstance;
+  /** The bound port (useful with port 0). */
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * The `web` role: `/healthz` (200 or 503 with what is wrong) and `/metrics` (Prometheus text).
+ * Plugins are registered before listening; this is the seam for Bull Board.
+ */
+export async function startHttpServer(
+  app: Pick<AppContext, 'redis' | 'keys' | 'config' | 'logger'>,
+  metrics: Metrics,
+  plugins: readonly HttpPlugin[] = [],
+): Promise<HttpServer> {
+  const server = fastify({ logger: false });
+  server.get('/healthz', async (_req, reply) => {
+    const report = await checkHealth(app);
+    return reply.code(report.ok ? 200 : 503).send(report);
+  });
+  server.get('/metrics', async (_req, reply) => {
+    const body = await metrics.registry.metrics();
+    return reply.type(metrics.registry.contentType).send(body);
+  });
+  for (const plugin of plugins) await plugin(server);
+  await server.listen({ host: app.config.http.host, port: app.config.http.port });
+  const address = server.server.address();
+  const port = typeof address === 'object' && address ? address.port : app.config.http.port;
+  app.logger.info({ host: app.config.http.host, port }, 'http server listening');
+  return { server, port, close: () => server.close() };
+}

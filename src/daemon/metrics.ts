@@ -1,0 +1,114 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { AuditTrail } from '../audit/audit-trail.js';
+import type { AppContext } from '../context.js';
+import type { FolderWatcher } from '../ingest/imap-source.js';
+
+/**
+ * Prometheus metrics of one process. Emails by state and queue depths are read from Redis at
+ * scrape time, so any process shows the whole system's; LLM calls, plan-cache results, step
+ * durations and IMAP counters are this process's own (scrape every process that runs them).
+ */
+export interface Metrics {
+  readonly registry: Registry;
+  /** Wraps the audit trail so step durations and plan-cache results are counted as they are recorded. */
+  observeAudit(trail: AuditTrail): AuditTrail;
+  /** Folder watchers of this process, read at scrape time. */
+  watchers: readonly FolderWatcher[];
+}
+
+export function createMetrics(app: Pick<AppContext, 'ledger' | 'queues' | 'llm'>): Metrics {
+  const registry = new Registry();
+  registry.setDefaultLabels({ app: 'mailroom' });
+  const metrics: Metrics = { registry, observeAudit, watchers: [] };
+
+  new Gauge({
+    name: 'mailroom_emails',
+    help: 'Emails by ledger state (whole system, from Redis)',
+    labelNames: ['state'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const [state, n] of Object.entries(await app.ledger.countByState())) this.set({ state }, n ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'mailroom_queue_jobs',
+    help: 'Jobs per queue and BullMQ state (whole system, from Redis)',
+    labelNames: ['queue', 'state'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const q of app.queues.all()) {
+        const counts = await q.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized');
+        for (const [state, n] of Object.entries(counts)) this.set({ queue: q.name, state }, n);
+      }
+    },
+  });
+
+  // The gateway keeps running totals; counters advance by the difference at each scrape.
+  const seen = { calls: new Map<string, number>(), prompt: 0, completion: 0 };
+  const llmCalls = new Counter({ name: 'mailroom_llm_calls_total', help: 'LLM calls by role (this process)', labelNames: ['role', 'provider'], registers: [registry] });
+  const llmTokens = new Counter({ name: 'mailroom_llm_tokens_total', help: 'LLM tokens by kind (this process)', labelNames: ['kind'], registers: [registry] });
+  const syncLlm = () => {
+    const usage = app.llm.usage();
+    for (const [role, n] of Object.entries(usage.byRole)) {
+      const delta = n - (seen.calls.get(role) ?? 0);
+      if (delta > 0) llmCalls.inc({ role, provider: app.llm.mode }, delta);
+      seen.calls.set(role, n);
+    }
+    if (usage.promptTokens > seen.prompt) llmTokens.inc({ kind: 'prompt' }, usage.promptTokens - seen.prompt);
+    if (usage.completionTokens > seen.completion) llmTokens.inc({ kind: 'completion' }, usage.completionTokens - seen.completion);
+    seen.prompt = usage.promptTokens;
+    seen.completion = usage.completionTokens;
+  };
+  new Gauge({
+    name: 'mailroom_llm_provider_offline',
+    help: '1 when the offline provider is in use',
+    registers: [registry],
+    collect() {
+      syncLlm();
+      this.set(app.llm.mode === 'offline' ? 1 : 0);
+    },
+  });
+
+  const planCache = new Counter({ name: 'mailroom_plan_cache_total', help: 'Plans by cache result (this process)', labelNames: ['result'], registers: [registry] });
+  const stepSeconds = new Histogram({
+    name: 'mailroom_step_duration_seconds',
+    help: 'Duration of plan steps by tool (this process)',
+    labelNames: ['tool'],
+    buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  const stepsFailed = new Counter({ name: 'mailroom_steps_failed_total', help: 'Failed plan steps (this process)', registers: [registry] });
+
+  const imapCounter = (name: string, help: string, pick: (w: FolderWatcher) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['account', 'folder'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const w of metrics.watchers) this.set({ account: w.account, folder: w.folder }, pick(w));
+      },
+    });
+  imapCounter('mailroom_imap_connected', '1 while the folder watcher is connected (this process)', (w) => (w.stats.connected ? 1 : 0));
+  imapCounter('mailroom_imap_ingested_total', 'Messages taken in from the folder (this process)', (w) => w.stats.ingested);
+  imapCounter('mailroom_imap_duplicates_total', 'Messages seen again and skipped by dedup (this process)', (w) => w.stats.duplicates);
+  imapCounter('mailroom_imap_quarantined_total', 'Messages quarantined at the source (this process)', (w) => w.stats.quarantined);
+  imapCounter('mailroom_imap_connects_total', 'Successful connections (this process)', (w) => w.stats.connects);
+  imapCounter('mailroom_imap_uidvalidity_changes_total', 'UIDVALIDITY changes handled (this process)', (w) => w.stats.uidValidityChanges);
+
+  function observeAudit(trail: AuditTrail): AuditTrail {
+    return {
+      read: (emailId) => trail.read(emailId),
+      async append(emailId, type, actor, data = {}) {
+        await trail.append(emailId, type, actor, data);
+        if (type === 'planned') planCache.inc({ result: data.cacheHit === true ? 'hit' : 'miss' });
+        if (type === 'step_finished' && typeof data.ms === 'number') stepSeconds.observe({ tool: String(data.tool ?? 'unknown') }, data.ms / 1000);
+        if (type === 'step_failed') stepsFailed.inc();
+      },
+    };
+  }
+  return metrics;
+}

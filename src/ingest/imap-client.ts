@@ -1,0 +1,92 @@
+import { readFile } from 'node:fs/promises';
+import { ImapFlow } from 'imapflow';
+import { MailroomError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { ImapAccount, ResolvedSecret } from './imap-config.js';
+
+/** Reads a secret: env values were read at start; files are re-read at every connect (token rotation). */
+export async function readSecret(secret: ResolvedSecret): Promise<string> {
+  if ('value' in secret) return secret.value;
+  try {
+    const text = (await readFile(secret.file, 'utf8')).trim();
+    if (!text) throw new Error('empty');
+    return text;
+  } catch (err) {
+    const reason = err instanceof Error && 'code' in err ? String(err.code) : 'empty';
+    throw new MailroomError('CONFIG_INVALID', `secret file ${secret.file} cannot be read (${reason})`, { cause: err });
+  }
+}
+
+/** Maps what imapflow throws to our codes: a refused login is not worth a fast retry, the rest is. */
+export function toImapError(err: unknown, account: string): MailroomError {
+  if (err instanceof MailroomError) return err;
+  if (typeof err === 'object' && err !== null && 'authenticationFailed' in err && err.authenticationFailed === true) {
+    return new MailroomError('IMAP_AUTH_FAILED', `IMAP login to ${account} was refused; check the user and password or token`, { cause: err });
+  }
+  const code = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : 'error';
+  return new MailroomError('IMAP_UNREACHABLE', `IMAP connection to ${account} failed (${code})`, { cause: err });
+}
+
+export interface ImapClientOptions {
+  /** IDLE automatically when the connection is quiet (the watcher); off for one-shot sessions. */
+  autoIdle: boolean;
+  logger: Logger;
+}
+
+/**
+ * Builds a new, not yet connected client. imapflow never reconnects by itself and a closed client
+ * cannot be reused, so every (re)connect builds one. The `error` listener is attached before
+ * `connect()`: without it a socket timeout would be an uncaught 'error' event and kill the process.
+ */
+export async function createImapClient(account: ImapAccount, options: ImapClientOptions): Promise<ImapFlow> {
+  const secret = await readSecret(account.auth.secret);
+  const client = new ImapFlow({
+    host: account.host,
+    port: account.port,
+    secure: account.tls === 'implicit',
+    // Required upgrade: credentials never cross the wire in clear text on 143.
+    doSTARTTLS: account.tls === 'starttls' ? true : account.tls === 'none' ? false : undefined,
+    tls: { rejectUnauthorized: account.tlsVerify },
+    auth: account.auth.method === 'password' ? { user: account.user, pass: secret } : { user: account.user, accessToken: secret },
+    logger: false,
+    disableAutoIdle: !options.autoIdle,
+    // Our own commands come in bursts; a short delay lets IDLE start soon after, so new mail shows at once.
+    autoIdleDelay: 500,
+    maxIdleTime: account.idleRestartMs,
+    connectionTimeout: 30_000,
+    greetingTimeout: 16_000,
+    socketTimeout: Math.max(account.idleRestartMs + 60_000, 120_000),
+    clientInfo: { name: 'mailroom' },
+  });
+  const log = options.logger;
+  client.on('error', (err: Error) => {
+    log.warn({ code: 'code' in err ? String(err.code) : err.name }, 'imap connection error');
+  });
+  return client;
+}
+
+/** Closes a client whatever its state; never throws. */
+export async function closeImapClient(client: ImapFlow): Promise<void> {
+  try {
+    if (client.usable) await client.logout();
+    else client.close();
+  } catch {
+    client.close();
+  }
+}
+
+/** A short session for one piece of work (the IMAP tools): connect, run, log out. */
+export async function withImapSession<T>(account: ImapAccount, logger: Logger, fn: (client: ImapFlow) => Promise<T>): Promise<T> {
+  const client = await createImapClient(account, { autoIdle: false, logger });
+  try {
+    await client.connect();
+  } catch (err) {
+    client.close();
+    throw toImapError(err, account.name);
+  }
+  try {
+    return await fn(client);
+  } finally {
+    await closeImapClient(client);
+  }
+}

@@ -1,0 +1,140 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+/** A category name, as in src/config.ts (kept here so this module has no import cycle). */
+const CategoryName = z.string().regex(/^[a-z][a-z0-9_]{0,39}$/, 'lowercase letters, digits and _');
+
+/** An IMAP keyword or system flag Mailroom may set to mark a message handled. */
+export const HandledFlag = z.string().regex(/^(\\Seen|\\Flagged|\$?[A-Za-z][A-Za-z0-9_-]{0,39})$/, 'a keyword such as $MailroomHandled, or \\Seen');
+
+/** An IMAP folder name a configuration (never an email) chose. */
+export const FolderName = z.string().regex(/^[^\r\n\0*%]{1,200}$/, 'a folder name without * % or line breaks');
+
+/** Where a secret comes from: an environment variable (read once at start) or a file (read at every connect). */
+const SecretSource = z.union([
+  z.object({ env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name') }).strict(),
+  z.object({ file: z.string().min(1) }).strict(),
+]);
+
+/** One mailbox in the config file's `imap` array. Secrets are never inline. */
+export const ImapMailboxFile = z
+  .object({
+    /** Short name for logs, checkpoints and metrics, e.g. `support`. */
+    name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,39}$/, 'lowercase letters, digits, _ and -'),
+    host: z.string().min(1),
+    /** @defaultValue 993 with `tls: "implicit"`, else 143 */
+    port: z.number().int().min(1).max(65535).optional(),
+    /** `implicit` (IMAPS, 993), `starttls` (required upgrade on 143) or `none` (loopback only). @defaultValue implicit */
+    tls: z.enum(['implicit', 'starttls', 'none']).default('implicit'),
+    /** Allow `tls: "none"` to a host that is not loopback (a private network you trust). @defaultValue false */
+    allowPlaintext: z.boolean().default(false),
+    /** Verify the server certificate. @defaultValue true */
+    tlsVerify: z.boolean().default(true),
+    user: z.string().min(1),
+    /** App password (Gmail, Microsoft 365) or account password: `{ "env": "NAME" }` or `{ "file": "path" }`. */
+    password: SecretSource.optional(),
+    /** OAuth2 access token (XOAUTH2): `{ "env": "NAME" }` or `{ "file": "path" }`; a file is re-read at every connect, so a refresher can rotate it. */
+    accessToken: SecretSource.optional(),
+    /** The support address this mailbox receives for. @defaultValue `user` when it is an address, else `mailbox.address` */
+    address: z.string().email().optional(),
+    /** Folders to watch, each with its own connection (IMAP IDLE watches one folder). @defaultValue ["INBOX"] */
+    folders: z.array(FolderName).min(1).max(20).default(['INBOX']),
+    /** How a message is marked handled once it is durably enqueued. @defaultValue { "flag": "$MailroomHandled" } */
+    markHandled: z
+      .union([z.object({ flag: HandledFlag }).strict(), z.object({ move: FolderName }).strict()])
+      .default({ flag: '$MailroomHandled' }),
+    /** Every sender reaching this mailbox counts as verified (e.g. an internal-only mailbox). @defaultValue false */
+    trusted: z.boolean().default(false),
+    /** Folder or alias → category, checked before the global `routes`. */
+    routes: z
+      .array(z.object({ folder: FolderName, category: CategoryName }).strict())
+      .default([]),
+    /** Watchdog: a full catch-up this often even if IDLE reported nothing, in seconds. @defaultValue 60 */
+    pollSeconds: z.number().min(0.2).max(3600).default(60),
+    /** IDLE is broken and restarted this often (servers and middleboxes drop long IDLEs), in seconds. @defaultValue 240 */
+    idleRestartSeconds: z.number().min(1).max(1740).default(240),
+    /** Reconnect backoff bounds (exponential with jitter), in milliseconds. @defaultValue 1000 and 60000 */
+    reconnectMinMs: z.number().int().min(10).max(600_000).default(1000),
+    reconnectMaxMs: z.number().int().min(10).max(3_600_000).default(60_000),
+  })
+  .strict()
+  .refine((m) => (m.password === undefined) !== (m.accessToken === undefined), 'set exactly one of password or accessToken')
+  .refine(
+    (m) => m.tls !== 'none' || m.allowPlaintext || ['127.0.0.1', 'localhost', '::1'].includes(m.host),
+    'tls "none" sends the password in clear: allowed for a loopback host, or with allowPlaintext: true',
+  );
+export type ImapMailboxFile = z.infer<typeof ImapMailboxFile>;
+
+/** A secret as the running daemon holds it: a value read from the environment, or a file to read at connect. */
+export const ResolvedSecret = z.union([z.object({ value: z.string().min(1) }), z.object({ file: z.string() })]);
+export type ResolvedSecret = z.infer<typeof ResolvedSecret>;
+
+/** One IMAP account as every component receives it. */
+export const ImapAccount = z.object({
+  name: z.string(),
+  host: z.string(),
+  port: z.number().int(),
+  tls: z.enum(['implicit', 'starttls', 'none']),
+  tlsVerify: z.boolean(),
+  user: z.string(),
+  auth: z.object({ method: z.enum(['password', 'oauth2']), secret: ResolvedSecret }),
+  address: z.string().email(),
+  folders: z.array(z.string()),
+  markHandled: z.union([z.object({ flag: z.string() }), z.object({ move: z.string() })]),
+  trusted: z.boolean(),
+  routes: z.array(z.object({ folder: z.string(), category: z.string() })),
+  pollMs: z.number().positive(),
+  idleRestartMs: z.number().positive(),
+  reconnectMinMs: z.number().positive(),
+  reconnectMaxMs: z.number().positive(),
+});
+export type ImapAccount = z.infer<typeof ImapAccount>;
+
+/**
+ * Resolves the config file's `imap` entries: env secrets are read now (a missing one is a config
+ * error), file secrets are made absolute and checked at connect. Returns the problems instead of
+ * throwing, so the caller reports them with every other problem at once.
+ */
+export function resolveImapAccounts(
+  entries: readonly ImapMailboxFile[],
+  env: Record<string, string | undefined>,
+  base: string,
+  defaultAddress: string,
+): { accounts: ImapAccount[]; problems: string[] } {
+  const problems: string[] = [];
+  const names = new Set<string>();
+  const accounts = entries.map((m, i) => {
+    if (names.has(m.name)) problems.push(`imap.${i}.name: ${m.name} is used twice`);
+    names.add(m.name);
+    const source = m.password ?? m.accessToken;
+    let secret: ResolvedSecret = { value: 'missing' };
+    if (source && 'env' in source) {
+      const value = env[source.env];
+      if (!value) problems.push(`imap.${i}.${m.password ? 'password' : 'accessToken'}: environment variable ${source.env} is not set`);
+      else secret = { value };
+    } else if (source) {
+      secret = { file: path.resolve(base, source.file) };
+    }
+    if (m.reconnectMinMs > m.reconnectMaxMs) problems.push(`imap.${i}: reconnectMinMs is above reconnectMaxMs`);
+    const userAddress = z.string().email().safeParse(m.user);
+    return {
+      name: m.name,
+      host: m.host,
+      port: m.port ?? (m.tls === 'implicit' ? 993 : 143),
+      tls: m.tls,
+      tlsVerify: m.tlsVerify,
+      user: m.user,
+      auth: { method: m.password ? ('password' as const) : ('oauth2' as const), secret },
+      address: (m.address ?? (userAddress.success ? userAddress.data : defaultAddress)).toLowerCase(),
+      folders: [...new Set(m.folders)],
+      markHandled: m.markHandled,
+      trusted: m.trusted,
+      routes: m.routes,
+      pollMs: m.pollSeconds * 1000,
+      idleRestartMs: m.idleRestartSeconds * 1000,
+      reconnectMinMs: m.reconnectMinMs,
+      reconnectMaxMs: m.reconnectMaxMs,
+    };
+  });
+  return { accounts, problems };
+}

@@ -1,0 +1,49 @@
+import { authenticate } from 'mailauth';
+import type { LocalAuthResult } from './sender-verification.js';
+
+/** A DNS lookup as mailauth calls it: TXT answers are arrays of strings per record. */
+export type DnsResolver = (name: string, rrtype: string) => Promise<string[][] | string[]>;
+
+/** Checks DKIM signatures and DMARC alignment of a raw message ourselves. */
+export type LocalSenderCheck = (raw: Buffer) => Promise<LocalAuthResult>;
+
+/** How long a local check may take (DNS included) before it counts as a temporary error. */
+const CHECK_TIMEOUT_MS = 10_000;
+
+/**
+ * Builds the local check on mailauth. ARC, BIMI and SPF are off: we read mail from a mailbox, so
+ * the connecting IP is unknown and only DKIM-based DMARC alignment is meaningful. The resolver is
+ * pluggable so tests plant keys; by default mailauth uses the system's DNS.
+ */
+export function createLocalSenderCheck(options: { resolver?: DnsResolver; mta: string; timeoutMs?: number }): LocalSenderCheck {
+  const timeoutMs = options.timeoutMs ?? CHECK_TIMEOUT_MS;
+  return async (raw) => {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), timeoutMs);
+    });
+    try {
+      const res = await Promise.race([
+        authenticate(raw, {
+          ...(options.resolver ? { resolver: options.resolver } : {}),
+          mta: options.mta,
+          trustReceived: false,
+          disableArc: true,
+          disableBimi: true,
+        }),
+        timeout,
+      ]);
+      if (res === 'timeout') return { dmarc: { result: 'temperror', headerFrom: '' }, dkim: [] };
+      const dkim = res.dkim.results.map((r) => ({ domain: String(r.signingDomain ?? ''), result: String(r.status?.result ?? 'none') }));
+      const dmarc = res.dmarc ? { result: String(res.dmarc.status?.result ?? 'none'), headerFrom: String(res.dmarc.status?.header?.from ?? res.dmarc.domain ?? '') } : null;
+      return { dmarc, dkim };
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+}
+
+/** Whether the raw header block carries a DKIM-Signature (only then is a local check worth DNS). */
+export function hasDkimSignature(headerKeys: ReadonlyArray<{ key: string }>): boolean {
+  return headerKeys.some((h) => h.key === 'dkim-signature');
+}

@@ -1,0 +1,110 @@
+/** Test mail and configs for IMAP runs: real messages, built as text, one Message-ID each. */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { generateKeyPairSync } from 'node:crypto';
+import nodemailer from 'nodemailer';
+import { loadConfig, type Config } from '../../src/config.js';
+import type { DnsResolver } from '../../src/ingest/local-auth.js';
+import type { DovecotServer } from './dovecot.js';
+
+/** A plain customer message; `id` becomes `<id@customer.example>`. */
+export function customerMail(id: string, opts: { from?: string; subject?: string; body?: string; headers?: string[] } = {}): string {
+  return [
+    `From: Customer <${opts.from ?? 'pat@customer.example'}>`,
+    'To: support@acme.example',
+    `Subject: ${opts.subject ?? `Question ${id}`}`,
+    `Message-ID: <${id}@customer.example>`,
+    'Date: Tue, 24 Nov 2026 10:00:00 +0000',
+    ...(opts.headers ?? []),
+    'Content-Type: text/plain; charset=utf-8',
+    '',
+    opts.body ?? 'Hello, where is my invoice for November?',
+    '',
+  ].join('\r\n');
+}
+
+export function messageIdOf(id: string): string {
+  return `<${id}@customer.example>`;
+}
+
+/**
+ * Writes a config file naming the test Dovecot and returns the loaded config. The password comes
+ * from the environment, as it would in production.
+ */
+export function imapConfig(
+  server: DovecotServer,
+  env: { REDIS_URL: string; MAILROOM_PREFIX: string },
+  imap: Record<string, unknown> = {},
+  extra: Record<string, unknown> = {},
+): Config {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'mailroom-imap-cfg-'));
+  const file = path.join(dir, 'mailroom.config.json');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      mailbox: { address: 'support@acme.example', name: 'Acme Support' },
+      authservId: 'mx.acme.example',
+      imap: [
+        {
+          name: 'support',
+          host: server.host,
+          port: server.port,
+          tls: 'none',
+          user: server.user,
+          password: { env: 'TEST_IMAP_PASSWORD' },
+          pollSeconds: 5,
+          reconnectMinMs: 100,
+          reconnectMaxMs: 1000,
+          ...imap,
+        },
+      ],
+      ...extra,
+    }),
+  );
+  return loadConfig({
+    env: { ...env, TEST_IMAP_PASSWORD: server.password, MAILROOM_DATA_DIR: dir, MAILROOM_LOG_LEVEL: 'silent' },
+    configPath: file,
+  });
+}
+
+/** A DKIM key pair for `domain`, a resolver that serves it (and a DMARC record), and a signer. */
+export function dkimWorld(domain: string, selector = 's2026') {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const publicB64 = publicKey.export({ type: 'spki', format: 'der' }).toString('base64');
+  const records = new Map<string, string>([
+    [`${selector}._domainkey.${domain}`, `v=DKIM1; k=rsa; p=${publicB64}`],
+    [`_dmarc.${domain}`, 'v=DMARC1; p=reject'],
+  ]);
+  const resolver: DnsResolver = async (name, rrtype) => {
+    const value = rrtype === 'TXT' ? records.get(name.toLowerCase()) : undefined;
+    if (value) return [[value]];
+    throw Object.assign(new Error(`queryTxt ENOTFOUND ${name}`), { code: 'ENOTFOUND' });
+  };
+  const transport = nodemailer.createTransport({
+    streamTransport: true,
+    buffer: true,
+    newline: 'crlf',
+    dkim: { domainName: domain, keySelector: selector, privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() },
+  });
+  /** A message signed by `domain` (From must be in it for alignment). */
+  const sign = async (mail: { from: string; subject: string; text: string; messageId: string }): Promise<Buffer> => {
+    const info = await transport.sendMail({ ...mail, to: 'support@acme.example' });
+    if (!Buffer.isBuffer(info.message)) throw new Error('nodemailer streamTransport did not buffer');
+    return info.message;
+  };
+  /** Plants a DMARC record for another domain (e.g. a spoofed one). */
+  const plant = (name: string, value: string) => records.set(name.toLowerCase(), value);
+  return { resolver, sign, plant };
+}
+
+/** Polls until `check` returns a value that is not undefined, or throws after `timeoutMs`. */
+export async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 15_000, everyMs = 25): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
