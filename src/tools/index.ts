@@ -3,5 +3,5 @@ export * from './registry.js';
 export * from './knowledge-base.js';
 export * from './mailer.js';
 export { classifyContent, classifyOffline } from './classify-email.js';
-export { replyMessageId } from './send-reply.js';
+export { outboundMessageId, automaticHeaders } from './outbound-headers.js';
 export { linksIn, disallowedLinks } from './reply-links.js';

@@ -1,3 +1,6 @@
+import { MailroomError } from '../errors.js';
+import { sha256Hex } from '../ids.js';
+
 /**
  * Headers every automatic message of ours carries, so that well-behaved software (RFC 3834)
  * does not answer it and our own robot detection recognises it if it comes back.
@@ -15,4 +18,19 @@ export function automaticHeaders(kind: 'reply' | 'notification', idempotencyKey:
     'Auto-Submitted': kind === 'reply' ? 'auto-replied' : 'auto-generated',
     'X-Mailroom-Id': idempotencyKey,
   };
+}
+
+/** The Message-ID of a message of ours, derived from its idempotency key so a resend would be recognisable. */
+export function outboundMessageId(idempotencyKey: string, mailbox: string): string {
+  return `<mr.${sha256Hex(idempotencyKey).slice(0, 24)}@${mailbox.slice(mailbox.lastIndexOf('@') + 1)}>`;
+}
+
+/** Only these SMTP failures prove the message was not accepted; anything else may have gone out. */
+export function mailNotDelivered(err: unknown): boolean {
+  if (!(err instanceof MailroomError)) return false;
+  if (err.code === 'SMTP_REJECTED') return true;
+  const cause = err.cause;
+  if (typeof cause !== 'object' || cause === null) return false;
+  if ('responseCode' in cause && typeof cause.responseCode === 'number') return true;
+  return 'code' in cause && (cause.code === 'ECONNREFUSED' || cause.code === 'ECONNECTION');
 }

@@ -1,33 +1,18 @@
 import { z } from 'zod';
 import { MailroomError } from '../errors.js';
-import { sha256Hex, UntrustedRef } from '../ids.js';
+import { UntrustedRef } from '../ids.js';
 import { recordOutbound } from '../ingest/bounces.js';
 import { StoredDraft } from './draft-reply.js';
-import { automaticHeaders } from './outbound-headers.js';
+import { automaticHeaders, mailNotDelivered, outboundMessageId } from './outbound-headers.js';
 import { describeRefusal, reserveReply } from './reply-rate-limit.js';
 import { defineTool } from './tool.js';
 
 const MESSAGE_ID = /^<[^<>\s]{1,900}>$/;
 
-/** The Message-ID of our reply, derived from the idempotency key so a resend would be recognisable. */
-export function replyMessageId(idempotencyKey: string, mailbox: string): string {
-  return `<mr.${sha256Hex(idempotencyKey).slice(0, 24)}@${mailbox.slice(mailbox.lastIndexOf('@') + 1)}>`;
-}
-
 function replySubject(subject: string): string {
   const clean = subject.replace(/[\r\n\t]+/g, ' ').trim().slice(0, 200);
   if (!clean) return 'Re: your message';
   return /^re:/i.test(clean) ? clean : `Re: ${clean}`;
-}
-
-/** Only these SMTP failures prove the message was not accepted; anything else may have gone out. */
-function notDelivered(err: unknown): boolean {
-  if (!(err instanceof MailroomError)) return false;
-  if (err.code === 'SMTP_REJECTED') return true;
-  const cause = err.cause;
-  if (typeof cause !== 'object' || cause === null) return false;
-  if ('responseCode' in cause && typeof cause.responseCode === 'number') return true;
-  return 'code' in cause && (cause.code === 'ECONNREFUSED' || cause.code === 'ECONNECTION');
 }
 
 export const sendReply = defineTool({
@@ -66,7 +51,7 @@ export const sendReply = defineTool({
       ctx.logger.info({ limit: reservation.limit, max: reservation.max }, 'reply over a rate limit; parking');
       throw new MailroomError('NEEDS_REVIEW', describeRefusal(reservation));
     }
-    const messageId = replyMessageId(ctx.idempotencyKey, ctx.config.mailbox.address);
+    const messageId = outboundMessageId(ctx.idempotencyKey, ctx.config.mailbox.address);
     // Indexed before sending, so even a bounce that arrives before this step finishes is linked.
     await recordOutbound(ctx.redis, ctx.keys, messageId, {
       emailId: ctx.emailId,
@@ -97,7 +82,7 @@ export const sendReply = defineTool({
         headers: automaticHeaders('reply', ctx.idempotencyKey),
       });
     } catch (err) {
-      if (notDelivered(err)) await ctx.redis.del(key);
+      if (mailNotDelivered(err)) await ctx.redis.del(key);
       throw err;
     }
     await ctx.redis.set(key, 'sent', 'EX', 90 * 24 * 3600);
