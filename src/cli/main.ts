@@ -8,6 +8,7 @@ import { createLogger } from '../logger.js';
 import { runProcess, runStatus } from './process-command.js';
 import { formatTable } from './summary.js';
 import { runAudit } from './audit-command.js';
+import { runPending, runReview } from './review-command.js';
 import { parseRoles, runDaemon } from '../daemon/daemon.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -120,6 +121,36 @@ Environment:
       for (const r of status.recent) lines.push(`  ${r.emailId}  ${r.state.padEnd(17)} ${r.category.padEnd(16)} ${r.reason}`);
       process.stdout.write(`${lines.join('\n')}\n`);
     });
+
+  program
+    .command('pending')
+    .description('plans waiting for a human, with the reasons they parked')
+    .option('--json', 'print JSON')
+    .option('--limit <n>', 'how many to list', '50')
+    .action(async (opts: { json?: boolean; limit: string }, cmd: Command) => {
+      const config = configFrom(cmd, { logLevel: 'warn' });
+      const pending = await runPending(config, createLogger({ level: config.logLevel }), Math.max(1, Number(opts.limit) || 50));
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(pending)}\n`);
+        return;
+      }
+      if (!pending.length) process.stdout.write('no plans are waiting for approval\n');
+      for (const p of pending) process.stdout.write(`${p.emailId}  step ${p.resumeAt}  ${p.reasons.join('; ')}\n`);
+    });
+
+  for (const verdict of ['approve', 'reject'] as const) {
+    program
+      .command(verdict)
+      .description(verdict === 'approve' ? 'approve a parked plan: it resumes at its gate' : 'reject a parked plan: the email ends rejected')
+      .argument('<emailId>', 'the email whose plan is parked')
+      .requiredOption('--by <name>', 'who decides (recorded in the audit trail)')
+      .option('--reason <text>', 'why (reject)')
+      .action(async (emailId: string, opts: { by: string; reason?: string }, cmd: Command) => {
+        const config = configFrom(cmd, { logLevel: 'warn' });
+        await runReview(config, createLogger({ level: config.logLevel }), { verdict, emailId, reviewer: opts.by, reason: opts.reason });
+        process.stdout.write(`${emailId} ${verdict === 'approve' ? 'approved' : 'rejected'} by ${opts.by}\n`);
+      });
+  }
 
   program
     .command('audit')

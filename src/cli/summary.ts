@@ -70,6 +70,10 @@ export function summarize(
   };
 }
 
+function clip(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
 function shortName(file: string): string {
   const base = file.slice(file.lastIndexOf('/') + 1);
   return base.length > 40 ? `${base.slice(0, 39)}…` : base;
@@ -82,8 +86,8 @@ export function formatTable(summary: ProcessSummary): string {
     e.category || '-',
     e.robot ? `robot:${e.robot}` : e.sender || '-',
     e.state,
-    e.tools.join(' → ') || '-',
-    e.reason.length > 48 ? `${e.reason.slice(0, 47)}…` : e.reason,
+    clip(e.tools.join(' → ') || '-', 64),
+    clip(e.reason, 48),
   ]);
   const header = ['EMAIL', 'CATEGORY', 'SENDER', 'OUTCOME', 'ACTIONS', 'REASON'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));

@@ -112,7 +112,8 @@ export async function processStepJob(app: AppContext, job: Job): Promise<void> {
       }
     }
     if (next) {
-      await app.queues.add('steps', { emailId, planId, stepIndex: stepIndex + 1 }, { jobId: jobIdFor(planId, next.id) });
+      // An approval covers the rest of the plan the reviewer saw, not just the gated step.
+      await app.queues.add('steps', { emailId, planId, stepIndex: stepIndex + 1, ...(approvedBy ? { approvedBy } : {}) }, { jobId: jobIdFor(planId, next.id) });
       return;
     }
     await finishPlan(app, emailId, stored);
