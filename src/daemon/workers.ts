@@ -30,6 +30,13 @@ export function startWorkers(app: AppContext, roles: readonly Role[] = ROLES): R
   const make = (name: string, fn: (job: Job) => Promise<void>, concurrency: number) => {
     const w = new Worker(name, fn, { ...common, concurrency });
     w.on('error', (err) => app.logger.error({ err, queue: name }, 'worker error'));
+    // Processors settle every email themselves; a job that still fails for good means the
+    // settling itself failed (e.g. Redis gone), and the email needs someone to look.
+    w.on('failed', (job, err) => {
+      if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) {
+        app.logger.error({ err, queue: name, jobId: job.id }, 'job failed for good; its email may not have reached a final state');
+      }
+    });
     return w;
   };
   const workers: Worker[] = [];
