@@ -6,7 +6,7 @@ import { playbookPlan } from '../../src/planner/playbooks.js';
 import { issueRefund } from '../../src/tools/issue-refund.js';
 import { lookupOrder } from '../../src/tools/lookup-order.js';
 import { startTestRedis, type TestRedis } from '../harness/redis.js';
-import { exampleApp, runStoredPlan, stepOutputs, storeEmail, toolContext } from './toolbox-harness.js';
+import { exampleApp, runStoredPlan, stepOutputs, storeEmail, toolContext } from '../harness/toolbox.js';
 
 /** Sarah Okafor (acct_1006) owns ORD-10166 and ORD-10234; Olivia Brooks (acct_1019) owns neither. */
 const SARAH = 'sarah.okafor@lumenstudio.example';

@@ -7,7 +7,7 @@ import type { Plan } from '../../src/planner/plan.js';
 import { validatePlan } from '../../src/planner/plan-validator.js';
 import { createRegistry } from '../../src/tools/registry.js';
 import { startTestRedis, type TestRedis } from '../harness/redis.js';
-import { exampleApp, runStoredPlan, stepOutputs, storeEmail } from './toolbox-harness.js';
+import { exampleApp, runStoredPlan, stepOutputs, storeEmail } from '../harness/toolbox.js';
 
 const registry = createRegistry();
 const context = TrustedContext.parse({
