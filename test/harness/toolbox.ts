@@ -11,7 +11,7 @@ import type { Plan } from '../../src/planner/plan.js';
 import type { StoredPlan } from '../../src/planner/stored-plan.js';
 import type { ToolContext } from '../../src/tools/tool.js';
 import { exampleConfig } from './example-config.js';
-import type { TestRedis } from './redis.js';
+import { startTestRedis, type TestRedis } from './redis.js';
 
 /**
  * A real AppContext on the test Redis, with the example accounts, KB and teams. Replans are off
@@ -20,6 +20,26 @@ import type { TestRedis } from './redis.js';
 export async function exampleApp(redis: TestRedis, env: Record<string, string> = {}, overrides: Partial<Config> = {}): Promise<AppContext> {
   const config = exampleConfig({ redis, env, overrides: { maxReplans: 0, ...overrides } });
   return createContext(config, createLogger({ level: 'silent' }));
+}
+
+/** An {@link exampleApp} on a Redis of its own; `close()` closes both. */
+export interface ExampleApp {
+  readonly redis: TestRedis;
+  readonly app: AppContext;
+  close(): Promise<void>;
+}
+
+export async function startExampleApp(): Promise<ExampleApp> {
+  const redis = await startTestRedis();
+  const app = await exampleApp(redis);
+  return {
+    redis,
+    app,
+    async close() {
+      await app.close();
+      await redis.close();
+    },
+  };
 }
 
 export interface EmailSpec {
