@@ -4,18 +4,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { z } from 'zod';
 import { ProcessSummary } from '../../src/cli/summary.js';
-import { EXAMPLES } from '../etiquette/instance.js';
+import { EXAMPLE_CONFIG_FILE, EXAMPLES, EXPECTED } from '../fixtures/examples.js';
+import { exampleEnv } from '../harness/example-config.js';
 import { startOpenAiServer, type OpenAiTestServer } from '../harness/openai-server.js';
 import { startTestRedis, type TestRedis } from '../harness/redis.js';
 import { startSmtpCapture, type SmtpCapture } from '../harness/smtp-capture.js';
 
 const run = promisify(execFile);
 const BIN = path.resolve(import.meta.dirname, '../../bin/mailroom.js');
-const EXPECTED = z
-  .record(z.string(), z.object({ robot: z.string() }))
-  .parse(JSON.parse(readFileSync(path.join(EXAMPLES, 'expected.json'), 'utf8')));
 const ROBOT_FILES = Object.entries(EXPECTED).filter(([, e]) => e.robot !== 'none').map(([f]) => f);
 /** A human email whose subject certainly reaches a sandboxed reader: the control for the canary. */
 const HUMAN_CONTROL = '09-bug-csv-export-crash.eml';
@@ -43,17 +40,8 @@ describe('mailroom process --json with a model configured spends nothing on robo
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'mailroom-etiquette-llm-'));
 
   async function processJson(dir: string): Promise<ProcessSummary> {
-    const { stdout } = await run(process.execPath, [BIN, 'process', dir, '--json', '--config', path.join(EXAMPLES, 'mailroom.config.json')], {
-      env: {
-        PATH: process.env.PATH,
-        HOME: process.env.HOME,
-        REDIS_URL: redis.url,
-        MAILROOM_PREFIX: redis.prefix(),
-        MAILROOM_DATA_DIR: tmp,
-        SMTP_URL: smtp.url,
-        OPENAI_API_KEY: 'sk-test',
-        OPENAI_BASE_URL: llm.url,
-      },
+    const { stdout } = await run(process.execPath, [BIN, 'process', dir, '--json', '--config', EXAMPLE_CONFIG_FILE], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...exampleEnv({ redis, smtp, llm, dataDir: tmp }) },
       timeout: 60_000,
     });
     return ProcessSummary.parse(JSON.parse(stdout));

@@ -3,16 +3,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runProcess } from '../../src/cli/process-command.js';
-import { loadConfig, type Config } from '../../src/config.js';
+import type { Config } from '../../src/config.js';
 import { createContext } from '../../src/context.js';
 import { EmailId } from '../../src/ids.js';
 import { createLogger } from '../../src/logger.js';
+import { exampleConfig } from '../harness/example-config.js';
 import { buildMail } from '../harness/mail-factory.js';
 import { defaultResponder, roleResponder, sequenceResponder, startOpenAiServer, type OpenAiTestServer, type Responder } from '../harness/openai-server.js';
 import { startTestRedis, type TestRedis } from '../harness/redis.js';
 import { startSmtpCapture, type SmtpCapture } from '../harness/smtp-capture.js';
 
-const EXAMPLES = path.resolve(import.meta.dirname, '../../examples');
 const logger = createLogger({ level: 'silent' });
 
 /** A plan in the model's schema: every argument present (optional ones null). */
@@ -37,19 +37,7 @@ describe('the LLM planner over real HTTP', () => {
   let smtp: SmtpCapture;
   let llm: OpenAiTestServer;
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'mailroom-llm-'));
-  const configFor = (): Config =>
-    loadConfig({
-      env: {
-        REDIS_URL: redis.url,
-        MAILROOM_PREFIX: redis.prefix(),
-        SMTP_URL: smtp.url,
-        OPENAI_API_KEY: 'test-key',
-        OPENAI_BASE_URL: llm.url,
-        OPENAI_MODEL: 'test-model',
-        MAILROOM_DATA_DIR: tmp,
-      },
-      configPath: path.join(EXAMPLES, 'mailroom.config.json'),
-    });
+  const configFor = (): Config => exampleConfig({ redis, smtp, llm, dataDir: tmp, env: { OPENAI_MODEL: 'test-model' } });
 
   beforeAll(async () => {
     redis = await startTestRedis();

@@ -3,16 +3,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runProcess } from '../../src/cli/process-command.js';
-import { loadConfig } from '../../src/config.js';
 import { createContext } from '../../src/context.js';
 import { EmailId } from '../../src/ids.js';
 import { createLogger } from '../../src/logger.js';
+import { exampleConfig } from '../harness/example-config.js';
 import { buildMail } from '../harness/mail-factory.js';
 import { roleResponder, sequenceResponder, startOpenAiServer, type OpenAiTestServer } from '../harness/openai-server.js';
 import { startTestRedis, type TestRedis } from '../harness/redis.js';
 import { startSmtpCapture, type SmtpCapture } from '../harness/smtp-capture.js';
 
-const EXAMPLES = path.resolve(import.meta.dirname, '../../examples');
 const logger = createLogger({ level: 'silent' });
 const step = (id: string, tool: string, args: Record<string, unknown>, checkpoint = false) => ({ id, tool, args, checkpoint });
 const KB = step('kb', 'search_kb', { topic: '{{context.category.name}}' });
@@ -46,10 +45,7 @@ describe('the executor replans from trusted facts only', () => {
         'sandbox:draft_reply': draft,
       }),
     );
-    const config = loadConfig({
-      env: { REDIS_URL: redis.url, MAILROOM_PREFIX: redis.prefix(), SMTP_URL: smtp.url, OPENAI_API_KEY: 'k', OPENAI_BASE_URL: llm.url, MAILROOM_DATA_DIR: tmp },
-      configPath: path.join(EXAMPLES, 'mailroom.config.json'),
-    });
+    const config = exampleConfig({ redis, smtp, llm, dataDir: tmp });
     const dir = path.join(tmp, name);
     mkdirSync(dir, { recursive: true });
     const secret = `SECRETBODY${name.toUpperCase()}`;
