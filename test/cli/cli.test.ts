@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProcessSummary } from '../../src/cli/summary.js';
 import { EXAMPLE_CONFIG_FILE, EXAMPLES } from '../fixtures/examples.js';
+import { exampleEnv } from '../harness/example-config.js';
 import { startTestRedis, type TestRedis } from '../harness/redis.js';
 
 const run = promisify(execFile);
@@ -65,8 +66,7 @@ describe('mailroom CLI', () => {
   });
 
   it('audit prints the trail of an email', async () => {
-    const prefix = redis.prefix();
-    const env = { REDIS_URL: redis.url, MAILROOM_PREFIX: prefix, MAILROOM_DATA_DIR: tmp };
+    const env = exampleEnv({ redis, dataDir: tmp });
     const file = path.join(EXAMPLES, 'mailbox', '01-invoice-copy-request.eml');
     const res = await mailroom(['process', file, '--json', '--config', EXAMPLE_CONFIG_FILE], env);
     const summary = ProcessSummary.parse(JSON.parse(res.stdout));
