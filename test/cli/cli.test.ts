@@ -5,11 +5,12 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProcessSummary } from '../../src/cli/summary.js';
+import { EXAMPLE_CONFIG_FILE, EXAMPLES } from '../fixtures/examples.js';
+import { exampleEnv } from '../harness/example-config.js';
 import { startTestRedis, type TestRedis } from '../harness/redis.js';
 
 const run = promisify(execFile);
 const BIN = path.resolve(import.meta.dirname, '../../bin/mailroom.js');
-const EXAMPLES = path.resolve(import.meta.dirname, '../../examples');
 
 async function mailroom(args: string[], env: NodeJS.ProcessEnv = {}) {
   try {
@@ -52,7 +53,7 @@ describe('mailroom CLI', () => {
   });
 
   it('process --json prints the summary object with lost 0', async () => {
-    const res = await mailroom(['process', path.join(EXAMPLES, 'mailbox'), '--json', '--config', path.join(EXAMPLES, 'mailroom.config.json')], {
+    const res = await mailroom(['process', path.join(EXAMPLES, 'mailbox'), '--json', '--config', EXAMPLE_CONFIG_FILE], {
       REDIS_URL: redis.url,
       MAILROOM_PREFIX: redis.prefix(),
       MAILROOM_DATA_DIR: tmp,
@@ -65,10 +66,9 @@ describe('mailroom CLI', () => {
   });
 
   it('audit prints the trail of an email', async () => {
-    const prefix = redis.prefix();
-    const env = { REDIS_URL: redis.url, MAILROOM_PREFIX: prefix, MAILROOM_DATA_DIR: tmp };
+    const env = exampleEnv({ redis, dataDir: tmp });
     const file = path.join(EXAMPLES, 'mailbox', '01-invoice-copy-request.eml');
-    const res = await mailroom(['process', file, '--json', '--config', path.join(EXAMPLES, 'mailroom.config.json')], env);
+    const res = await mailroom(['process', file, '--json', '--config', EXAMPLE_CONFIG_FILE], env);
     const summary = ProcessSummary.parse(JSON.parse(res.stdout));
     const audit = await mailroom(['audit', summary.emails[0]?.emailId ?? ''], env);
     expect(audit.code).toBe(0);

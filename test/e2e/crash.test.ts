@@ -7,13 +7,14 @@ import { loadConfig } from '../../src/config.js';
 import { createContext, type AppContext } from '../../src/context.js';
 import { submitEmail } from '../../src/ingest/submit.js';
 import { createLogger } from '../../src/logger.js';
+import { EXAMPLE_CONFIG_FILE, EXAMPLES } from '../fixtures/examples.js';
+import { exampleEnv } from '../harness/example-config.js';
 import { startTestRedis, type TestRedis } from '../harness/redis.js';
 import { startSmtpCapture, type SmtpCapture } from '../harness/smtp-capture.js';
 import { RESTING_STATES } from '../../src/audit/email-ledger.js';
 import type { EmailId } from '../../src/ids.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
-const EXAMPLES = path.join(ROOT, 'examples');
 
 function startDaemon(env: NodeJS.ProcessEnv): ChildProcess {
   return spawn(process.execPath, [path.join(ROOT, 'bin/mailroom.js'), 'start'], {
@@ -50,11 +51,11 @@ describe('a worker killed in the middle of send_reply', () => {
     redis = await startTestRedis();
     smtp = await startSmtpCapture();
     const tmp = mkdtempSync(path.join(os.tmpdir(), 'mailroom-crash-'));
-    const base = JSON.parse(readFileSync(path.join(EXAMPLES, 'mailroom.config.json'), 'utf8')) as Record<string, unknown>;
+    const base = JSON.parse(readFileSync(EXAMPLE_CONFIG_FILE, 'utf8')) as Record<string, unknown>;
     const configPath = path.join(tmp, 'config.json');
     // A short lock so BullMQ re-delivers the dead worker's job within the test.
     writeFileSync(configPath, JSON.stringify({ ...base, accountsFile: path.join(EXAMPLES, 'accounts.json'), kbDir: path.join(EXAMPLES, 'kb'), lockDurationMs: 1000 }));
-    env = { REDIS_URL: redis.url, SMTP_URL: smtp.url, MAILROOM_PREFIX: redis.prefix(), MAILROOM_CONFIG: configPath, MAILROOM_DATA_DIR: tmp };
+    env = { ...exampleEnv({ redis, smtp, dataDir: tmp }), MAILROOM_CONFIG: configPath };
     app = await createContext(loadConfig({ env }), createLogger({ level: 'silent' }));
   });
   afterAll(async () => {

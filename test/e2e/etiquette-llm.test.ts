@@ -4,18 +4,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { z } from 'zod';
 import { ProcessSummary } from '../../src/cli/summary.js';
-import { EXAMPLES } from '../etiquette/instance.js';
-import { startOpenAiServer, type OpenAiTestServer } from '../harness/openai-server.js';
-import { startTestRedis, type TestRedis } from '../harness/redis.js';
-import { startSmtpCapture, type SmtpCapture } from '../harness/smtp-capture.js';
+import { EXAMPLE_CONFIG_FILE, EXAMPLES, EXPECTED } from '../fixtures/examples.js';
+import { exampleEnv } from '../harness/example-config.js';
+import { startModelServices, type ModelServices } from '../harness/model-services.js';
 
 const run = promisify(execFile);
 const BIN = path.resolve(import.meta.dirname, '../../bin/mailroom.js');
-const EXPECTED = z
-  .record(z.string(), z.object({ robot: z.string() }))
-  .parse(JSON.parse(readFileSync(path.join(EXAMPLES, 'expected.json'), 'utf8')));
 const ROBOT_FILES = Object.entries(EXPECTED).filter(([, e]) => e.robot !== 'none').map(([f]) => f);
 /** A human email whose subject certainly reaches a sandboxed reader: the control for the canary. */
 const HUMAN_CONTROL = '09-bug-csv-export-crash.eml';
@@ -37,37 +32,22 @@ function robotCounts(): Record<string, number> {
 }
 
 describe('mailroom process --json with a model configured spends nothing on robots', () => {
-  let redis: TestRedis;
-  let smtp: SmtpCapture;
-  let llm: OpenAiTestServer;
+  let services: ModelServices;
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'mailroom-etiquette-llm-'));
 
   async function processJson(dir: string): Promise<ProcessSummary> {
-    const { stdout } = await run(process.execPath, [BIN, 'process', dir, '--json', '--config', path.join(EXAMPLES, 'mailroom.config.json')], {
-      env: {
-        PATH: process.env.PATH,
-        HOME: process.env.HOME,
-        REDIS_URL: redis.url,
-        MAILROOM_PREFIX: redis.prefix(),
-        MAILROOM_DATA_DIR: tmp,
-        SMTP_URL: smtp.url,
-        OPENAI_API_KEY: 'sk-test',
-        OPENAI_BASE_URL: llm.url,
-      },
+    const { stdout } = await run(process.execPath, [BIN, 'process', dir, '--json', '--config', EXAMPLE_CONFIG_FILE], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...exampleEnv({ ...services, dataDir: tmp }) },
       timeout: 60_000,
     });
     return ProcessSummary.parse(JSON.parse(stdout));
   }
 
   beforeAll(async () => {
-    redis = await startTestRedis();
-    smtp = await startSmtpCapture();
-    llm = await startOpenAiServer();
+    services = await startModelServices();
   });
   afterAll(async () => {
-    await llm?.close();
-    await smtp?.close();
-    await redis?.close();
+    await services?.close();
   });
 
   it('robot mail alone: zero model requests, robots counted by kind, no reply', async () => {
@@ -77,13 +57,13 @@ describe('mailroom process --json with a model configured spends nothing on robo
     const summary = await processJson(dir);
     expect(summary).toMatchObject({ processed: ROBOT_FILES.length, completed: ROBOT_FILES.length, lost: 0, robots: robotCounts() });
     expect(summary.llm).toEqual({ provider: 'openai', calls: 0, byRole: {} });
-    expect(llm.requests).toHaveLength(0);
-    expect(smtp.messages).toHaveLength(0);
+    expect(services.llm.requests).toHaveLength(0);
+    expect(services.smtp.messages).toHaveLength(0);
   });
 
   it('all of examples/: no request carries a robot email, though human mail reaches the model', async () => {
-    llm.reset();
-    smtp.reset();
+    services.llm.reset();
+    services.smtp.reset();
     const dir = path.join(tmp, 'all');
     mkdirSync(dir);
     const robotIds: string[] = [];
@@ -98,10 +78,10 @@ describe('mailroom process --json with a model configured spends nothing on robo
     expect(summary.lost).toBe(0);
     expect(summary.robots).toEqual(robotCounts());
     expect(summary.llm.provider).toBe('openai');
-    expect(llm.requests.length).toBeGreaterThan(0);
-    expect(llm.requests.some((r) => r.raw.includes('CANARY-HUMAN'))).toBe(true);
-    expect(llm.requests.filter((r) => r.raw.includes('CANARY-ROBOT')).map((r) => r.role)).toEqual([]);
-    const replied = new Set(smtp.messages.map((m) => m.parsed.inReplyTo));
+    expect(services.llm.requests.length).toBeGreaterThan(0);
+    expect(services.llm.requests.some((r) => r.raw.includes('CANARY-HUMAN'))).toBe(true);
+    expect(services.llm.requests.filter((r) => r.raw.includes('CANARY-ROBOT')).map((r) => r.role)).toEqual([]);
+    const replied = new Set(services.smtp.messages.map((m) => m.parsed.inReplyTo));
     expect(robotIds.filter((id) => replied.has(id))).toEqual([]);
     for (const row of summary.emails.filter((e) => e.robot !== '')) expect(row).toMatchObject({ state: 'completed', reason: row.robot, tools: ['apply_label'] });
   });

@@ -2,19 +2,16 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { z } from 'zod';
 import type { AuditEvent } from '../../src/audit/audit-trail.js';
 import type { EmailRecord } from '../../src/audit/email-ledger.js';
 import type { EmailId } from '../../src/ids.js';
 import { AutoKind } from '../../src/ingest/robots.js';
-import { EXAMPLES, startRig, type Instance, type Rig } from '../etiquette/instance.js';
+import { startRig, type Instance, type Rig } from '../etiquette/instance.js';
+import { EXAMPLES, EXPECTED } from '../fixtures/examples.js';
 import type { SmtpCapture } from '../harness/smtp-capture.js';
 
 const FIXTURES = path.resolve(import.meta.dirname, '../fixtures/robots');
 const MAILBOX = path.join(EXAMPLES, 'mailbox');
-const EXPECTED = z
-  .record(z.string(), z.object({ robot: z.string() }))
-  .parse(JSON.parse(readFileSync(path.join(EXAMPLES, 'expected.json'), 'utf8')));
 
 /**
  * Real-world-shaped robot mail and human mail that merely looks like it. Every sender is made a

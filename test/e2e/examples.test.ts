@@ -1,28 +1,20 @@
 import { readFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runProcess } from '../../src/cli/process-command.js';
-import { loadConfig, type Config } from '../../src/config.js';
+import type { Config } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import type { ProcessSummary } from '../../src/cli/summary.js';
-import { startSmtpCapture, type SmtpCapture } from '../harness/smtp-capture.js';
+import { EXAMPLES, EXPECTED } from '../fixtures/examples.js';
+import { exampleConfig } from '../harness/example-config.js';
 import { startTestRedis, type TestRedis } from '../harness/redis.js';
+import { startSmtpCapture, type SmtpCapture } from '../harness/smtp-capture.js';
 
-const EXAMPLES = path.resolve(import.meta.dirname, '../../examples');
-interface Expected {
-  category: string;
-  verified: boolean;
-  robot: string;
-  injection: boolean;
-  malformed: boolean;
-}
-const expected = JSON.parse(readFileSync(path.join(EXAMPLES, 'expected.json'), 'utf8')) as Record<string, Expected>;
 /** Refund and cancellation plans reply too, but only once a human approves them: they park first. */
 const REPLY_CATEGORIES = ['billing', 'bug', 'account_access', 'feature_request'];
 
 /** The files that should get exactly one automatic reply: human, verified, in a reply playbook. */
-const shouldReply = Object.entries(expected)
+const shouldReply = Object.entries(EXPECTED)
   .filter(([, e]) => e.verified && e.robot === 'none' && !e.malformed && REPLY_CATEGORIES.includes(e.category))
   .map(([f]) => f);
 
@@ -41,10 +33,7 @@ describe('examples/ through the whole pipeline (real Redis, real SMTP)', () => {
   beforeAll(async () => {
     redis = await startTestRedis();
     smtp = await startSmtpCapture();
-    config = loadConfig({
-      env: { REDIS_URL: redis.url, MAILROOM_PREFIX: redis.prefix(), SMTP_URL: smtp.url, MAILROOM_DATA_DIR: os.tmpdir() },
-      configPath: path.join(EXAMPLES, 'mailroom.config.json'),
-    });
+    config = exampleConfig({ redis, smtp });
     summary = await runProcess(config, logger, { paths: [path.join(EXAMPLES, 'mailbox')], timeoutMs: 60_000 });
   });
   afterAll(async () => {
@@ -53,7 +42,7 @@ describe('examples/ through the whole pipeline (real Redis, real SMTP)', () => {
   });
 
   it('brings every email to rest and loses none', () => {
-    expect(summary.processed).toBe(Object.keys(expected).length);
+    expect(summary.processed).toBe(Object.keys(EXPECTED).length);
     expect(summary.lost).toBe(0);
     expect(summary.completed + summary.escalated + summary.quarantined + summary.awaiting_approval + summary.rejected).toBe(summary.processed);
     for (const e of summary.emails) expect(['completed', 'escalated', 'quarantined', 'awaiting_approval', 'rejected']).toContain(e.state);
@@ -85,7 +74,7 @@ describe('examples/ through the whole pipeline (real Redis, real SMTP)', () => {
   it('never answers robots, unverified senders, spam or malformed mail', () => {
     const recipients = smtp.messages.flatMap((m) => m.envelope.to);
     expect(toCustomers().every((m) => m.parsed.inReplyTo !== undefined)).toBe(true);
-    for (const [file, e] of Object.entries(expected)) {
+    for (const [file, e] of Object.entries(EXPECTED)) {
       if (shouldReply.includes(file)) continue;
       const raw = readFileSync(path.join(EXAMPLES, 'mailbox', file), 'utf8');
       const id = headerOf(raw, 'Message-ID');
@@ -96,9 +85,9 @@ describe('examples/ through the whole pipeline (real Redis, real SMTP)', () => {
   });
 
   it('quarantines malformed mail with a reason and reports robots by kind', () => {
-    const malformed = summary.emails.filter((e) => expected[path.basename(e.file)]?.malformed);
+    const malformed = summary.emails.filter((e) => EXPECTED[path.basename(e.file)]?.malformed);
     expect(malformed.some((e) => e.state === 'quarantined' && e.reason.includes('MAILROOM_EMAIL_MALFORMED'))).toBe(true);
-    const robots = Object.values(expected).filter((e) => e.robot !== 'none').length;
+    const robots = Object.values(EXPECTED).filter((e) => e.robot !== 'none').length;
     expect(Object.values(summary.robots).reduce((a, b) => a + b, 0)).toBe(robots);
     expect(summary.llm).toMatchObject({ provider: 'offline', calls: 0 });
   });

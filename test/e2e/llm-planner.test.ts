@@ -3,16 +3,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runProcess } from '../../src/cli/process-command.js';
-import { loadConfig, type Config } from '../../src/config.js';
+import type { Config } from '../../src/config.js';
 import { createContext } from '../../src/context.js';
 import { EmailId } from '../../src/ids.js';
 import { createLogger } from '../../src/logger.js';
+import { exampleConfig } from '../harness/example-config.js';
 import { buildMail } from '../harness/mail-factory.js';
-import { defaultResponder, roleResponder, sequenceResponder, startOpenAiServer, type OpenAiTestServer, type Responder } from '../harness/openai-server.js';
-import { startTestRedis, type TestRedis } from '../harness/redis.js';
-import { startSmtpCapture, type SmtpCapture } from '../harness/smtp-capture.js';
+import { startModelServices, type ModelServices } from '../harness/model-services.js';
+import { defaultResponder, roleResponder, sequenceResponder, type Responder } from '../harness/openai-server.js';
 
-const EXAMPLES = path.resolve(import.meta.dirname, '../../examples');
 const logger = createLogger({ level: 'silent' });
 
 /** A plan in the model's schema: every argument present (optional ones null). */
@@ -33,41 +32,23 @@ function writeMails(dir: string, mails: Array<{ name: string; raw: string }>): s
 }
 
 describe('the LLM planner over real HTTP', () => {
-  let redis: TestRedis;
-  let smtp: SmtpCapture;
-  let llm: OpenAiTestServer;
+  let services: ModelServices;
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'mailroom-llm-'));
-  const configFor = (): Config =>
-    loadConfig({
-      env: {
-        REDIS_URL: redis.url,
-        MAILROOM_PREFIX: redis.prefix(),
-        SMTP_URL: smtp.url,
-        OPENAI_API_KEY: 'test-key',
-        OPENAI_BASE_URL: llm.url,
-        OPENAI_MODEL: 'test-model',
-        MAILROOM_DATA_DIR: tmp,
-      },
-      configPath: path.join(EXAMPLES, 'mailroom.config.json'),
-    });
+  const configFor = (): Config => exampleConfig({ ...services, dataDir: tmp, env: { OPENAI_MODEL: 'test-model' } });
 
   beforeAll(async () => {
-    redis = await startTestRedis();
-    smtp = await startSmtpCapture();
-    llm = await startOpenAiServer();
+    services = await startModelServices();
   });
   afterEach(() => {
-    llm.reset();
-    smtp.reset();
+    services.llm.reset();
+    services.smtp.reset();
   });
   afterAll(async () => {
-    await llm?.close();
-    await smtp?.close();
-    await redis?.close();
+    await services?.close();
   });
 
   it('never shows the planner a canary placed in any untrusted field, while the sandbox does see it', async () => {
-    llm.setResponder(roleResponder({ planner: planResponder, 'sandbox:classify_email': billingClassifier }));
+    services.llm.setResponder(roleResponder({ planner: planResponder, 'sandbox:classify_email': billingClassifier }));
     const canaries: string[] = [];
     const mails = ['body', 'subject', 'name', 'attachment', 'quoted'].map((where, i) => {
       const canary = `CANARY${where.toUpperCase()}${i}X7Q`;
@@ -86,15 +67,15 @@ describe('the LLM planner over real HTTP', () => {
     const summary = await runProcess(configFor(), logger, { paths: [writeMails(path.join(tmp, 'canary'), mails)], timeoutMs: 30_000 });
     expect(summary.lost).toBe(0);
 
-    const planner = llm.requestsByRole('planner');
+    const planner = services.llm.requestsByRole('planner');
     expect(planner.length).toBeGreaterThan(0);
     for (const req of planner) for (const c of canaries) expect(req.raw).not.toContain(c);
     // Not vacuous: the text did reach the sandboxed readers, which may read it.
-    const sandbox = llm.requests.filter((r) => r.role?.startsWith('sandbox:'));
+    const sandbox = services.llm.requests.filter((r) => r.role?.startsWith('sandbox:'));
     const seen = canaries.filter((c) => sandbox.some((r) => r.raw.includes(c)));
     expect(seen).toEqual(expect.arrayContaining(canaries.filter((c) => !c.includes('ATTACHMENT') && !c.includes('NAME'))));
     // Every request carries its role, and readers are offered no tools and a strict schema.
-    for (const req of llm.requests) expect(req.role === 'planner' || req.role?.startsWith('sandbox:')).toBe(true);
+    for (const req of services.llm.requests) expect(req.role === 'planner' || req.role?.startsWith('sandbox:')).toBe(true);
     for (const req of sandbox) {
       const body = req.body as Record<string, unknown>;
       expect(body.tools).toBeUndefined();
@@ -102,7 +83,7 @@ describe('the LLM planner over real HTTP', () => {
       expect(body.response_format).toMatchObject({ type: 'json_schema', json_schema: { strict: true } });
     }
     expect(summary.completed).toBe(5);
-    expect(smtp.messages).toHaveLength(5);
+    expect(services.smtp.messages).toHaveLength(5);
   });
 
   it('regenerates invalid plans with the errors as feedback, then escalates without running them', async () => {
@@ -116,7 +97,7 @@ describe('the LLM planner over real HTTP', () => {
         ],
       },
     ];
-    llm.setResponder(
+    services.llm.setResponder(
       roleResponder({
         planner: sequenceResponder(invalid.map((p) => ({ content: JSON.stringify(p) }))),
         'sandbox:classify_email': () => ({ content: JSON.stringify({ category: 'bug', confidence: 0.8 }) }),
@@ -127,12 +108,12 @@ describe('the LLM planner over real HTTP', () => {
     const summary = await runProcess(config, logger, { paths: [writeMails(path.join(tmp, 'invalid'), [{ name: 'bug', raw }])], timeoutMs: 30_000 });
     expect(summary.emails[0]).toMatchObject({ state: 'escalated', tools: ['apply_label', 'escalate'] });
 
-    const planner = llm.requestsByRole('planner');
+    const planner = services.llm.requestsByRole('planner');
     expect(planner).toHaveLength(3);
     expect(planner[1]?.raw).toContain('output_schema');
     expect(planner[2]?.raw).toContain('tainted_control_argument');
     // Only the escalation notice to our own team went out; nothing reached the customer.
-    expect(smtp.messages.flatMap((m) => m.envelope.to).filter((to) => !to.endsWith('@acme.example'))).toEqual([]);
+    expect(services.smtp.messages.flatMap((m) => m.envelope.to).filter((to) => !to.endsWith('@acme.example'))).toEqual([]);
 
     const app = await createContext(config, logger);
     try {
@@ -148,20 +129,20 @@ describe('the LLM planner over real HTTP', () => {
   });
 
   it('serves the second email of the same trusted shape from the plan cache', async () => {
-    llm.setResponder(roleResponder({ planner: planResponder, 'sandbox:classify_email': billingClassifier }));
+    services.llm.setResponder(roleResponder({ planner: planResponder, 'sandbox:classify_email': billingClassifier }));
     const config = configFor();
     const first = buildMail({ from: 'a@one-customer.example', verified: true, subject: 'Invoice', text: 'Where is my invoice?' });
     const second = buildMail({ from: 'b@another-customer.example', verified: true, subject: 'Receipt', text: 'I need a receipt.' });
     await runProcess(config, logger, { paths: [writeMails(path.join(tmp, 'cache1'), [{ name: 'first', raw: first.raw }])], timeoutMs: 30_000 });
-    expect(llm.requestsByRole('planner')).toHaveLength(1);
+    expect(services.llm.requestsByRole('planner')).toHaveLength(1);
     const summary = await runProcess(config, logger, { paths: [writeMails(path.join(tmp, 'cache2'), [{ name: 'second', raw: second.raw }])], timeoutMs: 30_000 });
-    expect(llm.requestsByRole('planner')).toHaveLength(1);
+    expect(services.llm.requestsByRole('planner')).toHaveLength(1);
     expect(summary.emails[0]?.state).toBe('completed');
-    expect(smtp.messages).toHaveLength(2);
+    expect(services.smtp.messages).toHaveLength(2);
   });
 
   it('falls back to the playbooks when the planner endpoint is down', async () => {
-    llm.setResponder(roleResponder({ planner: () => ({ status: 503 }), 'sandbox:classify_email': billingClassifier }, defaultResponder));
+    services.llm.setResponder(roleResponder({ planner: () => ({ status: 503 }), 'sandbox:classify_email': billingClassifier }, defaultResponder));
     const config = configFor();
     const { raw } = buildMail({ from: 'c@third-customer.example', verified: true, subject: 'Invoice', text: 'Invoice please.' });
     const summary = await runProcess(config, logger, { paths: [writeMails(path.join(tmp, 'down'), [{ name: 'down', raw }])], timeoutMs: 30_000 });

@@ -1,17 +1,16 @@
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runProcess } from '../../src/cli/process-command.js';
 import type { ProcessSummary } from '../../src/cli/summary.js';
-import { loadConfig, type Config } from '../../src/config.js';
+import type { Config } from '../../src/config.js';
 import { createContext, type AppContext } from '../../src/context.js';
 import { EmailId } from '../../src/ids.js';
 import { createLogger } from '../../src/logger.js';
 import { ALL_TOOLS } from '../../src/tools/registry.js';
+import { EXAMPLES } from '../fixtures/examples.js';
+import { exampleConfig } from '../harness/example-config.js';
 import { startTestRedis, type TestRedis } from '../harness/redis.js';
 import { startSmtpCapture, type SmtpCapture } from '../harness/smtp-capture.js';
-
-const EXAMPLES = path.resolve(import.meta.dirname, '../../examples');
 
 describe('mailroom process examples/ exercises the whole toolbox (real Redis, real SMTP)', () => {
   let redis: TestRedis;
@@ -25,10 +24,7 @@ describe('mailroom process examples/ exercises the whole toolbox (real Redis, re
   beforeAll(async () => {
     redis = await startTestRedis();
     smtp = await startSmtpCapture();
-    config = loadConfig({
-      env: { REDIS_URL: redis.url, MAILROOM_PREFIX: redis.prefix(), SMTP_URL: smtp.url, MAILROOM_DATA_DIR: os.tmpdir() },
-      configPath: path.join(EXAMPLES, 'mailroom.config.json'),
-    });
+    config = exampleConfig({ redis, smtp });
     summary = await runProcess(config, logger, { paths: [path.join(EXAMPLES, 'mailbox')], timeoutMs: 60_000 });
     app = await createContext(config, logger);
   });

@@ -8,10 +8,9 @@ import { startWorkers, type RunningWorkers } from '../../src/daemon/workers.js';
 import type { EmailId } from '../../src/ids.js';
 import { submitEmail } from '../../src/ingest/submit.js';
 import { createLogger } from '../../src/logger.js';
+import { EXAMPLES } from '../fixtures/examples.js';
 import { startTestRedis, type TestRedis } from '../harness/redis.js';
 import { startSmtpCapture, type SmtpCapture } from '../harness/smtp-capture.js';
-
-export const EXAMPLES = path.resolve(import.meta.dirname, '../../examples');
 
 /** One Mailroom (context + all worker roles) against a test Redis and SMTP server. */
 export interface Instance {

@@ -6,10 +6,10 @@ import { TrustedContext } from '../../src/ingest/trusted-context.js';
 import { decideApproval } from '../../src/planner/approval-policy.js';
 import { DEFAULT_PLAYBOOKS } from '../../src/planner/playbooks.js';
 import { planEmail } from '../../src/planner/planner.js';
-import { mailboxActionsFor } from '../../src/ingest/mailbox-actions.js';
 import type { LlmGateway } from '../../src/llm/gateway.js';
 import { createRegistry } from '../../src/tools/registry.js';
 import { sendReply } from '../../src/tools/send-reply.js';
+import { toolContext } from '../harness/toolbox.js';
 import { startRig, type Rig } from './instance.js';
 
 const registry = createRegistry();
@@ -76,24 +76,12 @@ describe('send_reply refuses robot mail (real Redis, real SMTP)', () => {
     const { app } = rig.mailroom;
     const run = sendReply.run(
       { draft: UntrustedRef.parse('ur_draft_000000000000000000000000') },
-      {
-        emailId: EmailId.parse('em_0123456789abcdef'),
-        planId: PlanId.parse('pl_0123456789abcdef'),
-        stepId: 'send',
-        idempotencyKey: 'pl_0123456789abcdef.send',
-        trusted: context('loop'),
-        emailRef: UntrustedRef.parse('ur_content_000000000000000000000000'),
-        config: app.config,
-        redis: app.redis,
-        keys: app.keys,
-        logger: app.logger,
-        llm: app.llm,
-        kb: app.kb,
-        accounts: app.accounts,
-        content: app.content,
-        mailer: app.mailer,
-        mailbox: mailboxActionsFor(app, EmailId.parse('em_0123456789abcdef'), undefined),
-      },
+      toolContext(
+        app,
+        { emailId: EmailId.parse('em_0123456789abcdef'), contentRef: UntrustedRef.parse('ur_content_000000000000000000000000'), context: context('loop') },
+        'send',
+        PlanId.parse('pl_0123456789abcdef'),
+      ),
     );
     await expect(run).rejects.toBeInstanceOf(MailroomError);
     await expect(run).rejects.toMatchObject({ code: 'NEEDS_REVIEW', message: 'robot mail (loop) gets no automatic reply' });

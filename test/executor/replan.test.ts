@@ -3,16 +3,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runProcess } from '../../src/cli/process-command.js';
-import { loadConfig } from '../../src/config.js';
 import { createContext } from '../../src/context.js';
 import { EmailId } from '../../src/ids.js';
 import { createLogger } from '../../src/logger.js';
+import { exampleConfig } from '../harness/example-config.js';
 import { buildMail } from '../harness/mail-factory.js';
-import { roleResponder, sequenceResponder, startOpenAiServer, type OpenAiTestServer } from '../harness/openai-server.js';
-import { startTestRedis, type TestRedis } from '../harness/redis.js';
-import { startSmtpCapture, type SmtpCapture } from '../harness/smtp-capture.js';
+import { startModelServices, type ModelServices } from '../harness/model-services.js';
+import { roleResponder, sequenceResponder } from '../harness/openai-server.js';
 
-const EXAMPLES = path.resolve(import.meta.dirname, '../../examples');
 const logger = createLogger({ level: 'silent' });
 const step = (id: string, tool: string, args: Record<string, unknown>, checkpoint = false) => ({ id, tool, args, checkpoint });
 const KB = step('kb', 'search_kb', { topic: '{{context.category.name}}' });
@@ -21,35 +19,26 @@ const SEND = step('send', 'send_reply', { draft: '{{steps.draft.output.ref}}' })
 const ESCALATE = { steps: [step('label', 'apply_label', { label: 'mailroom/needs-human' }), step('esc', 'escalate', { reason: 'step_failed' })] };
 
 describe('the executor replans from trusted facts only', () => {
-  let redis: TestRedis;
-  let smtp: SmtpCapture;
-  let llm: OpenAiTestServer;
+  let services: ModelServices;
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'mailroom-replan-'));
 
   beforeAll(async () => {
-    redis = await startTestRedis();
-    smtp = await startSmtpCapture();
-    llm = await startOpenAiServer();
+    services = await startModelServices();
   });
   afterAll(async () => {
-    await llm?.close();
-    await smtp?.close();
-    await redis?.close();
+    await services?.close();
   });
 
   async function run(name: string, planner: Parameters<typeof roleResponder>[0]['planner'], draft: Parameters<typeof roleResponder>[0]['planner']) {
-    llm.reset();
-    llm.setResponder(
+    services.llm.reset();
+    services.llm.setResponder(
       roleResponder({
         planner,
         'sandbox:classify_email': () => ({ content: JSON.stringify({ category: 'billing', confidence: 1 }) }),
         'sandbox:draft_reply': draft,
       }),
     );
-    const config = loadConfig({
-      env: { REDIS_URL: redis.url, MAILROOM_PREFIX: redis.prefix(), SMTP_URL: smtp.url, OPENAI_API_KEY: 'k', OPENAI_BASE_URL: llm.url, MAILROOM_DATA_DIR: tmp },
-      configPath: path.join(EXAMPLES, 'mailroom.config.json'),
-    });
+    const config = exampleConfig({ ...services, dataDir: tmp });
     const dir = path.join(tmp, name);
     mkdirSync(dir, { recursive: true });
     const secret = `SECRETBODY${name.toUpperCase()}`;
@@ -68,7 +57,7 @@ describe('the executor replans from trusted facts only', () => {
       () => ({ content: JSON.stringify({ reply: '' }) }),
     );
     expect(summary.emails[0]?.state).toBe('escalated');
-    const planner = llm.requestsByRole('planner');
+    const planner = services.llm.requestsByRole('planner');
     expect(planner).toHaveLength(2);
     const replanRequest = planner[1]?.raw ?? '';
     expect(replanRequest).toContain('step_failed');
@@ -85,14 +74,14 @@ describe('the executor replans from trusted facts only', () => {
   });
 
   it('a checkpoint asks the planner again, which may replace the rest of the plan', async () => {
-    const toCustomers = () => smtp.messages.filter((m) => m.envelope.to.some((to) => !to.endsWith('@acme.example'))).length;
+    const toCustomers = () => services.smtp.messages.filter((m) => m.envelope.to.some((to) => !to.endsWith('@acme.example'))).length;
     const before = toCustomers();
     const { summary, trail } = await run(
       'checkpoint',
       sequenceResponder([{ content: JSON.stringify({ steps: [{ ...KB, checkpoint: true }, DRAFT, SEND] }) }, { content: JSON.stringify(ESCALATE) }]),
       () => ({ content: JSON.stringify({ reply: 'Hello, see our billing article.' }) }),
     );
-    const planner = llm.requestsByRole('planner');
+    const planner = services.llm.requestsByRole('planner');
     expect(planner).toHaveLength(2);
     expect(planner[1]?.raw).toContain('checkpoint');
     expect(summary.emails[0]?.state).toBe('escalated');

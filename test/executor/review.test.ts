@@ -1,19 +1,18 @@
-import { mkdtempSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runProcess } from '../../src/cli/process-command.js';
-import { loadConfig, type Config } from '../../src/config.js';
+import type { Config } from '../../src/config.js';
 import { createContext, type AppContext } from '../../src/context.js';
 import { startWorkers, type RunningWorkers } from '../../src/daemon/workers.js';
 import { approveParked, rejectParked } from '../../src/executor/review.js';
 import { EmailId } from '../../src/ids.js';
 import { createLogger } from '../../src/logger.js';
 import { RESTING_STATES } from '../../src/audit/email-ledger.js';
+import { EXAMPLES } from '../fixtures/examples.js';
+import { exampleConfig } from '../harness/example-config.js';
 import { startTestRedis, type TestRedis } from '../harness/redis.js';
 import { startSmtpCapture, type SmtpCapture } from '../harness/smtp-capture.js';
 
-const EXAMPLES = path.resolve(import.meta.dirname, '../../examples');
 const logger = createLogger({ level: 'silent' });
 
 describe('a human reviews parked plans', () => {
@@ -27,10 +26,7 @@ describe('a human reviews parked plans', () => {
   beforeAll(async () => {
     redis = await startTestRedis();
     smtp = await startSmtpCapture();
-    config = loadConfig({
-      env: { REDIS_URL: redis.url, MAILROOM_PREFIX: redis.prefix(), SMTP_URL: smtp.url, MAILROOM_DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'mailroom-review-')) },
-      configPath: path.join(EXAMPLES, 'mailroom.config.json'),
-    });
+    config = exampleConfig({ redis, smtp });
     const files = ['06-refund-after-closing-studio.eml', '07-refund-duplicate-seats.eml'];
     const summary = await runProcess(config, logger, { paths: files.map((f) => path.join(EXAMPLES, 'mailbox', f)), timeoutMs: 30_000 });
     for (const e of summary.emails) {

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { z } from 'zod';
 import { describe, expect, it } from 'vitest';
 import { AutoKind } from '../../src/ingest/robots.js';
+import { PLAYBOOK_CATEGORIES } from '../fixtures/categories.js';
 import { trustedContext, type ContextOverrides } from '../fixtures/trusted-context.js';
 import { decideApproval } from '../../src/planner/approval-policy.js';
 import { Plan } from '../../src/planner/plan.js';
@@ -11,17 +12,6 @@ import { defineTool } from '../../src/tools/tool.js';
 import type { Step } from '../../src/planner/plan.js';
 
 const registry = createRegistry();
-
-const CATEGORIES = [
-  'billing',
-  'refund',
-  'bug',
-  'account_access',
-  'feature_request',
-  'spam',
-  'unknown',
-  'custom_thing',
-] as const;
 
 const context = trustedContext;
 
@@ -84,7 +74,7 @@ describe('decideApproval', () => {
   });
 
   it('auto-approves what the playbook planner plans for unverified senders, and for verified ones unless it is risky', () => {
-    for (const name of CATEGORIES) {
+    for (const name of PLAYBOOK_CATEGORIES) {
       for (const over of [{}, UNVERIFIED]) {
         const ctx = context({ ...over, category: { name, source: 'classifier' } });
         const risky = PARKING.includes(name) && over !== UNVERIFIED;
@@ -180,7 +170,7 @@ describe('decideApproval', () => {
           // Arguments do not matter to the policy; the plan only needs to be well-formed.
           const p = Plan.parse({ steps: picked.map((s, i) => ({ id: `s${i}`, tool: s.tool, args: {} })) });
           const base: ContextOverrides = { ...(verified ? {} : UNVERIFIED), auto: { kind, reason: 'test' } };
-          const decisions = CATEGORIES.map((name) =>
+          const decisions = PLAYBOOK_CATEGORIES.map((name) =>
             decideApproval(p, extended, context({ ...base, category: { name, source } }), extra),
           );
           for (const d of decisions) expect(d).toEqual(decisions[0]);

@@ -5,6 +5,7 @@ import { AutoKind } from '../../src/ingest/robots.js';
 import { TrustedContext } from '../../src/ingest/trusted-context.js';
 import { DEFAULT_LIMITS, validatePlan } from '../../src/planner/plan-validator.js';
 import { Plan } from '../../src/planner/plan.js';
+import { PLAYBOOK_CATEGORIES } from '../fixtures/categories.js';
 import { trustedContext } from '../fixtures/trusted-context.js';
 import { DEFAULT_PLAYBOOKS, escalationPlan, playbookPlan, robotPlan } from '../../src/planner/playbooks.js';
 import { createRegistry } from '../../src/tools/registry.js';
@@ -61,18 +62,8 @@ describe('validatePlan accepts', () => {
   });
 
   it('every plan the playbook planner can produce', () => {
-    const categories = [
-      'billing',
-      'refund',
-      'bug',
-      'account_access',
-      'feature_request',
-      'spam',
-      'unknown',
-      'custom_thing',
-    ];
     for (const verified of [true, false]) {
-      for (const name of categories) {
+      for (const name of PLAYBOOK_CATEGORIES) {
         const ctx = TrustedContext.parse({
           emailId: emailIdFor('support@acme.example', `<${name}@x.example>`),
           mailbox: 'support@acme.example',

@@ -12,7 +12,7 @@ import { sendEmail } from '../../src/tools/send-email.js';
 import { updateAccount } from '../../src/tools/update-account.js';
 import { startTestRedis, type TestRedis } from '../harness/redis.js';
 import { startSmtpCapture, type SmtpCapture } from '../harness/smtp-capture.js';
-import { exampleApp, storeEmail, toolContext } from './toolbox-harness.js';
+import { exampleApp, storeEmail, toolContext } from '../harness/toolbox.js';
 
 interface Hook {
   path: string;

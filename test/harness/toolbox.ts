@@ -1,33 +1,45 @@
 import { randomInt } from 'node:crypto';
-import { mailboxActionsFor } from '../../src/ingest/mailbox-actions.js';
-import { mkdtempSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { Job } from 'bullmq';
-import { loadConfig, type Config } from '../../src/config.js';
+import type { Config } from '../../src/config.js';
 import { createContext, type AppContext } from '../../src/context.js';
 import { processStepJob } from '../../src/executor/step-worker.js';
 import { emailIdFor, planIdFor, type EmailId, type PlanId, type UntrustedRef } from '../../src/ids.js';
+import { mailboxActionsFor } from '../../src/ingest/mailbox-actions.js';
 import type { TrustedContext, UntrustedContent } from '../../src/ingest/trusted-context.js';
 import { createLogger } from '../../src/logger.js';
 import type { Plan } from '../../src/planner/plan.js';
 import type { StoredPlan } from '../../src/planner/stored-plan.js';
 import type { ToolContext } from '../../src/tools/tool.js';
-import type { TestRedis } from '../harness/redis.js';
-
-export const EXAMPLES = path.resolve(import.meta.dirname, '../../examples');
+import { exampleConfig } from './example-config.js';
+import { startTestRedis, type TestRedis } from './redis.js';
 
 /**
  * A real AppContext on the test Redis, with the example accounts, KB and teams. Replans are off
  * by default: these tests drive steps one by one and look at a tool's own failure.
  */
 export async function exampleApp(redis: TestRedis, env: Record<string, string> = {}, overrides: Partial<Config> = {}): Promise<AppContext> {
-  const config: Config = loadConfig({
-    env: { REDIS_URL: redis.url, MAILROOM_PREFIX: redis.prefix(), MAILROOM_DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'mailroom-tools-')), ...env },
-    configPath: path.join(EXAMPLES, 'mailroom.config.json'),
-    overrides: { maxReplans: 0, ...overrides },
-  });
+  const config = exampleConfig({ redis, env, overrides: { maxReplans: 0, ...overrides } });
   return createContext(config, createLogger({ level: 'silent' }));
+}
+
+/** An {@link exampleApp} on a Redis of its own; `close()` closes both. */
+export interface ExampleApp {
+  readonly redis: TestRedis;
+  readonly app: AppContext;
+  close(): Promise<void>;
+}
+
+export async function startExampleApp(): Promise<ExampleApp> {
+  const redis = await startTestRedis();
+  const app = await exampleApp(redis);
+  return {
+    redis,
+    app,
+    async close() {
+      await app.close();
+      await redis.close();
+    },
+  };
 }
 
 export interface EmailSpec {
