@@ -49,10 +49,9 @@ export async function adoptPlan(
   };
   // First writer wins: a re-delivered job adopts the plan already stored, never a second one.
   const created = await app.redis.set(app.keys.plan(planId), JSON.stringify(fresh), 'EX', app.config.contentTtlSeconds, 'NX');
-  let stored = fresh;
   if (created === null) {
-    stored = StoredPlan.parse(JSON.parse((await app.redis.get(app.keys.plan(planId))) ?? 'null'));
-    outcome = { ...outcome, plan: stored.plan, planner: stored.planner };
+    await resumeStoredPlan(app, emailId, planId);
+    return planId;
   }
   for (const errors of outcome.rejected) {
     await app.audit.append(emailId, 'validated', 'planner', { ok: false, errors: errors.map((e) => ({ rule: e.rule, stepId: e.stepId, arg: e.arg })) });
@@ -68,18 +67,32 @@ export async function adoptPlan(
   });
   await app.audit.append(emailId, 'validated', 'planner', { ok: outcome.validation.ok, planId });
   await app.ledger.setState(emailId, 'planned', { planId, tools: outcome.plan.steps.map((s) => s.tool).join(',') });
-  if (stored.gate) {
-    await app.audit.append(emailId, 'gated', 'policy', { planId, gate: stored.gate.step, reasons: stored.gate.reasons });
-    if (stored.gate.step === 0) {
-      await park(app, emailId, planId, 'policy', stored.gate.reasons, 0);
-      return planId;
-    }
-  } else {
-    await app.audit.append(emailId, 'approved', 'policy', { planId, auto: true });
-  }
-  const first = outcome.plan.steps[0];
-  await app.queues.add('steps', { emailId, planId, stepIndex: 0 }, { jobId: jobIdFor(planId, first?.id ?? 's0') });
+  if (fresh.gate) await app.audit.append(emailId, 'gated', 'policy', { planId, gate: fresh.gate.step, reasons: fresh.gate.reasons });
+  else await app.audit.append(emailId, 'approved', 'policy', { planId, auto: true });
+  await startPlan(app, emailId, fresh);
   return planId;
+}
+
+/** Parks a plan gated at its first step, or enqueues that step; both idempotent by job id. */
+async function startPlan(app: AppContext, emailId: EmailId, stored: StoredPlan): Promise<void> {
+  if (stored.gate?.step === 0) {
+    await park(app, emailId, stored.planId, 'policy', stored.gate.reasons, 0);
+    return;
+  }
+  const first = stored.plan.steps[0];
+  await app.queues.add('steps', { emailId, planId: stored.planId, stepIndex: 0 }, { jobId: jobIdFor(stored.planId, first?.id ?? 's0') });
+}
+
+/**
+ * A re-delivered plan job whose plan is already stored: start it only if the crash came before it
+ * started; an email already running, parked or finished is left alone.
+ */
+async function resumeStoredPlan(app: AppContext, emailId: EmailId, planId: PlanId): Promise<void> {
+  const record = await app.ledger.get(emailId);
+  if (record && record.state !== 'triaged' && record.state !== 'planned') return;
+  const stored = StoredPlan.parse(JSON.parse((await app.redis.get(app.keys.plan(planId))) ?? 'null'));
+  await app.ledger.setState(emailId, 'planned', { planId, tools: stored.plan.steps.map((s) => s.tool).join(',') });
+  await startPlan(app, emailId, stored);
 }
 
 /** Plan stage: plan from the trusted context, validate, decide approval, then park or start. */
@@ -87,6 +100,11 @@ export async function processPlanJob(app: AppContext, job: Job): Promise<void> {
   const { emailId } = parseJobData('plan', job.data);
   const log = app.logger.child({ component: 'planner', emailId, jobId: job.id });
   try {
+    // A re-delivered job whose first plan exists does not ask the planner (or the model) again.
+    if (await app.redis.exists(app.keys.plan(planIdFor(emailId, 0)))) {
+      await resumeStoredPlan(app, emailId, planIdFor(emailId, 0));
+      return;
+    }
     const { context } = await loadTriage(app, emailId);
     const outcome = await planEmail(plannerDeps(app), context);
     const planId = await adoptPlan(app, emailId, context, outcome, { generation: 0 });
