@@ -96,6 +96,12 @@ Environment:
       } else {
         process.stdout.write(`${formatTable(summary)}\n`);
         process.stdout.write(`replies written to ${path.relative(process.cwd(), config.smtp.outboxDir)}/ (no SMTP configured)\n`);
+        const example = summary.emails.find((e) => e.state === 'awaiting_approval') ?? summary.emails[0];
+        if (example) {
+          const env = `MAILROOM_DATA_DIR=${path.relative(process.cwd(), dataDir)}`;
+          process.stdout.write(`audit trail of one email:   ${env} ./bin/mailroom.js audit ${example.emailId}\n`);
+          process.stdout.write(`plans waiting for a human:  ${env} ./bin/mailroom.js pending\n`);
+        }
       }
       if (summary.lost > 0) process.exitCode = 1;
     });
