@@ -39,11 +39,17 @@ export const EmailRecord = z.object({
 export type EmailRecord = z.infer<typeof EmailRecord>;
 
 /** Moves an email to a new state unless it already rests in a terminal one (atomic). */
+/**
+ * ARGV: new state, updatedAt, n, n terminal states, then field/value pairs written in the same
+ * step, so nobody ever reads a final state without its reason.
+ */
 const SET_STATE = `
 local cur = redis.call('HGET', KEYS[1], 'state')
 if not cur then return -1 end
-for i = 3, #ARGV do if ARGV[i] == cur then return 0 end end
+local n = tonumber(ARGV[3])
+for i = 4, 3 + n do if ARGV[i] == cur then return 0 end end
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'updatedAt', ARGV[2])
+for i = 4 + n, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 redis.call('HINCRBY', KEYS[2], cur, -1)
 redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
 return 1`;
@@ -83,8 +89,18 @@ export function createEmailLedger(redis: Redis, keys: RedisKeys, clock: () => Da
       return true;
     },
     async setState(emailId, state, fields = {}) {
-      const res = await redis.eval(SET_STATE, 2, keys.email(emailId), keys.emailStateCounts(), state, clock().toISOString(), ...TERMINAL_STATES);
-      if (res === 1 && Object.keys(fields).length > 0) await ledger.annotate(emailId, fields);
+      const pairs = Object.entries(fields).flatMap(([k, v]) => (typeof v === 'string' ? [k, v] : []));
+      const res = await redis.eval(
+        SET_STATE,
+        2,
+        keys.email(emailId),
+        keys.emailStateCounts(),
+        state,
+        clock().toISOString(),
+        String(TERMINAL_STATES.length),
+        ...TERMINAL_STATES,
+        ...pairs,
+      );
       return res === 1;
     },
     async annotate(emailId, fields) {
