@@ -20,6 +20,8 @@ export const issueRefund = defineTool({
   untrustedInputs: [],
   taintedOutputs: [],
   outputLabel: 'sender',
+  // The money goes back to the verified sender's own payment method.
+  audience: 'sender',
   requiresApproval: 'moves money',
   sideEffect: true,
   async run(input, ctx) {
