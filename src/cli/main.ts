@@ -53,7 +53,7 @@ Environment:
   OPENAI_MODEL       model name (default gpt-4.1-mini)
   SMTP_URL           smtp(s)://user:pass@host:port for replies; unset: .eml files in the outbox
   MAILROOM_HTTP_PORT port of the web role's /healthz and /metrics (default 9310)
-  MAILROOM_LOG_LEVEL fatal|error|warn|info|debug (default info; warn for one-shot commands)`,
+  MAILROOM_LOG_LEVEL fatal|error|warn|info|debug (default info for start, error for process and demo, warn otherwise)`,
     );
 
   program
