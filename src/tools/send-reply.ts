@@ -6,8 +6,12 @@ import { StoredDraft } from './draft-reply.js';
 import { automaticHeaders, mailNotDelivered, outboundMessageId } from './outbound-headers.js';
 import { describeRefusal, reserveReply } from './reply-rate-limit.js';
 import { defineTool } from './tool.js';
+import { effectOnce } from './effect-once.js';
 
 const MESSAGE_ID = /^<[^<>\s]{1,900}>$/;
+
+/** What a sent reply leaves behind in its idempotency record. */
+const Sent = z.object({ messageId: z.string() }).strict();
 
 function replySubject(subject: string): string {
   const clean = subject.replace(/[\r\n\t]+/g, ' ').trim().slice(0, 200);
@@ -59,18 +63,11 @@ export const sendReply = defineTool({
       stepId: ctx.stepId,
       at: new Date().toISOString(),
     });
-    const key = ctx.keys.idempotency(ctx.idempotencyKey);
-    // Claim the effect before acting: at most once, even if this worker dies mid-send.
-    const claimed = await ctx.redis.set(key, 'sending', 'EX', 90 * 24 * 3600, 'NX');
-    if (claimed === null) {
-      const state = await ctx.redis.get(key);
-      if (state === 'sent') return { messageId, to: sender.address, duplicate: true };
-      throw new MailroomError('DELIVERY_UNKNOWN', 'an earlier attempt of this reply stopped mid-send; a human must check');
-    }
     const original = await ctx.content.getContent(ctx.emailRef);
     const inReplyTo = original.messageId && MESSAGE_ID.test(original.messageId) ? original.messageId : undefined;
     const references = [...original.references.filter((r) => MESSAGE_ID.test(r)).slice(-20), ...(inReplyTo ? [inReplyTo] : [])];
-    try {
+    // Claimed before acting: at most once, even if this worker dies mid-send (then a human checks).
+    const { duplicate } = await effectOnce(ctx, { result: Sent, resumable: false, notDone: mailNotDelivered }, async () => {
       await ctx.mailer.send({
         to: sender.address,
         from: { name: ctx.config.mailbox.name, address: ctx.config.mailbox.address },
@@ -81,11 +78,8 @@ export const sendReply = defineTool({
         references,
         headers: automaticHeaders('reply', ctx.idempotencyKey),
       });
-    } catch (err) {
-      if (mailNotDelivered(err)) await ctx.redis.del(key);
-      throw err;
-    }
-    await ctx.redis.set(key, 'sent', 'EX', 90 * 24 * 3600);
-    return { messageId, to: sender.address, duplicate: false };
+      return { messageId };
+    });
+    return { messageId, to: sender.address, duplicate };
   },
 });
