@@ -66,8 +66,8 @@ export async function runStatus(config: Config, logger: Logger, limit: number) {
   try {
     const recent = await app.ledger.list(limit);
     const total = await app.ledger.count();
-    const counts: Record<string, number> = {};
-    for (const r of await app.ledger.list(total || 1)) counts[r.state] = (counts[r.state] ?? 0) + 1;
+    // The ledger keeps per-state counts on every transition (the same numbers /metrics serves).
+    const counts = Object.fromEntries(Object.entries(await app.ledger.countByState()).filter(([, n]) => (n ?? 0) > 0));
     const queues: Record<string, Record<string, number>> = {};
     for (const q of app.queues.all()) queues[q.name] = await q.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed');
     const deadLetters = (await app.queues.get('deadLetter').getJobs(['waiting', 'completed', 'failed'], 0, limit - 1))
