@@ -1,7 +1,7 @@
 import { MailroomError } from '../errors.js';
 import type { UntrustedRef } from '../ids.js';
 import type { TrustedContext } from '../ingest/trusted-context.js';
-import { audienceMayRead, joinConf, type Label } from '../planner/plan-validator.js';
+import { audienceMayRead, type Label } from '../planner/plan-validator.js';
 import { parsePlaceholder, type Step } from '../planner/plan.js';
 import type { ToolDescriptor } from '../tools/tool.js';
 
@@ -70,10 +70,4 @@ export function resolveArgs(
     labels[name] = label;
   }
   return { args, labels, parkReasons };
-}
-
-/** The label of a step's output at run time: tainted if the tool says so, confidentiality joined. */
-export function runtimeOutputLabel(tool: ToolDescriptor, inputs: Record<string, Label>): Label {
-  const joined = Object.values(inputs).reduce<Label['conf']>((c, l) => joinConf(c, l.conf), 'public');
-  return { tainted: tool.taintedOutputs.length > 0, conf: tool.outputLabel === 'inherit' ? joined : tool.outputLabel };
 }

@@ -12,7 +12,8 @@ import { StoredPlan } from '../planner/stored-plan.js';
 import type { ErrorCode } from '../errors.js';
 import { jobIdFor, parseJobData } from '../queues/catalog.js';
 import type { ToolContext } from '../tools/tool.js';
-import { resolveArgs, runtimeOutputLabel, type LabelledOutput } from './resolve-args.js';
+import { resolveArgs, type LabelledOutput } from './resolve-args.js';
+import { outputLabelFor } from '../planner/plan-validator.js';
 
 async function loadPlan(app: AppContext, planId: PlanId): Promise<StoredPlan> {
   const raw = await app.redis.get(app.keys.plan(planId));
@@ -90,7 +91,7 @@ export async function processStepJob(app: AppContext, job: Job): Promise<void> {
       if (!output.success) throw new MailroomError('TOOL_OUTPUT_INVALID', `output of ${tool.name} does not match its schema`);
       const labelled: LabelledOutput = {
         value: output.data,
-        label: runtimeOutputLabel(tool, resolved.labels),
+        label: outputLabelFor(tool, Object.values(resolved.labels)),
         taintedFields: [...tool.taintedOutputs],
       };
       await app.redis.hset(app.keys.planOutputs(planId), step.id, JSON.stringify(labelled));

@@ -156,7 +156,7 @@ export function validatePlan(plan: Plan, registry: ToolRegistry, limits: PlanLim
     for (const name of Object.keys(step.args)) {
       if (!Object.hasOwn(shape, name)) err('unknown_argument', step.id, name, `${tool.name} has no argument "${name}"`);
     }
-    let inputConf: Confidentiality = 'public';
+    const inputLabels: Label[] = [];
     for (const [name, field] of Object.entries(shape)) {
       const value = step.args[name];
       if (value === undefined) {
@@ -179,7 +179,7 @@ export function validatePlan(plan: Plan, registry: ToolRegistry, limits: PlanLim
       }
       const label = labelOf(ref, step.id, name, i);
       if (!label) continue;
-      inputConf = joinConf(inputConf, label.conf);
+      inputLabels.push(label);
       if (label.tainted && !tool.untrustedInputs.includes(name)) {
         err('tainted_control_argument', step.id, name, `"${name}" of ${tool.name} is a control parameter; it cannot take a value derived from untrusted content`);
       }
@@ -187,10 +187,7 @@ export function validatePlan(plan: Plan, registry: ToolRegistry, limits: PlanLim
         parkReasons.push(`step ${step.id}: ${label.conf} data would reach ${tool.audience === 'anyone' ? 'an outside recipient' : 'the sender'} through ${tool.name}`);
       }
     }
-    outputLabels[step.id] = {
-      tainted: tool.taintedOutputs.length > 0,
-      conf: tool.outputLabel === 'inherit' ? inputConf : tool.outputLabel,
-    };
+    outputLabels[step.id] = outputLabelFor(tool, inputLabels);
 
     function labelOf(ref: PlaceholderRef, stepId: string, arg: string, position: number): Label | null {
       const target = shape[arg];
@@ -256,7 +253,7 @@ function hasCycle(edges: Map<string, Set<string>>): boolean {
   return [...edges.keys()].some(visit);
 }
 
-/** The label of a tool's output given the labels of its inputs; used again at run time. */
+/** The label of a tool's output given the labels of its inputs: the validator's and the executor's rule alike. */
 export function outputLabelFor(tool: ToolDescriptor, inputLabels: Label[]): Label {
   const conf = tool.outputLabel === 'inherit' ? inputLabels.reduce<Confidentiality>((c, l) => joinConf(c, l.conf), 'public') : tool.outputLabel;
   return { tainted: tool.taintedOutputs.length > 0, conf };
