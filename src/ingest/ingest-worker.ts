@@ -2,17 +2,12 @@ import type { Job } from 'bullmq';
 import { quarantine } from '../audit/outcomes.js';
 import type { AppContext } from '../context.js';
 import { MailroomError, toMailroomError } from '../errors.js';
-import { parseJobData } from '../queues/catalog.js';
+import { hasAttemptsLeft, parseJobData } from '../queues/catalog.js';
 import { linkBounce } from './bounces.js';
 import { hasDkimSignature } from './local-auth.js';
 import { DEFAULT_PARSE_LIMITS, parseEmail } from './parse-email.js';
 import { needsLocalCheck } from './sender-verification.js';
 import { triage, verificationInput } from './triage.js';
-
-/** Whether BullMQ will try this job again if it throws now. */
-export function hasAttemptsLeft(job: Job): boolean {
-  return job.attemptsMade + 1 < (job.opts.attempts ?? 1);
-}
 
 /**
  * Ingest stage: parse under limits, split trusted from untrusted, triage, store the context, and

@@ -1,4 +1,4 @@
-import { Queue, UnrecoverableError, type JobsOptions } from 'bullmq';
+import { Queue, UnrecoverableError, type Job, type JobsOptions } from 'bullmq';
 import { z } from 'zod';
 import { EmailId, PlanId, UntrustedRef } from '../ids.js';
 import { SourceInfo } from '../ingest/trusted-context.js';
@@ -74,6 +74,11 @@ export function parseJobData<K extends QueueKey>(key: K, data: unknown): JobData
     throw new UnrecoverableError(`MAILROOM_JOB_DATA_INVALID: ${key} job data does not match its schema`);
   }
   return parsed.data as JobData<K>;
+}
+
+/** Whether BullMQ will try this job again if its processor throws now. */
+export function hasAttemptsLeft(job: Job): boolean {
+  return job.attemptsMade + 1 < (job.opts.attempts ?? 1);
 }
 
 /** BullMQ job ids may not contain ':'; ours are built from ids that never do. */
