@@ -3,9 +3,20 @@ import path from 'node:path';
 import { MailroomError } from '../errors.js';
 import { looksLikeEmail } from '../ingest/parse-email.js';
 
+/** Every `.eml` file below a folder, sorted, skipping hidden folders (e.g. `.git`). */
+function emlFilesBelow(dir: string): string[] {
+  const out: string[] = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory() && !entry.name.startsWith('.')) out.push(...emlFilesBelow(full));
+    else if (entry.isFile() && entry.name.toLowerCase().endsWith('.eml')) out.push(full);
+  }
+  return out;
+}
+
 /**
- * Expands the CLI's paths into message files: a folder gives its `.eml` files (sorted, not
- * recursive); a file is taken as given but must look like an email.
+ * Expands the CLI's paths into message files: a folder gives the `.eml` files below it (sorted,
+ * subfolders included); a file is taken as given but must look like an email.
  */
 export function collectEmailFiles(paths: readonly string[]): string[] {
   const files: string[] = [];
@@ -17,10 +28,7 @@ export function collectEmailFiles(paths: readonly string[]): string[] {
       throw new MailroomError('INPUT_NOT_FOUND', `${p}: no such file or folder`);
     }
     if (st.isDirectory()) {
-      const emls = readdirSync(p)
-        .filter((f) => f.toLowerCase().endsWith('.eml'))
-        .sort()
-        .map((f) => path.join(p, f));
+      const emls = emlFilesBelow(p);
       if (emls.length === 0) throw new MailroomError('INPUT_NOT_FOUND', `${p}: the folder holds no .eml files`);
       files.push(...emls);
     } else {

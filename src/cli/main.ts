@@ -59,7 +59,7 @@ Environment:
   program
     .command('process')
     .description('process .eml files or folders through the whole pipeline and print what happened')
-    .argument('<paths...>', '.eml files or folders of .eml files')
+    .argument('<paths...>', '.eml files, or folders searched (with subfolders) for .eml files')
     .option('--json', 'print one JSON summary object instead of the table')
     .addOption(new Option('--timeout <seconds>', 'give up waiting after this long').default('300'))
     .action(async (paths: string[], opts: { json?: boolean; timeout: string }, cmd: Command) => {
