@@ -141,7 +141,12 @@ Environment:
         return;
       }
       if (!pending.length) process.stdout.write('no plans are waiting for approval\n');
-      for (const p of pending) process.stdout.write(`${p.emailId}  step ${p.resumeAt}  ${p.reasons.join('; ')}\n`);
+      for (const p of pending) {
+        const lines = [`${p.emailId}  ${p.title}  (parked ${p.parkedAt.slice(0, 16)}, deadline ${p.deadline.slice(0, 16)})`];
+        for (const r of p.reasons) lines.push(`    why:    ${r}`);
+        for (const e of p.effects) lines.push(`    effect: ${e}`);
+        process.stdout.write(`${lines.join('\n')}\n`);
+      }
     });
 
   for (const verdict of ['approve', 'reject'] as const) {

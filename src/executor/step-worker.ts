@@ -7,25 +7,15 @@ import { adoptPlan, loadTriage, plannerDeps } from '../planner/plan-worker.js';
 import { replanEmail } from '../planner/planner.js';
 import type { ReplanFacts } from '../planner/planner-prompt.js';
 import { mailboxActionsFor } from '../ingest/mailbox-actions.js';
-import { StoredPlan } from '../planner/stored-plan.js';
+import type { StoredPlan } from '../planner/stored-plan.js';
 import type { ErrorCode } from '../errors.js';
 import { hasAttemptsLeft, jobIdFor, parseJobData } from '../queues/catalog.js';
 import type { ToolContext } from '../tools/tool.js';
 import { resolveArgs, type LabelledOutput } from './resolve-args.js';
+import { isEffect } from './effects.js';
+import { loadOutputs, loadPlan } from './plan-store.js';
+import { checkApprovedEffect } from './review.js';
 import { outputLabelFor } from '../planner/plan-validator.js';
-
-async function loadPlan(app: AppContext, planId: PlanId): Promise<StoredPlan> {
-  const raw = await app.redis.get(app.keys.plan(planId));
-  if (!raw) throw new MailroomError('CONTENT_EXPIRED', `plan ${planId} is gone`);
-  return StoredPlan.parse(JSON.parse(raw));
-}
-
-async function loadOutputs(app: AppContext, planId: PlanId): Promise<Record<string, LabelledOutput>> {
-  const raw = await app.redis.hgetall(app.keys.planOutputs(planId));
-  const out: Record<string, LabelledOutput> = {};
-  for (const [stepId, json] of Object.entries(raw)) out[stepId] = JSON.parse(json) as LabelledOutput;
-  return out;
-}
 
 /** Values of control arguments for the audit: literals and trusted references, never tainted data. */
 function auditArgs(args: Record<string, unknown>, untrusted: readonly string[]): Record<string, unknown> {
@@ -56,8 +46,19 @@ export async function processStepJob(app: AppContext, job: Job): Promise<void> {
       const tool = app.registry.get(step.tool);
       if (!tool) throw new MailroomError('TOOL_UNKNOWN', `tool ${step.tool} is not in the registry`);
       const triage = await loadTriage(app, emailId);
-      const resolved = resolveArgs(step, tool, { context: triage.context, emailRef: triage.contentRef, outputs });
-      if (resolved.parkReasons.length && !approvedBy) {
+      const sources = { context: triage.context, emailRef: triage.contentRef, outputs };
+      const resolved = resolveArgs(step, tool, sources);
+      // An effect after the gate (or any effect an approval is claimed for) runs only as the
+      // reviewer saw it: the approval is read from Mailroom's review record, never from job data.
+      let reviewer: string | undefined;
+      if (isEffect(tool) && (approvedBy !== undefined || (stored.gate !== null && stepIndex >= stored.gate.step))) {
+        const verdict = await checkApprovedEffect(app, planId, step, tool, sources);
+        if (!verdict.ok) {
+          await park(app, emailId, planId, 'executor', [verdict.reason], stepIndex);
+          return;
+        }
+        reviewer = verdict.reviewer;
+      } else if (resolved.parkReasons.length) {
         await park(app, emailId, planId, 'executor', resolved.parkReasons, stepIndex);
         return;
       }
@@ -82,7 +83,7 @@ export async function processStepJob(app: AppContext, job: Job): Promise<void> {
         accounts: app.accounts,
         content: app.content,
         mailer: app.mailer,
-        ...(approvedBy ? { approvedBy } : {}),
+        ...(reviewer ? { approvedBy: reviewer } : {}),
         mailbox: mailboxActionsFor(app, emailId, triage.source),
       };
       const rawOutput = await tool.run(input.data, ctx);

@@ -7,6 +7,7 @@ import type { TrustedContext } from '../ingest/trusted-context.js';
 import { TriageRecord } from '../ingest/triage.js';
 import { hasAttemptsLeft, jobIdFor, parseJobData } from '../queues/catalog.js';
 import { decideApproval } from './approval-policy.js';
+import { hoistBeforeGate } from './pre-gate.js';
 import { createPlanCache } from './plan-cache.js';
 import { planEmail, type PlanOutcome, type PlannerDeps } from './planner.js';
 import { StoredPlan } from './stored-plan.js';
@@ -33,11 +34,13 @@ export async function adoptPlan(
   meta: { generation: number; replaces?: PlanId },
 ): Promise<PlanId> {
   const planId = planIdFor(emailId, meta.generation);
-  const approval = decideApproval(outcome.plan, app.registry, context, outcome.validation.parkReasons);
+  // Reads and drafts that do not depend on a gated step run before the gate: the reviewer sees their results.
+  const plan = hoistBeforeGate(outcome.plan, app.registry);
+  const approval = decideApproval(plan, app.registry, context, outcome.validation.parkReasons);
   const fresh: StoredPlan = {
     planId,
     emailId,
-    plan: outcome.plan,
+    plan,
     planner: outcome.planner,
     registryVersion: app.registry.version,
     createdAt: app.clock().toISOString(),
@@ -57,7 +60,7 @@ export async function adoptPlan(
   }
   await app.audit.append(emailId, meta.replaces ? 'replanned' : 'planned', outcome.planner, {
     planId,
-    plan: outcome.plan,
+    plan,
     cacheHit: outcome.cacheHit,
     registryVersion: app.registry.version,
     generation: meta.generation,
@@ -65,7 +68,7 @@ export async function adoptPlan(
     ...(outcome.fallbackReason ? { fallbackReason: outcome.fallbackReason } : {}),
   });
   await app.audit.append(emailId, 'validated', 'planner', { ok: outcome.validation.ok, planId });
-  await app.ledger.setState(emailId, 'planned', { planId, tools: outcome.plan.steps.map((s) => s.tool).join(',') });
+  await app.ledger.setState(emailId, 'planned', { planId, tools: plan.steps.map((s) => s.tool).join(',') });
   if (fresh.gate) await app.audit.append(emailId, 'gated', 'policy', { planId, gate: fresh.gate.step, reasons: fresh.gate.reasons });
   else await app.audit.append(emailId, 'approved', 'policy', { planId, auto: true });
   await startPlan(app, emailId, fresh);

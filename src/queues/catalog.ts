@@ -3,6 +3,9 @@ import { z } from 'zod';
 import { EmailId, PlanId, UntrustedRef } from '../ids.js';
 import { SourceInfo } from '../ingest/trusted-context.js';
 import type { Redis } from './connection.js';
+import { ApprovalJob } from './approval-job.js';
+
+export { ApprovalJob };
 
 /** Job data carries references and ids, never email text. */
 export const IngestJob = z.object({ emailId: EmailId, rawRef: UntrustedRef, source: SourceInfo }).strict();
@@ -10,18 +13,6 @@ export type IngestJob = z.infer<typeof IngestJob>;
 
 export const PlanJob = z.object({ emailId: EmailId }).strict();
 export type PlanJob = z.infer<typeof PlanJob>;
-
-/** A plan parked for a human (the review seam: Bull Board shows this queue). */
-export const ApprovalJob = z
-  .object({
-    emailId: EmailId,
-    planId: PlanId,
-    reasons: z.array(z.string().max(300)).min(1),
-    /** The step to run once approved (the plan's gate). */
-    resumeAt: z.number().int().min(0),
-  })
-  .strict();
-export type ApprovalJob = z.infer<typeof ApprovalJob>;
 
 export const StepJob = z
   .object({
@@ -89,7 +80,7 @@ export function jobIdFor(...parts: string[]): string {
 export interface Queues {
   readonly prefix: string;
   get<K extends QueueKey>(key: K): Queue;
-  add<K extends QueueKey>(key: K, data: JobData<K>, opts?: { jobId?: string; delay?: number }): Promise<string>;
+  add<K extends QueueKey>(key: K, data: JobData<K>, opts?: { jobId?: string; delay?: number; name?: string }): Promise<string>;
   all(): Queue[];
   close(): Promise<void>;
 }
@@ -110,7 +101,8 @@ export function createQueues(connection: Redis, prefix: string): Queues {
     get,
     async add(key, data, opts = {}) {
       const valid = QueueCatalog[key].schema.parse(data);
-      const job = await get(key).add(key, valid, { ...opts });
+      const { name, ...jobOpts } = opts;
+      const job = await get(key).add(name ?? key, valid, jobOpts);
       return job.id ?? '';
     },
     all: () => [...queues.values()],
