@@ -57,7 +57,7 @@ describe('Bull Board on the web role: authentication and what a dashboard may wr
       ['POST', `${BOARD}/api/queues/steps/add`],
       ['GET', '/nowhere'],
     ];
-    const wrong = [{}, { authorization: basic('alice', 'not-her-password') }, { authorization: basic('mallory', REVIEWERS.alice) }, { authorization: 'Bearer x' }];
+    const wrong: Array<Record<string, string>> = [{}, { authorization: basic('alice', 'not-her-password') }, { authorization: basic('mallory', REVIEWERS.alice) }, { authorization: 'Bearer x' }];
     for (const [method, path] of routes) {
       for (const headers of wrong) {
         const res = await call(method, path, headers, method === 'GET' ? undefined : {});
