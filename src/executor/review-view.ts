@@ -109,12 +109,7 @@ export async function buildReview(
     account: context.account?.id ?? null,
     title,
   };
-  let email: UntrustedContent | null = null;
-  try {
-    email = await app.content.getContent(input.emailRef);
-  } catch {
-    email = null;
-  }
+  const email: UntrustedContent | null = await app.content.getContent(input.emailRef).catch(() => null);
   const trail = await app.audit.read(input.emailId);
   const view: ApprovalJob = {
     'waiting because': input.reasons,

@@ -2,7 +2,7 @@ import type { Job } from 'bullmq';
 import { escalateEmail, park } from '../audit/outcomes.js';
 import type { AppContext } from '../context.js';
 import { MailroomError, toMailroomError } from '../errors.js';
-import type { EmailId, PlanId } from '../ids.js';
+import type { EmailId } from '../ids.js';
 import { adoptPlan, loadTriage, plannerDeps } from '../planner/plan-worker.js';
 import { replanEmail } from '../planner/planner.js';
 import type { ReplanFacts } from '../planner/planner-prompt.js';
