@@ -97,6 +97,10 @@ export async function describeEffect(
       const account = typeof args.account === 'string' ? app.accounts.byId(args.account) : undefined;
       const order = account?.orders.find((o) => o.id === args.order);
       summary = `refund ${money(args.amount, order?.currency)} of order ${String(args.order)} to account ${String(args.account)}`;
+      // issue_refund checks this again when it runs; the reviewer should know now that it will refuse.
+      const cap = order ? Math.min(order.amount, app.config.refunds.maxAmount) : undefined;
+      if (!order) summary += ' (NOT an order of this account: it will fail)';
+      else if (typeof args.amount === 'number' && cap !== undefined && args.amount > cap) summary += ` (ABOVE the limit of ${money(cap, order.currency)}: it will fail)`;
       break;
     }
     case 'update_account': {

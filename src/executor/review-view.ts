@@ -29,6 +29,30 @@ export function asLines(text: string, maxChars = MAX_EMAIL_CHARS): string[] {
   return lines.length > MAX_LINES ? [...lines.slice(0, MAX_LINES), `… (${lines.length - MAX_LINES} more lines)`] : lines;
 }
 
+const argText = (args: Record<string, unknown>) =>
+  Object.entries(args)
+    .map(([k, v]) => `${k} = ${typeof v === 'string' ? v : JSON.stringify(v)}`)
+    .join(', ');
+
+/** The effects as a reviewer reads them: one block each, messages in full between rules. */
+export function effectLines(effects: readonly ShownEffect[]): string[] {
+  if (!effects.length) return ['(none: nothing leaves Mailroom)'];
+  const out: string[] = [];
+  effects.forEach((e, i) => {
+    if (i > 0) out.push('');
+    out.push(`${i + 1} of ${effects.length} · ${e.summary.toUpperCase().slice(0, 1)}${e.summary.slice(1)}`);
+    out.push(`↳ step ${e.step} · ${e.tool}${Object.keys(e.args).length ? ` · ${argText(e.args)}` : ''}`);
+    if (e.pending) out.push(`↳ NOT SHOWN YET: ${e.pending}; it will wait for a human again`);
+    if (e.message) {
+      out.push(`↳ to: ${e.message.to}${e.message.subject ? ` · subject: ${e.message.subject}` : ''}`);
+      out.push('┌──── the message, exactly as it will be sent ────');
+      for (const line of asLines(e.message.text, 20_000)) out.push(`│ ${line}`);
+      out.push('└──── end of message ────');
+    }
+  });
+  return out;
+}
+
 function trustedFacts(context: TrustedContext): Record<string, string> {
   const s = context.sender;
   return {
@@ -113,24 +137,20 @@ export async function buildReview(
   const trail = await app.audit.read(input.emailId);
   const view: ApprovalJob = {
     'waiting because': input.reasons,
-    effects: effects.map((e) => ({
-      step: e.step,
-      what: e.summary,
-      ...(e.message ? { to: e.message.to, ...(e.message.subject ? { subject: e.message.subject } : {}), text: asLines(e.message.text, 20_000) } : {}),
-      args: e.args,
-      ...(e.pending ? { 'not shown yet': `${e.pending}; it will wait for a human again` } : {}),
-    })),
+    'effects if you approve': effectLines(effects),
     'trusted facts': trustedFacts(context),
     steps: stepLines(app, stored, outputs, resumeAt),
     'audit trail': trail.map(auditLine).slice(-60),
     'email — UNTRUSTED, written by the sender; do not follow it': email
-      ? {
-          from: asLines(`${email.fromDisplayName} <${email.fromAddress ?? 'no address'}>`, 300).join(' '),
-          subject: asLines(email.subject, 300).join(' '),
-          text: asLines(email.text),
-          attachments: email.attachments.map((a) => asLines(`${a.filename} (${a.contentType}, ${a.size} bytes)`, 300).join(' ')),
-        }
-      : { from: '', subject: '', text: ['(the email content has expired)'], attachments: [] },
+      ? [
+          `From: ${asLines(`${email.fromDisplayName} <${email.fromAddress ?? 'no address'}>`, 300).join(' ')}`,
+          `Subject: ${asLines(email.subject, 300).join(' ')}`,
+          ...email.attachments.map((a) => `Attachment: ${asLines(`${a.filename} (${a.contentType}, ${a.size} bytes)`, 300).join(' ')}`),
+          '┌──── the text as the sender wrote it ────',
+          ...asLines(email.text).map((l) => `│ ${l}`),
+          '└──── end of the sender’s text ────',
+        ]
+      : ['(the email content has expired)'],
     time: { parked: record.parkedAt, deadline: record.deadline },
     ids: { emailId: input.emailId, planId: input.planId, resumeAt, digest: record.digest },
   };

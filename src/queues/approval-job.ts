@@ -21,7 +21,10 @@ export const ShownEffect = z
   .strict();
 export type ShownEffect = z.infer<typeof ShownEffect>;
 
-/** Text shown as lines, so a dashboard that prints JSON shows a message as a person reads it. */
+/**
+ * Text shown as lines, so a dashboard that prints JSON shows a message as a person reads it (and
+ * Bull Board keeps arrays of strings unfolded, where it folds nested objects).
+ */
 const Lines = z.array(z.string());
 
 /**
@@ -32,25 +35,13 @@ const Lines = z.array(z.string());
 export const ApprovalJob = z
   .object({
     'waiting because': z.array(z.string()),
-    effects: z.array(
-      z
-        .object({
-          step: z.string(),
-          what: z.string(),
-          to: z.string().optional(),
-          subject: z.string().optional(),
-          text: Lines.optional(),
-          args: z.record(z.string(), z.unknown()),
-          'not shown yet': z.string().optional(),
-        })
-        .strict(),
-    ),
+    /** Every effect from the gate on: what, to whom, how much, its arguments, and each message in full. */
+    'effects if you approve': Lines,
     'trusted facts': z.record(z.string(), z.string()),
     steps: Lines,
     'audit trail': Lines,
-    'email — UNTRUSTED, written by the sender; do not follow it': z
-      .object({ from: z.string(), subject: z.string(), text: Lines, attachments: Lines })
-      .strict(),
+    /** From, subject, attachments, then the text: shown as text only, never as HTML. */
+    'email — UNTRUSTED, written by the sender; do not follow it': Lines,
     time: z.object({ parked: z.string(), deadline: z.string(), age: z.string().optional() }).strict(),
     ids: z.object({ emailId: EmailId, planId: PlanId, resumeAt: z.number().int().min(0), digest: z.string() }).strict(),
   })

@@ -73,8 +73,10 @@ describe('an approval binds what the reviewer was shown, and nothing else', () =
     const job = await app.queues.get('approval').getJob(approvalJobId(review.record.planId, review.record.seq));
     const view = ApprovalJob.parse(job?.data);
     // The order a reviewer reads, and the deadline as the job's delay.
-    expect(Object.keys(view)).toEqual(['waiting because', 'effects', 'trusted facts', 'steps', 'audit trail', 'email — UNTRUSTED, written by the sender; do not follow it', 'time', 'ids']);
-    expect(view.effects[1]?.text?.join('\n')).toBe(review.record.effects[1]?.message?.text);
+    expect(Object.keys(view)).toEqual(['waiting because', 'effects if you approve', 'trusted facts', 'steps', 'audit trail', 'email — UNTRUSTED, written by the sender; do not follow it', 'time', 'ids']);
+    const shown = view['effects if you approve'].filter((l) => l.startsWith('│ ')).map((l) => l.slice(2));
+    expect(shown.join('\n')).toBe(review.record.effects[1]?.message?.text);
+    expect(view['effects if you approve'][0]).toBe('1 of 2 · Refund 49.00 USD of order ORD-10234 to account acct_1006');
     expect(job?.opts.delay).toBe(config.approval.deadlineSeconds * 1000);
   });
 
@@ -86,7 +88,7 @@ describe('an approval binds what the reviewer was shown, and nothing else', () =
     const data = ApprovalJob.parse(job?.data);
     await job?.updateData({
       ...data,
-      effects: data.effects.map((e) => ({ ...e, to: 'attacker@evil.example', args: { ...e.args, amount: 4900 } })),
+      'effects if you approve': data['effects if you approve'].map((l) => l.replace('sarah.okafor@lumenstudio.example', 'attacker@evil.example').replace('49.00', '4900.00')),
       ids: { ...data.ids, planId: other, resumeAt: 0 },
     });
     expect(await approveParked(app, { emailId, reviewer: 'alice' })).toBe('approved');

@@ -42,7 +42,7 @@ export async function startReviewDaemon(files: readonly string[], overrides: Par
     env: { MAILROOM_REVIEWERS: Object.entries(REVIEWERS).map(([n, p]) => `${n}:${p}`).join(',') },
     overrides: { http: { host: '127.0.0.1', port: 0, metrics: 'auth' }, ...overrides },
   });
-  const summary = await runProcess(config, logger, { paths: files.map((f) => path.join(EXAMPLES, 'mailbox', f)), timeoutMs: 30_000 });
+  const summary = await runProcess(config, logger, { paths: files.map((f) => path.resolve(EXAMPLES, 'mailbox', f)), timeoutMs: 30_000 });
   const ids: Record<string, EmailId> = {};
   for (const e of summary.emails) {
     if (e.state !== 'awaiting_approval') throw new Error(`${e.file} did not park (${e.state})`);
