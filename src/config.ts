@@ -337,8 +337,11 @@ export function loadConfig(options: {
   configPath?: string;
   cwd?: string;
   overrides?: Partial<Config>;
-  /** Leave the `imap` section unresolved (its secrets need not be set): for commands that never touch IMAP. */
-  withoutImap?: boolean;
+  /**
+   * For commands that never touch IMAP or serve the web (pending, approve, status, audit): the
+   * `imap` section is left unresolved and no secret (IMAP, reviewers, webhook) needs to be set.
+   */
+  withoutSecrets?: boolean;
 }): Config {
   const cwd = options.cwd ?? process.cwd();
   const rawEnv = emptyToUndefined(options.env ?? process.env);
@@ -352,11 +355,13 @@ export function loadConfig(options: {
   const dataDir = path.resolve(cwd, env.MAILROOM_DATA_DIR ?? '.mailroom');
   const mailbox = file.mailbox ?? { address: 'support@localhost.localdomain', name: 'Support' };
   // Commands that never touch IMAP (pending, approve, status, …) do not need its secrets.
-  const imap = options.withoutImap ? { accounts: [], problems: [] } : resolveImapAccounts(file.imap ?? [], rawEnv, base, mailbox.address);
+  const imap = options.withoutSecrets ? { accounts: [], problems: [] } : resolveImapAccounts(file.imap ?? [], rawEnv, base, mailbox.address);
   const problems = [...imap.problems];
-  const reviewers = resolveReviewers(file.approval, rawEnv, env.MAILROOM_REVIEWERS, problems);
+  const secretProblems: string[] = [];
+  const reviewers = resolveReviewers(file.approval, rawEnv, env.MAILROOM_REVIEWERS, secretProblems);
   const webhookSecret = file.approval?.notify?.webhook ? rawEnv[file.approval.notify.webhook.secret.env] : undefined;
-  if (file.approval?.notify?.webhook && !webhookSecret) {
+  if (!options.withoutSecrets) problems.push(...secretProblems);
+  if (file.approval?.notify?.webhook && !webhookSecret && !options.withoutSecrets) {
     problems.push(`approval.notify.webhook.secret: environment variable ${file.approval.notify.webhook.secret.env} is not set`);
   }
   if (problems.length) throw new MailroomError('CONFIG_INVALID', `configuration: ${problems.join('; ')}`);

@@ -18,11 +18,12 @@ interface GlobalOpts {
   config?: string;
 }
 
-function configFrom(cmd: Command, defaults: { logLevel: Config['logLevel'] }): Config {
+/** `withoutSecrets`: for commands that never touch IMAP or serve the web: no secret need be set. */
+function configFrom(cmd: Command, defaults: { logLevel: Config['logLevel']; withoutSecrets?: boolean }): Config {
   const opts = cmd.optsWithGlobals<GlobalOpts>();
   const env = { ...process.env };
   env.MAILROOM_LOG_LEVEL ??= defaults.logLevel;
-  return loadConfig({ env, configPath: opts.config });
+  return loadConfig({ env, configPath: opts.config, withoutSecrets: defaults.withoutSecrets ?? false });
 }
 
 function progress(enabled: boolean) {
@@ -63,7 +64,7 @@ Environment:
     .option('--json', 'print one JSON summary object instead of the table')
     .addOption(new Option('--timeout <seconds>', 'give up waiting after this long').default('300'))
     .action(async (paths: string[], opts: { json?: boolean; timeout: string }, cmd: Command) => {
-      const config = configFrom(cmd, { logLevel: 'error' });
+      const config = configFrom(cmd, { logLevel: 'error', withoutSecrets: true });
       const timeout = Number(opts.timeout);
       if (!Number.isFinite(timeout) || timeout <= 0) throw new MailroomError('CONFIG_INVALID', '--timeout must be a positive number of seconds');
       const summary = await runProcess(config, createLogger({ level: config.logLevel }), {
@@ -112,7 +113,7 @@ Environment:
     .option('--json', 'print JSON')
     .option('--limit <n>', 'how many recent emails to list', '20')
     .action(async (opts: { json?: boolean; limit: string }, cmd: Command) => {
-      const config = configFrom(cmd, { logLevel: 'warn' });
+      const config = configFrom(cmd, { logLevel: 'warn', withoutSecrets: true });
       const status = await runStatus(config, createLogger({ level: config.logLevel }), Math.max(1, Number(opts.limit) || 20));
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(status)}\n`);
@@ -134,7 +135,7 @@ Environment:
     .option('--json', 'print JSON')
     .option('--limit <n>', 'how many to list', '50')
     .action(async (opts: { json?: boolean; limit: string }, cmd: Command) => {
-      const config = configFrom(cmd, { logLevel: 'warn' });
+      const config = configFrom(cmd, { logLevel: 'warn', withoutSecrets: true });
       const pending = await runPending(config, createLogger({ level: config.logLevel }), Math.max(1, Number(opts.limit) || 50));
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(pending)}\n`);
@@ -157,7 +158,7 @@ Environment:
       .requiredOption('--by <name>', 'who decides (recorded in the audit trail)')
       .option('--reason <text>', 'why (reject)')
       .action(async (emailId: string, opts: { by: string; reason?: string }, cmd: Command) => {
-        const config = configFrom(cmd, { logLevel: 'warn' });
+        const config = configFrom(cmd, { logLevel: 'warn', withoutSecrets: true });
         await runReview(config, createLogger({ level: config.logLevel }), { verdict, emailId, reviewer: opts.by, reason: opts.reason });
         process.stdout.write(`${emailId} ${verdict === 'approve' ? 'approved' : 'rejected'} by ${opts.by}\n`);
       });
@@ -169,7 +170,7 @@ Environment:
     .argument('<emailId>', 'an email id such as em_0123456789abcdef')
     .option('--json', 'print JSON lines')
     .action(async (emailId: string, opts: { json?: boolean }, cmd: Command) => {
-      const config = configFrom(cmd, { logLevel: 'warn' });
+      const config = configFrom(cmd, { logLevel: 'warn', withoutSecrets: true });
       process.stdout.write(await runAudit(config, createLogger({ level: config.logLevel }), emailId, Boolean(opts.json)));
     });
 

@@ -27,7 +27,8 @@ export interface ProcessOptions {
 export async function runProcess(config: Config, logger: Logger, options: ProcessOptions): Promise<ProcessSummary> {
   const files = collectEmailFiles(options.paths);
   const started = Date.now();
-  const app = await createContext(config, logger);
+  // A running daemon's embedded Redis is shared, not fought over: its workers help.
+  const app = await createContext(config, logger, { attachToRunning: true });
   const workers = startWorkers(app);
   try {
     const entries: Array<{ file: string; emailId: EmailId; duplicate: boolean }> = [];
@@ -62,7 +63,7 @@ export async function runStatus(config: Config, logger: Logger, limit: number) {
   if (!config.redisUrl && !existsData(config)) {
     throw new MailroomError('INPUT_NOT_FOUND', `no Mailroom data in ${config.dataDir}; run \`mailroom process\` or set REDIS_URL`);
   }
-  const app = await createContext(config, logger);
+  const app = await createContext(config, logger, { attachToRunning: true });
   try {
     const recent = await app.ledger.list(limit);
     const total = await app.ledger.count();

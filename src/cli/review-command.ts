@@ -26,7 +26,7 @@ export interface PendingPlan {
 
 /** `mailroom pending`: the plans waiting for a human, oldest first. */
 export async function runPending(config: Config, logger: Logger, limit: number): Promise<PendingPlan[]> {
-  const app = await createContext(config, logger);
+  const app = await createContext(config, logger, { attachToRunning: true });
   try {
     const jobs = await app.queues.get('approval').getJobs(['waiting', 'delayed'], 0, limit - 1, true);
     const out: PendingPlan[] = [];
@@ -60,7 +60,7 @@ export async function runReview(
 ): Promise<void> {
   const emailId = emailIdArg(decision.emailId);
   if (!decision.reviewer.trim()) throw new MailroomError('CONFIG_INVALID', '--by needs the reviewer’s name');
-  const app = await createContext(config, logger);
+  const app = await createContext(config, logger, { attachToRunning: true });
   try {
     if (decision.verdict === 'approve') await approveParked(app, { emailId, reviewer: decision.reviewer });
     else await rejectParked(app, { emailId, reviewer: decision.reviewer, reason: decision.reason ?? '' });
