@@ -4,6 +4,7 @@ import { processIngestJob } from '../ingest/ingest-worker.js';
 import { processPlanJob } from '../planner/plan-worker.js';
 import { processStepJob } from '../executor/step-worker.js';
 import { escalateIfOverdue } from '../executor/review.js';
+import { processNotifyJob } from '../executor/notify.js';
 import { QueueCatalog } from '../queues/catalog.js';
 
 /** Queue-worker roles: `triage` parses and triages (the ingest queue), then plan, then steps. */
@@ -55,6 +56,7 @@ export function startWorkers(app: AppContext, roles: readonly Role[] = ROLES): R
         1,
       ),
     );
+    workers.push(make(QueueCatalog.notify.name, (j) => processNotifyJob(app, j), 4));
   }
   return {
     workers,

@@ -2,6 +2,10 @@ import { escalateEmail } from '../audit/outcomes.js';
 import type { AppContext } from '../context.js';
 import { MailroomError } from '../errors.js';
 import { PlanId, type EmailId } from '../ids.js';
+import { approvalJobId, parseApprovalJobId } from './review-ids.js';
+import { queueParkedNotice } from './notify.js';
+
+export { approvalJobId, parseApprovalJobId };
 import { loadTriage } from '../planner/plan-worker.js';
 import { validatePlan } from '../planner/plan-validator.js';
 import type { Step } from '../planner/plan.js';
@@ -21,18 +25,6 @@ export interface ReviewDecision {
   reviewer: string;
   /** The park the reviewer saw (from the dashboard's job id); a decision on an older view is refused. */
   seq?: number;
-}
-
-/** The approval job of one park of a plan: `pl_…__3`. */
-export function approvalJobId(planId: PlanId, seq: number): string {
-  return jobIdFor(planId, String(seq));
-}
-
-/** The plan and park an approval job id names, or null for an id Mailroom did not mint. */
-export function parseApprovalJobId(jobId: string): { planId: PlanId; seq: number } | null {
-  const m = /^(pl_[a-f0-9]{16})__(\d{1,6})$/.exec(jobId);
-  const planId = m?.[1] ? PlanId.safeParse(m[1]) : null;
-  return planId?.success ? { planId: planId.data, seq: Number(m?.[2]) } : null;
 }
 
 /**
@@ -65,6 +57,7 @@ export async function parkForReview(app: AppContext, emailId: EmailId, planId: P
   await app.queues.add('approval', view, { jobId: approvalJobId(planId, seq), delay: app.config.approval.deadlineSeconds * 1000, name: record.title });
   await app.ledger.setState(emailId, 'awaiting_approval', { reason: clipped.join('; ').slice(0, 300) });
   await app.audit.append(emailId, 'parked', actor, { planId, reasons: clipped, resumeAt, seq, digest: record.digest, deadline: record.deadline });
+  await queueParkedNotice(app, { emailId, planId, seq });
   app.logger.info({ emailId, planId, seq }, 'plan parked for review');
 }
 

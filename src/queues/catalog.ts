@@ -25,6 +25,10 @@ export const StepJob = z
   .strict();
 export type StepJob = z.infer<typeof StepJob>;
 
+/** Tell the reviewers that a plan parked (ids only; the notice is built from the review record). */
+export const NotifyJob = z.object({ emailId: EmailId, planId: PlanId, seq: z.number().int().min(1) }).strict();
+export type NotifyJob = z.infer<typeof NotifyJob>;
+
 /** Mail or jobs that could not be handled, with a reason a human can act on. */
 export const DeadLetterJob = z
   .object({
@@ -49,6 +53,8 @@ export const QueueCatalog = {
   plan: { name: 'plan', schema: PlanJob, options: { attempts: 5, backoff, ...retention } },
   approval: { name: 'approval', schema: ApprovalJob, options: { attempts: 1, removeOnComplete: false, removeOnFail: false } },
   steps: { name: 'steps', schema: StepJob, options: { attempts: 5, backoff, ...retention } },
+  // A receiver that is down is retried for about an hour (1 s doubling, 12 tries), never blocking a plan.
+  notify: { name: 'notify', schema: NotifyJob, options: { attempts: 12, backoff: { type: 'exponential', delay: 1000 }, ...retention } },
   deadLetter: { name: 'dead-letter', schema: DeadLetterJob, options: { attempts: 1, removeOnComplete: false, removeOnFail: false } },
 } as const satisfies Record<string, { name: string; schema: z.ZodType; options: JobsOptions }>;
 

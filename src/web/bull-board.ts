@@ -18,6 +18,7 @@ const DESCRIPTIONS: Record<QueueKey, string> = {
     'Plans waiting for a human. Open a job and read it top to bottom. Promote (the ↰ button) approves exactly the effects shown; ' +
     'Remove (the bin) rejects. Both are recorded with your name. Nothing else can be changed here.',
   steps: 'Steps of approved or automatic plans, run one at a time.',
+  notify: 'Notices to the reviewers that a plan waits (webhook), retried while the receiver fails.',
   deadLetter: 'Mail or jobs that could not be handled, with the reason.',
 };
 

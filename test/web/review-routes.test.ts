@@ -74,7 +74,7 @@ describe('Bull Board on the web role: authentication and what a dashboard may wr
   it('shows every queue, and names a parked refund by trusted facts only', async () => {
     const res = await call('GET', `${BOARD}/api/queues?activeQueue=approval&status=delayed`, alice);
     const body = (await res.json()) as { queues: Array<{ name: string; jobs: Array<{ name: string; id: string }> }> };
-    expect(body.queues.map((q) => q.name).sort()).toEqual(['approval', 'dead-letter', 'ingest', 'plan', 'steps']);
+    expect(body.queues.map((q) => q.name).sort()).toEqual(['approval', 'dead-letter', 'ingest', 'notify', 'plan', 'steps']);
     const names = body.queues.find((q) => q.name === 'approval')?.jobs.map((j) => j.name) ?? [];
     expect(names).toContain('refund · acct_1006 · $49.00 · 2 effects');
   });
