@@ -80,14 +80,16 @@ Environment:
     .command('demo')
     .description('process the bundled examples/ on embedded defaults (fresh data under .mailroom/demo)')
     .option('--json', 'print the JSON summary instead of the table')
-    .action(async (opts: { json?: boolean }) => {
+    .option('--serve', 'then keep the daemon and Bull Board running on loopback with the parked plans (Ctrl-C stops)')
+    .action(async (opts: { json?: boolean; serve?: boolean }) => {
       const dataDir = path.resolve('.mailroom/demo');
       rmSync(dataDir, { recursive: true, force: true });
       const env: NodeJS.ProcessEnv = { ...process.env, MAILROOM_DATA_DIR: dataDir, MAILROOM_LOG_LEVEL: process.env.MAILROOM_LOG_LEVEL ?? 'error' };
       delete env.REDIS_URL;
       delete env.SMTP_URL;
-      const config = loadConfig({ env, configPath: path.join(EXAMPLES, 'mailroom.config.json') });
-      const summary = await runProcess(config, createLogger({ level: config.logLevel }), {
+      const config = loadConfig({ env, configPath: path.join(EXAMPLES, 'mailroom.config.json'), withoutSecrets: !opts.serve });
+      const logger = createLogger({ level: config.logLevel });
+      const summary = await runProcess(config, logger, {
         paths: [path.join(EXAMPLES, 'mailbox')],
         timeoutMs: 300_000,
         onProgress: progress(!opts.json),
@@ -98,13 +100,35 @@ Environment:
         process.stdout.write(`${formatTable(summary)}\n`);
         process.stdout.write(`replies written to ${path.relative(process.cwd(), config.smtp.outboxDir)}/ (no SMTP configured)\n`);
         const example = summary.emails.find((e) => e.state === 'awaiting_approval') ?? summary.emails[0];
-        if (example) {
+        if (example && !opts.serve) {
           const env = `MAILROOM_DATA_DIR=${path.relative(process.cwd(), dataDir)}`;
           process.stdout.write(`audit trail of one email:   ${env} ./bin/mailroom.js audit ${example.emailId}\n`);
           process.stdout.write(`plans waiting for a human:  ${env} ./bin/mailroom.js pending\n`);
+          process.stdout.write('review them in a browser:   npm run demo -- --serve\n');
         }
       }
       if (summary.lost > 0) process.exitCode = 1;
+      if (!opts.serve) return;
+      // The same data folder: the daemon's embedded Redis reopens what the demo left (AOF).
+      await runDaemon(config, logger, {
+        roles: ['triage', 'planner', 'executor', 'web'],
+        onWebReady: ({ url, login }) => {
+          const pending = summary.emails.filter((e) => e.state === 'awaiting_approval').length;
+          process.stdout.write(
+            [
+              '',
+              `Bull Board: ${url}/queue/approval?status=delayed   (${pending} plans wait for a human)`,
+              login
+                ? `sign in as: ${login.name}   password: ${login.password}   (generated for this run; loopback only)`
+                : 'sign in as one of the reviewers in MAILROOM_REVIEWERS or the config file',
+              'open a plan, read it top to bottom; ↰ (promote) approves it, the bin (remove) rejects it.',
+              `from another shell: MAILROOM_DATA_DIR=${path.relative(process.cwd(), dataDir)} ./bin/mailroom.js pending`,
+              'Ctrl-C stops the daemon.',
+              '',
+            ].join('\n'),
+          );
+        },
+      });
     });
 
   program

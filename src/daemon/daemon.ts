@@ -49,15 +49,17 @@ export interface DaemonOptions {
   /** Mounted on the web role's server besides Bull Board. */
   httpPlugins?: readonly HttpPlugin[];
   /**
-   * Told once when no reviewer is configured and a password was generated for this run.
-   * @defaultValue prints the URL, name and password to stderr
+   * Told once the web role listens: Bull Board's URL, and the login when no reviewer is configured
+   * and a password was generated for this run (null otherwise).
+   * @defaultValue prints a generated login to stderr, once
    */
-  onGeneratedCredentials?: (login: { url: string; name: string; password: string }) => void;
+  onWebReady?: (web: { url: string; login: { name: string; password: string } | null }) => void;
 }
 
-function printCredentials(login: { url: string; name: string; password: string }): void {
+function printCredentials({ url, login }: { url: string; login: { name: string; password: string } | null }): void {
+  if (!login) return;
   process.stderr.write(
-    `mailroom: no reviewers configured; Bull Board is at ${login.url} on loopback only.\n` +
+    `mailroom: no reviewers configured; Bull Board is at ${url} on loopback only.\n` +
       `mailroom: sign in as "${login.name}" with password ${login.password} (generated for this run; set MAILROOM_REVIEWERS=name:password to choose)\n`,
   );
 }
@@ -84,11 +86,12 @@ export async function startDaemon(config: Config, logger: Logger, options: Daemo
       const host = auth.generated && !isLoopback(config.http.host) ? '127.0.0.1' : config.http.host;
       if (host !== config.http.host) logger.warn({ configured: config.http.host }, 'no reviewers configured: the web server listens on 127.0.0.1 only');
       http = await startHttpServer(app, metrics, [bullBoardPlugin(app), ...(options.httpPlugins ?? [])], { auth, host });
-      const reviewer = auth.reviewers[0];
-      if (auth.generated && reviewer) {
-        const shownHost = http.host.includes(':') ? `[${http.host}]` : http.host;
-        (options.onGeneratedCredentials ?? printCredentials)({ url: `http://${shownHost}:${http.port}${BOARD_PATH}`, name: reviewer.name, password: reviewer.password });
-      }
+      const reviewer = auth.generated ? auth.reviewers[0] : undefined;
+      const shownHost = http.host.includes(':') ? `[${http.host}]` : http.host === '0.0.0.0' ? '127.0.0.1' : http.host;
+      (options.onWebReady ?? printCredentials)({
+        url: `http://${shownHost}:${http.port}${BOARD_PATH}`,
+        login: reviewer ? { name: reviewer.name, password: reviewer.password } : null,
+      });
     }
   } catch (err) {
     await imap?.close();
