@@ -77,6 +77,9 @@ describe('Bull Board on the web role: authentication and what a dashboard may wr
     expect(body.queues.map((q) => q.name).sort()).toEqual(['approval', 'dead-letter', 'ingest', 'notify', 'plan', 'steps']);
     const names = body.queues.find((q) => q.name === 'approval')?.jobs.map((j) => j.name) ?? [];
     expect(names).toContain('refund · acct_1006 · $49.00 · 2 effects');
+    // The age is filled in when the dashboard asks (the stored job has only times).
+    const job = body.queues.find((q) => q.name === 'approval')?.jobs[0] as { data?: { time?: { age?: string } } } | undefined;
+    expect(job?.data?.time?.age).toMatch(/^\d+ min$/);
   });
 
   it('refuses update-data, add, duplicate, retry, clean-all, promote-all and delay on the approval queue: the parked plan is unchanged', async () => {
