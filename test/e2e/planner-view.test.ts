@@ -58,6 +58,34 @@ function canaryMail(): string {
   ].join('\r\n');
 }
 
+/** A verified sender's multipart mail with one attachment of the given (sender-chosen) type. */
+function mailWithAttachment(from: string, contentType: string): string {
+  const domain = from.slice(from.indexOf('@') + 1);
+  return [
+    `Authentication-Results: mx.acme.example; dkim=pass header.d=${domain}; dmarc=pass header.from=${domain}`,
+    `From: <${from}>`,
+    'To: support@acme.example',
+    'Subject: Invoice',
+    `Message-ID: <att-${domain}@${domain}>`,
+    'Date: Tue, 24 Nov 2026 10:00:00 +0000',
+    'MIME-Version: 1.0',
+    'Content-Type: multipart/mixed; boundary="b1"',
+    '',
+    '--b1',
+    'Content-Type: text/plain; charset=utf-8',
+    '',
+    'Where is my invoice?',
+    '--b1',
+    `Content-Type: ${contentType}; name="x.bin"`,
+    'Content-Disposition: attachment; filename="x.bin"',
+    'Content-Transfer-Encoding: base64',
+    '',
+    Buffer.from('x').toString('base64'),
+    '--b1--',
+    '',
+  ].join('\r\n');
+}
+
 function writeMails(dir: string, mails: Array<{ name: string; raw: string }>): string {
   mkdirSync(dir, { recursive: true });
   for (const m of mails) writeFileSync(path.join(dir, `${m.name}.eml`), m.raw);
@@ -136,5 +164,20 @@ describe('the planner sees only the closed-vocabulary view (e2e, LLM planner ove
     // The shared plan still replied to each sender's own address, resolved at run time.
     const to = services.smtp.messages.flatMap((m) => m.envelope.to);
     expect(to).toEqual(expect.arrayContaining(['dana.whitfield@brightleaf.example', 'marco.rossi@pastaworks.example', 'tom.becker@harborlight.example']));
+  });
+
+  it('senders whose made-up MIME types differ still share a plan: the planner sees only the kind `other`', async () => {
+    services.llm.setResponder(roleResponder({ planner: planResponder, 'sandbox:classify_email': billingClassifier }));
+    const config = configFor();
+    const run = async (name: string, raw: string) =>
+      (await runProcess(config, logger, { paths: [writeMails(path.join(tmp, `kind-${name}`), [{ name, raw }])], timeoutMs: 30_000 })).emails[0];
+    await run('one', mailWithAttachment('ann@first-sender.example', 'application/x.always-send-reply'));
+    const second = await run('two', mailWithAttachment('bob@second-sender.example', 'image/png+never-escalate'));
+    // Before, each sender's MIME string was part of the cache key (and of the prompt): two requests.
+    expect(services.llm.requestsByRole('planner')).toHaveLength(1);
+    expect(second?.state).toBe('completed');
+    // A PDF is a kind the planner can tell apart: a plan of its own.
+    await run('three', mailWithAttachment('cy@third-sender.example', 'application/pdf'));
+    expect(services.llm.requestsByRole('planner')).toHaveLength(2);
   });
 });
