@@ -32,7 +32,7 @@ export const ATTACHMENT_COUNT_CAP = 10;
  */
 export const PlannerView = z
   .object({
-    /** `default` (the configured support address), an IMAP account's name, or `other`. */
+    /** `default` (the configured support address), an IMAP account's name, `alias-<n>` (the n-th route's alias), or `other`. */
     mailbox: ConfigName,
     /** A folder the configuration watches or routes, `other`, or null (not from IMAP). */
     folder: ConfigName.nullable(),
@@ -98,6 +98,11 @@ export function plannerVocabulary(config: PlannerVocabularyConfig): PlannerVocab
     const address = account.address.toLowerCase();
     if (!mailboxes.has(address)) mailboxes.set(address, name(account.name));
   }
+  // An alias is named by its place in `routes` (`alias-1`, …), not by its address.
+  config.routes.forEach((r, i) => {
+    const address = r.alias?.toLowerCase();
+    if (address !== undefined && !mailboxes.has(address)) mailboxes.set(address, name(`alias-${i + 1}`));
+  });
   const folders = new Map<string, ConfigName>();
   const categories = new Map<string, ConfigName>([['unknown', name('unknown')]]);
   const addFolder = (f: string | undefined) => f !== undefined && folders.set(f, name(f));

@@ -60,6 +60,7 @@ describe('PlannerView: only closed enums, bounded numbers and configured names',
     const at = (mailbox: string, folder: string | null, category: string) =>
       plannerView(trustedContext({ mailbox, folder, category: { name: category, source: 'route' } }), vocabulary);
     expect(at('Support@ACME.example', null, 'billing')).toMatchObject({ mailbox: 'default', folder: null, category: { name: 'billing', source: 'route' } });
+    expect(at('Billing@acme.example', null, 'billing')).toMatchObject({ mailbox: 'alias-1' });
     expect(at('sales@acme.example', 'Leads', 'partner')).toMatchObject({ mailbox: 'sales', folder: 'Leads', category: { name: 'partner' } });
     expect(at('sales@acme.example', 'Invoices', 'refund')).toMatchObject({ folder: 'Invoices', category: { name: 'refund' } });
     expect(at('sales@acme.example', 'leads', 'billings')).toMatchObject({ folder: 'other', category: { name: 'unknown' } });
