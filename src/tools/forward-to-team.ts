@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { TeamName } from '../config.js';
-import { UntrustedRef } from '../ids.js';
+import { ContentRef, SummaryRef } from '../ids.js';
 import { TicketId } from './create-ticket.js';
 import { sendMailOnce } from './outbound.js';
 import { teamByName, trustedFacts } from './teams.js';
@@ -19,7 +19,7 @@ export const forwardToTeam = defineTool({
   description:
     'Forwards the email (and an optional summary and ticket id) to a configured team by name. Never a free address: recipients come from config.',
   risk: 'write',
-  input: z.object({ team: TeamName, email: UntrustedRef, summary: UntrustedRef.nullable(), ticket: TicketId.nullable() }).strict(),
+  input: z.object({ team: TeamName, email: ContentRef, summary: SummaryRef.nullable(), ticket: TicketId.nullable() }).strict(),
   output: z.object({ team: TeamName, messageId: z.string(), duplicate: z.boolean() }).strict(),
   untrustedInputs: ['email', 'summary'],
   taintedOutputs: [],

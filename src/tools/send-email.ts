@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { MailroomError } from '../errors.js';
-import { UntrustedRef } from '../ids.js';
+import { DraftRef } from '../ids.js';
 import { StoredDraft } from './draft-reply.js';
 import { sendMailOnce } from './outbound.js';
 import { defineTool } from './tool.js';
@@ -20,7 +20,7 @@ export const sendEmail = defineTool({
     .object({
       to: z.string().email().max(254),
       subject: z.string().regex(/^[^\r\n]{1,200}$/, 'one line, at most 200 characters'),
-      draft: UntrustedRef,
+      draft: DraftRef,
     })
     .strict(),
   output: z.object({ messageId: z.string(), to: z.string(), duplicate: z.boolean() }).strict(),

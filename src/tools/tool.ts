@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { Config } from '../config.js';
-import type { EmailId, PlanId, UntrustedRef } from '../ids.js';
+import type { ContentRef, EmailId, PlanId } from '../ids.js';
 import type { TrustedContext } from '../ingest/trusted-context.js';
 import type { Logger } from '../logger.js';
 import type { Redis } from '../queues/connection.js';
@@ -27,7 +27,7 @@ export interface ToolContext {
   idempotencyKey: string;
   trusted: TrustedContext;
   /** The email's untrusted content, for tools that read it. */
-  emailRef: UntrustedRef;
+  emailRef: ContentRef;
   config: Config;
   redis: Redis;
   keys: RedisKeys;
