@@ -71,6 +71,12 @@ export interface ToolDescriptor<I extends z.ZodObject = z.ZodObject, O extends z
   audience?: 'sender' | 'internal' | 'anyone';
   /** Set for money, deletion, account changes and mail to arbitrary recipients: a human must approve. */
   requiresApproval?: string;
+  /**
+   * Set (with why) for a tool whose draft was written by a model that read the email: such a draft
+   * is a suggestion for a human. The approval policy parks every plan that would send it, and the
+   * sending tools refuse it without a reviewer's approval.
+   */
+  suggestion?: string;
   /** True when the tool changes something outside Mailroom; it must honour `idempotencyKey`. */
   sideEffect: boolean;
   run(input: z.output<I>, ctx: ToolContext): Promise<z.input<O>>;
