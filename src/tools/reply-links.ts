@@ -14,7 +14,7 @@ const INVISIBLE = /\p{Cf}/gu;
  * (`。`, `．`, `｡`, `․`, `·`, `・`, …): it is treated as a dot. Admitting ASCII punctuation and
  * treating the rest as a dot avoids a list of look-alikes that would never be complete.
  */
-const FOREIGN_SEPARATOR = /(?<=[\p{L}\p{N}])(?![\x00-\x7f])[\p{Po}\p{S}](?=[\p{L}\p{N}])/gu;
+const FOREIGN_SEPARATOR = /(?<=[\p{L}\p{N}])(?!\p{ASCII})[\p{Po}\p{S}](?=[\p{L}\p{N}])/gu;
 /** Defanged dots and ats: `[.]`, `(.)`, `{dot}`, `[dot]`, ` dot `, `(at)`, `[@]`, ` at `. */
 const FENCED_DOT = /\s*[[({<]\s*(?:\.|dot|punkt|point)\s*[\])}>]\s*/giu;
 const FENCED_AT = /\s*[[({<]\s*(?:@|at)\s*[\])}>]\s*/giu;

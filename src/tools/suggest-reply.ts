@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ContentRef, DraftRef } from '../ids.js';
-import { composedAllowed, StoredDraft } from './draft-reply.js';
+import { composedAllowed, type StoredDraft } from './draft-reply.js';
 import { disallowedLinks } from './reply-links.js';
 import { runReader } from './sandbox.js';
 import { defineTool } from './tool.js';

@@ -7,7 +7,7 @@ import { decideApproval } from '../../src/planner/approval-policy.js';
 import { validatePlan } from '../../src/planner/plan-validator.js';
 import { playbookPlan } from '../../src/planner/playbooks.js';
 import { Plan } from '../../src/planner/plan.js';
-import { draftReply, StoredDraft } from '../../src/tools/draft-reply.js';
+import { draftReply, type StoredDraft } from '../../src/tools/draft-reply.js';
 import { escalate } from '../../src/tools/escalate.js';
 import { forwardToTeam } from '../../src/tools/forward-to-team.js';
 import { createRegistry } from '../../src/tools/registry.js';
