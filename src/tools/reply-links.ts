@@ -35,13 +35,14 @@ export function normaliseForLinks(text: string): string {
     .replace(INVISIBLE, '')
     .replace(FOREIGN_SEPARATOR, '.')
     .replace(MASKED_SCHEME, (_m, s: string) => `http${s}:`)
+    // Before the dots are closed up, which would break the run of single letters.
+    .replace(SPACED_LETTERS, (m) => m.replace(/ /g, ''))
     .replace(FENCED_DOT, '.')
     .replace(FENCED_AT, '@')
     .replace(WORD_DOT, '.')
     .replace(SPACED_DOT, '.')
     .replace(WORD_AT, '@')
-    .replace(SPACED_AT, '@')
-    .replace(SPACED_LETTERS, (m) => m.replace(/ /g, ''));
+    .replace(SPACED_AT, '@');
 }
 
 /** Any `scheme:` that a mail client may turn into an action: http, tel, sms, data, javascript, … */

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { disallowedLinks, linksIn } from '../../src/tools/reply-links.js';
 
@@ -199,5 +200,44 @@ describe('disallowedLinks catches every evasive form', () => {
     const trustedTexts = ['Call our desk on +1 555 010 0000.'];
     expect(disallowedLinks('Call +1 555 010 0000.', { ...ALLOWED, trustedTexts })).toEqual([]);
     expect(disallowedLinks('Call +1 555 010 7788.', { ...ALLOWED, trustedTexts })).toEqual(['+1 555 010 7788']);
+  });
+});
+
+describe('disallowedLinks property: any host in any disguise is caught', () => {
+  const DISGUISES: ReadonlyArray<readonly [string, (label: string, tld: string) => string]> = [
+    ['plain', (l, t) => `${l}.${t}`],
+    ['defanged brackets', (l, t) => `hxxps://${l}[.]${t}/x`],
+    ['(dot)', (l, t) => `${l}(dot)${t}`],
+    ['spaced [.]', (l, t) => `${l} [.] ${t}`],
+    ['word dot', (l, t) => `${l} dot ${t}`],
+    ['at/dot address', (l, t) => `desk at ${l} dot ${t}`],
+    ['ideographic dot', (l, t) => `${l}。${t}`],
+    ['fullwidth dot', (l, t) => `${l}．${t}`],
+    ['halfwidth dot', (l, t) => `${l}｡${t}`],
+    ['zero-width joiner', (l, t) => `${l}\u200d.${t}`],
+    ['split after the dot', (l, t) => `${l}.\n${t}`],
+    ['split before the dot', (l, t) => `${l}\n.${t}`],
+    ['spaced letters', (l, t) => `${[...l].join(' ')} . ${[...t].join(' ')}`],
+  ];
+  const label = fc.stringMatching(/^[a-z][a-z0-9-]{1,10}[a-z0-9]$/);
+  const tld = fc.constantFrom('example', 'com', 'io', 'de', 'net');
+
+  it.each(DISGUISES)('%s', (_name, disguise) => {
+    fc.assert(
+      fc.property(label, tld, fc.constantFrom('Please go to', 'Thanks! Visit', 'Reach us:'), (l, t, lead) => {
+        expect(disallowedLinks(`Hello,\n\n${lead} ${disguise(l, t)} today.\n\nBest regards,\nAcme`, ALLOWED).length).toBeGreaterThan(0);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('phone numbers in any grouping are caught', () => {
+    fc.assert(
+      fc.property(fc.array(fc.stringMatching(/^[0-9]{2,4}$/), { minLength: 3, maxLength: 4 }), fc.constantFrom(' ', '-', '.', ' / '), (groups, sep) => {
+        fc.pre(groups.join('').length >= 7);
+        expect(disallowedLinks(`Call ${groups.join(sep)} now`, ALLOWED).length).toBeGreaterThan(0);
+      }),
+      { numRuns: 100 },
+    );
   });
 });
