@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { UntrustedRef } from '../ids.js';
+import { ContentRef } from '../ids.js';
 import { runReader } from './sandbox.js';
 import { defineTool } from './tool.js';
 import type { LlmGateway } from '../llm/gateway.js';
@@ -69,7 +69,7 @@ export const classifyEmail = defineTool({
   name: 'classify_email',
   description: 'Sandboxed reader: classifies the email into one of the configured categories or unknown.',
   risk: 'read',
-  input: z.object({ email: UntrustedRef }).strict(),
+  input: z.object({ email: ContentRef }).strict(),
   output: z.object({ category: z.string(), confidence: z.number() }).strict(),
   untrustedInputs: ['email'],
   taintedOutputs: ['category', 'confidence'],

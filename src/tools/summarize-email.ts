@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { UntrustedRef } from '../ids.js';
+import { ContentRef, SummaryRef } from '../ids.js';
 import { runReader } from './sandbox.js';
 import { defineTool } from './tool.js';
 
@@ -41,8 +41,8 @@ export const summarizeEmail = defineTool({
   description:
     'Sandboxed reader: summarises the email for a human (stored under a ref) and rates its urgency. Both outputs are tainted.',
   risk: 'read',
-  input: z.object({ email: UntrustedRef }).strict(),
-  output: z.object({ ref: UntrustedRef, urgency: Urgency }).strict(),
+  input: z.object({ email: ContentRef }).strict(),
+  output: z.object({ ref: SummaryRef, urgency: Urgency }).strict(),
   untrustedInputs: ['email'],
   taintedOutputs: ['ref', 'urgency'],
   outputLabel: 'inherit',
