@@ -8,7 +8,7 @@ import { parentPort } from 'node:worker_threads';
 import { z } from 'zod';
 import { MailroomError } from '../errors.js';
 import { parseEmail } from './parse-email.js';
-import { ParseRequest, type ParseReply } from './parse-isolated.js';
+import { ParseRequest, type ParseReply, type ThreadReady } from './parse-isolated.js';
 
 const port = parentPort;
 if (!port) throw new Error('parse-thread must run as a worker thread');
@@ -29,3 +29,5 @@ port.on('message', (message: unknown) => {
     },
   );
 });
+
+port.postMessage({ ready: true } satisfies ThreadReady);
