@@ -88,6 +88,11 @@ export async function parseEmail(raw: Buffer, limits: ParseLimits = DEFAULT_PARS
   if (shape.unknownEncoding !== null) {
     throw new MailroomError('EMAIL_MALFORMED', `bad encoding: unknown Content-Transfer-Encoding ${JSON.stringify(shape.unknownEncoding.replace(/[^\x21-\x7e]/g, '?'))}`);
   }
+  const maxAttachmentBytes = limits.maxAttachmentBytes ?? DEFAULT_PARSE_LIMITS.maxAttachmentBytes ?? Infinity;
+  // Refused before mailparser would decode (and hold) it.
+  if (shape.largestAttachmentBytes > maxAttachmentBytes) {
+    throw new MailroomError('EMAIL_TOO_LARGE', `an attachment of ${shape.largestAttachmentBytes} bytes, over the limit of ${maxAttachmentBytes}`);
+  }
   let parsed: ParsedMail;
   try {
     // skipTextToHtml: we never use mailparser's HTML rendering of the text, and on a large
@@ -104,7 +109,6 @@ export async function parseEmail(raw: Buffer, limits: ParseLimits = DEFAULT_PARS
   if (parsed.attachments.length > limits.maxAttachments) {
     throw new MailroomError('EMAIL_MALFORMED', `${parsed.attachments.length} attachments, over the limit of ${limits.maxAttachments}`);
   }
-  const maxAttachmentBytes = limits.maxAttachmentBytes ?? DEFAULT_PARSE_LIMITS.maxAttachmentBytes ?? Infinity;
   const biggest = Math.max(0, ...parsed.attachments.map((a) => a.size));
   if (biggest > maxAttachmentBytes) {
     throw new MailroomError('EMAIL_TOO_LARGE', `an attachment of ${biggest} bytes, over the limit of ${maxAttachmentBytes}`);
@@ -182,6 +186,25 @@ export interface MimeShape {
   unterminated: boolean;
   /** The first Content-Transfer-Encoding no decoder knows, if any. */
   unknownEncoding: string | null;
+  /**
+   * The largest part that is not an inline text body, in decoded bytes at least (base64 counted as
+   * 3/4 of its characters, quoted-printable as 1/3): known before mailparser decodes anything.
+   */
+  largestAttachmentBytes: number;
+}
+
+/** A leaf part being read: how its body decodes and how many body characters it has so far. */
+interface LeafPart {
+  encoding: string | undefined;
+  attachment: boolean;
+  chars: number;
+}
+
+/** The fewest bytes a body of `chars` characters decodes to in `encoding`. */
+function decodedAtLeast(part: LeafPart): number {
+  if (part.encoding === 'base64') return Math.max(0, Math.floor((part.chars * 3) / 4) - 2);
+  if (part.encoding === 'quoted-printable') return Math.floor(part.chars / 3);
+  return part.chars;
 }
 
 const KNOWN_ENCODINGS = new Set(['7bit', '8bit', 'binary', 'base64', 'quoted-printable', 'uuencode', 'x-uuencode']);
@@ -233,6 +256,12 @@ export function scanMimeShape(raw: Buffer, meter?: ScanMeter): MimeShape {
   let headerStart = 0;
   let unterminated = false;
   let unknownEncoding: string | null = null;
+  let leaf: LeafPart | null = null;
+  let largestAttachmentBytes = 0;
+  const endLeaf = () => {
+    if (leaf?.attachment) largestAttachmentBytes = Math.max(largestAttachmentBytes, decodedAtLeast(leaf));
+    leaf = null;
+  };
   for (let pos = 0; pos <= text.length; ) {
     steps += 1;
     const nl = text.indexOf('\n', pos);
@@ -263,6 +292,9 @@ export function scanMimeShape(raw: Buffer, meter?: ScanMeter): MimeShape {
           stack.push({ boundary: null, parts: 0 });
           inHeader = true;
           headerStart = next;
+        } else {
+          const inlineText = (mediaType === 'text/plain' || mediaType === 'text/html') && !/(?:^|\n)content-disposition:[ \t]*attachment/i.test(header);
+          leaf = { encoding: cte, attachment: !inlineText, chars: 0 };
         }
         depth = Math.max(depth, stack.length);
         continue;
@@ -272,13 +304,20 @@ export function scanMimeShape(raw: Buffer, meter?: ScanMeter): MimeShape {
       continue;
     }
     // A delimiter line is `--boundary` or `--boundary--`, optionally followed by whitespace.
-    if (text.charCodeAt(lineStart) !== 45 || text.charCodeAt(lineStart + 1) !== 45) continue;
-    if (contentEnd - lineStart > MAX_BOUNDARY + 4 + 1024) continue;
+    const isDelimiter = text.charCodeAt(lineStart) === 45 && text.charCodeAt(lineStart + 1) === 45 && contentEnd - lineStart <= MAX_BOUNDARY + 4 + 1024;
+    if (!isDelimiter) {
+      if (leaf) leaf.chars += contentEnd - lineStart;
+      continue;
+    }
     const trimmed = text.slice(lineStart, contentEnd).trimEnd();
     const asOpen = topmost(trimmed.slice(2));
     const asClose = trimmed.endsWith('--') ? topmost(trimmed.slice(2, -2)) : -1;
     const at = Math.max(asOpen, asClose);
-    if (at < 0) continue;
+    if (at < 0) {
+      if (leaf) leaf.chars += contentEnd - lineStart;
+      continue;
+    }
+    endLeaf();
     const entry = stack[at];
     const closing = asClose === at && asOpen !== at;
     while (stack.length > at + 1) pop(); // anything opened inside ends with its parent's boundary
@@ -293,7 +332,8 @@ export function scanMimeShape(raw: Buffer, meter?: ScanMeter): MimeShape {
       headerStart = next;
     }
   }
+  endLeaf();
   if (stack.some((s) => s.boundary !== null && s.parts === 0)) unterminated = true;
   if (meter) meter.steps += steps + stack.length;
-  return { headerLines: topHeaderLines, depth, unterminated, unknownEncoding };
+  return { headerLines: topHeaderLines, depth, unterminated, unknownEncoding, largestAttachmentBytes };
 }

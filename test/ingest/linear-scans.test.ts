@@ -69,7 +69,26 @@ describe('scanMimeShape is linear', () => {
 
   it('keeps the shape of a message with many delimiter-like lines right', () => {
     const raw = Buffer.from(`${HEAD}Content-Type: multipart/mixed; boundary="a"\r\n\r\n--a\r\nContent-Type: text/plain\r\n\r\n${'--b\r\n--a-\r\n'.repeat(1000)}--a--\r\n`);
-    expect(scanMimeShape(raw)).toEqual({ headerLines: 5, depth: 1, unterminated: false, unknownEncoding: null });
+    expect(scanMimeShape(raw)).toEqual({ headerLines: 5, depth: 1, unterminated: false, unknownEncoding: null, largestAttachmentBytes: 0 });
+  });
+});
+
+describe('attachment sizes known from the scan', () => {
+  const withAttachment = (bytes: number, text: string) =>
+    Buffer.from(
+      `${HEAD}Content-Type: multipart/mixed; boundary="a"\r\n\r\n--a\r\nContent-Type: text/plain\r\n\r\n${text}\r\n` +
+        `--a\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n${(Buffer.alloc(bytes, 7).toString('base64').match(/.{1,76}/g) ?? []).join('\r\n')}\r\n--a--\r\n`,
+    );
+
+  it('estimates a base64 attachment from below, and leaves the inline text out', () => {
+    const shape = scanMimeShape(withAttachment(120_000, 'x'.repeat(500_000)));
+    expect(shape.largestAttachmentBytes).toBeGreaterThan(119_990);
+    expect(shape.largestAttachmentBytes).toBeLessThanOrEqual(120_000);
+  });
+
+  it('quarantines an over-limit attachment with the limit named', async () => {
+    const err = await parseEmail(withAttachment(120_000, 'see attached'), { maxMessageBytes: 1e6, maxAttachments: 5, maxHeaderLines: 100, maxAttachmentBytes: 50_000 }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'EMAIL_TOO_LARGE', message: expect.stringMatching(/^an attachment of 11\d{4} bytes, over the limit of 50000$/) });
   });
 });
 
