@@ -56,7 +56,7 @@ function rfc822Nested(bytes: number): Buffer {
   const marker = 'Content-Type: message/rfc822\r\n\r\n';
   // Signature-like lines (`-- `) inside: each was compared with every open container before.
   const count = Math.ceil(bytes / (marker.length + 5));
-  return Buffer.from(`${HEAD}Content-Type: multipart/mixed; boundary="r"\r\n\r\n--r\r\n${marker.repeat(count)}${'-- \r\n'.repeat(count)}--r--\r\n`, 'latin1');
+  return Buffer.from(`${HEAD}Content-Type: multipart/mixed; boundary="r"\r\n\r\n--r\r\n${marker.repeat(count)}Content-Type: text/plain\r\n\r\n${'-- \r\n'.repeat(count)}--r--\r\n`, 'latin1');
 }
 
 /** A plain-text message just under the 25 MiB message limit. */
