@@ -29,7 +29,7 @@ describe('offline readers read a bounded prefix', () => {
     expect(extractOffline(`${'y'.repeat(50_000)}`, 'about ORD-10234').orderId).toBe('ORD-10234');
   });
 
-  it('a 50 MB body costs the readers no more than its prefix', () => {
+  it('a 50 MB body gets the same answers as its prefix', () => {
     const huge = filler(50 * 1024 * 1024);
     expect(summarizeOffline('Setup', huge)).toEqual(summarizeOffline('Setup', huge.slice(0, OFFLINE_INPUT_CHARS)));
     expect(classifyOffline(['billing'], 'Setup', huge)).toEqual(classifyOffline(['billing'], 'Setup', huge.slice(0, OFFLINE_INPUT_CHARS)));
