@@ -1,8 +1,10 @@
 import type { AppContext } from '../context.js';
-import { sha256Hex, UntrustedRef } from '../ids.js';
+import { DraftRef, sha256Hex, type ContentRef } from '../ids.js';
 import type { TrustedContext } from '../ingest/trusted-context.js';
 import type { Step } from '../planner/plan.js';
 import type { ToolDescriptor } from '../tools/tool.js';
+import { replySubject } from '../tools/send-reply.js';
+import { StoredDraft } from '../tools/draft-reply.js';
 import type { ShownEffect } from '../queues/approval-job.js';
 import { resolveArgs, type LabelledOutput } from './resolve-args.js';
 
@@ -35,16 +37,17 @@ export function effectsDigest(effects: readonly ShownEffect[]): string {
   return sha256Hex(effects.map(effectDigest).join('\n')).slice(0, 32);
 }
 
-/** A draft's text, whatever the draft tool stores around it (a JSON object with `text`, or plain text). */
-async function draftText(app: Pick<AppContext, 'content'>, ref: string): Promise<string> {
-  const raw = await app.content.getText(UntrustedRef.parse(ref));
-  try {
-    const parsed: unknown = JSON.parse(raw);
-    if (parsed && typeof parsed === 'object' && 'text' in parsed && typeof parsed.text === 'string') return parsed.text;
-  } catch {
-    // plain text
-  }
-  return raw;
+/** A stored draft as a reviewer needs it: its text, who wrote it, and what the output check found. */
+async function readDraft(app: Pick<AppContext, 'content'>, ref: string): Promise<{ text: string; note: string | null }> {
+  const raw = await app.content.getText(DraftRef.parse(ref));
+  const draft = StoredDraft.safeParse(JSON.parse(raw));
+  if (!draft.success) return { text: raw, note: null };
+  const { text, origin, disallowed } = draft.data;
+  const notes = [
+    origin === 'suggested' ? 'a SUGGESTION written by a model that read the email: read every word' : 'composed from trusted material only',
+    disallowed.length ? `names what its inputs do not: ${disallowed.join(', ')}` : '',
+  ].filter(Boolean);
+  return { text, note: notes.join('; ') };
 }
 
 const money = (amount: unknown, currency: string | undefined) =>
@@ -58,7 +61,7 @@ export async function describeEffect(
   app: Pick<AppContext, 'content' | 'config' | 'accounts'>,
   step: Step,
   tool: ToolDescriptor,
-  sources: { context: TrustedContext; emailRef: UntrustedRef; outputs: Record<string, LabelledOutput> },
+  sources: { context: TrustedContext; emailRef: ContentRef; outputs: Record<string, LabelledOutput> },
 ): Promise<ShownEffect> {
   let resolved: Record<string, unknown>;
   try {
@@ -76,11 +79,12 @@ export async function describeEffect(
   }
   const args: Record<string, unknown> = {};
   let text: string | null = null;
+  let note: string | null = null;
   for (const [name, value] of Object.entries(resolved)) {
     if (!tool.untrustedInputs.includes(name)) {
       args[name] = value;
     } else if (typeof value === 'string' && value.startsWith('ur_draft_')) {
-      text = await draftText(app, value);
+      ({ text, note } = await readDraft(app, value));
       args[name] = 'the drafted text below';
     } else if (typeof value === 'string' && value.startsWith('ur_content_')) {
       args[name] = 'the email as received (fenced as untrusted)';
@@ -112,12 +116,13 @@ export async function describeEffect(
     }
     case 'send_reply':
       to = sender;
-      summary = `reply to ${sender ?? 'an unverified sender'}`;
+      subject = replySubject(sources.context.category.name);
+      summary = `reply to ${sender ?? 'an unverified sender'}${note ? ` (${note})` : ''}`;
       break;
     case 'send_email':
       to = typeof args.to === 'string' ? args.to : null;
       subject = typeof args.subject === 'string' ? args.subject : null;
-      summary = `email to ${String(args.to)}`;
+      summary = `email to ${String(args.to)}${note ? ` (${note})` : ''}`;
       break;
     case 'forward_to_team': {
       const team = app.config.teams.find((t) => t.name === args.team);

@@ -1,5 +1,5 @@
 import type { AppContext } from '../context.js';
-import type { EmailId, PlanId } from '../ids.js';
+import type { ContentRef, EmailId, PlanId } from '../ids.js';
 import type { TrustedContext, UntrustedContent } from '../ingest/trusted-context.js';
 import type { StoredPlan } from '../planner/stored-plan.js';
 import type { ApprovalJob, ShownEffect } from '../queues/approval-job.js';
@@ -94,7 +94,7 @@ export interface ReviewInputs {
   reasons: string[];
   stored: StoredPlan;
   context: TrustedContext;
-  emailRef: Parameters<AppContext['content']['getContent']>[0];
+  emailRef: ContentRef;
   outputs: Record<string, LabelledOutput>;
 }
 

@@ -17,7 +17,7 @@ import type { LabelledOutput } from './resolve-args.js';
 import { claimDecision, nextReviewSeq, readReview, writeReview, type ReviewState } from './review-record.js';
 import { buildReview } from './review-view.js';
 import type { TrustedContext } from '../ingest/trusted-context.js';
-import type { UntrustedRef } from '../ids.js';
+import type { ContentRef } from '../ids.js';
 
 export interface ReviewDecision {
   emailId: EmailId;
@@ -153,7 +153,7 @@ export async function checkApprovedEffect(
   planId: PlanId,
   step: Step,
   tool: ToolDescriptor,
-  sources: { context: TrustedContext; emailRef: UntrustedRef; outputs: Record<string, LabelledOutput> },
+  sources: { context: TrustedContext; emailRef: ContentRef; outputs: Record<string, LabelledOutput> },
 ): Promise<{ ok: true; reviewer: string } | { ok: false; reason: string }> {
   const review = await readReview(app, planId);
   if (!review || review.status !== 'approved' || !review.decidedBy) {

@@ -14,7 +14,7 @@ import { roleResponder, sequenceResponder } from '../harness/openai-server.js';
 const logger = createLogger({ level: 'silent' });
 const step = (id: string, tool: string, args: Record<string, unknown>, checkpoint = false) => ({ id, tool, args, checkpoint });
 const KB = step('kb', 'search_kb', { topic: '{{context.category.name}}' });
-const DRAFT = step('draft', 'draft_reply', { email: '{{email.ref}}', article: '{{steps.kb.output.articleId}}' });
+const DRAFT = step('draft', 'suggest_reply', { email: '{{email.ref}}', article: '{{steps.kb.output.articleId}}' });
 const SEND = step('send', 'send_reply', { draft: '{{steps.draft.output.ref}}' });
 const ESCALATE = { steps: [step('label', 'apply_label', { label: 'mailroom/needs-human' }), step('esc', 'escalate', { reason: 'step_failed' })] };
 
@@ -35,7 +35,7 @@ describe('the executor replans from trusted facts only', () => {
       roleResponder({
         planner,
         'sandbox:classify_email': () => ({ content: JSON.stringify({ category: 'billing', confidence: 1 }) }),
-        'sandbox:draft_reply': draft,
+        'sandbox:suggest_reply': draft,
       }),
     );
     const config = exampleConfig({ ...services, dataDir: tmp });
@@ -68,9 +68,11 @@ describe('the executor replans from trusted facts only', () => {
     expect(title).toBeTruthy();
     expect(replanRequest).not.toContain(title);
     expect(replanRequest).not.toContain(secret);
+    // Nor does the verified sender's address or domain: a replan sees the planner's view only.
+    expect(replanRequest).not.toContain('customer.example');
     expect(trail.map((e) => e.type)).toContain('replanned');
     expect(trail.filter((e) => e.type === 'step_failed')).toHaveLength(1);
-    expect(trail.filter((e) => e.type === 'step_started').map((e) => e.data.tool)).toEqual(['search_kb', 'draft_reply', 'apply_label', 'escalate']);
+    expect(trail.filter((e) => e.type === 'step_started').map((e) => e.data.tool)).toEqual(['search_kb', 'suggest_reply', 'apply_label', 'escalate']);
   });
 
   it('a checkpoint asks the planner again, which may replace the rest of the plan', async () => {
@@ -84,6 +86,7 @@ describe('the executor replans from trusted facts only', () => {
     const planner = services.llm.requestsByRole('planner');
     expect(planner).toHaveLength(2);
     expect(planner[1]?.raw).toContain('checkpoint');
+    expect(planner[1]?.raw).not.toContain('customer.example');
     expect(summary.emails[0]?.state).toBe('escalated');
     expect(trail.filter((e) => e.type === 'step_started').map((e) => e.data.tool)).toEqual(['search_kb', 'apply_label', 'escalate']);
     expect(toCustomers()).toBe(before);

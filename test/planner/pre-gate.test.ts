@@ -5,7 +5,7 @@ import { validatePlan } from '../../src/planner/plan-validator.js';
 import { DEFAULT_PLAYBOOKS } from '../../src/planner/playbooks.js';
 import { hoistBeforeGate } from '../../src/planner/pre-gate.js';
 import { createRegistry } from '../../src/tools/registry.js';
-import { trustedContext } from '../fixtures/trusted-context.js';
+import { trustedContext, viewOf } from '../fixtures/trusted-context.js';
 
 const registry = createRegistry();
 const ids = (p: Plan) => p.steps.map((s) => s.id);
@@ -13,7 +13,7 @@ const ids = (p: Plan) => p.steps.map((s) => s.id);
 describe('reads and drafts run before the gate', () => {
   it('the refund playbook drafts its reply before issue_refund waits for a human', () => {
     const context = trustedContext({ category: { name: 'refund', source: 'classifier' } });
-    const plan = DEFAULT_PLAYBOOKS.refund?.(context);
+    const plan = DEFAULT_PLAYBOOKS.refund?.(viewOf(context));
     if (!plan) throw new Error('no refund playbook');
     expect(ids(plan)).toEqual(['fields', 'order', 'refund', 'kb', 'draft', 'send', 'answered', 'label']);
     const hoisted = hoistBeforeGate(plan, registry);
@@ -24,7 +24,7 @@ describe('reads and drafts run before the gate', () => {
 
   it('the cancellation playbook drafts the reply and the billing notice before the account change', () => {
     const context = trustedContext({ category: { name: 'cancellation', source: 'classifier' } });
-    const plan = DEFAULT_PLAYBOOKS.cancellation?.(context);
+    const plan = DEFAULT_PLAYBOOKS.cancellation?.(viewOf(context));
     if (!plan) throw new Error('no cancellation playbook');
     expect(ids(hoistBeforeGate(plan, registry))).toEqual(['account', 'kb', 'draft', 'update', 'send', 'answered', 'notify', 'label']);
   });
