@@ -157,7 +157,7 @@ describe('an approval binds what the reviewer was shown, and nothing else', () =
       plan: {
         steps: [
           { id: 'refund', tool: 'issue_refund', args: { account: '{{context.account.id}}', order: 'ORD-10234', amount: 49 } },
-          { id: 'draft', tool: 'draft_reply', args: { email: '{{email.ref}}', article: '{{steps.refund.output.refundId}}' } },
+          { id: 'draft', tool: 'draft_reply', args: { article: '{{steps.refund.output.refundId}}' } },
           { id: 'send', tool: 'send_reply', args: { draft: '{{steps.draft.output.ref}}' } },
         ],
       },

@@ -15,18 +15,18 @@ describe('reads and drafts run before the gate', () => {
     const context = trustedContext({ category: { name: 'refund', source: 'classifier' } });
     const plan = DEFAULT_PLAYBOOKS.refund?.(viewOf(context));
     if (!plan) throw new Error('no refund playbook');
-    expect(ids(plan)).toEqual(['fields', 'order', 'refund', 'kb', 'draft', 'send', 'answered', 'label']);
+    expect(ids(plan)).toEqual(['fields', 'order', 'refund', 'facts', 'kb', 'draft', 'send', 'answered', 'label']);
     const hoisted = hoistBeforeGate(plan, registry);
-    expect(ids(hoisted)).toEqual(['fields', 'order', 'kb', 'draft', 'refund', 'send', 'answered', 'label']);
+    expect(ids(hoisted)).toEqual(['fields', 'order', 'facts', 'kb', 'draft', 'refund', 'send', 'answered', 'label']);
     expect(validatePlan(hoisted, registry).ok).toBe(true);
-    expect(decideApproval(hoisted, registry, context).gate).toBe(4);
+    expect(decideApproval(hoisted, registry, context).gate).toBe(5);
   });
 
   it('the cancellation playbook drafts the reply and the billing notice before the account change', () => {
     const context = trustedContext({ category: { name: 'cancellation', source: 'classifier' } });
     const plan = DEFAULT_PLAYBOOKS.cancellation?.(viewOf(context));
     if (!plan) throw new Error('no cancellation playbook');
-    expect(ids(hoistBeforeGate(plan, registry))).toEqual(['account', 'kb', 'draft', 'update', 'send', 'answered', 'notify', 'label']);
+    expect(ids(hoistBeforeGate(plan, registry))).toEqual(['account', 'facts', 'kb', 'draft', 'update', 'send', 'answered', 'notify', 'label']);
   });
 
   it('leaves a read that needs a gated step after it, and never moves a write', () => {
@@ -34,7 +34,7 @@ describe('reads and drafts run before the gate', () => {
       steps: [
         { id: 'refund', tool: 'issue_refund', args: { account: '{{context.account.id}}', order: 'ORD-1', amount: 1 } },
         { id: 'label', tool: 'apply_label', args: { label: 'x' } },
-        { id: 'draft', tool: 'draft_reply', args: { email: '{{email.ref}}', article: '{{steps.refund.output.refundId}}' } },
+        { id: 'draft', tool: 'draft_reply', args: { article: '{{steps.refund.output.refundId}}' } },
         { id: 'kb', tool: 'search_kb', args: { topic: 'refund' } },
       ],
     };
