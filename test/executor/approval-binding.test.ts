@@ -69,7 +69,13 @@ describe('an approval binds what the reviewer was shown, and nothing else', () =
       ['send', 'send_reply', null],
     ]);
     expect(review.record.effects[0]?.args).toEqual({ account: 'acct_1006', order: 'ORD-10234', amount: 49 });
-    expect(review.record.effects[1]?.message).toMatchObject({ to: 'sarah.okafor@lumenstudio.example', text: expect.stringContaining('Hello Sarah') });
+    expect(review.record.effects[1]?.message).toMatchObject({ to: 'sarah.okafor@lumenstudio.example', subject: 'Re: your message about refund', text: expect.stringContaining('Hello Sarah') });
+    // The reply says what the approved plan will have done, from trusted values (the endorsed order).
+    expect(review.record.effects[1]?.message?.text).toContain('We have refunded 49.00 USD for your order ORD-10234 of 2026-10-02.');
+    expect(review.record.effects[1]?.message?.text).not.toMatch(/order number/i);
+    const cancellation = await reviewOf(id('45-cancellation-verified.eml'));
+    expect(cancellation.record.effects.map((e) => e.tool)).toEqual(['update_account', 'send_reply', 'send_email']);
+    expect(cancellation.record.effects[1]?.message?.text).toContain('We have cancelled your subscription as you asked.');
     const job = await app.queues.get('approval').getJob(approvalJobId(review.record.planId, review.record.seq));
     const view = ApprovalJob.parse(job?.data);
     // The order a reviewer reads, and the deadline as the job's delay.
