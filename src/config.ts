@@ -69,10 +69,14 @@ export const ApprovalFile = z
     reviewers: z.array(z.object({ name: ReviewerName, password: EnvSecret }).strict()).optional(),
     /** How people reach Bull Board, for links in notifications. @defaultValue http://HOST:PORT */
     publicUrl: z.string().url().optional(),
-    /** Tell the reviewers when a plan parks: a signed webhook (Slack-compatible `text`). */
+    /** Tell the reviewers when a plan parks: a signed webhook (Slack-compatible `text`) and/or a mail to a team. */
     notify: z
       .object({
         webhook: z.object({ url: z.string().url(), secret: EnvSecret }).strict().optional(),
+        /** A configured team (by name) that gets the notice by mail. */
+        team: TeamName.optional(),
+        /** Busy desks: one notice per this many minutes listing the plans parked in it, instead of one per plan. */
+        digestMinutes: z.number().int().min(1).max(1440).optional(),
       })
       .strict()
       .optional(),
@@ -264,6 +268,9 @@ export const Config = z.object({
     reviewers: z.array(z.object({ name: ReviewerName, password: z.string().min(1) })),
     publicUrl: z.string().optional(),
     webhook: z.object({ url: z.string().url(), secret: z.string().min(1) }).optional(),
+    /** The team mailed about parked plans. */
+    notifyTeam: TeamName.optional(),
+    digestMinutes: z.number().int().positive().optional(),
   }),
 });
 export type Config = z.infer<typeof Config>;
@@ -428,6 +435,8 @@ export function loadConfig(options: {
       reviewers,
       publicUrl: file.approval?.publicUrl,
       webhook: file.approval?.notify?.webhook && webhookSecret ? { url: file.approval.notify.webhook.url, secret: webhookSecret } : undefined,
+      notifyTeam: file.approval?.notify?.team,
+      digestMinutes: file.approval?.notify?.digestMinutes,
     },
     ...options.overrides,
   };
@@ -435,6 +444,10 @@ export function loadConfig(options: {
   if (!parsed.success) throw new MailroomError('CONFIG_INVALID', describeIssues('configuration', parsed.error));
   const teamNames = parsed.data.teams.map((t) => t.name);
   if (new Set(teamNames).size !== teamNames.length) throw new MailroomError('CONFIG_INVALID', 'configuration: teams: team names must be unique');
+  const notifyTeam = parsed.data.approval.notifyTeam;
+  if (notifyTeam !== undefined && !teamNames.includes(notifyTeam)) {
+    throw new MailroomError('CONFIG_INVALID', `configuration: approval.notify.team: "${notifyTeam}" is not one of the configured teams`);
+  }
   const escalationTeam = parsed.data.escalation.team;
   if (escalationTeam !== undefined && !teamNames.includes(escalationTeam)) {
     throw new MailroomError('CONFIG_INVALID', `configuration: escalation.team: "${escalationTeam}" is not one of the configured teams`);

@@ -26,7 +26,11 @@ export const StepJob = z
 export type StepJob = z.infer<typeof StepJob>;
 
 /** Tell the reviewers that a plan parked (ids only; the notice is built from the review record). */
-export const NotifyJob = z.object({ emailId: EmailId, planId: PlanId, seq: z.number().int().min(1) }).strict();
+export const NotifyJob = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('parked'), channel: z.enum(['webhook', 'team']), emailId: EmailId, planId: PlanId, seq: z.number().int().min(1) }).strict(),
+  /** Digest mode: one notice for the plans parked in one window of `digestMinutes`. */
+  z.object({ kind: z.literal('digest'), channel: z.enum(['webhook', 'team']), window: z.number().int().min(0) }).strict(),
+]);
 export type NotifyJob = z.infer<typeof NotifyJob>;
 
 /** Mail or jobs that could not be handled, with a reason a human can act on. */

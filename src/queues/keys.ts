@@ -18,6 +18,8 @@ export function redisKeys(prefix: string) {
      * made it. Only Mailroom writes it; Bull Board's job data is a copy for display.
      */
     review: (id: PlanId) => `${prefix}:review:${id}`,
+    /** Digest mode: parked plans (member `planId__seq`, score: parked at, ms) awaiting their window's notice. */
+    notifyDigest: () => `${prefix}:notify:digest`,
     idempotency: (key: string) => `${prefix}:idem:${key}`,
     labels: (id: EmailId) => `${prefix}:labels:${id}`,
     escalations: () => `${prefix}:escalations`,

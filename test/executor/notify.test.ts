@@ -15,6 +15,7 @@ import { EXAMPLES } from '../fixtures/examples.js';
 import { exampleConfig } from '../harness/example-config.js';
 import { waitFor } from '../harness/mail.js';
 import { startTestRedis, type TestRedis } from '../harness/redis.js';
+import { startSmtpCapture, type SmtpCapture } from '../harness/smtp-capture.js';
 
 const logger = createLogger({ level: 'silent' });
 const CANARY = 'CANARY-7d41c0';
@@ -95,5 +96,65 @@ describe('reviewers are told when a plan parks (signed webhook, trusted facts on
     expect(trail.filter((e) => e.type === 'notify_failed').map((e) => [e.data.attempt, e.data.code, e.data.retry])).toEqual([[1, 'MAILROOM_WEBHOOK_FAILED', true]]);
     expect(trail.filter((e) => e.type === 'notified').map((e) => e.data.attempt)).toEqual([2]);
     expect((await app.ledger.get(emailId))?.state).toBe('awaiting_approval');
+  });
+});
+
+describe('digest mode and the team mail: one notice per window for a busy desk', () => {
+  let redis: TestRedis;
+  let smtp: SmtpCapture;
+  let receiver: Server;
+  const calls: Array<{ headers: IncomingHttpHeaders; body: string }> = [];
+  let app: AppContext;
+  let workers: RunningWorkers;
+
+  beforeAll(async () => {
+    redis = await startTestRedis();
+    smtp = await startSmtpCapture();
+    receiver = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        calls.push({ headers: req.headers, body });
+        res.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+    const base = exampleConfig({ redis, smtp });
+    const config: Config = { ...base, approval: { ...base.approval, webhook: { url, secret: SECRET }, notifyTeam: 'support-leads', digestMinutes: 60 } };
+    const files = ['06-refund-after-closing-studio.eml', '08-remboursement-commande.eml'].map((f) => path.join(EXAMPLES, 'mailbox', f));
+    const summary = await runProcess(config, logger, { paths: files, timeoutMs: 30_000 });
+    expect(summary.emails.map((e) => e.state)).toEqual(['awaiting_approval', 'awaiting_approval']);
+    app = await createContext(config, logger);
+    // The window's notices wait for the window to close; a test does not wait an hour.
+    const delayed = await app.queues.get('notify').getJobs(['delayed']);
+    expect(delayed.map((j) => j.data.channel).sort()).toEqual(['team', 'webhook']);
+    for (const job of delayed) await job.promote();
+    workers = startWorkers(app, ['executor']);
+  });
+  afterAll(async () => {
+    await workers?.close();
+    await app?.close();
+    await new Promise((r) => receiver?.close(r));
+    await smtp?.close();
+    await redis?.close();
+  });
+
+  it('one signed webhook call and one team mail list both plans, with trusted facts only', async () => {
+    const [mail] = await smtp.waitFor(1, 15_000);
+    await waitFor('the webhook call', async () => (calls.length ? true : undefined), 15_000);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(calls).toHaveLength(1);
+    expect(smtp.messages).toHaveLength(1);
+    const body = JSON.parse(calls[0]?.body ?? '{}') as { event: string; text: string; plans: unknown[] };
+    expect(body.event).toBe('plans.parked');
+    expect(body.plans).toHaveLength(2);
+    expect(body.text).toContain('Mailroom: 2 plans wait for review.');
+    expect(body.text).toContain('refund · acct_1006 · $49.00 · 2 effects');
+    expect(mail?.envelope.to).toEqual(['support-leads@acme.example']);
+    expect(mail?.parsed.subject).toBe('[Mailroom] 2 plans wait for review');
+    expect(mail?.parsed.text).toMatch(/http:\/\/127\.0\.0\.1:\d+\/admin\/queues\/queue\/approval\/pl_[a-f0-9]{16}__1/);
+    expect(mail?.raw).not.toContain('sarah.okafor');
+    expect(mail?.raw).not.toMatch(/closed Lumen Studio/);
   });
 });
