@@ -58,11 +58,12 @@ describe('IMAP ingest against a real Dovecot', () => {
     const raw = await world.sign({ from: 'Pat <pat@customer.example>', subject: 'Invoice', text: 'Where is my invoice?', messageId: messageIdOf('idle-1') });
     const appendedAt = Date.now();
     await dovecot.append(raw, 'Idle');
-    const [rec] = await waitFor('the email to rest', allResting(d, [emailIdOf(raw, 'support@acme.example')]), 10_000);
+    // Well under the 60 s watchdog poll: only IDLE can have brought it in this fast. The latency
+    // itself is a benchmark figure, not an assertion (a loaded CI machine must not fail here).
+    const [rec] = await waitFor('the email to rest', allResting(d, [emailIdOf(raw, 'support@acme.example')]), 30_000);
     const latencyMs = Date.now() - appendedAt;
 
     console.info(`[measure] IDLE: appended → resting in ${latencyMs} ms`);
-    expect(latencyMs).toBeLessThan(5_000);
     expect(rec?.sender).toBe('verified');
     const onServer = await dovecot.listMailbox('Idle');
     expect(onServer).toHaveLength(1);
