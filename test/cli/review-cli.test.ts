@@ -40,16 +40,19 @@ describe('the CLI reaches a running daemon (embedded Redis) from a second shell'
     }),
   );
 
-  it('pending, approve, status and audit work while `mailroom start` holds the embedded Redis, without IMAP secrets', async () => {
+  it('pending, approve, status and audit work while `mailroom start` holds the embedded Redis, without IMAP secrets', { timeout: 180_000 }, async () => {
     const port = await freePort();
     daemon = spawn(process.execPath, [BIN, 'start', '--role', 'triage,planner,executor,web', '--config', config], {
       env: { PATH: process.env.PATH, HOME: process.env.HOME, MAILROOM_DATA_DIR: dir, MAILROOM_HTTP_PORT: String(port), SUPPORT_IMAP_PASSWORD: 'daemon-only', MAILROOM_REVIEWERS: 'alice:pw' },
-      stdio: 'ignore',
+      stdio: ['ignore', 'ignore', 'pipe'],
     });
+    let stderr = '';
+    daemon.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
     await waitFor('the daemon', async () => {
+      if (daemon?.exitCode !== null) throw new Error(`the daemon exited: ${stderr.slice(-2000)}`);
       const res = await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null);
       return res && ((await res.json()) as { redis?: string }).redis === 'ok' ? true : undefined;
-    }, 30_000);
+    }, 90_000);
 
     const processed = JSON.parse(await mailroom(['process', path.join(EXAMPLES, 'mailbox', '06-refund-after-closing-studio.eml'), '--json'])) as { emails: Array<{ emailId: string; state: string }> };
     const emailId = processed.emails[0]?.emailId ?? '';
