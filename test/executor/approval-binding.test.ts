@@ -111,6 +111,8 @@ describe('an approval binds what the reviewer was shown, and nothing else', () =
 
   it('an approval does not survive a change of tools: the plan is validated again and escalates', async () => {
     const emailId = id('07-refund-duplicate-seats.eml');
+    // The reviewer is told before approving that this refund is over the cap and would fail.
+    expect((await reviewOf(emailId)).record.effects[0]?.summary).toBe('refund 540.00 USD of order ORD-10377 to account acct_1007 (ABOVE the limit of 500.00 USD: it will fail)');
     const registry = app.registry;
     app.registry = createRegistry(ALL_TOOLS.filter((t) => t.name !== 'issue_refund'));
     try {
