@@ -70,8 +70,9 @@ export function looksLikeEmail(raw: Buffer): boolean {
   const head = raw.subarray(start, start + 4096).toString('latin1');
   if (head.includes('\u0000')) return false;
   const lines = head.split(/\r?\n/, 20);
-  const headerish = lines.filter((l) => /^[\x21-\x39\x3b-\x7e]+:[ \t]?/.test(l));
-  return headerish.length >= 2 && /^[\x21-\x39\x3b-\x7e]+:/.test(lines[0] ?? '');
+  // RFC 5322's obsolete syntax allows blanks before the colon (`Subject :`); old clients still write it.
+  const headerish = lines.filter((l) => /^[\x21-\x39\x3b-\x7e]+[ \t]*:/.test(l));
+  return headerish.length >= 2 && /^[\x21-\x39\x3b-\x7e]+[ \t]*:/.test(lines[0] ?? '');
 }
 
 /** The Message-ID from the raw header block, for dedup before the full parse. */
@@ -358,7 +359,9 @@ export function scanMimeShape(raw: Buffer, meter?: ScanMeter): MimeShape {
         }
         if (mediaType.startsWith('multipart/')) {
           const b = BOUNDARY.exec(type?.[2] ?? '');
-          const boundary = b?.[1] ?? b?.[2];
+          // Trailing spaces are not part of a boundary (RFC 2046 ends it with a non-space) and
+          // delimiter lines are compared trimmed: senders that quote them anyway still match.
+          const boundary = (b?.[1] ?? b?.[2])?.trimEnd();
           if (boundary) {
             const at = open.get(boundary);
             if (at) at.push(stack.length);
@@ -387,8 +390,15 @@ export function scanMimeShape(raw: Buffer, meter?: ScanMeter): MimeShape {
       continue;
     }
     const trimmed = text.slice(lineStart, contentEnd).trimEnd();
-    const asOpen = topmost(trimmed.slice(2));
-    const asClose = trimmed.endsWith('--') ? topmost(trimmed.slice(2, -2)) : -1;
+    let asOpen = topmost(trimmed.slice(2));
+    let asClose = trimmed.endsWith('--') ? topmost(trimmed.slice(2, -2)) : -1;
+    if (asOpen < 0 && asClose < 0) {
+      // RFC 2046 asks implementors to match a boundary at the start of the line: some clients
+      // write text after it (`--b some words`). One more map lookup, so still linear.
+      const token = /^--([^ \t]*)/.exec(trimmed)?.[1] ?? '';
+      asOpen = topmost(token);
+      asClose = token.endsWith('--') ? topmost(token.slice(0, -2)) : -1;
+    }
     const at = Math.max(asOpen, asClose);
     if (at < 0) {
       if (leaf) leaf.chars += contentEnd - lineStart;
@@ -399,7 +409,7 @@ export function scanMimeShape(raw: Buffer, meter?: ScanMeter): MimeShape {
     const closing = asClose === at && asOpen !== at;
     while (stack.length > at + 1) pop(); // anything opened inside ends with its parent's boundary
     if (closing) {
-      if (entry && entry.parts === 0) unterminated = true;
+      // A closing delimiter with no part before it is an empty multipart: nothing to read, no harm.
       pop();
       // a closed container inside an attached message: the message ends with the outer boundary
       while (stack.length && stack[stack.length - 1]?.boundary === null) pop();
