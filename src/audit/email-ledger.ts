@@ -20,6 +20,15 @@ export const EmailState = z.enum([
 ]);
 export type EmailState = z.infer<typeof EmailState>;
 
+/**
+ * Emails per state with every state present (0 where none): what `mailroom status` prints and
+ * `/metrics` serves, so the two agree key for key from the first start.
+ */
+export async function statesWithZeros(ledger: Pick<EmailLedger, 'countByState'>): Promise<Record<EmailState, number>> {
+  const counts = await ledger.countByState();
+  return Object.fromEntries(EmailState.options.map((s) => [s, Math.max(0, counts[s] ?? 0)])) as Record<EmailState, number>;
+}
+
 export const TERMINAL_STATES: readonly EmailState[] = ['completed', 'rejected', 'escalated', 'quarantined'];
 export const RESTING_STATES: readonly EmailState[] = [...TERMINAL_STATES, 'awaiting_approval'];
 

@@ -68,7 +68,9 @@ export function withoutMboxLine(raw: Buffer): Buffer {
 export function looksLikeEmail(raw: Buffer): boolean {
   const start = mboxLineEnd(raw);
   const head = raw.subarray(start, start + 4096).toString('latin1');
-  if (head.includes('\u0000')) return false;
+  // A NUL in the header means binary, not mail; one in the body is the body's business.
+  const blank = head.search(/\r?\n\r?\n/);
+  if ((blank >= 0 ? head.slice(0, blank) : head).includes('\u0000')) return false;
   const lines = head.split(/\r?\n/, 20);
   // RFC 5322's obsolete syntax allows blanks before the colon (`Subject :`); old clients still write it.
   const headerish = lines.filter((l) => /^[\x21-\x39\x3b-\x7e]+[ \t]*:/.test(l));
@@ -109,6 +111,9 @@ export async function parseEmail(input: Buffer, limits: ParseLimits = DEFAULT_PA
   if (shape.depth > maxDepth) {
     throw new MailroomError('EMAIL_MALFORMED', `MIME nesting ${shape.depth} deep, over the limit of ${maxDepth}`);
   }
+  if (shape.nodes > MAX_MIME_NODES) {
+    throw new MailroomError('EMAIL_MALFORMED', `${shape.nodes} MIME parts, over the limit of ${MAX_MIME_NODES}`);
+  }
   // Only a multipart none of whose boundaries ever occurs: there is no part to take, and reading
   // its body as text would hand the readers base64 and part headers. A multipart that has parts
   // but no closing boundary (a truncated message) is taken as far as it goes.
@@ -129,6 +134,10 @@ export async function parseEmail(input: Buffer, limits: ParseLimits = DEFAULT_PA
     // message it is the most expensive step (linkifying every line).
     parsed = await simpleParser(raw, { skipImageLinks: true, skipTextToHtml: true, maxHtmlLengthToParse: 2 * 1024 * 1024 });
   } catch (err) {
+    // mailsplit's own ceilings (a part header over 1 MiB, too many nodes) carry this code.
+    if (err instanceof Error && 'code' in err && err.code === 'EMAXLEN') {
+      throw new MailroomError('EMAIL_MALFORMED', 'MIME shape over the parser\'s limits (a part header over 1 MiB, or more than 1000 parts)', { cause: err });
+    }
     throw new MailroomError('EMAIL_MALFORMED', `MIME parse failed (${err instanceof Error ? err.name : 'error'})`, { cause: err });
   }
   if (parsed.headerLines.length > limits.maxHeaderLines) {
@@ -221,6 +230,8 @@ export interface MimeShape {
   encodingFixes: EncodingFix[];
   /** A multipart with parts whose closing boundary never comes (a truncated message). */
   unclosed: boolean;
+  /** MIME nodes: the message, every part and every attached message. */
+  nodes: number;
   /**
    * The largest part that is not an inline text body, in decoded bytes at least (base64 counted as
    * 3/4 of its characters, quoted-printable as 1/3): known before mailparser decodes anything.
@@ -241,6 +252,9 @@ function decodedAtLeast(part: LeafPart): number {
   if (part.encoding === 'quoted-printable') return Math.floor(part.chars / 3);
   return part.chars;
 }
+
+/** Most MIME nodes a message may have: mailsplit (under mailparser) refuses more than 1000. */
+export const MAX_MIME_NODES = 1000;
 
 const KNOWN_ENCODINGS = new Set(['7bit', '8bit', 'binary', 'base64', 'quoted-printable', 'uuencode', 'x-uuencode']);
 
@@ -326,6 +340,7 @@ export function scanMimeShape(raw: Buffer, meter?: ScanMeter): MimeShape {
   let headerStart = 0;
   let unterminated = false;
   let unknownEncoding: string | null = null;
+  let nodes = 1;
   const encodingFixes: EncodingFix[] = [];
   let leaf: LeafPart | null = null;
   let largestAttachmentBytes = 0;
@@ -369,6 +384,7 @@ export function scanMimeShape(raw: Buffer, meter?: ScanMeter): MimeShape {
             stack.push({ boundary, parts: 0 });
           }
         } else if (mediaType === 'message/rfc822' || mediaType === 'message/global') {
+          nodes += 1;
           stack.push({ boundary: null, parts: 0 });
           inHeader = true;
           headerStart = next;
@@ -415,6 +431,7 @@ export function scanMimeShape(raw: Buffer, meter?: ScanMeter): MimeShape {
       while (stack.length && stack[stack.length - 1]?.boundary === null) pop();
     } else {
       if (entry) entry.parts += 1;
+      nodes += 1;
       inHeader = true;
       headerStart = next;
     }
@@ -423,5 +440,5 @@ export function scanMimeShape(raw: Buffer, meter?: ScanMeter): MimeShape {
   if (stack.some((s) => s.boundary !== null && s.parts === 0)) unterminated = true;
   const unclosed = stack.some((s) => s.boundary !== null && s.parts > 0);
   if (meter) meter.steps += steps + stack.length;
-  return { headerLines: topHeaderLines, depth, unterminated, unknownEncoding, encodingFixes, unclosed, largestAttachmentBytes };
+  return { headerLines: topHeaderLines, depth, unterminated, unknownEncoding, encodingFixes, unclosed, nodes, largestAttachmentBytes };
 }
