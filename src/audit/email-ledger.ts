@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { EmailId } from '../ids.js';
+import type { Logger } from '../logger.js';
 import type { Redis } from '../queues/connection.js';
 import type { RedisKeys } from '../queues/keys.js';
 
@@ -78,7 +79,12 @@ export interface EmailLedger {
   countByState(): Promise<Partial<Record<EmailState, number>>>;
 }
 
-export function createEmailLedger(redis: Redis, keys: RedisKeys, clock: () => Date = () => new Date()): EmailLedger {
+/**
+ * The ledger over Redis. With a `logger`, every move into a resting state logs one `info` line
+ * (`email at rest`: emailId, state, planId, reason): the reasons are ours (codes, limits, step
+ * ids), never the email's text. A move refused because the email already rests logs nothing.
+ */
+export function createEmailLedger(redis: Redis, keys: RedisKeys, clock: () => Date = () => new Date(), logger?: Pick<Logger, 'info'>): EmailLedger {
   const parse = (h: Record<string, string>): EmailRecord | null => {
     if (!h.state) return null;
     const r = EmailRecord.safeParse(h);
@@ -110,6 +116,9 @@ export function createEmailLedger(redis: Redis, keys: RedisKeys, clock: () => Da
         ...TERMINAL_STATES,
         ...pairs,
       );
+      if (res === 1 && logger && RESTING_STATES.includes(state)) {
+        logger.info({ emailId, state, ...(fields.planId ? { planId: fields.planId } : {}), reason: (fields.reason ?? '').slice(0, 300) }, 'email at rest');
+      }
       return res === 1;
     },
     async annotate(emailId, fields) {
