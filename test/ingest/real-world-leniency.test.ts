@@ -62,6 +62,25 @@ describe('sloppy real-world mail is read, not quarantined', () => {
     expect(image.facts.attachmentTypes).toEqual(['image/png']);
   });
 
+  it('a boundary counts when it starts the line (RFC 2046), and an empty multipart is just empty', async () => {
+    const words = mail([...head, 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="b"', '', '--b  this text is ignored', 'Content-Type: text/plain', '', 'inside', '--b-- and so is this', '']);
+    expect((await parseEmail(words)).facts.repairs).toBeUndefined();
+    const empty = mail([...head, 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="b"', '', 'a preamble and no part', '--b--', '']);
+    await expect(parseEmail(empty)).resolves.toMatchObject({ content: { fromAddress: 'pat@customer.example' } });
+  });
+
+  it('obsolete header syntax and a NUL in the body still look like email', async () => {
+    expect(looksLikeEmail(mail(['Subject : old style', 'From : pat@customer.example', '', 'x']))).toBe(true);
+    expect(looksLikeEmail(mail([...head, '', 'a NUL \u0000 in the body']))).toBe(true);
+    expect(looksLikeEmail(mail([...head.slice(0, 2), 'X-Bad: \u0000', '', 'x']))).toBe(false);
+  });
+
+  it('more parts than the MIME parser takes is refused by the scan, with the number', async () => {
+    const parts = Array.from({ length: 1200 }, (_, i) => ['--p', 'Content-Type: text/plain', '', `part ${i}`]).flat();
+    const raw = mail([...head, 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="p"', '', ...parts, '--p--', '']);
+    await expect(parseEmail(raw)).rejects.toThrow('1201 MIME parts, over the limit of 1000');
+  });
+
   it('still quarantines what cannot be handled, with the exact reason', async () => {
     await expect(parseEmail(mail(['To: support@acme.example', 'Subject: who?', '', 'x']))).rejects.toThrow(/no From address/);
     await expect(parseEmail(mail([...head, 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="gone"', '', 'no parts at all']))).rejects.toThrow(
