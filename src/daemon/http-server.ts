@@ -1,5 +1,6 @@
 import { fastify, type FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.js';
+import { MailroomError } from '../errors.js';
 import type { Metrics } from './metrics.js';
 import { authenticate, type WebAuth } from '../web/auth.js';
 
@@ -9,6 +10,12 @@ declare module 'fastify' {
     reviewer: string;
   }
 }
+
+/**
+ * Largest request body the web role reads (review decisions and Bull Board edits are small JSON);
+ * a bigger one is refused with 413 before it is parsed.
+ */
+export const HTTP_BODY_LIMIT_BYTES = 256 * 1024;
 
 /** A watcher's status counts as current for this long after it was written. */
 const STATUS_FRESH_MS = 5 * 60_000;
@@ -64,7 +71,7 @@ export async function startHttpServer(
   plugins: readonly HttpPlugin[] = [],
   options: { auth: WebAuth; host?: string },
 ): Promise<HttpServer> {
-  const server = fastify({ logger: false });
+  const server = fastify({ logger: false, bodyLimit: HTTP_BODY_LIMIT_BYTES });
   server.decorateRequest('reviewer', '');
   server.addHook('onRequest', async (req, reply) => {
     const path = req.url.split('?')[0];
@@ -86,7 +93,21 @@ export async function startHttpServer(
   });
   for (const plugin of plugins) await plugin(server);
   const host = options.host ?? app.config.http.host;
-  await server.listen({ host, port: app.config.http.port });
+  try {
+    await server.listen({ host, port: app.config.http.port });
+  } catch (err) {
+    await server.close().catch(() => undefined);
+    const code = err instanceof Error && 'code' in err ? String(err.code) : '';
+    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+      const why = code === 'EADDRINUSE' ? 'is already in use' : code === 'EACCES' ? 'is not allowed for this user' : 'is not an address of this machine';
+      throw new MailroomError(
+        'CONFIG_INVALID',
+        `HTTP ${host}:${app.config.http.port} ${why} (${code}): set MAILROOM_HTTP_PORT (or "http": { "port", "host" } in the config file) to a free port`,
+        { cause: err },
+      );
+    }
+    throw err;
+  }
   const address = server.server.address();
   const port = typeof address === 'object' && address ? address.port : app.config.http.port;
   app.logger.info({ host, port }, 'http server listening');
