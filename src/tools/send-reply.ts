@@ -68,7 +68,9 @@ export const sendReply = defineTool({
       limits: ctx.config.replyLimits,
       nowMs: Date.now(),
     });
-    if (!reservation.ok) {
+    // The limits bound automatic replies; a human who approved this reply (having read why it
+    // waited) decided to send it, so it is not parked again on the same limit.
+    if (!reservation.ok && !ctx.approvedBy) {
       ctx.logger.info({ limit: reservation.limit, max: reservation.max }, 'reply over a rate limit; parking');
       throw new MailroomError('NEEDS_REVIEW', describeRefusal(reservation));
     }

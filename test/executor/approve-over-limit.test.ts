@@ -1,0 +1,54 @@
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runProcess } from '../../src/cli/process-command.js';
+import { createContext, type AppContext } from '../../src/context.js';
+import { startWorkers, type RunningWorkers } from '../../src/daemon/workers.js';
+import { approveParked } from '../../src/executor/review.js';
+import { EmailId } from '../../src/ids.js';
+import { createLogger } from '../../src/logger.js';
+import { EXAMPLES } from '../fixtures/examples.js';
+import { exampleConfig } from '../harness/example-config.js';
+import { waitFor } from '../harness/mail.js';
+import { startTestRedis, type TestRedis } from '../harness/redis.js';
+import { startSmtpCapture, type SmtpCapture } from '../harness/smtp-capture.js';
+
+const logger = createLogger({ level: 'silent' });
+
+describe('a reply parked over a rate limit, then approved', () => {
+  let redis: TestRedis;
+  let smtp: SmtpCapture;
+  let app: AppContext;
+  let workers: RunningWorkers;
+  let emailId: EmailId;
+
+  beforeAll(async () => {
+    redis = await startTestRedis();
+    smtp = await startSmtpCapture();
+    const base = exampleConfig({ redis, smtp });
+    // 0 parks every automatic reply for a human.
+    const config = { ...base, replyLimits: { ...base.replyLimits, perSenderPerDay: 0 } };
+    const summary = await runProcess(config, logger, { paths: [path.join(EXAMPLES, 'mailbox', '01-invoice-copy-request.eml')], timeoutMs: 30_000 });
+    expect(summary.emails[0]).toMatchObject({ state: 'awaiting_approval' });
+    emailId = EmailId.parse(summary.emails[0]?.emailId);
+    app = await createContext(config, logger);
+    workers = startWorkers(app, ['executor']);
+  });
+  afterAll(async () => {
+    await workers?.close();
+    await app?.close();
+    await smtp?.close();
+    await redis?.close();
+  });
+
+  it('is sent once, as shown, instead of parking again on the same limit', async () => {
+    expect((await app.ledger.get(emailId))?.reason).toMatch(/reply rate limit \(sender\)/);
+    await approveParked(app, { emailId, reviewer: 'alice' });
+    // approveParked set it running; it rests again once the steps ran (or parked again).
+    const rec = await waitFor('the approved reply', async () => {
+      const r = await app.ledger.get(emailId);
+      return r && r.state !== 'running' ? r : undefined;
+    }, 20_000);
+    expect(rec.state).toBe('completed');
+    expect(smtp.messages).toHaveLength(1);
+  });
+});
