@@ -49,7 +49,8 @@ export const sendReply = defineTool({
     if (!sender.verified) throw new MailroomError('SENDER_UNVERIFIED', 'send_reply needs a verified sender');
     // RFC 3834: never answer automatic mail. Robots normally never get a plan with this step;
     // this is the last line of defence if one ever does.
-    if (ctx.trusted.auto.kind !== 'none') {
+    // A human who approved this reply (the park reason named the robot kind) may still send it.
+    if (ctx.trusted.auto.kind !== 'none' && !ctx.approvedBy) {
       throw new MailroomError('NEEDS_REVIEW', `robot mail (${ctx.trusted.auto.kind}) gets no automatic reply`);
     }
     const draft = StoredDraft.parse(JSON.parse(await ctx.content.getText(input.draft)));
