@@ -155,8 +155,9 @@ export function emailFacts(record: EmailRecord, events: readonly AuditEvent[]): 
       case 'replanned':
         planned = true;
         if (e.type === 'replanned') replans += 1;
-        if (e.data.cacheHit === true) cacheHits += 1;
-        else cacheMisses += 1;
+        // Only plans that asked the cache count (offline playbooks and robot plans never do).
+        if (e.data.cacheLookup === true && e.data.cacheHit === true) cacheHits += 1;
+        else if (e.data.cacheLookup === true) cacheMisses += 1;
         break;
       case 'parked':
         parkedAt ??= t;

@@ -73,6 +73,7 @@ export async function adoptPlan(
     planId,
     plan: outcome.plan,
     cacheHit: outcome.cacheHit,
+    ...(outcome.cacheLookup ? { cacheLookup: true } : {}),
     registryVersion: app.registry.version,
     generation: meta.generation,
     ...(meta.replaces ? { replaces: meta.replaces } : {}),
