@@ -3,7 +3,7 @@ import { WouldDo, ShadowOutcome } from '../executor/shadow.js';
 import { EmailId } from '../ids.js';
 import type { Redis } from '../queues/connection.js';
 import type { RedisKeys } from '../queues/keys.js';
-import { AuditEvent } from './audit-trail.js';
+import { AuditEvent, type AuditType } from './audit-trail.js';
 import type { EmailLedger, EmailRecord } from './email-ledger.js';
 
 /** Emails whose trails are fetched in one Redis round trip. */
@@ -19,6 +19,8 @@ const TOP_REASONS = 5;
 export async function* readTrails(
   app: { redis: Redis; keys: RedisKeys },
   ids: readonly EmailId[],
+  /** Which raw lines to parse, by their type (the others are skipped unparsed); all when absent. */
+  wants?: (type: string, line: string) => boolean,
 ): AsyncGenerator<{ emailId: EmailId; events: AuditEvent[] }> {
   for (let i = 0; i < ids.length; i += CHUNK) {
     const chunk = ids.slice(i, i + CHUNK);
@@ -31,6 +33,8 @@ export async function* readTrails(
       if (Array.isArray(lines)) {
         for (const line of lines) {
           if (typeof line !== 'string') continue;
+          // The type is read from the raw line first: most of a trail is steps the report skips.
+          if (wants && !wants(TYPE_IN_LINE.exec(line)?.[1] ?? '', line)) continue;
           const ev = AuditEvent.safeParse(safeJson(line));
           if (ev.success) events.push(ev.data);
         }
@@ -39,6 +43,25 @@ export async function* readTrails(
     }
   }
 }
+
+/** The `type` field as the trail writes it (`{"ts":…,"type":"…"`); an event is parsed fully after. */
+const TYPE_IN_LINE = /"type":"([a-z_]+)"/;
+
+/** The events the report reads; of the steps, only `escalate` (for its reason code). */
+const REPORT_TYPES: ReadonlySet<string> = new Set<AuditType>([
+  'planned',
+  'replanned',
+  'parked',
+  'gated',
+  'approved',
+  'rejected',
+  'step_started',
+  'would_do',
+  'quarantined',
+  'shadowed',
+]);
+const reportWants = (type: string, line: string) =>
+  REPORT_TYPES.has(type) && (type !== 'step_started' || line.includes('"tool":"escalate"'));
 
 function safeJson(line: string): unknown {
   try {
@@ -360,7 +383,7 @@ export async function buildReport(
     const chunk = ids.slice(i, i + CHUNK);
     const records = await app.ledger.getMany(chunk);
     let j = 0;
-    for await (const { events } of readTrails(app, chunk)) {
+    for await (const { events } of readTrails(app, chunk, reportWants)) {
       const record = records[j++];
       if (!record) continue;
       const facts = emailFacts(record, events);
