@@ -178,9 +178,10 @@ Environment:
     .description("print an email's audit trail")
     .argument('<emailId>', 'an email id such as em_0123456789abcdef')
     .option('--json', 'print JSON lines')
-    .action(async (emailId: string, opts: { json?: boolean }, cmd: Command) => {
+    .option('--texts', 'also print the full text of every message shadow mode would have sent')
+    .action(async (emailId: string, opts: { json?: boolean; texts?: boolean }, cmd: Command) => {
       const config = configFrom(cmd, { logLevel: 'warn' });
-      process.stdout.write(await runAudit(config, createLogger({ level: config.logLevel }), emailId, Boolean(opts.json)));
+      process.stdout.write(await runAudit(config, createLogger({ level: config.logLevel }), emailId, Boolean(opts.json), Boolean(opts.texts)));
     });
 
   program

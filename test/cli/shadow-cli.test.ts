@@ -109,12 +109,13 @@ describe('mailroom process --shadow and mailroom report (CLI, real Redis and SMT
       env,
     );
     expect(res.code, res.stderr).toBe(0);
-    expect(ProcessSummary.parse(JSON.parse(res.stdout))).toMatchObject({
-      processed: 1,
-      shadowed: 1,
-      would_send: 1,
-      sent: 0,
-    });
+    const summary = ProcessSummary.parse(JSON.parse(res.stdout));
+    expect(summary).toMatchObject({ processed: 1, shadowed: 1, would_send: 1, sent: 0 });
     expect(smtp.messages).toHaveLength(0);
+    // The reply it would have sent, read back by reference.
+    const audit = await mailroom(['audit', summary.emails[0]?.emailId ?? '', '--texts'], env);
+    expect(audit.code, audit.stderr).toBe(0);
+    expect(audit.stdout).toContain('would_do');
+    expect(audit.stdout).toMatch(/----- would send \(step send, send_reply\) to \S+@\S+: Re: your message about billing -----\n.*\S/);
   });
 });
