@@ -6,8 +6,10 @@ import type { Logger } from '../logger.js';
 import { wouldDoEffects } from '../audit/report.js';
 
 /**
- * `mailroom audit <emailId>`: the email's trail, one event a line; `texts` adds the full text of
- * every message shadow mode would have sent (read back by reference).
+ * `mailroom audit <emailId>`: the email's trail, one event a line; with `--json` one JSON
+ * document `{ emailId, record, events }` (the ledger record, then the events in order), so a
+ * script can pipe it to `jq` or `JSON.parse` whole. `texts` adds the full text of every message
+ * shadow mode would have sent (read back by reference) to the lines.
  */
 export async function runAudit(config: Config, logger: Logger, id: string, json: boolean, texts = false): Promise<string> {
   const parsed = EmailId.safeParse(id);
@@ -16,7 +18,7 @@ export async function runAudit(config: Config, logger: Logger, id: string, json:
   try {
     const events = await app.audit.read(parsed.data);
     if (events.length === 0) throw new MailroomError('INPUT_NOT_FOUND', `no audit trail for ${id}`);
-    if (json) return events.map((e) => JSON.stringify(e)).join('\n') + '\n';
+    if (json) return `${JSON.stringify({ emailId: parsed.data, record: await app.ledger.get(parsed.data), events })}\n`;
     const lines = events.map((e) => `${e.ts}  ${e.type.padEnd(15)} ${e.actor.padEnd(10)} ${JSON.stringify(e.data)}`);
     if (texts) {
       for (const effect of wouldDoEffects(events)) {

@@ -177,7 +177,7 @@ Environment:
     .command('audit')
     .description("print an email's audit trail")
     .argument('<emailId>', 'an email id such as em_0123456789abcdef')
-    .option('--json', 'print JSON lines')
+    .option('--json', 'print one JSON document: { emailId, record, events }')
     .option('--texts', 'also print the full text of every message shadow mode would have sent')
     .action(async (emailId: string, opts: { json?: boolean; texts?: boolean }, cmd: Command) => {
       const config = configFrom(cmd, { logLevel: 'warn' });

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import addressparser from 'nodemailer/lib/addressparser';
 import type { AppContext } from '../context.js';
 import { emailIdFor, sha256Hex, type EmailId } from '../ids.js';
-import { peekMessageId } from './parse-email.js';
+import { peekMessageId, withoutMboxLine } from './parse-email.js';
 import type { SourceInfo } from './trusted-context.js';
 
 export interface Submission {
@@ -72,11 +72,14 @@ export function emailIdOf(raw: Buffer, mailbox: string): EmailId {
  */
 export async function submitEmail(
   app: Pick<AppContext, 'config' | 'ledger' | 'audit' | 'content' | 'queues'>,
-  raw: Buffer,
+  input: Buffer,
   source: SourceInfo,
   mailbox = app.config.mailbox.address,
   options: { shadow?: boolean } = {},
 ): Promise<Submission> {
+  // A message cut from an mbox archive starts with its `From ` separator line: not part of the
+  // message, and without it the id, the stored raw and the DKIM check see what the sender sent.
+  const raw = withoutMboxLine(input);
   const emailId = emailIdOf(raw, mailbox);
   const mode = (options.shadow ?? app.config.shadow) ? 'shadow' : 'live';
   const created = await app.ledger.create(emailId, source.kind === 'file' ? source.path : `${source.account}/${source.folder}/${source.uid}`, { mailbox, mode });
