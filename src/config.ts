@@ -106,6 +106,11 @@ export const ConfigFile = z
         address: z.string().email(),
         /** Display name on outbound mail. @defaultValue "Support" */
         name: z.string().min(1).max(80).default('Support'),
+        /**
+         * Shadow mode for mail taken in for this mailbox (`mailroom process`) and the default of
+         * every IMAP mailbox: plan everything, act on nothing. @defaultValue false
+         */
+        shadow: z.boolean().optional(),
       })
       .strict()
       .optional(),
@@ -233,6 +238,8 @@ export const Config = z.object({
     })
     .optional(),
   mailbox: z.object({ address: z.string().email(), name: z.string() }),
+  /** Shadow mode for mail of `mailbox` (the file source); IMAP mailboxes carry their own. @defaultValue false */
+  shadow: z.boolean().default(false),
   authservId: z.string().optional(),
   trustedSenders: z.array(z.string()),
   categories: z.array(CategoryName),
@@ -315,6 +322,14 @@ function resolveReviewers(
   return out;
 }
 
+/**
+ * The configuration with every mailbox in shadow mode (`--shadow` for one run). There is no way
+ * the other way round: mail taken in while in shadow stays in shadow.
+ */
+export function inShadow(config: Config): Config {
+  return { ...config, shadow: true, imap: config.imap.map((a) => ({ ...a, shadow: true })) };
+}
+
 function emptyToUndefined(env: NodeJS.ProcessEnv): Record<string, string | undefined> {
   const out: Record<string, string | undefined> = {};
   for (const [k, v] of Object.entries(env)) out[k] = v === '' ? undefined : v;
@@ -370,9 +385,9 @@ export function loadConfig(options: {
   const base = configPath ? path.dirname(path.resolve(cwd, configPath)) : cwd;
   const rel = (p: string | undefined) => (p === undefined ? undefined : path.resolve(base, p));
   const dataDir = path.resolve(cwd, env.MAILROOM_DATA_DIR ?? '.mailroom');
-  const mailbox = file.mailbox ?? { address: 'support@localhost.localdomain', name: 'Support' };
+  const { shadow = false, ...mailbox } = file.mailbox ?? { address: 'support@localhost.localdomain', name: 'Support' };
   // Commands that never touch IMAP (pending, approve, status, …) do not need its secrets.
-  const imap = options.withoutSecrets ? { accounts: [], problems: [] } : resolveImapAccounts(file.imap ?? [], rawEnv, base, mailbox.address);
+  const imap = options.withoutSecrets ? { accounts: [], problems: [] } : resolveImapAccounts(file.imap ?? [], rawEnv, base, mailbox.address, shadow);
   const problems = [...imap.problems];
   const secretProblems: string[] = [];
   const reviewers = resolveReviewers(file.approval, rawEnv, env.MAILROOM_REVIEWERS, secretProblems);
@@ -399,6 +414,7 @@ export function loadConfig(options: {
         }
       : undefined,
     mailbox,
+    shadow,
     authservId: file.authservId,
     trustedSenders: (file.trustedSenders ?? []).map((s) => s.toLowerCase()),
     categories: file.categories ?? DEFAULT_CATEGORIES,

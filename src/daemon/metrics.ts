@@ -101,6 +101,12 @@ export function createMetrics(app: Pick<AppContext, 'ledger' | 'queues' | 'llm' 
     registers: [registry],
   });
   const stepsFailed = new Counter({ name: 'mailroom_steps_failed_total', help: 'Failed plan steps (this process)', registers: [registry] });
+  const wouldDo = new Counter({
+    name: 'mailroom_shadow_would_do_total',
+    help: 'Write and external steps shadow mode previewed instead of running, by tool (this process)',
+    labelNames: ['tool'],
+    registers: [registry],
+  });
 
   const imapCounter = (name: string, help: string, pick: (w: FolderWatcher) => number) =>
     new Gauge({
@@ -136,6 +142,7 @@ export function createMetrics(app: Pick<AppContext, 'ledger' | 'queues' | 'llm' 
         if (type === 'step_failed') stepsFailed.inc();
         if (type === 'notified') notices.inc({ result: 'sent' });
         if (type === 'notify_failed') notices.inc({ result: 'failed' });
+        if (type === 'would_do') wouldDo.inc({ tool: String(data.tool ?? 'unknown') });
       },
     };
   }

@@ -15,6 +15,7 @@ import { resolveArgs, type LabelledOutput } from './resolve-args.js';
 import { isEffect } from './effects.js';
 import { loadOutputs, loadPlan } from './plan-store.js';
 import { checkApprovedEffect } from './review.js';
+import { actsOnTheWorld, endShadowed, previewStep } from './shadow.js';
 import { outputLabelFor } from '../planner/plan-validator.js';
 
 /** Values of control arguments for the audit: literals and trusted references, never tainted data. */
@@ -38,7 +39,8 @@ export async function processStepJob(app: AppContext, job: Job): Promise<void> {
     stepId = step.id;
     // The plan waits here for a human; the steps before the gate have run.
     if (stored.gate && stepIndex === stored.gate.step && !approvedBy) {
-      await park(app, emailId, planId, 'policy', stored.gate.reasons, stepIndex);
+      if (stored.shadow) await endShadowed(app, emailId, planId, 'park', stored.gate.reasons);
+      else await park(app, emailId, planId, 'policy', stored.gate.reasons, stepIndex);
       return;
     }
     const outputs = await loadOutputs(app, planId);
@@ -51,21 +53,26 @@ export async function processStepJob(app: AppContext, job: Job): Promise<void> {
       // An effect after the gate (or any effect an approval is claimed for) runs only as the
       // reviewer saw it: the approval is read from Mailroom's review record, never from job data.
       let reviewer: string | undefined;
+      let waits: string[] = [];
       if (isEffect(tool) && (approvedBy !== undefined || (stored.gate !== null && stepIndex >= stored.gate.step))) {
         const verdict = await checkApprovedEffect(app, planId, step, tool, sources);
-        if (!verdict.ok) {
-          await park(app, emailId, planId, 'executor', [verdict.reason], stepIndex);
-          return;
-        }
-        reviewer = verdict.reviewer;
-      } else if (resolved.parkReasons.length) {
-        await park(app, emailId, planId, 'executor', resolved.parkReasons, stepIndex);
+        if (verdict.ok) reviewer = verdict.reviewer;
+        else waits = [verdict.reason];
+      } else {
+        waits = resolved.parkReasons;
+      }
+      if (waits.length) {
+        if (stored.shadow) await endShadowed(app, emailId, planId, 'park', waits);
+        else await park(app, emailId, planId, 'executor', waits, stepIndex);
         return;
       }
       const input = tool.input.safeParse(resolved.args);
       if (!input.success) throw new MailroomError('TOOL_INPUT_INVALID', `arguments of ${tool.name} do not match its schema`);
       await app.ledger.setState(emailId, 'running');
-      await app.audit.append(emailId, 'step_started', 'executor', { planId, stepId: step.id, tool: tool.name, args: auditArgs(resolved.args, tool.untrustedInputs), attempt: job.attemptsMade + 1 });
+      // In shadow, a step that would act is previewed and audited as `would_do` instead.
+      const shadowed = stored.shadow && actsOnTheWorld(tool);
+      const args = auditArgs(resolved.args, tool.untrustedInputs);
+      if (!shadowed) await app.audit.append(emailId, 'step_started', 'executor', { planId, stepId: step.id, tool: tool.name, args, attempt: job.attemptsMade + 1 });
       const started = Date.now();
       const ctx: ToolContext = {
         emailId,
@@ -86,7 +93,7 @@ export async function processStepJob(app: AppContext, job: Job): Promise<void> {
         ...(reviewer ? { approvedBy: reviewer } : {}),
         mailbox: mailboxActionsFor(app, emailId, triage.source),
       };
-      const rawOutput = await tool.run(input.data, ctx);
+      const rawOutput = shadowed ? await previewStep(app, tool, input.data, ctx, args) : await tool.run(input.data, ctx);
       const output = tool.output.safeParse(rawOutput);
       if (!output.success) throw new MailroomError('TOOL_OUTPUT_INVALID', `output of ${tool.name} does not match its schema`);
       const labelled: LabelledOutput = {
@@ -96,7 +103,7 @@ export async function processStepJob(app: AppContext, job: Job): Promise<void> {
       };
       await app.redis.hset(app.keys.planOutputs(planId), step.id, JSON.stringify(labelled));
       await app.redis.expire(app.keys.planOutputs(planId), app.config.contentTtlSeconds);
-      await app.audit.append(emailId, 'step_finished', 'executor', {
+      if (!shadowed) await app.audit.append(emailId, 'step_finished', 'executor', {
         planId,
         stepId: step.id,
         tool: tool.name,
@@ -122,11 +129,12 @@ export async function processStepJob(app: AppContext, job: Job): Promise<void> {
     const e = toMailroomError(err);
     if (e.retryable && hasAttemptsLeft(job)) throw e;
     await app.audit.append(emailId, 'step_failed', 'executor', { planId, stepId, code: e.publicCode, attempts: job.attemptsMade + 1 });
+    const stored = await loadPlan(app, planId).catch(() => null);
     if (e.code === 'NEEDS_REVIEW') {
-      await park(app, emailId, planId, 'executor', [`step ${stepId}: ${e.message}`], stepIndex);
+      if (stored?.shadow) await endShadowed(app, emailId, planId, 'park', [`step ${stepId}: ${e.message}`]);
+      else await park(app, emailId, planId, 'executor', [`step ${stepId}: ${e.message}`], stepIndex);
       return;
     }
-    const stored = await loadPlan(app, planId).catch(() => null);
     const tool = stored?.plan.steps[stepIndex]?.tool;
     if (stored && tool && !NO_REPLAN.has(e.code) && stored.generation < app.config.maxReplans) {
       log.info({ stepId, code: e.publicCode }, 'step failed; replanning');
@@ -134,7 +142,8 @@ export async function processStepJob(app: AppContext, job: Job): Promise<void> {
       return;
     }
     log.warn({ stepId, code: e.publicCode }, 'step failed; escalating');
-    await escalateEmail(app, emailId, 'executor', `${e.publicCode} at step ${stepId}`);
+    if (stored?.shadow) await endShadowed(app, emailId, planId, 'escalate', [`${e.publicCode} at step ${stepId}`]);
+    else await escalateEmail(app, emailId, 'executor', `${e.publicCode} at step ${stepId}`);
   }
 }
 
@@ -173,6 +182,10 @@ async function replan(
 
 async function finishPlan(app: AppContext, emailId: EmailId, stored: StoredPlan): Promise<void> {
   const escalated = stored.plan.steps.some((s) => s.tool === 'escalate');
+  if (stored.shadow) {
+    await endShadowed(app, emailId, stored.planId, escalated ? 'escalate' : 'complete', escalated ? ['plan escalated to a human'] : []);
+    return;
+  }
   if (escalated) {
     await escalateEmail(app, emailId, 'executor', 'plan escalated to a human', { planId: stored.planId });
     return;

@@ -8,6 +8,7 @@ import { TriageRecord } from '../ingest/triage.js';
 import { hasAttemptsLeft, jobIdFor, parseJobData } from '../queues/catalog.js';
 import { decideApproval } from './approval-policy.js';
 import { hoistBeforeGate } from './pre-gate.js';
+import { endShadowed } from '../executor/shadow.js';
 import { createPlanCache } from './plan-cache.js';
 import { planEmail, type PlanOutcome, type PlannerDeps } from './planner.js';
 import { plannerView, plannerVocabulary, type PlannerView } from './planner-view.js';
@@ -44,6 +45,8 @@ export async function adoptPlan(
   meta: { generation: number; replaces?: PlanId },
 ): Promise<PlanId> {
   const planId = planIdFor(emailId, meta.generation);
+  // Fixed when the email was taken in; a replan of a shadow email stays in shadow.
+  const shadow = (await app.ledger.get(emailId))?.mode === 'shadow';
   // Reads and drafts that do not depend on a gated step run before the gate: the reviewer sees their results.
   const plan = hoistBeforeGate(outcome.plan, app.registry);
   const approval = decideApproval(plan, app.registry, context, outcome.validation.parkReasons);
@@ -56,6 +59,7 @@ export async function adoptPlan(
     createdAt: app.clock().toISOString(),
     generation: meta.generation,
     gate: approval.decision === 'park' ? { step: approval.gate, reasons: approval.reasons } : null,
+    shadow,
     // A robot's email completes with its kind as the reason (`bounce`, `loop`, …).
     ...(outcome.planner === 'robot' && context.auto.kind !== 'none' ? { completionReason: context.auto.kind } : {}),
   };
@@ -72,6 +76,7 @@ export async function adoptPlan(
     planId,
     plan,
     cacheHit: outcome.cacheHit,
+    ...(outcome.cacheLookup ? { cacheLookup: true } : {}),
     registryVersion: app.registry.version,
     generation: meta.generation,
     ...(meta.replaces ? { replaces: meta.replaces } : {}),
@@ -88,7 +93,8 @@ export async function adoptPlan(
 /** Parks a plan gated at its first step, or enqueues that step; both idempotent by job id. */
 async function startPlan(app: AppContext, emailId: EmailId, stored: StoredPlan): Promise<void> {
   if (stored.gate?.step === 0) {
-    await park(app, emailId, stored.planId, 'policy', stored.gate.reasons, 0);
+    if (stored.shadow) await endShadowed(app, emailId, stored.planId, 'park', stored.gate.reasons);
+    else await park(app, emailId, stored.planId, 'policy', stored.gate.reasons, 0);
     return;
   }
   const first = stored.plan.steps[0];
