@@ -58,6 +58,12 @@ const idle: Thread[] = [];
 let running = 0;
 const waiting: Array<() => void> = [];
 let nextId = 1;
+let threadsStarted = 0;
+
+/** Parse threads this process has started so far (each costs a module load): for tests and the bench. */
+export function parseThreadsStarted(): number {
+  return threadsStarted;
+}
 
 async function acquireSlot(): Promise<void> {
   if (running < MAX_THREADS) {
@@ -75,6 +81,7 @@ function releaseSlot(): void {
 }
 
 function spawnThread(maxHeapMb: number): Thread {
+  threadsStarted += 1;
   const worker = new Worker(THREAD_ENTRY, {
     resourceLimits: { maxOldGenerationSizeMb: maxHeapMb, maxYoungGenerationSizeMb: Math.min(64, Math.max(8, Math.floor(maxHeapMb / 8))) },
     stdout: false,
@@ -121,14 +128,18 @@ export async function parseEmailIsolated(raw: Buffer, limits: ParseLimits, isola
     throw new MailroomError('EMAIL_TOO_LARGE', `message is ${raw.length} bytes, over the limit of ${limits.maxMessageBytes}`);
   }
   await acquireSlot();
+  let reply: ParseReply;
   try {
-    return await parseInThread(raw, limits, isolation);
+    reply = await parseInThread(raw, limits, isolation);
   } finally {
     releaseSlot();
   }
+  if (!reply.ok) throw new MailroomError(reply.code, reply.message);
+  return reply.parsed;
 }
 
-async function parseInThread(raw: Buffer, limits: ParseLimits, isolation: IsolationLimits): Promise<ParsedEmail> {
+/** The thread's answer; a refusal (`ok: false`) is an answer too, from a thread that stays sound. */
+async function parseInThread(raw: Buffer, limits: ParseLimits, isolation: IsolationLimits): Promise<ParseReply> {
   const thread = idle.pop() ?? spawnThread(isolation.maxHeapMb);
   thread.worker.ref();
   let timer: NodeJS.Timeout | undefined;
@@ -144,7 +155,7 @@ async function parseInThread(raw: Buffer, limits: ParseLimits, isolation: Isolat
     const id = nextId++;
     // A copy of our own: its buffer moves to the thread, and the caller keeps `raw`.
     const copy = new Uint8Array(raw);
-    const parsed = await new Promise<ParsedEmail>((resolve, reject) => {
+    const reply = await new Promise<ParseReply>((resolve, reject) => {
       thread.fail = reject;
       timer = setTimeout(() => {
         reject(new MailroomError('EMAIL_MALFORMED', `parsing took longer than the limit of ${isolation.timeoutMs} ms`));
@@ -153,17 +164,18 @@ async function parseInThread(raw: Buffer, limits: ParseLimits, isolation: Isolat
         const reply = ParseReply.safeParse(message);
         if (!reply.success || reply.data.id !== id) return;
         thread.worker.off('message', onMessage);
-        if (reply.data.ok) resolve(reply.data.parsed);
-        else reject(new MailroomError(reply.data.code, reply.data.message));
+        resolve(reply.data);
       });
       thread.worker.postMessage({ id, raw: copy, limits } satisfies ParseRequest, [copy.buffer]);
     });
     thread.fail = null;
-    // Kept warm, but an idle thread must not keep the process alive.
+    // The thread answered, so it finished this parse and is sound: kept warm even when the answer
+    // is a refusal (starting a thread costs seconds of CPU), but an idle thread must not keep the
+    // process alive.
     thread.worker.unref();
     if (idle.length < MAX_THREADS) idle.push(thread);
     else await thread.worker.terminate();
-    return parsed;
+    return reply;
   } catch (err) {
     // A thread that overran or failed may be mid-parse or broken: never reuse it.
     thread.fail = null;
