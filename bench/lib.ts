@@ -72,6 +72,12 @@ export async function redisCommandsByName(redis: Redis): Promise<Record<string, 
   return out;
 }
 
+/** CPU seconds the Redis server has used (user + system), from `INFO cpu`. */
+export async function redisCpuSeconds(redis: Redis): Promise<number> {
+  const info = await redis.info('cpu');
+  return Number(/^used_cpu_user:([\d.]+)/m.exec(info)?.[1] ?? 0) + Number(/^used_cpu_sys:([\d.]+)/m.exec(info)?.[1] ?? 0);
+}
+
 /** `used_memory` of the Redis server, in bytes. */
 export async function redisUsedMemory(redis: Redis): Promise<number> {
   const info = await redis.info('memory');
