@@ -30,7 +30,7 @@ export async function benchBacklog(config: Config, opts: { emails: number; drain
     for (let at = 0; at < opts.emails; at += 1000) {
       const raws = corpus(Math.min(1000, opts.emails - at), `b${at}-`);
       for (const r of raws) rawBytes += r.length;
-      await mapLimit(raws, 32, (raw, i) => submitEmail(app, raw, { kind: 'file', path: `b-${at + i}.eml` }));
+      await mapLimit(raws, 64, (raw, i) => submitEmail(app, raw, { kind: 'file', path: `b-${at + i}.eml` }));
     }
     const submitSeconds = (performance.now() - started) / 1000;
     const mem1 = await redisUsedMemory(app.redis);

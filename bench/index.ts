@@ -29,7 +29,7 @@ for (const a of args) {
 }
 const quick = args.has('--quick');
 const size = quick
-  ? { noopJobs: 5_000, pipeline: 300, latencySeconds: 4, split: 200, llmEmails: 64, llmLatencyMs: 20, backlog: 5_000, drainSeconds: 3, imap: 300 }
+  ? { noopJobs: 5_000, pipeline: 160, latencySeconds: 3, split: 96, llmEmails: 32, llmLatencyMs: 20, backlog: 5_000, drainSeconds: 2, imap: 200 }
   : { noopJobs: 20_000, pipeline: 2_000, latencySeconds: 20, split: 1_000, llmEmails: 320, llmLatencyMs: 50, backlog: 50_000, drainSeconds: 10, imap: 2_000 };
 const log = (msg: string) => process.stderr.write(`bench: ${msg}\n`);
 

@@ -22,7 +22,8 @@ const Action = z.union([z.object({ tool: z.string(), args: z.record(z.string(), 
 export interface BaselineUsage {
   calls: number;
   tokens: number;
-  wallMs: number;
+  /** Wall time of each call, in order. */
+  callMs: number[];
 }
 
 /**
@@ -30,7 +31,7 @@ export interface BaselineUsage {
  * model take (the same tools Mailroom's plan used for this email), so both do the same work.
  */
 export async function runBaseline(opts: { baseUrl: string; tools: readonly ToolDescriptor[]; raw: Buffer; script: readonly string[]; maxTurns?: number }): Promise<BaselineUsage> {
-  const usage: BaselineUsage = { calls: 0, tokens: 0, wallMs: 0 };
+  const usage: BaselineUsage = { calls: 0, tokens: 0, callMs: [] };
   // Mail that does not parse is not read by either agent (Mailroom quarantines it).
   const parsed = await parseEmail(opts.raw).catch(() => null);
   if (!parsed) return usage;
@@ -54,7 +55,7 @@ export async function runBaseline(opts: { baseUrl: string; tools: readonly ToolD
       body: JSON.stringify({ model: 'bench', messages, response_format: { type: 'json_object' } }),
     });
     const body = Completion.parse(await res.json());
-    usage.wallMs += performance.now() - started;
+    usage.callMs.push(performance.now() - started);
     usage.calls += 1;
     usage.tokens += (body.usage?.prompt_tokens ?? 0) + (body.usage?.completion_tokens ?? 0);
     const content = body.choices[0]?.message.content ?? '';
