@@ -12,7 +12,7 @@ import type { LlmGateway } from '../src/llm/gateway.js';
 import { loadTriage, plannerViewFor } from '../src/planner/plan-worker.js';
 import { planEmail } from '../src/planner/planner.js';
 import { submitEmail } from '../src/ingest/submit.js';
-import { benchConfig, corpus, mapLimit, percentile, round, waitResting } from './lib.js';
+import { benchConfig, corpus, mapLimit, percentile, restingCount, round, waitResting } from './lib.js';
 import { startMailroom } from './pipeline.js';
 import { baselineReply, runBaseline } from './react-baseline.js';
 
@@ -80,9 +80,10 @@ export async function benchLlm(base: { redisUrl: string; prefix: string; dataDir
     const raws = corpus(opts.emails, 'm');
     const u0 = app.llm.usage();
     const planner0 = server.requestsByRole('planner').length;
+    const before = await restingCount(app);
     wall.calls = [];
     const ids = (await mapLimit(raws, 16, (raw, i) => submitEmail(app, raw, { kind: 'file', path: `m-${i}.eml` }))).map((s) => s.emailId);
-    const records = await waitResting(app, ids, 600_000);
+    const records = await waitResting(app, ids, 600_000, before);
     const u1 = app.llm.usage();
     const n = opts.emails;
     const mailroomCall = percentile(wall.calls, 50);

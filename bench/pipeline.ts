@@ -14,7 +14,7 @@ import type { EmailId } from '../src/ids.js';
 import { closeParseThreads } from '../src/ingest/parse-isolated.js';
 import { submitEmail } from '../src/ingest/submit.js';
 import { createLogger } from '../src/logger.js';
-import { corpus, corpusCycle, jobsDone, mapLimit, percentile, redisCommandCount, redisCommandsByName, redisCpuSeconds, round, waitResting } from './lib.js';
+import { corpus, corpusCycle, jobsDone, mapLimit, percentile, redisCommandCount, redisCommandsByName, redisCpuSeconds, restingCount, round, waitResting } from './lib.js';
 
 const logger = createLogger({ level: 'silent' });
 /** Submissions in flight at once, as several IMAP watchers or a file batch would. */
@@ -42,7 +42,8 @@ async function submitAll(app: Pick<AppContext, 'config' | 'ledger' | 'audit' | '
 
 /** Warm-up on one copy of each example: parse threads load, modules compile. Not timed. */
 async function warmUp(app: AppContext, tag: string): Promise<void> {
-  await waitResting(app, await submitAll(app, corpus(corpusCycle(), tag), tag), 180_000);
+  const before = await restingCount(app);
+  await waitResting(app, await submitAll(app, corpus(corpusCycle(), tag), tag), 180_000, before);
 }
 
 /** An in-process Mailroom with every worker role, warmed up. */
@@ -69,7 +70,8 @@ export async function startMailroom(
 /** Throughput, jobs and Redis commands per email, all roles in this process. */
 export async function benchPipeline(app: AppContext, count: number): Promise<PipelineResult> {
   const raws = corpus(count, 'p');
-  const polls = { hgetall: 0 };
+  const polls = { commands: 0 };
+  const before = await restingCount(app);
   const cmd0 = await redisCommandCount(app.redis);
   const by0 = await redisCommandsByName(app.redis);
   const jobs0 = await jobsDone(app);
@@ -77,7 +79,7 @@ export async function benchPipeline(app: AppContext, count: number): Promise<Pip
   const cpu0 = process.cpuUsage();
   const started = performance.now();
   const ids = await submitAll(app, raws, 'p');
-  const records = await waitResting(app, ids, 600_000, polls);
+  const records = await waitResting(app, ids, 600_000, before, polls);
   const seconds = (performance.now() - started) / 1000;
   const cpu = process.cpuUsage(cpu0);
   const rcpu1 = await redisCpuSeconds(app.redis);
@@ -85,7 +87,7 @@ export async function benchPipeline(app: AppContext, count: number): Promise<Pip
   const by1 = await redisCommandsByName(app.redis);
   const jobs1 = await jobsDone(app);
   // The bench's own polling (one HGETALL per pending email per poll) is not the pipeline's cost.
-  by1.hgetall = (by1.hgetall ?? 0) - polls.hgetall;
+  by1.hgetall = (by1.hgetall ?? 0) - polls.commands;
   const outcomes: Record<string, number> = {};
   for (const r of records) outcomes[r.state] = (outcomes[r.state] ?? 0) + 1;
   const top = Object.entries(by1)
@@ -96,7 +98,7 @@ export async function benchPipeline(app: AppContext, count: number): Promise<Pip
   return {
     pipeline_emails_per_s: round(count / seconds, 1),
     jobs_per_email: round((jobs1 - jobs0) / count),
-    redis_commands_per_email: round((cmd1 - cmd0 - polls.hgetall) / count, 1),
+    redis_commands_per_email: round((cmd1 - cmd0 - polls.commands) / count, 1),
     cpu_ms_per_email: round((cpu.user + cpu.system) / 1000 / count, 1),
     redis_cpu_ms_per_email: round(((rcpu1 - rcpu0) * 1000) / count, 2),
     redis_commands_top: Object.fromEntries(top.map(([k, v]) => [k, round(v, 2)])),
@@ -112,6 +114,7 @@ export async function benchLatency(app: AppContext, rate: number, seconds: numbe
   const count = Math.max(10, Math.round(rate * seconds));
   const raws = corpus(count, 'l');
   const submitted: Array<{ id: EmailId; at: number }> = [];
+  const before = await restingCount(app);
   const start = Date.now();
   const inFlight: Array<Promise<void>> = [];
   for (let i = 0; i < count; i++) {
@@ -126,7 +129,7 @@ export async function benchLatency(app: AppContext, rate: number, seconds: numbe
     );
   }
   await Promise.all(inFlight);
-  const records = await waitResting(app, submitted.map((s) => s.id), 300_000);
+  const records = await waitResting(app, submitted.map((s) => s.id), 300_000, before);
   const lat = records.map((r, i) => Date.parse(r.updatedAt) - (submitted[i]?.at ?? 0));
   return { latency_ms_p50: Math.round(percentile(lat, 50)), latency_ms_p99: Math.round(percentile(lat, 99)), latency_rate_per_s: round(rate, 1) };
 }
@@ -156,9 +159,10 @@ export async function benchSplitRoles(config: Config, count: number): Promise<{ 
   const app = await createContext(config, logger);
   try {
     await warmUp(app, 'swarm');
+    const before = await restingCount(app);
     const started = performance.now();
     const ids = await submitAll(app, corpus(count, 's'), 's');
-    await waitResting(app, ids, 600_000);
+    await waitResting(app, ids, 600_000, before);
     return { pipeline_split_emails_per_s: round(count / ((performance.now() - started) / 1000), 1) };
   } finally {
     await app.close();
