@@ -7,7 +7,7 @@ import { MailroomError } from '../errors.js';
 import type { EmailId } from '../ids.js';
 import { submitEmail } from '../ingest/submit.js';
 import type { Logger } from '../logger.js';
-import { RESTING_STATES } from '../audit/email-ledger.js';
+import { RESTING_STATES, type EmailRecord } from '../audit/email-ledger.js';
 import { DeadLetterJob } from '../queues/catalog.js';
 import { collectEmailFiles } from './collect-files.js';
 import { summarize, type ProcessSummary } from './summary.js';
@@ -38,13 +38,17 @@ export async function runProcess(config: Config, logger: Logger, options: Proces
     }
     const ids = entries.map((e) => e.emailId);
     const deadline = Date.now() + options.timeoutMs;
-    let records = await app.ledger.getMany(ids);
+    const records: Array<EmailRecord | null> = ids.map(() => null);
+    // Only emails not yet at rest are read again: a resting email stays put while this runs, and
+    // reading every record every poll would load Redis in proportion to the batch.
+    let pending = ids.map((_, i) => i);
     for (;;) {
-      const done = records.filter((r) => r && RESTING_STATES.includes(r.state)).length;
-      options.onProgress?.(done, ids.length);
-      if (done === ids.length || Date.now() > deadline) break;
+      const fresh = await app.ledger.getMany(pending.map((i) => ids[i] as EmailId));
+      pending.forEach((at, k) => (records[at] = fresh[k] ?? null));
+      pending = pending.filter((at) => !isResting(records[at] ?? null));
+      options.onProgress?.(ids.length - pending.length, ids.length);
+      if (pending.length === 0 || Date.now() > deadline) break;
       await new Promise((r) => setTimeout(r, 50));
-      records = await app.ledger.getMany(ids);
     }
     const usage = app.llm.usage();
     return summarize(
@@ -55,6 +59,10 @@ export async function runProcess(config: Config, logger: Logger, options: Proces
     await workers.close();
     await app.close();
   }
+}
+
+function isResting(record: EmailRecord | null): boolean {
+  return record !== null && RESTING_STATES.includes(record.state);
 }
 
 /** `mailroom status`: counts by state and the latest emails. */
