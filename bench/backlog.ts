@@ -4,16 +4,31 @@
  * beyond the raw message itself (ledger record, audit entry, ingest job, indexes).
  */
 import { createContext } from '../src/context.js';
-import { startWorkers } from '../src/daemon/workers.js';
+import { readFileSync } from 'node:fs';
+import { ROLES } from '../src/daemon/workers.js';
 import { closeParseThreads } from '../src/ingest/parse-isolated.js';
 import { submitEmail } from '../src/ingest/submit.js';
 import { createLogger } from '../src/logger.js';
 import type { Config } from '../src/config.js';
 import { corpus, mapLimit, redisUsedMemory, round, rssSampler } from './lib.js';
+import { spawnRole } from './pipeline.js';
+
+/** A process's peak RSS in MB from /proc (Linux); null where that is not available. */
+function peakRssMb(pid: number | undefined): number | null {
+  try {
+    const kb = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${String(pid)}/status`, 'utf8'))?.[1];
+    return kb ? Math.round(Number(kb) / 1024) : null;
+  } catch {
+    return null;
+  }
+}
 
 export interface BacklogResult {
   backlog_emails: number;
+  /** Peak RSS of a Mailroom process working on the backlog (VmHWM; this process's where /proc is missing). */
   rss_mb_peak: number;
+  /** Peak RSS of the bench process that submitted the backlog. */
+  rss_mb_peak_submitter: number;
   redis_bytes_per_queued_email: number;
   /** How long the submissions took (the backlog's own ingest rate). */
   backlog_submit_emails_per_s: number;
@@ -34,13 +49,21 @@ export async function benchBacklog(config: Config, opts: { emails: number; drain
     }
     const submitSeconds = (performance.now() - started) / 1000;
     const mem1 = await redisUsedMemory(app.redis);
-    // Workers start on the backlog: RSS while they pull from a queue this deep.
-    const workers = startWorkers(app);
+    const submitterRss = rss.stop();
+    // A Mailroom process (every worker role) starts on the backlog: its peak RSS, parse threads
+    // included, while it pulls from a queue this deep. Its own process, so the bench's submitting
+    // does not count.
+    const child = await spawnRole(config, ROLES);
     await new Promise((r) => setTimeout(r, opts.drainSeconds * 1000));
-    await workers.close(true);
+    const peak = peakRssMb(child.pid);
+    await new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    });
     return {
       backlog_emails: opts.emails,
-      rss_mb_peak: rss.stop(),
+      rss_mb_peak: peak ?? submitterRss,
+      rss_mb_peak_submitter: submitterRss,
       redis_bytes_per_queued_email: Math.round((mem1 - mem0 - rawBytes) / opts.emails),
       backlog_submit_emails_per_s: round(opts.emails / submitSeconds, 1),
     };

@@ -135,7 +135,7 @@ export async function benchLatency(app: AppContext, rate: number, seconds: numbe
 }
 
 /** A worker-role process (bench/role-worker.ts) that has said it is ready. */
-async function spawnRole(config: Config, roles: readonly Role[]): Promise<ChildProcess> {
+export async function spawnRole(config: Config, roles: readonly Role[]): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 'role-worker.ts'), roles.join(',')], {
     env: { ...process.env, BENCH_REDIS_URL: config.redisUrl ?? '', BENCH_PREFIX: config.prefix, BENCH_DATA_DIR: config.dataDir },
     stdio: ['ignore', 'pipe', 'inherit'],
