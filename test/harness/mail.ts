@@ -100,7 +100,9 @@ export function dkimWorld(domain: string, selector = 's2026') {
    * canonical body bytes are covered, as some list servers and ESPs sign.
    */
   const signWithBodyLength = async (raw: Buffer, bodyLength: number): Promise<Buffer> => {
-    const { signatures } = await dkimSign(raw, { canonicalization: 'relaxed/relaxed', signingDomain: domain, selector, privateKey: pem, maxBodyLength: bodyLength });
+    // mailauth's signer reads only signatureData; its types also ask for the key at the top level.
+    const key = { signingDomain: domain, selector, privateKey: pem, maxBodyLength: bodyLength };
+    const { signatures } = await dkimSign(raw, { canonicalization: 'relaxed/relaxed', ...key, signatureData: [{ ...key }] });
     if (!signatures) throw new Error('mailauth made no DKIM signature');
     return Buffer.concat([Buffer.from(signatures), raw]);
   };
