@@ -30,6 +30,8 @@ export function createLocalSenderCheck(options: { resolver?: DnsResolver; mta: s
           trustReceived: false,
           disableArc: true,
           disableBimi: true,
+          // RFC 8301: rsa-sha1 signatures must not count as valid (SHA-1 collisions are practical).
+          rejectRsaSha1: true,
         }),
         timeout,
       ]);

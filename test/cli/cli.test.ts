@@ -75,7 +75,7 @@ describe('mailroom CLI', () => {
     const raw = Buffer.from(
       ['From: Alice <alice@customer.example>', 'To: support@acme.example', 'Subject: Invoice', 'Message-ID: <cli-l@customer.example>', 'Date: Tue, 24 Nov 2026 10:00:00 +0000', '', body].join('\r\n'),
     );
-    const signed = (await world.signWithBodyLength(raw, 1_000_000)).toString('latin1');
+    const signed = (await world.signRaw(raw, { bodyLength: 1_000_000 })).toString('latin1');
     const dir = path.join(tmp, 'dkim-l');
     mkdirSync(dir, { recursive: true });
     writeFileSync(path.join(dir, 'truncated.eml'), signed.replace('Thanks, Alice\r\n', ''), 'latin1');

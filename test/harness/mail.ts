@@ -96,12 +96,19 @@ export function dkimWorld(domain: string, selector = 's2026') {
     return info.message;
   };
   /**
-   * Signs a raw message (headers CRLF CRLF body) with an `l=` tag: only the first `bodyLength`
-   * canonical body bytes are covered, as some list servers and ESPs sign.
+   * Signs a raw message (headers CRLF CRLF body) with mailauth's signer, for what nodemailer does
+   * not offer: an `l=` tag (only the first `bodyLength` canonical body bytes are covered, as some
+   * list servers and ESPs sign) or another algorithm such as rsa-sha1.
    */
-  const signWithBodyLength = async (raw: Buffer, bodyLength: number): Promise<Buffer> => {
+  const signRaw = async (raw: Buffer, opts: { bodyLength?: number; algorithm?: 'rsa-sha256' | 'rsa-sha1' }): Promise<Buffer> => {
     // mailauth's signer reads only signatureData; its types also ask for the key at the top level.
-    const key = { signingDomain: domain, selector, privateKey: pem, maxBodyLength: bodyLength };
+    const key = {
+      signingDomain: domain,
+      selector,
+      privateKey: pem,
+      ...(opts.bodyLength !== undefined ? { maxBodyLength: opts.bodyLength } : {}),
+      ...(opts.algorithm ? { algorithm: opts.algorithm } : {}),
+    };
     const { signatures } = await dkimSign(raw, { canonicalization: 'relaxed/relaxed', ...key, signatureData: [{ ...key }] });
     if (!signatures) throw new Error('mailauth made no DKIM signature');
     return Buffer.concat([Buffer.from(signatures), raw]);
@@ -110,7 +117,7 @@ export function dkimWorld(domain: string, selector = 's2026') {
   const plant = (name: string, value: string) => records.set(name.toLowerCase(), value);
   /** The planted TXT records, name to value. */
   const txtRecords = () => Object.fromEntries(records);
-  return { resolver, sign, signWithBodyLength, plant, txtRecords };
+  return { resolver, sign, signRaw, plant, txtRecords };
 }
 
 /** Polls until `check` returns a value that is not undefined, or throws after `timeoutMs`. */

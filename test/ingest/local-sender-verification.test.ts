@@ -95,7 +95,7 @@ describe('local DKIM/DMARC check (mailauth, planted DNS)', () => {
 
   it('an l= signature over a message with unsigned text appended is no pass (mailauth says dkim and dmarc pass)', async () => {
     // l= the whole body at signing time: the signature itself is fine.
-    const signed = await world.signWithBodyLength(plain(signedBody), 1_000_000);
+    const signed = await world.signRaw(plain(signedBody), { bodyLength: 1_000_000 });
     expect(signed.toString('latin1')).toMatch(/; l=\d+;/);
     expect(await verify(signed)).toEqual({ verified: true, address: 'alice@customer.example', method: 'dmarc' });
     const tampered = Buffer.concat([signed, Buffer.from(appended)]);
@@ -107,7 +107,7 @@ describe('local DKIM/DMARC check (mailauth, planted DNS)', () => {
   });
 
   it('the Authentication-Results mailauth writes for that message does not verify it either', async () => {
-    const tampered = Buffer.concat([await world.signWithBodyLength(plain(signedBody), 1_000_000), Buffer.from(appended)]);
+    const tampered = Buffer.concat([await world.signRaw(plain(signedBody), { bodyLength: 1_000_000 }), Buffer.from(appended)]);
     const res = await authenticate(tampered, { resolver: world.resolver, mta: 'mx.acme.example', trustReceived: false, disableArc: true, disableBimi: true });
     const header = /^Authentication-Results:\s*(.*(?:\r\n[ \t].*)*)/im.exec(res.headers)?.[1] ?? '';
     expect(header).toMatch(/^mx\.acme\.example;/);
@@ -117,11 +117,20 @@ describe('local DKIM/DMARC check (mailauth, planted DNS)', () => {
     expect(sender).toEqual({ verified: false, reason: 'DKIM signs only part of the body (l=)' });
   });
 
+  it('an rsa-sha1 signature is no pass (RFC 8301; mailauth counts it unless told not to)', async () => {
+    const raw = await world.signRaw(plain(signedBody), { algorithm: 'rsa-sha1' });
+    expect(raw.toString('latin1')).toMatch(/a=rsa-sha1/);
+    const local = await check(raw);
+    expect(local.dkim.map((d) => d.result)).toEqual(['policy']);
+    expect((await verify(raw)).verified).toBe(false);
+    expect(await verify(await world.signRaw(plain(signedBody), { algorithm: 'rsa-sha256' }))).toMatchObject({ verified: true, method: 'dmarc' });
+  });
+
   describe('console', () => {
     afterEach(() => vi.restoreAllMocks());
 
     it('mailauth writes nothing to stdout or the console, even for an l= longer than the body (4.13.3 printed TOTAL … EXPECTING …)', async () => {
-      const signed = await world.signWithBodyLength(plain(signedBody), 1_000_000);
+      const signed = await world.signRaw(plain(signedBody), { bodyLength: 1_000_000 });
       const truncated = Buffer.from(signed.toString('latin1').replace('Thanks, Alice\r\n', ''), 'latin1');
       const written: string[] = [];
       const capture = (...args: unknown[]) => void written.push(args.map(String).join(' '));
