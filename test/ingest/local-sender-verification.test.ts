@@ -117,6 +117,13 @@ describe('local DKIM/DMARC check (mailauth, planted DNS)', () => {
     expect(sender).toEqual({ verified: false, reason: 'DKIM signs only part of the body (l=)' });
   });
 
+  it('verifies a From on a subdomain of the signer: mailauth 5+ reports header.from as the From domain itself', async () => {
+    const raw = await world.sign({ ...mail, from: 'Alice <alice@billing.customer.example>', messageId: '<dkim-sub@customer.example>' });
+    const local = await check(raw);
+    expect(local.dmarc).toMatchObject({ result: 'pass', headerFrom: 'billing.customer.example', unsignedBytes: 0 });
+    expect(await verify(raw)).toEqual({ verified: true, address: 'alice@billing.customer.example', method: 'dmarc' });
+  });
+
   it('an rsa-sha1 signature is no pass (RFC 8301; mailauth counts it unless told not to)', async () => {
     const raw = await world.signRaw(plain(signedBody), { algorithm: 'rsa-sha1' });
     expect(raw.toString('latin1')).toMatch(/a=rsa-sha1/);
