@@ -32,7 +32,8 @@ export interface ProcessOptions {
 export async function runProcess(config: Config, logger: Logger, options: ProcessOptions): Promise<ProcessSummary> {
   const files = collectEmailFiles(options.paths);
   const started = Date.now();
-  const app = await createContext(config, logger);
+  // A running daemon's embedded Redis is shared, not fought over: its workers help.
+  const app = await createContext(config, logger, { attachToRunning: true });
   const sent = { count: 0 };
   app.mailer = countingMailer(app.mailer, sent);
   const workers = startWorkers(app);
@@ -103,7 +104,7 @@ export async function runStatus(config: Config, logger: Logger, limit: number) {
   if (!config.redisUrl && !existsData(config)) {
     throw new MailroomError('INPUT_NOT_FOUND', `no Mailroom data in ${config.dataDir}; run \`mailroom process\` or set REDIS_URL`);
   }
-  const app = await createContext(config, logger);
+  const app = await createContext(config, logger, { attachToRunning: true });
   try {
     const recent = await app.ledger.list(limit);
     const total = await app.ledger.count();
