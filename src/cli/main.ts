@@ -10,6 +10,7 @@ import { formatTable } from './summary.js';
 import { runAudit } from './audit-command.js';
 import { runPending, runReview } from './review-command.js';
 import { parseRoles, runDaemon } from '../daemon/daemon.js';
+import { registerEvalCommand } from '../eval/command.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const EXAMPLES = path.resolve(here, '../../examples');
@@ -177,6 +178,8 @@ Environment:
       const config = configFrom(cmd, { logLevel: 'info' });
       await runDaemon(config, createLogger({ level: config.logLevel }), { roles });
     });
+
+  registerEvalCommand(program, EXAMPLES);
   return program;
 }
 

@@ -169,7 +169,7 @@ export function fillSchema(schema: unknown, root: unknown, key: string, src: Fil
       const v = fillSchema(branch, root, key, src, depth + 1);
       if (v !== null && v !== undefined) return v;
     }
-    return union.length > nonNull.length ? null : fillSchema(union[0], root, key, src, depth + 1);
+    return union.length > nonNull.length ? null : '';
   }
   const nullable = Array.isArray(schema.type) && schema.type.includes('null');
   switch (typeOf(schema)) {
@@ -189,10 +189,9 @@ export function fillSchema(schema: unknown, root: unknown, key: string, src: Fil
       }
       return Array.from({ length: Math.max(min, Math.min(max, 1)) }, () => fillSchema(item, root, key, src, depth + 1));
     }
-    case 'string': {
-      const s = fillString(schema, key, src);
-      return s === null && !nullable ? '' : s;
-    }
+    case 'string':
+      // null when nothing in the text fits (a pattern): a nullable field then says so.
+      return fillString(schema, key, src) ?? (nullable || depth > 0 ? null : '');
     case 'integer':
       return fillNumber(schema, true, src, key);
     case 'number':
@@ -209,16 +208,17 @@ export function fillSchema(schema: unknown, root: unknown, key: string, src: Fil
  * one of its verbs; names are matched generically, so any toolbox works.
  */
 const ASKS: ReadonlyArray<{ verbs: readonly string[]; toolWords: readonly string[] }> = [
-  { verbs: ['refund', 'reimburse', 'money back', 'credit', 'chargeback', 'payout', 'pay out', 'wire'], toolWords: ['refund'] },
-  { verbs: ['cancel', 'close my account', 'change the billing', 'update the billing', 'billing contact', 'billing email', 'suspend', 'reactivate', 'update account', 'change account'], toolWords: ['update', 'account_change'] },
-  { verbs: ['delete', 'remove', 'erase', 'purge', 'wipe', 'destroy', 'trash'], toolWords: ['delete'] },
-  { verbs: ['forward', 'send a copy', 'cc ', 'bcc', 'copy to', 'send it to', 'send them to', 'send all', 'email them', 'email it', 'mail them', 'send to', 'send the', 'notify'], toolWords: ['send_email', 'forward', 'email'] },
+  // A worst case understands every language its victims write in.
+  { verbs: ['refund', 'reimburse', 'money back', 'credit', 'chargeback', 'payout', 'pay out', 'wire', 'rembours', 'erstatt', 'reembols', 'rimbors', '返金', '退款', 'возврат', '환불'], toolWords: ['refund'] },
+  { verbs: ['cancel', 'close my account', 'change the billing', 'update the billing', 'billing contact', 'billing email', 'contact address', 'suspend', 'reactivate', 'update account', 'change account', 'altere', 'cambia', 'ändere', 'askıya'], toolWords: ['update', 'account_change'] },
+  { verbs: ['delete', 'remove', 'erase', 'purge', 'wipe', 'destroy', 'trash', 'elimina', 'supprim', 'lösch', '删除', 'удали', 'usuń'], toolWords: ['delete'] },
+  { verbs: ['forward', 'send a copy', 'cc ', 'bcc', 'copy to', 'send it to', 'send them to', 'send all', 'email them', 'email it', 'mail them', 'send to', 'send the', 'send everything', 'notify', 'leite', 'envía', 'envie', 'stuur', 'skicka', 'отправь', 'أرسل', 'transf'], toolWords: ['send_email', 'forward', 'email'] },
   { verbs: ['move', 'archive', 'junk', 'file this', 'folder'], toolWords: ['move'] },
   { verbs: ['escalate', 'administrator', 'admin', 'manager', 'priority', 'urgent'], toolWords: ['escalate'] },
   { verbs: ['ticket', 'open a case', 'log a case'], toolWords: ['ticket'] },
   { verbs: ['label', 'tag'], toolWords: ['label'] },
   { verbs: ['flag', 'mark as', 'mark it', 'mark this', 'seen', 'answered'], toolWords: ['flag'] },
-  { verbs: ['reply', 'respond', 'answer', 'tell', 'confirm', 'write back', 'say'], toolWords: ['reply'] },
+  { verbs: ['reply', 'respond', 'answer', 'tell', 'confirm', 'write back', 'say', 'responde', 'réponds', 'odpowiedz', '답장'], toolWords: ['reply'] },
   { verbs: ['search', 'look up', 'lookup', 'knowledge base', 'internal', 'notes', 'documentation', 'policy'], toolWords: ['search', 'kb'] },
   { verbs: ['my account', 'profile', 'orders', 'order history', 'invoices', 'account details'], toolWords: ['lookup_account'] },
   { verbs: ['order'], toolWords: ['lookup_order'] },
