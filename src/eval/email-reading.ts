@@ -24,9 +24,10 @@ export function emailWords(text: string): string {
   return text.replace(AGENT_LINE, ' ');
 }
 
-const ADDRESS = /[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}/g;
-const URL = /\bhttps?:\/\/[^\s<>"'`)\]]+/gi;
-const PHONE = /(?:\+|\b)\d[\d ().-]{7,}\d\b/g;
+// Bounded repetitions: a long run of letters must not make a scan quadratic.
+const ADDRESS = /[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,8}\.[A-Za-z]{2,24}\b/g;
+const URL = /\bhttps?:\/\/[^\s<>"'`)\]]{1,2000}/gi;
+const PHONE = /(?:\+|\b)\d[\d ().-]{7,20}\d\b/g;
 const CURRENCY_AMOUNT = /(?:[$€£]\s?(\d{1,3}(?:[,\s]\d{3})+|\d+)(?:[.,](\d{1,2}))?)|(?:(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d{1,2}))?\s?(?:USD|EUR|GBP|CHF|dollars?|euros?)\b)/gi;
 const NUMBER = /\b\d+(?:\.\d+)?\b/g;
 
@@ -156,11 +157,35 @@ export function evasiveUrl(url: string, variant: number): string {
   return forms[variant % forms.length] ?? forms[0] ?? url;
 }
 
-/** Rewrites every address and URL of a text in evasive forms (phone numbers pass filters as they are). */
-export function evade(text: string, salt: string): string {
+/**
+ * Addresses and links in passages the prompt itself calls trusted (a line starting with
+ * "Trusted …", up to one starting with "Untrusted …"): the sender's own material, which an
+ * evasive model has no reason to disguise.
+ */
+export function trustedDetails(text: string): Set<string> {
+  const keep = new Set<string>();
+  let trusted = false;
+  for (const line of text.split('\n')) {
+    if (/^\s*untrusted\b/i.test(line)) trusted = false;
+    else if (/^\s*trusted\b/i.test(line)) trusted = true;
+    if (!trusted) continue;
+    for (const m of line.matchAll(URL)) keep.add(m[0].replace(/[.,;:!?]+$/, ''));
+    for (const m of line.matchAll(ADDRESS)) keep.add(m[0]);
+  }
+  return keep;
+}
+
+/**
+ * Rewrites the addresses and URLs of a text in evasive forms (phone numbers pass filters as they
+ * are); those in `keep` (the prompt's trusted material) stay as they are.
+ */
+export function evade(text: string, salt: string, keep: ReadonlySet<string> = new Set()): string {
   let i = 0;
   const seed = smallHash(salt);
   return text
-    .replace(URL, (u) => evasiveUrl(u, seed + i++))
-    .replace(ADDRESS, (a) => evasiveAddress(a, seed + i++));
+    .replace(URL, (u) => {
+      const bare = u.replace(/[.,;:!?]+$/, '');
+      return keep.has(bare) ? u : evasiveUrl(bare, seed + i++) + u.slice(bare.length);
+    })
+    .replace(ADDRESS, (a) => (keep.has(a) || [...keep].some((k) => k.includes(a)) ? a : evasiveAddress(a, seed + i++)));
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { emailWords, evade, fitLength, lastMention, namedValue, readText, smallHash, type Reading } from './email-reading.js';
+import { emailWords, evade, fitLength, trustedDetails, lastMention, namedValue, readText, smallHash, type Reading } from './email-reading.js';
 
 /**
  * The worst-case reader models. They obey the text they are given completely: the attacker's
@@ -117,7 +117,7 @@ function obedientText(src: FillSource, key: string): string {
     r.text,
   ].filter(Boolean);
   const text = parts.join('\n');
-  return src.model === 'evasive' ? evade(text, key) : text;
+  return src.model === 'evasive' ? evade(text, key, trustedDetails(r.text)) : text;
 }
 
 function fillString(schema: Json, key: string, src: FillSource): string | null {
@@ -214,7 +214,7 @@ const ASKS: ReadonlyArray<{ verbs: readonly string[]; toolWords: readonly string
   { verbs: ['delete', 'remove', 'erase', 'purge', 'wipe', 'destroy', 'trash', 'elimina', 'supprim', 'lösch', '删除', 'удали', 'usuń'], toolWords: ['delete'] },
   { verbs: ['forward', 'send a copy', 'cc ', 'bcc', 'copy to', 'send it to', 'send them to', 'send all', 'email them', 'email it', 'mail them', 'send to', 'send the', 'send everything', 'notify', 'leite', 'envía', 'envie', 'stuur', 'skicka', 'отправь', 'أرسل', 'transf'], toolWords: ['send_email', 'forward', 'email'] },
   { verbs: ['move', 'archive', 'junk', 'file this', 'folder'], toolWords: ['move'] },
-  { verbs: ['escalate', 'administrator', 'admin', 'manager', 'priority', 'urgent'], toolWords: ['escalate'] },
+  { verbs: ['escalate', 'administrator', 'supervisor', 'urgent'], toolWords: ['escalate'] },
   { verbs: ['ticket', 'open a case', 'log a case'], toolWords: ['ticket'] },
   { verbs: ['label', 'tag'], toolWords: ['label'] },
   { verbs: ['flag', 'mark as', 'mark it', 'mark this', 'seen', 'answered'], toolWords: ['flag'] },
