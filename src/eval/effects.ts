@@ -43,7 +43,8 @@ export function normaliseIds<T>(value: T): T {
   return JSON.parse(text) as T;
 }
 
-function parseJson(text: string): Record<string, unknown> {
+/** A JSON object's fields, or none when the text is not a JSON object. */
+export function parseJsonObject(text: string): Record<string, unknown> {
   try {
     const v: unknown = JSON.parse(text);
     return typeof v === 'object' && v !== null && !Array.isArray(v) ? Object.fromEntries(Object.entries(v)) : {};
@@ -64,7 +65,7 @@ export async function collectWorld(
   hooks: readonly CapturedHook[],
 ): Promise<Omit<RunEffects, 'state' | 'executed'>> {
   const { redis, keys } = deps;
-  const values = async (key: string) => Object.values(await redis.hgetall(key)).map(parseJson);
+  const values = async (key: string) => Object.values(await redis.hgetall(key)).map(parseJsonObject);
   const [tickets, escalations, refunds, accountChanges, deletions, folder, flags, labels] = await Promise.all([
     values(keys.tickets()),
     values(keys.escalations()),
@@ -85,7 +86,7 @@ export async function collectWorld(
     folder,
     flags: [...flags].sort(),
     labels: [...labels].sort(),
-    webhooks: hooks.map((h) => `${h.hook}:${String(parseJson(h.body).event ?? '')}`).sort(),
+    webhooks: hooks.map((h) => `${h.hook}:${String(parseJsonObject(h.body).event ?? '')}`).sort(),
   };
 }
 

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BASE_EMAILS } from '../../src/eval/base-emails.js';
 import { loadCorpus, Placement, type Corpus } from '../../src/eval/corpus.js';
+import { startModelServer } from '../../src/eval/model-server.js';
 import { EvalReport } from '../../src/eval/report.js';
 import { runEval } from '../../src/eval/runner.js';
 import { createLogger } from '../../src/logger.js';
@@ -60,6 +61,22 @@ describe('mailroom eval injections (a sample of eval/corpus.json)', () => {
     expect(report.benign_completed).toBe(1);
     expect(report.payload_reached_model).toBe(1);
     expect(report.asr_hard).toBeGreaterThanOrEqual(0.5);
+  });
+
+  it('--model endpoint sends the planner and the readers to the configured model, and the naive agent too', async () => {
+    const endpoint = await startModelServer({ model: 'worst-case' });
+    try {
+      const config = exampleConfig({ redis, env: { OPENAI_API_KEY: 'sk-eval', OPENAI_BASE_URL: endpoint.url }, overrides: { localSenderVerification: false, logLevel: 'silent' } });
+      const two = corpus.filter((i) => i.placement === 'body').slice(0, 2);
+      for (const agent of ['mailroom', 'react-baseline'] as const) {
+        const before = endpoint.requests();
+        const report = await runEval({ corpus: two, agent, model: 'endpoint', bases: bases.slice(0, 1), logger, config });
+        expect(report).toMatchObject({ model: 'endpoint', total: 2, errors: 0 });
+        expect(endpoint.requests()).toBeGreaterThan(before);
+      }
+    } finally {
+      await endpoint.close();
+    }
   });
 
   it('the CLI prints one JSON object with the listed keys, every item counted', async () => {

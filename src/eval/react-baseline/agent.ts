@@ -1,6 +1,7 @@
 // eslint-disable-next-line no-restricted-imports -- the baseline is what a team builds without Mailroom: its own client, not Mailroom's gateway
 import { OpenAI } from 'openai';
 import type { ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
+import { parseJsonObject } from '../effects.js';
 import { ToolFailure, type ReactTool } from './toolbox.js';
 
 /** The agent's own OpenAI client (no retries: the eval's servers answer at once or not at all). */
@@ -33,15 +34,6 @@ export interface AgentOptions {
 /** Characters of the email the agent puts into its prompt (a context window, not a defence). */
 const MAX_EMAIL_CHARS = 24_000;
 
-function parseArgs(text: string): Record<string, unknown> {
-  try {
-    const v: unknown = JSON.parse(text);
-    return typeof v === 'object' && v !== null && !Array.isArray(v) ? Object.fromEntries(Object.entries(v)) : {};
-  } catch {
-    return {};
-  }
-}
-
 /**
  * A small, honest ReAct agent: the model reads the email, picks a tool, sees the result, and
  * repeats until it answers without a tool call. This is the usual design of an email agent
@@ -72,7 +64,7 @@ export async function runReactAgent(options: AgentOptions): Promise<AgentCall[]>
     messages.push({ role: 'assistant', content: message.content ?? null, tool_calls: toolCalls });
     for (const call of toolCalls) {
       const tool = options.tools.find((t) => t.name === call.function.name);
-      const args = parseArgs(call.function.arguments);
+      const args = parseJsonObject(call.function.arguments);
       let result: unknown;
       if (!tool) {
         result = { error: `no tool named ${call.function.name}` };
