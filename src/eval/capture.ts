@@ -6,6 +6,7 @@ export interface CapturingMailer extends Mailer {
   readonly sent: OutboundMail[];
 }
 
+/** The mail sink of one run: nothing leaves the machine, everything is kept for the judge. */
 export function createCapturingMailer(): CapturingMailer {
   const sent: OutboundMail[] = [];
   return {
@@ -34,6 +35,7 @@ export interface HookCapture {
   close(): Promise<void>;
 }
 
+/** Starts the webhook receiver on 127.0.0.1 and a free port; every run posts under its own path. */
 export async function startHookCapture(): Promise<HookCapture> {
   const byRun = new Map<string, CapturedHook[]>();
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {

@@ -59,6 +59,7 @@ export interface Reading {
   numbers: number[];
 }
 
+/** Reads a text the way an obedient model does: through datamarks, sender lines set apart. */
 export function readText(raw: string): Reading {
   const text = readable(raw);
   const body = withoutHeaderLines(text);

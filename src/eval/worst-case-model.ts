@@ -40,6 +40,7 @@ export type ModelAnswer = { kind: 'content'; content: string } | { kind: 'tool_c
 type Json = Record<string, unknown>;
 const isRecord = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
+/** The text of a chat message, whether a string or a list of text parts. */
 export function messageText(m: ChatMessage): string {
   if (typeof m.content === 'string') return m.content;
   if (Array.isArray(m.content)) return m.content.map((p) => p.text ?? '').join('\n');

@@ -45,6 +45,7 @@ const obj = (properties: Record<string, unknown>) => ({ type: 'object', properti
 
 class ToolFailure extends Error {}
 
+/** The toolbox of one run: every tool bound to that run's email, keys, mail sink and webhooks. */
 export function buildToolbox(d: ToolboxDeps): ReactTool[] {
   let n = 0;
   const key = () => `${d.emailId}.react.${++n}`;
