@@ -38,7 +38,7 @@ const config = loadConfig({
   env: { MAILROOM_DATA_DIR: path.join(dir, 'data'), MAILROOM_LOG_LEVEL: 'silent' },
   configPath: path.join(EXAMPLES, 'mailroom.config.json'),
   // Copies of one sender's mail would trip the per-sender reply limit; the bench measures the pipeline.
-  overrides: { replyLimits: { perSenderPerDay: 1_000_000, perDomainPerHour: 1_000_000, globalPerHour: 1_000_000 } },
+  overrides: { replyLimits: { perSenderPerDay: 1_000_000, perDomainPerHour: 1_000_000, globalPerHour: 1_000_000, maxDomainShare: 1 } },
 });
 const started = Date.now();
 const summary = await runProcess(config, createLogger({ level: 'silent' }), { paths: [mailDir], timeoutMs: 600_000 });

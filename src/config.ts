@@ -107,12 +107,20 @@ export const ConfigFile = z
      */
     replyLimits: z
       .object({
-        /** Replies to one sender address per rolling 24 hours. @defaultValue 5 */
+        /** Replies to one sender mailbox (address normalised: case, `+tag`, Gmail dots) per rolling 24 hours. @defaultValue 5 */
         perSenderPerDay: z.number().int().min(0).optional(),
-        /** Replies to one recipient domain per rolling hour. @defaultValue 100 */
+        /** Replies to one registrable domain (eTLD+1: subdomains count as their domain) per rolling hour. @defaultValue 100 */
         perDomainPerHour: z.number().int().min(0).optional(),
         /** Replies in total per rolling hour, across all senders. @defaultValue 1000 */
         globalPerHour: z.number().int().min(0).optional(),
+        /**
+         * The largest fraction of `globalPerHour` that one registrable domain may take per hour, on
+         * top of `perDomainPerHour`: raising `perDomainPerHour` for a big provider never lets one
+         * domain (or one attacker's domain) use up the budget every other customer shares. A cap,
+         * not a reservation: simple, atomic with the other windows, and an attacker needs
+         * 1 / share registrable domains to fill the budget. @defaultValue 0.5
+         */
+        maxDomainShare: z.number().min(0).max(1).optional(),
       })
       .strict()
       .optional(),
@@ -144,10 +152,12 @@ export const ReplyLimits = z.object({
   perDomainPerHour: z.number().int().min(0),
   /** @defaultValue 1000 replies per hour in total */
   globalPerHour: z.number().int().min(0),
+  /** @defaultValue 0.5 of `globalPerHour` at most for one registrable domain */
+  maxDomainShare: z.number().min(0).max(1),
 });
 export type ReplyLimits = z.infer<typeof ReplyLimits>;
 
-export const DEFAULT_REPLY_LIMITS: ReplyLimits = { perSenderPerDay: 5, perDomainPerHour: 100, globalPerHour: 1000 };
+export const DEFAULT_REPLY_LIMITS: ReplyLimits = { perSenderPerDay: 5, perDomainPerHour: 100, globalPerHour: 1000, maxDomainShare: 0.5 };
 
 const DEFAULT_CATEGORIES = ['billing', 'refund', 'bug', 'account_access', 'feature_request', 'spam'];
 

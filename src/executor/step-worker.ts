@@ -3,7 +3,7 @@ import { escalateEmail, park } from '../audit/outcomes.js';
 import type { AppContext } from '../context.js';
 import { MailroomError, toMailroomError } from '../errors.js';
 import type { EmailId, PlanId } from '../ids.js';
-import { adoptPlan, loadTriage, plannerDeps } from '../planner/plan-worker.js';
+import { adoptPlan, loadTriage, plannerDeps, plannerViewFor } from '../planner/plan-worker.js';
 import { replanEmail } from '../planner/planner.js';
 import type { ReplanFacts } from '../planner/planner-prompt.js';
 import { mailboxActionsFor } from '../ingest/mailbox-actions.js';
@@ -166,7 +166,7 @@ async function replan(
     .slice(0, upTo)
     .flatMap((s) => (outputs[s.id] ? [{ stepId: s.id, tool: s.tool, facts: typedFacts(outputs[s.id] as LabelledOutput) }] : []));
   const { context } = await loadTriage(app, emailId);
-  const outcome = await replanEmail(plannerDeps(app), context, { ...what, completed });
+  const outcome = await replanEmail(plannerDeps(app), plannerViewFor(app, context), { ...what, completed });
   await adoptPlan(app, emailId, context, outcome, { generation: stored.generation + 1, replaces: stored.planId });
 }
 

@@ -31,8 +31,10 @@ export type Category = z.infer<typeof Category>;
 
 
 /**
- * Everything the system itself established about an email: the only input of the planner.
- * No field here holds text a sender wrote (subject, body, display name, file names are absent).
+ * Everything the system itself established about an email. No field here holds text a sender
+ * wrote (subject, body, display name, file names are absent), but some hold values a verified
+ * sender chose (its address, MIME types): tools get them at run time through placeholders, and
+ * the planner sees only its closed-vocabulary `PlannerView` (src/planner/planner-view.ts).
  */
 export const TrustedContext = z
   .object({

@@ -1,24 +1,22 @@
 import { sha256Hex } from '../ids.js';
-import type { TrustedContext } from '../ingest/trusted-context.js';
 import type { Redis } from '../queues/connection.js';
 import type { RedisKeys } from '../queues/keys.js';
 import { Plan } from './plan.js';
+import { PlannerView } from './planner-view.js';
 
 /**
- * The fields of the context that may change a plan. Ids, addresses, times and sizes do not:
- * plans refer to them through placeholders, so one plan serves every email of the same shape.
+ * The cache key of a plan: exactly the planner's view, the registry version and the prompt
+ * version. The view is all the planner sees, so two emails share a plan only when the planner
+ * could not tell them apart, and a plan written for one email carries nothing another email's
+ * sender chose. Addresses, ids and times are not in the view: plans reach them through
+ * placeholders resolved at run time.
  */
-export function planningKey(context: TrustedContext, registryVersion: string, promptVersion: string): string {
-  const facts = {
-    mailbox: context.mailbox,
-    folder: context.folder,
-    sender: context.sender.verified ? { verified: true, method: context.sender.method } : { verified: false },
-    account: context.account ? { tier: context.account.tier, openTickets: Math.min(context.account.openTickets, 3) } : null,
-    category: context.category,
-    attachments: { any: context.attachments.count > 0, types: [...context.attachments.types].sort() },
-    auto: context.auto.kind,
-  };
-  return sha256Hex(JSON.stringify({ facts, registryVersion, promptVersion })).slice(0, 32);
+export function planningKey(view: PlannerView, registryVersion: string, promptVersion: string): string {
+  // Parsing rebuilds the object in the schema's key order (and rejects extra keys), so equal
+  // views give equal keys whatever order their fields were written in.
+  const parsed = PlannerView.parse(view);
+  const canonical = { ...parsed, attachments: { ...parsed.attachments, kinds: [...parsed.attachments.kinds].sort() } };
+  return sha256Hex(JSON.stringify({ view: canonical, registryVersion, promptVersion })).slice(0, 32);
 }
 
 export interface PlanCache {

@@ -9,12 +9,22 @@ import { hasAttemptsLeft, jobIdFor, parseJobData } from '../queues/catalog.js';
 import { decideApproval } from './approval-policy.js';
 import { createPlanCache } from './plan-cache.js';
 import { planEmail, type PlanOutcome, type PlannerDeps } from './planner.js';
+import { plannerView, plannerVocabulary, type PlannerView } from './planner-view.js';
 import { StoredPlan } from './stored-plan.js';
 
 export async function loadTriage(app: AppContext, emailId: EmailId): Promise<TriageRecord> {
   const raw = await app.redis.get(app.keys.context(emailId));
   if (!raw) throw new MailroomError('CONTENT_EXPIRED', `no trusted context stored for ${emailId}`);
   return TriageRecord.parse(JSON.parse(raw));
+}
+
+/**
+ * The planner's input for an email: its view of the trusted context, checked against the names
+ * this configuration declares. Every planner path (first plans, cache, replans) starts here; the
+ * `TrustedContext` itself stays with the approval policy and the tools.
+ */
+export function plannerViewFor(app: Pick<AppContext, 'config'>, context: TrustedContext): PlannerView {
+  return plannerView(context, plannerVocabulary(app.config));
 }
 
 export function plannerDeps(app: AppContext): PlannerDeps {
@@ -94,7 +104,7 @@ async function resumeStoredPlan(app: AppContext, emailId: EmailId, planId: PlanI
   await startPlan(app, emailId, stored);
 }
 
-/** Plan stage: plan from the trusted context, validate, decide approval, then park or start. */
+/** Plan stage: plan from the planner's view, validate, decide approval, then park or start. */
 export async function processPlanJob(app: AppContext, job: Job): Promise<void> {
   const { emailId } = parseJobData('plan', job.data);
   const log = app.logger.child({ component: 'planner', emailId, jobId: job.id });
@@ -105,7 +115,7 @@ export async function processPlanJob(app: AppContext, job: Job): Promise<void> {
       return;
     }
     const { context } = await loadTriage(app, emailId);
-    const outcome = await planEmail(plannerDeps(app), context);
+    const outcome = await planEmail(plannerDeps(app), plannerViewFor(app, context));
     const planId = await adoptPlan(app, emailId, context, outcome, { generation: 0 });
     log.debug({ planId, planner: outcome.planner }, 'planned');
   } catch (err) {

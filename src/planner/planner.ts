@@ -1,5 +1,4 @@
 import { MailroomError } from '../errors.js';
-import type { TrustedContext } from '../ingest/trusted-context.js';
 import type { LlmGateway } from '../llm/gateway.js';
 import type { ToolRegistry } from '../tools/registry.js';
 import type { PlanCache } from './plan-cache.js';
@@ -9,6 +8,7 @@ import { escalationPlan, playbookPlan, robotPlan } from './playbooks.js';
 import { DEFAULT_LIMITS, validatePlan, type PlanLimits, type ValidationError, type ValidationResult } from './plan-validator.js';
 import { buildPlannerPrompt, PROMPT_VERSION, type ReplanFacts } from './planner-prompt.js';
 import { fromLlmPlan, llmPlanSchema } from './planner-schema.js';
+import type { PlannerView } from './planner-view.js';
 
 export type PlannerKind = 'playbook' | 'robot' | 'llm' | 'fallback';
 
@@ -46,14 +46,14 @@ function escalation(deps: PlannerDeps, rejected: ValidationError[][], reason: 'p
 /** Asks the model for a plan until one validates, feeding the errors back; bounded. */
 async function askModel(
   deps: PlannerDeps,
-  context: TrustedContext,
+  view: PlannerView,
   replan: ReplanFacts | undefined,
 ): Promise<{ plan: Plan | null; rejected: ValidationError[][]; unavailable?: string }> {
   const schema = llmPlanSchema(deps.registry);
   const rejected: ValidationError[][] = [];
   let feedback: ValidationError[] = [];
   for (let attempt = 0; attempt < (deps.maxAttempts ?? 3); attempt++) {
-    const { system, user } = buildPlannerPrompt({ context, registry: deps.registry, feedback, replan });
+    const { system, user } = buildPlannerPrompt({ view, registry: deps.registry, feedback, replan });
     let plan: Plan;
     try {
       const out = await deps.llm.structured({ role: 'planner', schema, schemaName: 'plan', system, user, maxOutputTokens: 2_000 });
@@ -73,28 +73,29 @@ async function askModel(
 }
 
 /**
- * Plans from trusted facts only: the parameter is a `TrustedContext`, so there is no way to hand
- * this function an email's text. Robots get their fixed plan (no model call); without a model the
- * playbooks plan; with one, the LLM plans, cached by the planning-relevant facts. Every plan,
- * whatever produced it (cache included), passes the same validator; an invalid one is never
- * returned: after bounded regeneration the email is escalated.
+ * Plans from the {@link PlannerView} only: closed enums, bounded numbers and configured names, so
+ * there is no way to hand this function an email's text, the sender's address or a MIME type.
+ * Robots get their fixed plan (no model call); without a model the playbooks plan; with one, the
+ * LLM plans, cached by exactly the view. Every plan, whatever produced it (cache included), passes
+ * the same validator; an invalid one is never returned: after bounded regeneration the email is
+ * escalated.
  */
-export async function planEmail(deps: PlannerDeps, context: TrustedContext): Promise<PlanOutcome> {
-  if (context.auto.kind !== 'none') {
-    return accept(robotPlan(context.auto.kind), 'robot', deps, []) ?? escalation(deps, [], 'plan_invalid');
+export async function planEmail(deps: PlannerDeps, view: PlannerView): Promise<PlanOutcome> {
+  if (view.auto !== 'none') {
+    return accept(robotPlan(view.auto), 'robot', deps, []) ?? escalation(deps, [], 'plan_invalid');
   }
   const offline = () => {
-    const plan = playbookPlan(context);
+    const plan = playbookPlan(view);
     return accept(plan, 'playbook', deps, []) ?? escalation(deps, [validatePlan(plan, deps.registry).errors], 'plan_invalid');
   };
   if (deps.llm.mode === 'offline') return offline();
-  const key = planningKey(context, deps.registry.version, PROMPT_VERSION);
+  const key = planningKey(view, deps.registry.version, PROMPT_VERSION);
   const cached = deps.cache ? await deps.cache.get(key) : null;
   if (cached) {
     const hit = accept(cached, 'llm', deps, [], { cacheHit: true });
     if (hit) return hit;
   }
-  const asked = await askModel(deps, context, undefined);
+  const asked = await askModel(deps, view, undefined);
   if (asked.unavailable) {
     const fallback = offline();
     return { ...fallback, rejected: asked.rejected, fallbackReason: asked.unavailable };
@@ -105,13 +106,13 @@ export async function planEmail(deps: PlannerDeps, context: TrustedContext): Pro
 }
 
 /**
- * The executor's replan entry point: the trusted context plus trusted facts of the run (step ids,
+ * The executor's replan entry point: the planner's view plus trusted facts of the run (step ids,
  * tool names, error codes, typed non-text outputs). Without a model, or when the model cannot
  * produce a valid plan, the rest goes to a human.
  */
-export async function replanEmail(deps: PlannerDeps, context: TrustedContext, facts: ReplanFacts): Promise<PlanOutcome> {
+export async function replanEmail(deps: PlannerDeps, view: PlannerView, facts: ReplanFacts): Promise<PlanOutcome> {
   if (deps.llm.mode === 'offline') return escalation(deps, [], 'step_failed');
-  const asked = await askModel(deps, context, facts);
+  const asked = await askModel(deps, view, facts);
   if (!asked.plan) return escalation(deps, asked.rejected, 'step_failed');
   return accept(asked.plan, 'llm', deps, asked.rejected) ?? escalation(deps, asked.rejected, 'step_failed');
 }

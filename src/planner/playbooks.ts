@@ -1,8 +1,9 @@
-import type { TrustedContext } from '../ingest/trusted-context.js';
+import type { AutoKind } from '../ingest/robots.js';
 import type { Plan, Step } from './plan.js';
+import type { PlannerView } from './planner-view.js';
 
-/** A playbook: a plan for one category, written from trusted facts only. */
-export type Playbook = (context: TrustedContext) => Plan;
+/** A playbook: a plan for one category, written from the planner's view only. */
+export type Playbook = (view: PlannerView) => Plan;
 
 const label = (name: string): Step => ({ id: 'label', tool: 'apply_label', args: { label: name } });
 
@@ -15,7 +16,7 @@ const replySteps = (topic = '{{context.category.name}}'): Step[] => [
 ];
 
 /** Summarise for a human and open a ticket; the summary is tainted and may only be the ticket's summary. */
-const ticketSteps = (context: TrustedContext, priority: 'low' | 'normal' | 'high'): Step[] => [
+const ticketSteps = (view: PlannerView, priority: 'low' | 'normal' | 'high'): Step[] => [
   { id: 'summary', tool: 'summarize_email', args: { email: '{{email.ref}}' } },
   {
     id: 'ticket',
@@ -23,7 +24,7 @@ const ticketSteps = (context: TrustedContext, priority: 'low' | 'normal' | 'high
     args: {
       category: '{{context.category.name}}',
       priority,
-      account: context.account ? '{{context.account.id}}' : null,
+      account: view.account ? '{{context.account.id}}' : null,
       summary: '{{steps.summary.output.ref}}',
     },
   },
@@ -32,15 +33,15 @@ const ticketSteps = (context: TrustedContext, priority: 'low' | 'normal' | 'high
 /** A human takes over: a ticket with a summary, a label, the escalation. */
 const handOver =
   (labelName: string, reason: string): Playbook =>
-  (context) => ({
-    steps: [...ticketSteps(context, 'normal'), label(labelName), { id: 'escalate', tool: 'escalate', args: { reason } }],
+  (view) => ({
+    steps: [...ticketSteps(view, 'normal'), label(labelName), { id: 'escalate', tool: 'escalate', args: { reason } }],
   });
 
 const reply =
   (labelName: string): Playbook =>
   () => ({ steps: [...replySteps(), label(labelName)] });
 
-const tierPriority = (context: TrustedContext) => (context.account?.tier === 'enterprise' ? 'high' : 'normal');
+const tierPriority = (view: PlannerView) => (view.account?.tier === 'enterprise' ? 'high' : 'normal');
 
 /**
  * Per-category plans of the offline planner. A category not listed is handed to a human. Every
@@ -50,11 +51,11 @@ const tierPriority = (context: TrustedContext) => (context.account?.tier === 'en
 export const DEFAULT_PLAYBOOKS: Readonly<Record<string, Playbook>> = {
   billing: reply('mailroom/billing'),
   account_access: reply('mailroom/account-access'),
-  bug: (context) => ({ steps: [...replySteps(), ...ticketSteps(context, tierPriority(context)), label('mailroom/bug')] }),
-  feature_request: (context) => ({
+  bug: (view) => ({ steps: [...replySteps(), ...ticketSteps(view, tierPriority(view)), label('mailroom/bug')] }),
+  feature_request: (view) => ({
     steps: [
       ...replySteps(),
-      ...ticketSteps(context, 'low'),
+      ...ticketSteps(view, 'low'),
       {
         id: 'forward',
         tool: 'forward_to_team',
@@ -65,8 +66,8 @@ export const DEFAULT_PLAYBOOKS: Readonly<Record<string, Playbook>> = {
   }),
   // Money: the order id comes from the email, so it passes lookup_order before issue_refund may use
   // it; issue_refund always waits for a human, who then also releases the reply.
-  refund: (context) => {
-    if (!context.account) return handOver('mailroom/refund', 'refund_request')(context);
+  refund: (view) => {
+    if (!view.account) return handOver('mailroom/refund', 'refund_request')(view);
     return {
       steps: [
         { id: 'fields', tool: 'extract_fields', args: { email: '{{email.ref}}' } },
@@ -83,8 +84,8 @@ export const DEFAULT_PLAYBOOKS: Readonly<Record<string, Playbook>> = {
   },
   // An account change waits for a human; the billing contact on file (trusted) gets a copy,
   // never an address the email names.
-  cancellation: (context) => {
-    if (!context.account) return handOver('mailroom/cancellation', 'needs_human')(context);
+  cancellation: (view) => {
+    if (!view.account) return handOver('mailroom/cancellation', 'needs_human')(view);
     return {
       steps: [
         { id: 'account', tool: 'lookup_account', args: { account: '{{context.account.id}}' } },
@@ -101,28 +102,28 @@ export const DEFAULT_PLAYBOOKS: Readonly<Record<string, Playbook>> = {
   },
   // A verified sender's mail is only deleted after a human agrees it is spam: the category is
   // the classifier's, and a customer misfiled as spam must not vanish unseen.
-  spam: (context) =>
-    context.sender.verified
+  spam: (view) =>
+    view.verification !== 'unverified'
       ? { steps: [label('mailroom/spam'), { id: 'delete', tool: 'delete_message', args: { reason: 'spam' } }] }
       : { steps: [label('mailroom/spam'), { id: 'file', tool: 'move_message', args: { folder: 'Junk' } }] },
 };
 
 /**
- * The deterministic planner: a pure function of trusted facts. A reply needs a verified sender;
- * without one the email goes to a human, whatever its category.
+ * The deterministic planner: a pure function of the planner's view. A reply needs a verified
+ * sender; without one the email goes to a human, whatever its category.
  */
-export function playbookPlan(context: TrustedContext, playbooks: Readonly<Record<string, Playbook>> = DEFAULT_PLAYBOOKS): Plan {
-  const category = context.category.name;
-  if (category === 'spam') return (playbooks.spam ?? handOver('mailroom/spam', 'needs_human'))(context);
-  if (!context.sender.verified) return handOver('mailroom/unverified', 'unverified_sender')(context);
-  return (playbooks[category] ?? handOver('mailroom/needs-triage', 'unknown_category'))(context);
+export function playbookPlan(view: PlannerView, playbooks: Readonly<Record<string, Playbook>> = DEFAULT_PLAYBOOKS): Plan {
+  const category = view.category.name;
+  if (category === 'spam') return (playbooks.spam ?? handOver('mailroom/spam', 'needs_human'))(view);
+  if (view.verification === 'unverified') return handOver('mailroom/unverified', 'unverified_sender')(view);
+  return (playbooks[category] ?? handOver('mailroom/needs-triage', 'unknown_category'))(view);
 }
 
 /**
  * Robot mail (RFC 3834) gets no reply, no model call and no planner: it is labelled and filed.
  * These headers can be forged, which is why they may only ever take privileges away.
  */
-export function robotPlan(kind: Exclude<TrustedContext['auto']['kind'], 'none'>): Plan {
+export function robotPlan(kind: Exclude<AutoKind, 'none'>): Plan {
   return { steps: [label(`mailroom/robot/${kind}`)] };
 }
 

@@ -1,3 +1,5 @@
+import { domainToASCII } from 'node:url';
+import { getDomain } from 'tldts';
 import type { ReplyLimits } from '../config.js';
 import type { Redis } from '../queues/connection.js';
 import type { RedisKeys } from '../queues/keys.js';
@@ -37,24 +39,75 @@ for i = 1, #KEYS do
 end
 return 0`;
 
-/** The domain part of an address, lowercased; the whole string when there is no `@`. */
+/** Providers known to deliver every dot variant of a local part to one mailbox. */
+const DOTLESS_PROVIDERS: ReadonlyMap<string, string> = new Map([
+  ['gmail.com', 'gmail.com'],
+  ['googlemail.com', 'gmail.com'],
+]);
+
+/** The domain part of an address, lowercased, in ASCII (IDN to punycode), without a root dot. */
 export function recipientDomain(address: string): string {
-  return address.slice(address.lastIndexOf('@') + 1).toLowerCase();
+  const raw = address.slice(address.lastIndexOf('@') + 1).toLowerCase().replace(/\.+$/, '');
+  // '' when the name is not a valid IDN; the raw form is then still one stable key.
+  return domainToASCII(raw) || raw;
+}
+
+/**
+ * The mailbox an address reaches, as one rate-limit key, so that spellings of the same mailbox
+ * share one quota:
+ * - lowercase (local parts are case-sensitive on paper; no provider we know treats them so, and a
+ *   merge can only make a limit stricter);
+ * - sub-addressing dropped: everything from the first `+` of the local part (`ann+x` → `ann`);
+ * - the domain as {@link recipientDomain} gives it (IDN → ASCII, trailing root dot removed);
+ * - dots removed from the local part only where the provider ignores them (Gmail, whose
+ *   `googlemail.com` is the same service); elsewhere `a.b` and `ab` may be different people.
+ * `-` sub-addressing (qmail, some hosts) is left alone: hyphens are common in real names.
+ */
+export function normalizeAddress(address: string): string {
+  const at = address.lastIndexOf('@');
+  const domain = recipientDomain(address);
+  let local = (at >= 0 ? address.slice(0, at) : '').toLowerCase();
+  const plus = local.indexOf('+');
+  if (plus > 0) local = local.slice(0, plus);
+  const provider = DOTLESS_PROVIDERS.get(domain);
+  if (provider) return `${local.replace(/\./g, '')}@${provider}`;
+  return `${local}@${domain}`;
+}
+
+/**
+ * The registrable domain (eTLD+1, from the ICANN section of the Public Suffix List via `tldts`)
+ * that the recipient's domain belongs to: `a.b.evil.example` and `evil.example` count as one.
+ * Private-section suffixes (`github.io`, dynamic-DNS zones) are deliberately not honoured: anyone
+ * can create names under them, so they count as one domain. An IP literal, a single label or a
+ * public suffix itself has no registrable domain and stands for itself.
+ */
+export function registrableDomain(address: string): string {
+  const domain = recipientDomain(address);
+  return getDomain(domain, { allowPrivateDomains: false }) ?? domain;
+}
+
+/**
+ * The most replies one registrable domain may take per hour: `perDomainPerHour`, but never more
+ * than `maxDomainShare` of the global hourly budget, so one domain cannot use it all up.
+ */
+export function domainCeiling(limits: ReplyLimits): number {
+  return Math.min(limits.perDomainPerHour, Math.floor(limits.globalPerHour * limits.maxDomainShare));
 }
 
 /**
  * Reserves one automatic reply to `recipient` under the configured ceilings, or says which
  * ceiling refuses it. Call it once the step has claimed its idempotency key and before sending.
+ * The sender window is keyed by {@link normalizeAddress}, the domain window by
+ * {@link registrableDomain}: neither `+tags` nor subdomains multiply a quota.
  */
 export async function reserveReply(
   redis: Redis,
   keys: RedisKeys,
   input: { idempotencyKey: string; recipient: string; limits: ReplyLimits; nowMs: number },
 ): Promise<ReplyReservation> {
-  const recipient = input.recipient.toLowerCase();
   const windows: ReadonlyArray<{ name: ReplyLimitName; key: string; max: number; windowMs: number }> = [
-    { name: 'sender', key: keys.replyRate('sender', recipient), max: input.limits.perSenderPerDay, windowMs: DAY_MS },
-    { name: 'domain', key: keys.replyRate('domain', recipientDomain(recipient)), max: input.limits.perDomainPerHour, windowMs: HOUR_MS },
+    { name: 'sender', key: keys.replyRate('sender', normalizeAddress(input.recipient)), max: input.limits.perSenderPerDay, windowMs: DAY_MS },
+    { name: 'domain', key: keys.replyRate('domain', registrableDomain(input.recipient)), max: domainCeiling(input.limits), windowMs: HOUR_MS },
     { name: 'global', key: keys.replyRate('global', 'all'), max: input.limits.globalPerHour, windowMs: HOUR_MS },
   ];
   const args = windows.flatMap((w) => [String(w.max), String(w.windowMs)]);

@@ -3,12 +3,10 @@ import { MailroomError } from '../errors.js';
 import { UntrustedRef } from '../ids.js';
 import { recordOutbound } from '../ingest/bounces.js';
 import { StoredDraft } from './draft-reply.js';
-import { automaticHeaders, mailNotDelivered, outboundMessageId } from './outbound-headers.js';
+import { automaticHeaders, copyableHeader, mailNotDelivered, outboundMessageId } from './outbound-headers.js';
 import { describeRefusal, reserveReply } from './reply-rate-limit.js';
 import { defineTool } from './tool.js';
 import { effectOnce } from './effect-once.js';
-
-const MESSAGE_ID = /^<[^<>\s]{1,900}>$/;
 
 /** What a sent reply leaves behind in its idempotency record. */
 const Sent = z.object({ messageId: z.string() }).strict();
@@ -64,8 +62,9 @@ export const sendReply = defineTool({
       at: new Date().toISOString(),
     });
     const original = await ctx.content.getContent(ctx.emailRef);
-    const inReplyTo = original.messageId && MESSAGE_ID.test(original.messageId) ? original.messageId : undefined;
-    const references = [...original.references.filter((r) => MESSAGE_ID.test(r)).slice(-20), ...(inReplyTo ? [inReplyTo] : [])];
+    // Copied ids pass the one header gate; one that fails is left out, never repaired.
+    const inReplyTo = (original.messageId && copyableHeader('msg-id', original.messageId)) || undefined;
+    const references = [...original.references.flatMap((r) => copyableHeader('msg-id', r) ?? []).slice(-20), ...(inReplyTo ? [inReplyTo] : [])];
     // Claimed before acting: at most once, even if this worker dies mid-send (then a human checks).
     const { duplicate } = await effectOnce(ctx, { result: Sent, resumable: false, notDone: mailNotDelivered }, async () => {
       await ctx.mailer.send({

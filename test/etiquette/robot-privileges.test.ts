@@ -9,6 +9,7 @@ import { planEmail } from '../../src/planner/planner.js';
 import type { LlmGateway } from '../../src/llm/gateway.js';
 import { createRegistry } from '../../src/tools/registry.js';
 import { sendReply } from '../../src/tools/send-reply.js';
+import { viewOf } from '../fixtures/trusted-context.js';
 import { toolContext } from '../harness/toolbox.js';
 import { startRig, type Rig } from './instance.js';
 
@@ -36,7 +37,7 @@ describe('robot signals only take privileges away', () => {
 
   it('a reply to a verified human is auto-approved; the same plan for any robot parks', () => {
     if (!playbook) throw new Error('billing playbook missing');
-    const replyPlan = playbook(context('none'));
+    const replyPlan = playbook(viewOf(context('none')));
     expect(decideApproval(replyPlan, registry, context('none'))).toMatchObject({ decision: 'auto', reasons: [] });
     for (const kind of ROBOTS) {
       expect(decideApproval(replyPlan, registry, context(kind)), kind).toMatchObject({
@@ -55,7 +56,7 @@ describe('robot signals only take privileges away', () => {
       usage: () => ({ calls: 0, promptTokens: 0, completionTokens: 0, byRole: {} }),
     };
     for (const kind of ROBOTS) {
-      const outcome = await planEmail({ llm, registry, cache: null }, context(kind));
+      const outcome = await planEmail({ llm, registry, cache: null }, viewOf(context(kind)));
       expect(outcome).toMatchObject({ planner: 'robot', validation: { ok: true } });
       expect(outcome.plan.steps.map((s) => s.tool)).toEqual(['apply_label']);
       expect(decideApproval(outcome.plan, registry, context(kind)).decision).toBe('auto');

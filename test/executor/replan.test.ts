@@ -68,6 +68,8 @@ describe('the executor replans from trusted facts only', () => {
     expect(title).toBeTruthy();
     expect(replanRequest).not.toContain(title);
     expect(replanRequest).not.toContain(secret);
+    // Nor does the verified sender's address or domain: a replan sees the planner's view only.
+    expect(replanRequest).not.toContain('customer.example');
     expect(trail.map((e) => e.type)).toContain('replanned');
     expect(trail.filter((e) => e.type === 'step_failed')).toHaveLength(1);
     expect(trail.filter((e) => e.type === 'step_started').map((e) => e.data.tool)).toEqual(['search_kb', 'draft_reply', 'apply_label', 'escalate']);
@@ -84,6 +86,7 @@ describe('the executor replans from trusted facts only', () => {
     const planner = services.llm.requestsByRole('planner');
     expect(planner).toHaveLength(2);
     expect(planner[1]?.raw).toContain('checkpoint');
+    expect(planner[1]?.raw).not.toContain('customer.example');
     expect(summary.emails[0]?.state).toBe('escalated');
     expect(trail.filter((e) => e.type === 'step_started').map((e) => e.data.tool)).toEqual(['search_kb', 'apply_label', 'escalate']);
     expect(toCustomers()).toBe(before);

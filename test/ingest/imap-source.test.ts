@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EmailRecord } from '../../src/audit/email-ledger.js';
 import { startDaemon, type Daemon, type DaemonOptions } from '../../src/daemon/daemon.js';
-import { emailIdFor, type EmailId } from '../../src/ids.js';
+import type { EmailId } from '../../src/ids.js';
 import { backoffMs } from '../../src/ingest/imap-source.js';
+import { emailIdOf } from '../../src/ingest/submit.js';
 import { createLogger } from '../../src/logger.js';
 import { DeadLetterJob } from '../../src/queues/catalog.js';
 import { connectImap, startDovecot, type DovecotServer } from '../harness/dovecot.js';
@@ -12,7 +13,8 @@ import { startTestRedis, type TestRedis } from '../harness/redis.js';
 const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 const RESTING = ['completed', 'escalated', 'quarantined', 'rejected', 'awaiting_approval'];
 const HANDLED = '$MailroomHandled';
-const idOf = (id: string): EmailId => emailIdFor('support@acme.example', messageIdOf(id));
+/** The id Mailroom gives customerMail(id): derived from its Message-ID, From and body. */
+const idOf = (id: string): EmailId => emailIdOf(Buffer.from(customerMail(id)), 'support@acme.example');
 
 describe('IMAP ingest against a real Dovecot', () => {
   let dovecot: DovecotServer;
@@ -56,7 +58,7 @@ describe('IMAP ingest against a real Dovecot', () => {
     const raw = await world.sign({ from: 'Pat <pat@customer.example>', subject: 'Invoice', text: 'Where is my invoice?', messageId: messageIdOf('idle-1') });
     const appendedAt = Date.now();
     await dovecot.append(raw, 'Idle');
-    const [rec] = await waitFor('the email to rest', allResting(d, [idOf('idle-1')]), 10_000);
+    const [rec] = await waitFor('the email to rest', allResting(d, [emailIdOf(raw, 'support@acme.example')]), 10_000);
     const latencyMs = Date.now() - appendedAt;
 
     console.info(`[measure] IDLE: appended → resting in ${latencyMs} ms`);

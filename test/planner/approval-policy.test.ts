@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { describe, expect, it } from 'vitest';
 import { AutoKind } from '../../src/ingest/robots.js';
 import { PLAYBOOK_CATEGORIES } from '../fixtures/categories.js';
-import { trustedContext, type ContextOverrides } from '../fixtures/trusted-context.js';
+import { trustedContext, viewOf, type ContextOverrides } from '../fixtures/trusted-context.js';
 import { decideApproval } from '../../src/planner/approval-policy.js';
 import { Plan } from '../../src/planner/plan.js';
 import { DEFAULT_PLAYBOOKS, escalationPlan, playbookPlan, robotPlan } from '../../src/planner/playbooks.js';
@@ -68,7 +68,7 @@ describe('decideApproval', () => {
 
   it.each(Object.entries(DEFAULT_PLAYBOOKS))('decides the %s playbook for a verified sender by its risk', (name, playbook) => {
     const ctx = context({ category: { name, source: 'classifier' } });
-    const decision = decideApproval(Plan.parse(playbook(ctx)), registry, ctx);
+    const decision = decideApproval(Plan.parse(playbook(viewOf(ctx))), registry, ctx);
     if (PARKING.includes(name)) expect(decision.decision).toBe('park');
     else expect(decision).toMatchObject({ decision: 'auto', reasons: [] });
   });
@@ -78,7 +78,7 @@ describe('decideApproval', () => {
       for (const over of [{}, UNVERIFIED]) {
         const ctx = context({ ...over, category: { name, source: 'classifier' } });
         const risky = PARKING.includes(name) && over !== UNVERIFIED;
-        expect(decideApproval(playbookPlan(ctx), registry, ctx).decision, `${name} ${over === UNVERIFIED ? 'unverified' : 'verified'}`).toBe(risky ? 'park' : 'auto');
+        expect(decideApproval(playbookPlan(viewOf(ctx)), registry, ctx).decision, `${name} ${over === UNVERIFIED ? 'unverified' : 'verified'}`).toBe(risky ? 'park' : 'auto');
       }
     }
   });
@@ -184,7 +184,7 @@ describe('decideApproval', () => {
 describe('the approval gate', () => {
   it('lets internal read and write steps run first and stops at the first step that needs a human', () => {
     const ctx = trustedContext({ category: { name: 'refund', source: 'classifier' } });
-    const plan = Plan.parse(DEFAULT_PLAYBOOKS.refund?.(ctx));
+    const plan = Plan.parse(DEFAULT_PLAYBOOKS.refund?.(viewOf(ctx)));
     const decision = decideApproval(plan, registry, ctx);
     expect(decision.decision).toBe('park');
     expect(plan.steps[decision.gate]?.tool).toBe('issue_refund');

@@ -6,7 +6,7 @@ import { TrustedContext } from '../../src/ingest/trusted-context.js';
 import { DEFAULT_LIMITS, validatePlan } from '../../src/planner/plan-validator.js';
 import { Plan } from '../../src/planner/plan.js';
 import { PLAYBOOK_CATEGORIES } from '../fixtures/categories.js';
-import { trustedContext } from '../fixtures/trusted-context.js';
+import { trustedContext, viewOf } from '../fixtures/trusted-context.js';
 import { DEFAULT_PLAYBOOKS, escalationPlan, playbookPlan, robotPlan } from '../../src/planner/playbooks.js';
 import { createRegistry } from '../../src/tools/registry.js';
 import type { PlanLimits, ValidationRule } from '../../src/planner/plan-validator.js';
@@ -46,7 +46,7 @@ describe('validatePlan accepts', () => {
   });
 
   it.each(Object.entries(DEFAULT_PLAYBOOKS))('the default playbook %s', (name, playbook) => {
-    const result = validatePlan(Plan.parse(playbook(trustedContext({ category: { name, source: 'classifier' } }))), registry);
+    const result = validatePlan(Plan.parse(playbook(viewOf(trustedContext({ category: { name, source: 'classifier' } })))), registry);
     expect(result.errors).toEqual([]);
     // Cancellation mails the account's billing contact: sender data to an outside recipient parks.
     if (name === 'cancellation') expect(result.parkReasons).toEqual([expect.stringContaining('send_email')]);
@@ -79,7 +79,7 @@ describe('validatePlan accepts', () => {
           attachments: { count: 0, types: [] },
           auto: { kind: 'none', reason: 'no robot signal' },
         });
-        expect(validatePlan(Plan.parse(playbookPlan(ctx)), registry).errors).toEqual([]);
+        expect(validatePlan(Plan.parse(playbookPlan(viewOf(ctx))), registry).errors).toEqual([]);
       }
     }
   });
@@ -414,7 +414,7 @@ const planArb: fc.Arbitrary<Plan> = fc
  * rejected ones probe exactly the data-flow rules.
  */
 const PLAYBOOK_PLANS: Plan[] = Object.entries(DEFAULT_PLAYBOOKS).flatMap(([name, playbook]) =>
-  [trustedContext({ category: { name, source: 'classifier' } })].map((ctx) => playbook(ctx)),
+  [trustedContext({ category: { name, source: 'classifier' } })].map((ctx) => playbook(viewOf(ctx))),
 );
 const REWIRE_VALUES: ArgValue[] = ['{{email.ref}}', '{{context.category.name}}', ...LITERALS];
 const mutatedPlaybookArb: fc.Arbitrary<Plan> = fc

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { UntrustedContent } from '../../src/ingest/trusted-context.js';
-import { trustedContext } from '../fixtures/trusted-context.js';
+import { trustedContext, viewOf } from '../fixtures/trusted-context.js';
 import { buildPlannerPrompt, PROMPT_VERSION } from '../../src/planner/planner-prompt.js';
 import { llmPlanSchema, fromLlmPlan } from '../../src/planner/planner-schema.js';
 import type { planEmail } from '../../src/planner/planner.js';
@@ -9,6 +9,7 @@ import { z } from 'zod';
 
 const registry = createRegistry();
 const context = trustedContext();
+const view = viewOf(context);
 
 describe('the planner prompt', () => {
   it('accepts only trusted types (a compile-time check: typecheck fails if this ever compiles)', () => {
@@ -23,17 +24,24 @@ describe('the planner prompt', () => {
       html: null,
       attachments: [],
     };
-    // @ts-expect-error untrusted content is not a TrustedContext
-    expect(() => buildPlannerPrompt({ context: untrusted, registry })).toBeDefined();
+    // @ts-expect-error untrusted content is not a PlannerView
+    expect(() => buildPlannerPrompt({ view: untrusted, registry })).toBeDefined();
+    // @ts-expect-error nor is the TrustedContext: its address and MIME types are values for tools, not text for the planner
+    expect(() => buildPlannerPrompt({ view: context, registry })).toThrow();
     // @ts-expect-error nor is a plain string
     const wrong: Parameters<typeof planEmail>[1] = 'email text';
     expect(wrong).toBe('email text');
   });
 
-  it('carries the trusted context, the tools and their control parameters', () => {
-    const { system, user } = buildPlannerPrompt({ context, registry });
+  it('carries the view (no address, id or time), the placeholder paths, the tools and their control parameters', () => {
+    const { system, user } = buildPlannerPrompt({ view, registry });
     expect(user).toContain('"category"');
-    expect(user).toContain('acct_1001');
+    expect(user).toContain('"billing"');
+    for (const value of [context.emailId, context.mailbox, context.receivedAt, 'dana.whitfield', 'brightleaf', 'acct_1001']) {
+      expect(system + user).not.toContain(value);
+    }
+    expect(system).toContain('{{context.sender.address}}');
+    expect(system).toContain('{{context.account.id}}');
     for (const t of registry.tools) expect(system).toContain(t.name);
     expect(system).toContain('control: trusted values only');
     expect(PROMPT_VERSION).toMatch(/^planner-v\d+$/);
@@ -41,7 +49,7 @@ describe('the planner prompt', () => {
 
   it('feeds validator errors back without anything else', () => {
     const { user } = buildPlannerPrompt({
-      context,
+      view,
       registry,
       feedback: [{ rule: 'cycle', stepId: 'a', arg: 'topic', message: 'step "a" refers to itself' }],
     });

@@ -5,6 +5,7 @@ import { TrustedContext } from '../../src/ingest/trusted-context.js';
 import { decideApproval } from '../../src/planner/approval-policy.js';
 import { validatePlan } from '../../src/planner/plan-validator.js';
 import { playbookPlan } from '../../src/planner/playbooks.js';
+import { viewOf } from '../fixtures/trusted-context.js';
 import { createRegistry } from '../../src/tools/registry.js';
 
 const registry = createRegistry();
@@ -66,7 +67,7 @@ describe('approval: what an attacker wants most always waits for a human', () =>
     fc.assert(
       fc.property(contextArb, (c) => {
         const context = contextOf(c);
-        const plan = playbookPlan(context);
+        const plan = playbookPlan(viewOf(context));
         const validation = validatePlan(plan, registry);
         expect(validation.errors).toEqual([]);
         const approval = decideApproval(plan, registry, context, validation.parkReasons);
@@ -79,7 +80,7 @@ describe('approval: what an attacker wants most always waits for a human', () =>
 
   it('the cancellation notice to the billing contact is parked for confidentiality as well', () => {
     const context = contextOf({ category: 'cancellation', source: 'classifier', verified: true, account: { id: 'acct_1024', tier: 'pro', openTickets: 0 } });
-    const validation = validatePlan(playbookPlan(context), registry);
+    const validation = validatePlan(playbookPlan(viewOf(context)), registry);
     expect(validation.parkReasons).toEqual(['step notify: sender data would reach an outside recipient through send_email']);
   });
 });

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decideApproval } from '../../src/planner/approval-policy.js';
 import { validatePlan } from '../../src/planner/plan-validator.js';
 import { playbookPlan } from '../../src/planner/playbooks.js';
+import { viewOf } from '../fixtures/trusted-context.js';
 import { issueRefund } from '../../src/tools/issue-refund.js';
 import { lookupOrder } from '../../src/tools/lookup-order.js';
 import { startExampleApp, type ExampleApp, runStoredPlan, stepOutputs, storeEmail, toolContext } from '../harness/toolbox.js';
@@ -21,7 +22,7 @@ describe('lookup_order endorses an order id only against the verified sender’s
 
   const refundPlanFor = async (verified: string, text: string) => {
     const email = await storeEmail(example.app, { verified, category: 'refund', subject: 'Refund please', text });
-    return { email, plan: playbookPlan(email.context) };
+    return { email, plan: playbookPlan(viewOf(email.context)) };
   };
 
   it("another customer's order id is not found, and the refund never gets a trusted order", async () => {
