@@ -12,8 +12,53 @@ export const PlanId = z.string().regex(/^pl_[a-f0-9]{16}$/).brand<'PlanId'>();
 export type PlanId = z.infer<typeof PlanId>;
 
 /** An opaque reference to untrusted content stored in Redis; only tools dereference it. */
-export const UntrustedRef = z.string().regex(/^ur_[a-z]+_[a-f0-9]{16,32}$/).brand<'UntrustedRef'>();
+export const ANY_REF_PATTERN = /^ur_[a-z]+_[a-f0-9]{16,32}$/;
+export const UntrustedRef = z.string().regex(ANY_REF_PATTERN).brand<'UntrustedRef'>();
 export type UntrustedRef = z.infer<typeof UntrustedRef>;
+
+/**
+ * What a ref points at: the raw message, the parsed email, a draft reply, a reader's summary. The
+ * kind is part of the ref's text and of its type, so a summary cannot be passed where a draft is
+ * expected — not by a plan (the validator compares the kinds in the schemas' patterns), not at run
+ * time (the pattern is checked again), not in our own code (the brand differs per kind).
+ */
+export const RefKind = z.enum(['raw', 'content', 'draft', 'summary']);
+export type RefKind = z.infer<typeof RefKind>;
+
+/** A ref of one kind: an `UntrustedRef` that also carries its kind's brand. */
+export type RefOf<K extends RefKind> = UntrustedRef & z.$brand<`ref:${K}`>;
+
+/** The pattern of a ref of `kind`; the validator and the planner schema read the kind back from it. */
+export function refPattern(kind: RefKind): RegExp {
+  return new RegExp(`^ur_${kind}_[a-f0-9]{16,32}$`);
+}
+
+/** The schema of a ref of one kind: the kind is checked by its regex and branded in its type. */
+export function refOf<K extends RefKind>(kind: K): z.ZodType<RefOf<K>, string> {
+  // zod cannot brand with a key that is still generic here; the kind is checked by the regex, and
+  // this one assertion gives the value the brand the regex proves.
+  return z.string().regex(refPattern(kind)).brand<'UntrustedRef'>() as unknown as z.ZodType<RefOf<K>, string>;
+}
+
+/** The kind a pattern (from a schema's JSON form) admits, or null when it is not a ref pattern. */
+export function refKindsOfPattern(pattern: string): RefKind[] {
+  // An untyped UntrustedRef admits every kind; typed refs name theirs.
+  if (pattern === ANY_REF_PATTERN.source) return [...RefKind.options];
+  return RefKind.options.filter((k) => refPattern(k).source === pattern);
+}
+
+/** The kind of a ref value, read from its text; null for anything that is not a well-formed ref. */
+export function refKindOf(value: unknown): RefKind | null {
+  if (typeof value !== 'string') return null;
+  return RefKind.options.find((k) => refPattern(k).test(value)) ?? null;
+}
+
+export const ContentRef = refOf('content');
+export type ContentRef = z.infer<typeof ContentRef>;
+export const DraftRef = refOf('draft');
+export type DraftRef = z.infer<typeof DraftRef>;
+export const SummaryRef = refOf('summary');
+export type SummaryRef = z.infer<typeof SummaryRef>;
 
 export function sha256Hex(input: string | Buffer): string {
   return createHash('sha256').update(input).digest('hex');
@@ -32,6 +77,6 @@ export function planIdFor(emailId: EmailId, generation: number): PlanId {
   return PlanId.parse(`pl_${sha256Hex(`${emailId}\n${generation}`).slice(0, 16)}`);
 }
 
-export function newUntrustedRef(kind: 'raw' | 'content' | 'draft' | 'summary'): UntrustedRef {
-  return UntrustedRef.parse(`ur_${kind}_${randomBytes(12).toString('hex')}`);
+export function newUntrustedRef<K extends RefKind>(kind: K): RefOf<K> {
+  return refOf(kind).parse(`ur_${kind}_${randomBytes(12).toString('hex')}`);
 }

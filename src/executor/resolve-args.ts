@@ -1,7 +1,8 @@
+import type { z } from 'zod';
 import { MailroomError } from '../errors.js';
-import type { UntrustedRef } from '../ids.js';
+import { refKindOf, type ContentRef } from '../ids.js';
 import type { TrustedContext } from '../ingest/trusted-context.js';
-import { audienceMayRead, type Label } from '../planner/plan-validator.js';
+import { audienceMayRead, refKinds, type Label } from '../planner/plan-validator.js';
 import { parsePlaceholder, type Step } from '../planner/plan.js';
 import type { ToolDescriptor } from '../tools/tool.js';
 
@@ -38,7 +39,7 @@ function pick(value: unknown, path: readonly string[]): unknown {
 export function resolveArgs(
   step: Step,
   tool: ToolDescriptor,
-  sources: { context: TrustedContext; emailRef: UntrustedRef; outputs: Record<string, LabelledOutput> },
+  sources: { context: TrustedContext; emailRef: ContentRef; outputs: Record<string, LabelledOutput> },
 ): ResolvedArgs {
   const args: Record<string, unknown> = {};
   const labels: Record<string, Label> = {};
@@ -59,6 +60,14 @@ export function resolveArgs(
       value = ref.path.length ? pick(out.value, ref.path) : out.value;
       const field = ref.path[0];
       label = { conf: out.label.conf, tainted: field === undefined ? out.label.tainted : out.taintedFields.includes(field) };
+    }
+    // The ref's kind is checked again where it is used: a summary never runs as a draft, even in
+    // a plan that slipped past the validator or an output that changed under it.
+    const field = (tool.input.shape as Record<string, z.ZodType>)[name];
+    const accepted = field ? refKinds(field) : new Set();
+    const kind = refKindOf(value);
+    if ((accepted.size > 0 && value != null && (kind === null || !accepted.has(kind))) || (kind !== null && accepted.size === 0)) {
+      throw new MailroomError('TAINT_VIOLATION', `a ${kind ?? 'non-ref'} value reached "${name}" of ${tool.name}, which takes ${accepted.size ? `a ${[...accepted].join('/')} ref` : 'no ref'}`);
     }
     if (label.tainted && !tool.untrustedInputs.includes(name)) {
       throw new MailroomError('TAINT_VIOLATION', `tainted data reached the control parameter "${name}" of ${tool.name}`);

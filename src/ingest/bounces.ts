@@ -37,6 +37,12 @@ export const BounceRecord = z
   .strict();
 export type BounceRecord = z.infer<typeof BounceRecord>;
 
+/**
+ * Bytes of a bounce read to link it. A DSN names the original message in the headers of its
+ * second or third part, near the top; whatever original content follows is not needed.
+ */
+export const MAX_DSN_SCAN_BYTES = 1024 * 1024;
+
 /** Bounces usually arrive within minutes; delayed-delivery reports within about five days. */
 export const OUTBOUND_INDEX_TTL_SECONDS = 30 * 24 * 3600;
 
@@ -83,7 +89,8 @@ export interface BounceDeps {
  * Safe to run again for the same bounce: each original records it once.
  */
 export async function linkBounce(deps: BounceDeps, bounceEmailId: EmailId, raw: Buffer): Promise<OutboundRecord[]> {
-  const text = raw.toString('utf8');
+  // This runs on the event loop: a bounded prefix keeps it short on a 25 MiB "bounce".
+  const text = raw.subarray(0, MAX_DSN_SCAN_BYTES).toString('utf8');
   const { action, status } = dsnOutcome(text);
   const linked: Array<OutboundRecord & { messageId: string }> = [];
   for (const messageId of extractBouncedMessageIds(text)) {

@@ -1,5 +1,5 @@
 import { MailroomError } from '../errors.js';
-import { newUntrustedRef, type UntrustedRef } from '../ids.js';
+import { newUntrustedRef, type RefOf, type UntrustedRef } from '../ids.js';
 import type { Redis } from '../queues/connection.js';
 import type { RedisKeys } from '../queues/keys.js';
 import { UntrustedContent } from './trusted-context.js';
@@ -11,9 +11,9 @@ import { UntrustedContent } from './trusted-context.js';
 export interface ContentStore {
   putRaw(raw: Buffer): Promise<UntrustedRef>;
   getRaw(ref: UntrustedRef): Promise<Buffer>;
-  putContent(content: UntrustedContent): Promise<UntrustedRef>;
+  putContent(content: UntrustedContent): Promise<RefOf<'content'>>;
   getContent(ref: UntrustedRef): Promise<UntrustedContent>;
-  putText(kind: 'draft' | 'summary', text: string): Promise<UntrustedRef>;
+  putText<K extends 'draft' | 'summary'>(kind: K, text: string): Promise<RefOf<K>>;
   getText(ref: UntrustedRef): Promise<string>;
 }
 

@@ -11,8 +11,37 @@ import { recordLocation } from './mailbox-actions.js';
 import { submitEmail } from './submit.js';
 import type { SourceInfo } from './trusted-context.js';
 
-/** Messages fetched, submitted and marked per round; the checkpoint advances after each. */
+/** Most messages fetched, submitted and marked per round; the checkpoint advances after each. */
 const BATCH = 100;
+/**
+ * Most bytes of message sources (by their RFC822.SIZE) fetched in one round: a round holds its
+ * sources in memory until they are stored, so 100 messages of 25 MiB must not come at once.
+ */
+export const DEFAULT_FETCH_BUDGET_BYTES = 32 * 1024 * 1024;
+
+/**
+ * Splits messages (in UID order) into consecutive fetch rounds of at most `maxCount` messages and
+ * `maxBytes` of source. A message larger than the budget goes alone; one over `skipOver` (never
+ * downloaded, quarantined from its size) costs nothing.
+ */
+export function planFetchBatches<T extends { size?: number }>(messages: readonly T[], opts: { maxCount: number; maxBytes: number; skipOver: number }): T[][] {
+  const batches: T[][] = [];
+  let batch: T[] = [];
+  let bytes = 0;
+  for (const m of messages) {
+    const size = m.size ?? 0;
+    const cost = size > opts.skipOver ? 0 : size;
+    if (batch.length > 0 && (batch.length >= opts.maxCount || bytes + cost > opts.maxBytes)) {
+      batches.push(batch);
+      batch = [];
+      bytes = 0;
+    }
+    batch.push(m);
+    bytes += cost;
+  }
+  if (batch.length > 0) batches.push(batch);
+  return batches;
+}
 /** Submissions in flight at once within a batch. */
 const SUBMIT_PARALLEL = 8;
 /** A catch-up round taking longer than this means a dead connection: close it and reconnect. */
@@ -30,6 +59,16 @@ export interface WatcherStats {
   uidValidityChanges: number;
   lastSyncAt: Date | null;
   connected: boolean;
+  /** FETCH commands for message sources (one per round that downloads anything). */
+  sourceFetches: number;
+  /** The most source bytes (by RFC822.SIZE) one of those commands asked for. */
+  largestFetchBytes: number;
+}
+
+/** Knobs of a watcher that are not per-account configuration. */
+export interface WatchOptions {
+  /** Byte budget of one fetch round. @defaultValue {@link DEFAULT_FETCH_BUDGET_BYTES} */
+  fetchBudgetBytes?: number;
 }
 
 /** Watches one folder of one account: IDLE for new mail, a watchdog poll, reconnect with backoff. */
@@ -52,7 +91,8 @@ export function backoffMs(attempt: number, minMs: number, maxMs: number, random:
 }
 
 /** Starts a watcher for one folder; it runs until `close()`. */
-export function watchFolder(app: SourceDeps, account: ImapAccount, folder: string): FolderWatcher {
+export function watchFolder(app: SourceDeps, account: ImapAccount, folder: string, options: WatchOptions = {}): FolderWatcher {
+  const fetchBudgetBytes = options.fetchBudgetBytes ?? DEFAULT_FETCH_BUDGET_BYTES;
   const log: Logger = app.logger.child({ component: 'imap', account: account.name, folder });
   const checkpoints = checkpointStore(app.redis, app.keys, account.name, folder);
   const leaseTtlMs = Math.max(3 * account.pollMs, 30_000);
@@ -66,6 +106,8 @@ export function watchFolder(app: SourceDeps, account: ImapAccount, folder: strin
     uidValidityChanges: 0,
     lastSyncAt: null,
     connected: false,
+    sourceFetches: 0,
+    largestFetchBytes: 0,
   };
   let stopping = false;
   let failures = 0;
@@ -141,6 +183,10 @@ export function watchFolder(app: SourceDeps, account: ImapAccount, folder: strin
     const oversize = todo.filter((m) => (m.size ?? 0) > app.config.maxMessageBytes);
     const wanted = todo.filter((m) => !oversize.includes(m));
     const done: Array<{ uid: number; emailId: EmailId }> = [];
+    if (wanted.length) {
+      stats.sourceFetches += 1;
+      stats.largestFetchBytes = Math.max(stats.largestFetchBytes, wanted.reduce((n, m) => n + (m.size ?? 0), 0));
+    }
     const fetched = wanted.length
       ? await client.fetchAll(wanted.map((m) => m.uid).join(','), { uid: true, source: true }, { uid: true })
       : [];
@@ -180,8 +226,8 @@ export function watchFolder(app: SourceDeps, account: ImapAccount, folder: strin
       const listed = await client.fetchAll(`${cp.lastUid + 1}:*`, { uid: true, flags: true, size: true }, { uid: true });
       // `N:*` always names the highest message, even below N: filter.
       const fresh = listed.filter((m) => m.uid > (cp?.lastUid ?? 0)).sort((a, b) => a.uid - b.uid);
-      for (let i = 0; i < fresh.length; i += BATCH) {
-        const batch = fresh.slice(i, i + BATCH);
+      // Sizes first (above), sources after, in rounds bounded by count and by bytes.
+      for (const batch of planFetchBatches(fresh, { maxCount: BATCH, maxBytes: fetchBudgetBytes, skipOver: app.config.maxMessageBytes })) {
         await handleBatch(client, batch, uidValidity);
         cp = { uidValidity, lastUid: batch[batch.length - 1]?.uid ?? cp.lastUid };
         await checkpoints.save(cp);

@@ -5,7 +5,8 @@ import { MailroomError, toMailroomError } from '../errors.js';
 import { hasAttemptsLeft, parseJobData } from '../queues/catalog.js';
 import { linkBounce } from './bounces.js';
 import { hasDkimSignature } from './local-auth.js';
-import { DEFAULT_PARSE_LIMITS, parseEmail } from './parse-email.js';
+import { DEFAULT_PARSE_LIMITS } from './parse-email.js';
+import { parseEmailIsolated } from './parse-isolated.js';
 import { needsLocalCheck } from './sender-verification.js';
 import { triage, verificationInput } from './triage.js';
 
@@ -19,7 +20,7 @@ export async function processIngestJob(app: AppContext, job: Job): Promise<void>
   const log = app.logger.child({ component: 'ingest', emailId, jobId: job.id });
   try {
     const raw = await app.content.getRaw(data.rawRef);
-    const parsed = await parseEmail(raw, { ...DEFAULT_PARSE_LIMITS, ...app.config.limits, maxMessageBytes: app.config.maxMessageBytes });
+    const parsed = await parseEmailIsolated(raw, { ...DEFAULT_PARSE_LIMITS, ...app.config.limits, maxMessageBytes: app.config.maxMessageBytes });
     await app.audit.append(emailId, 'parsed', 'ingest', {
       sizeBytes: parsed.facts.sizeBytes,
       attachments: parsed.content.attachments.length,

@@ -1,17 +1,19 @@
 import { simpleParser, type AddressObject, type ParsedMail } from 'mailparser';
 import { MailroomError } from '../errors.js';
-import type { UntrustedContent } from './trusted-context.js';
+import { z } from 'zod';
+import { UntrustedContent } from './trusted-context.js';
 
 /** Limits applied before and while parsing; over-limit mail is quarantined with the reason. */
-export interface ParseLimits {
-  maxMessageBytes: number;
-  maxAttachments: number;
-  maxHeaderLines: number;
+export const ParseLimits = z.object({
+  maxMessageBytes: z.number().int().positive(),
+  maxAttachments: z.number().int().min(0),
+  maxHeaderLines: z.number().int().positive(),
   /** Largest single attachment, decoded. @defaultValue 10 MiB */
-  maxAttachmentBytes?: number;
+  maxAttachmentBytes: z.number().int().positive().optional(),
   /** Deepest nesting of multiparts and attached messages. @defaultValue 20 */
-  maxMimeDepth?: number;
-}
+  maxMimeDepth: z.number().int().positive().optional(),
+});
+export type ParseLimits = z.infer<typeof ParseLimits>;
 
 export const DEFAULT_PARSE_LIMITS: ParseLimits = {
   maxMessageBytes: 25 * 1024 * 1024,
@@ -22,17 +24,18 @@ export const DEFAULT_PARSE_LIMITS: ParseLimits = {
 };
 
 /** The result of parsing, already split: structural facts we established, and untrusted content. */
-export interface ParsedEmail {
-  facts: {
-    sizeBytes: number;
-    fromAddresses: string[];
-    authResults: string[];
-    attachmentTypes: string[];
-    headerLines: Array<{ key: string; line: string }>;
-    contentType: string;
-  };
-  content: UntrustedContent;
-}
+export const ParsedEmail = z.object({
+  facts: z.object({
+    sizeBytes: z.number().int().min(0),
+    fromAddresses: z.array(z.string()),
+    authResults: z.array(z.string()),
+    attachmentTypes: z.array(z.string()),
+    headerLines: z.array(z.object({ key: z.string(), line: z.string() })),
+    contentType: z.string(),
+  }),
+  content: UntrustedContent,
+});
+export type ParsedEmail = z.infer<typeof ParsedEmail>;
 
 const MIME_TYPE = /^[a-z0-9.+-]+\/[a-z0-9.+-]+$/;
 
@@ -85,9 +88,16 @@ export async function parseEmail(raw: Buffer, limits: ParseLimits = DEFAULT_PARS
   if (shape.unknownEncoding !== null) {
     throw new MailroomError('EMAIL_MALFORMED', `bad encoding: unknown Content-Transfer-Encoding ${JSON.stringify(shape.unknownEncoding.replace(/[^\x21-\x7e]/g, '?'))}`);
   }
+  const maxAttachmentBytes = limits.maxAttachmentBytes ?? DEFAULT_PARSE_LIMITS.maxAttachmentBytes ?? Infinity;
+  // Refused before mailparser would decode (and hold) it.
+  if (shape.largestAttachmentBytes > maxAttachmentBytes) {
+    throw new MailroomError('EMAIL_TOO_LARGE', `an attachment of ${shape.largestAttachmentBytes} bytes, over the limit of ${maxAttachmentBytes}`);
+  }
   let parsed: ParsedMail;
   try {
-    parsed = await simpleParser(raw, { skipImageLinks: true, maxHtmlLengthToParse: 2 * 1024 * 1024 });
+    // skipTextToHtml: we never use mailparser's HTML rendering of the text, and on a large
+    // message it is the most expensive step (linkifying every line).
+    parsed = await simpleParser(raw, { skipImageLinks: true, skipTextToHtml: true, maxHtmlLengthToParse: 2 * 1024 * 1024 });
   } catch (err) {
     throw new MailroomError('EMAIL_MALFORMED', `MIME parse failed (${err instanceof Error ? err.name : 'error'})`, { cause: err });
   }
@@ -99,7 +109,6 @@ export async function parseEmail(raw: Buffer, limits: ParseLimits = DEFAULT_PARS
   if (parsed.attachments.length > limits.maxAttachments) {
     throw new MailroomError('EMAIL_MALFORMED', `${parsed.attachments.length} attachments, over the limit of ${limits.maxAttachments}`);
   }
-  const maxAttachmentBytes = limits.maxAttachmentBytes ?? DEFAULT_PARSE_LIMITS.maxAttachmentBytes ?? Infinity;
   const biggest = Math.max(0, ...parsed.attachments.map((a) => a.size));
   if (biggest > maxAttachmentBytes) {
     throw new MailroomError('EMAIL_TOO_LARGE', `an attachment of ${biggest} bytes, over the limit of ${maxAttachmentBytes}`);
@@ -139,8 +148,10 @@ export async function parseEmail(raw: Buffer, limits: ParseLimits = DEFAULT_PARS
       fromDisplayName: fromObj?.value[0]?.name ?? '',
       fromAddress: fromAddresses[0] ?? null,
       replyTo: addresses(parsed.replyTo)[0] ?? null,
-      text: parsed.text ?? (typeof parsed.html === 'string' ? htmlToText(parsed.html) : ''),
-      html: typeof parsed.html === 'string' ? parsed.html : null,
+      // mailparser leaves the text empty for HTML over maxHtmlLengthToParse; our linear stripper
+      // still gives the readers something to read.
+      text: capText(parsed.text || (typeof parsed.html === 'string' ? htmlToText(parsed.html) : '')),
+      html: typeof parsed.html === 'string' ? capText(parsed.html) : null,
       attachments: parsed.attachments.map((a) => ({
         filename: a.filename ?? '',
         contentType: a.contentType,
@@ -150,8 +161,19 @@ export async function parseEmail(raw: Buffer, limits: ParseLimits = DEFAULT_PARS
   };
 }
 
+/**
+ * Characters of text and of HTML kept in the stored content. Readers see a few thousand at most;
+ * the cap keeps every later copy (Redis, JSON, each tool's read) small however large the mail.
+ */
+export const MAX_STORED_TEXT_CHARS = 1_000_000;
+
+function capText(text: string): string {
+  return text.length > MAX_STORED_TEXT_CHARS ? text.slice(0, MAX_STORED_TEXT_CHARS) : text;
+}
+
 function htmlToText(html: string): string {
-  return html.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim();
+  // `[^<>]` rather than `[^>]`: a run of unclosed `<` must not make every `<` scan to the end.
+  return html.replace(/<[^<>]*>/g, ' ').replace(/\s+/g, ' ').trim();
 }
 
 /** What a cheap line scan learns about a message's structure, before any decoding. */
@@ -164,30 +186,93 @@ export interface MimeShape {
   unterminated: boolean;
   /** The first Content-Transfer-Encoding no decoder knows, if any. */
   unknownEncoding: string | null;
+  /**
+   * The largest part that is not an inline text body, in decoded bytes at least (base64 counted as
+   * 3/4 of its characters, quoted-printable as 1/3): known before mailparser decodes anything.
+   */
+  largestAttachmentBytes: number;
+}
+
+/** A leaf part being read: how its body decodes and how many body characters it has so far. */
+interface LeafPart {
+  encoding: string | undefined;
+  attachment: boolean;
+  chars: number;
+}
+
+/** The fewest bytes a body of `chars` characters decodes to in `encoding`. */
+function decodedAtLeast(part: LeafPart): number {
+  if (part.encoding === 'base64') return Math.max(0, Math.floor((part.chars * 3) / 4) - 2);
+  if (part.encoding === 'quoted-printable') return Math.floor(part.chars / 3);
+  return part.chars;
 }
 
 const KNOWN_ENCODINGS = new Set(['7bit', '8bit', 'binary', 'base64', 'quoted-printable', 'uuencode', 'x-uuencode']);
 
 const BOUNDARY = /boundary\s*=\s*(?:"([^"\r\n]{1,200})"|([^\s;"]{1,200}))/i;
 
+/** Counts the steps a scan takes (lines read, container entries pushed or popped), so tests can show it is linear. */
+export interface ScanMeter {
+  steps: number;
+}
+
+/** Longest boundary the scan recognises (RFC 2046 allows 70; the BOUNDARY pattern takes 200). */
+const MAX_BOUNDARY = 200;
+
 /**
  * Scans the raw message line by line, tracking open multipart boundaries and attached messages,
  * so nesting depth and header count are known without building the MIME tree.
+ *
+ * Linear in the size of the message whatever its shape: every line is read once, a delimiter
+ * line is looked up in a map from boundary to the open containers that use it (not compared with
+ * every open container), every container is pushed and popped at most once, and a part's header
+ * is sliced out once instead of being built up line by line.
  */
-export function scanMimeShape(raw: Buffer): MimeShape {
-  const lines = raw.toString('latin1').split(/\r?\n/);
+export function scanMimeShape(raw: Buffer, meter?: ScanMeter): MimeShape {
+  const text = raw.toString('latin1');
   /** Open containers: a multipart's boundary, or null for an attached message/rfc822. */
   const stack: Array<{ boundary: string | null; parts: number }> = [];
+  /** For each boundary, the stack positions of the open multiparts using it, innermost last. */
+  const open = new Map<string, number[]>();
+  let steps = 0;
+  const pop = () => {
+    const entry = stack.pop();
+    steps += 1;
+    if (entry?.boundary != null) {
+      const at = open.get(entry.boundary);
+      at?.pop();
+      if (at?.length === 0) open.delete(entry.boundary);
+    }
+    return entry;
+  };
+  const topmost = (boundary: string): number => {
+    const at = open.get(boundary);
+    return at?.[at.length - 1] ?? -1;
+  };
   let depth = 0;
   let topHeaderLines = 0;
   let inHeader = true;
   let top = true;
-  let header = '';
+  let headerStart = 0;
   let unterminated = false;
   let unknownEncoding: string | null = null;
-  for (const line of lines) {
+  let leaf: LeafPart | null = null;
+  let largestAttachmentBytes = 0;
+  const endLeaf = () => {
+    if (leaf?.attachment) largestAttachmentBytes = Math.max(largestAttachmentBytes, decodedAtLeast(leaf));
+    leaf = null;
+  };
+  for (let pos = 0; pos <= text.length; ) {
+    steps += 1;
+    const nl = text.indexOf('\n', pos);
+    const lineEnd = nl < 0 ? text.length : nl;
+    const next = nl < 0 ? text.length + 1 : nl + 1;
+    const contentEnd = lineEnd > pos && text.charCodeAt(lineEnd - 1) === 13 ? lineEnd - 1 : lineEnd;
+    const lineStart = pos;
+    pos = next;
     if (inHeader) {
-      if (line === '') {
+      if (contentEnd === lineStart) {
+        const header = text.slice(headerStart, lineStart);
         inHeader = false;
         top = false;
         const type = /(?:^|\n)content-type:[ \t]*([^;\s]+)([^\n]*(?:\n[ \t][^\n]*)*)/i.exec(header);
@@ -197,44 +282,58 @@ export function scanMimeShape(raw: Buffer): MimeShape {
         if (mediaType.startsWith('multipart/')) {
           const b = BOUNDARY.exec(type?.[2] ?? '');
           const boundary = b?.[1] ?? b?.[2];
-          if (boundary) stack.push({ boundary, parts: 0 });
+          if (boundary) {
+            const at = open.get(boundary);
+            if (at) at.push(stack.length);
+            else open.set(boundary, [stack.length]);
+            stack.push({ boundary, parts: 0 });
+          }
         } else if (mediaType === 'message/rfc822' || mediaType === 'message/global') {
           stack.push({ boundary: null, parts: 0 });
           inHeader = true;
+          headerStart = next;
+        } else {
+          const inlineText = (mediaType === 'text/plain' || mediaType === 'text/html') && !/(?:^|\n)content-disposition:[ \t]*attachment/i.test(header);
+          leaf = { encoding: cte, attachment: !inlineText, chars: 0 };
         }
         depth = Math.max(depth, stack.length);
-        header = '';
         continue;
       }
-      if (top && !/^[ \t]/.test(line)) topHeaderLines += 1;
-      header += `${line}\n`;
+      const first = text.charCodeAt(lineStart);
+      if (top && first !== 32 && first !== 9) topHeaderLines += 1;
       continue;
     }
-    if (!line.startsWith('--')) continue;
-    const at = findBoundary(stack, line);
-    if (at < 0) continue;
+    // A delimiter line is `--boundary` or `--boundary--`, optionally followed by whitespace.
+    const isDelimiter = text.charCodeAt(lineStart) === 45 && text.charCodeAt(lineStart + 1) === 45 && contentEnd - lineStart <= MAX_BOUNDARY + 4 + 1024;
+    if (!isDelimiter) {
+      if (leaf) leaf.chars += contentEnd - lineStart;
+      continue;
+    }
+    const trimmed = text.slice(lineStart, contentEnd).trimEnd();
+    const asOpen = topmost(trimmed.slice(2));
+    const asClose = trimmed.endsWith('--') ? topmost(trimmed.slice(2, -2)) : -1;
+    const at = Math.max(asOpen, asClose);
+    if (at < 0) {
+      if (leaf) leaf.chars += contentEnd - lineStart;
+      continue;
+    }
+    endLeaf();
     const entry = stack[at];
-    const closing = line.trimEnd() === `--${entry?.boundary ?? ''}--`;
-    stack.length = at + 1; // anything opened inside ends with its parent's boundary
+    const closing = asClose === at && asOpen !== at;
+    while (stack.length > at + 1) pop(); // anything opened inside ends with its parent's boundary
     if (closing) {
       if (entry && entry.parts === 0) unterminated = true;
-      stack.pop();
+      pop();
       // a closed container inside an attached message: the message ends with the outer boundary
-      while (stack.length && stack[stack.length - 1]?.boundary === null) stack.pop();
+      while (stack.length && stack[stack.length - 1]?.boundary === null) pop();
     } else {
       if (entry) entry.parts += 1;
       inHeader = true;
+      headerStart = next;
     }
   }
+  endLeaf();
   if (stack.some((s) => s.boundary !== null && s.parts === 0)) unterminated = true;
-  return { headerLines: topHeaderLines, depth, unterminated, unknownEncoding };
-}
-
-function findBoundary(stack: ReadonlyArray<{ boundary: string | null }>, line: string): number {
-  const trimmed = line.trimEnd();
-  for (let i = stack.length - 1; i >= 0; i -= 1) {
-    const b = stack[i]?.boundary;
-    if (b && (trimmed === `--${b}` || trimmed === `--${b}--`)) return i;
-  }
-  return -1;
+  if (meter) meter.steps += steps + stack.length;
+  return { headerLines: topHeaderLines, depth, unterminated, unknownEncoding, largestAttachmentBytes };
 }

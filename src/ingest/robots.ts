@@ -81,29 +81,34 @@ function unfold(value: string): string {
  * rest, which is what a strict parser would do as well.
  */
 function stripComments(value: string): string {
-  let out = '';
+  // Kept text is collected as slices of the input, not character by character, so a long value
+  // costs one pass and one copy.
+  const kept: string[] = [];
+  let from = 0;
   let depth = 0;
   let quoted = false;
   for (let i = 0; i < value.length; i++) {
-    const ch = value.charAt(i);
-    if (ch === '\\' && (quoted || depth > 0)) {
-      if (quoted) out += ch + value.charAt(i + 1);
+    const ch = value.charCodeAt(i);
+    if (ch === 92 /* \\ */ && (quoted || depth > 0)) {
       i++;
     } else if (quoted) {
-      out += ch;
-      if (ch === '"') quoted = false;
-    } else if (ch === '(') {
+      if (ch === 34 /* " */) quoted = false;
+    } else if (ch === 40 /* ( */) {
+      if (depth === 0) kept.push(value.slice(from, i));
       depth++;
-    } else if (ch === ')' && depth > 0) {
+    } else if (ch === 41 /* ) */ && depth > 0) {
       depth--;
       // A comment separates tokens like whitespace does.
-      if (depth === 0) out += ' ';
-    } else if (depth === 0) {
-      if (ch === '"') quoted = true;
-      out += ch;
+      if (depth === 0) {
+        kept.push(' ');
+        from = i + 1;
+      }
+    } else if (depth === 0 && ch === 34) {
+      quoted = true;
     }
   }
-  return out;
+  if (depth === 0) kept.push(value.slice(from));
+  return kept.join('');
 }
 
 /** The leading keyword of a structured value: `Auto-Replied (x); a=b` → `auto-replied`. */
@@ -431,7 +436,9 @@ function firstAddress(value: string): string | null {
   const angle = /<([^<>\s]+)>/.exec(cleaned);
   if (angle?.[1]) return angle[1].toLowerCase();
   // Prefer a token with an @; a bare `MAILER-DAEMON` is the only common address without one.
-  const bare = /[^\s<>(),;:"]+@[^\s<>(),;:"]+/.exec(cleaned) ?? /[^\s<>(),;:"]+/.exec(cleaned);
+  // Matches start only where a token starts, so a long token without an @ is read once, not
+  // once from each of its characters.
+  const bare = /(?<![^\s<>(),;:"])[^\s<>(),;:"@]+@[^\s<>(),;:"]+/.exec(cleaned) ?? /[^\s<>(),;:"]+/.exec(cleaned);
   return bare ? bare[0].toLowerCase() : null;
 }
 
@@ -527,21 +534,41 @@ const ID_FIELDS = new Set(['message-id', 'original-message-id']);
 
 const MAX_IDS = 50;
 
-/** Message-IDs from one header block (up to the first blank line). */
-function idsFromHeaderBlock(block: string, out: string[]): void {
-  const fields: string[] = [];
-  for (const line of block.split('\n')) {
-    if (line.trim() === '') break;
-    const last = fields.length - 1;
-    if (/^[ \t]/.test(line) && last >= 0) fields[last] += line;
-    else fields.push(line);
-  }
-  for (const field of fields) {
-    const colon = field.indexOf(':');
-    if (colon < 0 || !ID_FIELDS.has(field.slice(0, colon).trim().toLowerCase())) continue;
-    for (const id of field.slice(colon + 1).match(/<[^<>\s@]+@[^<>\s@]+>/g) ?? []) {
+/**
+ * Message-IDs from the header block starting at `start` (up to the first blank line), read in
+ * place: no copy of the rest of the text. Returns where the block ends.
+ */
+function idsFromHeaderBlock(text: string, start: number, out: string[], meter?: { steps: number }): number {
+  let fieldStart = start;
+  let pos = start;
+  const takeField = (end: number) => {
+    if (end <= fieldStart || out.length >= MAX_IDS) return;
+    const colon = text.indexOf(':', fieldStart);
+    if (colon < 0 || colon >= end || colon - fieldStart > 80) return;
+    if (!ID_FIELDS.has(text.slice(fieldStart, colon).trim().toLowerCase())) return;
+    for (const id of text.slice(colon + 1, end).match(/<[^<>\s@]+@[^<>\s@]+>/g) ?? []) {
       if (!out.includes(id) && out.length < MAX_IDS) out.push(id);
     }
+  };
+  for (;;) {
+    if (meter) meter.steps += 1;
+    const nl = text.indexOf('\n', pos);
+    const lineEnd = nl < 0 ? text.length : nl;
+    if (text.slice(pos, lineEnd).trim() === '') {
+      takeField(pos);
+      return lineEnd;
+    }
+    const first = text.charCodeAt(pos);
+    // A line not starting with whitespace starts a new field; a folded line continues the last.
+    if (pos > fieldStart && first !== 32 && first !== 9) {
+      takeField(pos);
+      fieldStart = pos;
+    }
+    if (nl < 0) {
+      takeField(text.length);
+      return text.length;
+    }
+    pos = nl + 1;
   }
 }
 
@@ -558,16 +585,33 @@ function idsFromHeaderBlock(block: string, out: string[]): void {
  * DSNs are unauthenticated: anyone can send one naming our Message-ID. Treat the link as a hint
  * (e.g. mark a delivery as failed), never as grounds for a privileged action.
  */
-export function extractBouncedMessageIds(rawOrText: string): string[] {
+export function extractBouncedMessageIds(rawOrText: string, meter?: { steps: number }): string[] {
   const text = rawOrText.replace(/\r\n?/g, '\n');
   const out: string[] = [];
   let sawPart = false;
+  // Linear whatever the number of markers: the search for the blank line that ends a part's MIME
+  // headers resumes where the last one stopped, and a header block is read at most once, even
+  // when many markers lead to it.
+  let searchedFrom = -1;
+  let blank = -1;
+  let readUpTo = -1;
   for (const match of text.matchAll(EMBEDDED_PART)) {
     sawPart = true;
+    if (meter) meter.steps += 1;
+    if (out.length >= MAX_IDS) break;
     // The embedded headers start after the blank line that ends this part's MIME headers.
-    const end = text.indexOf('\n\n', match.index);
-    if (end >= 0) idsFromHeaderBlock(text.slice(end + 2), out);
+    if (searchedFrom < 0 || (blank >= 0 && blank < match.index)) {
+      searchedFrom = match.index;
+      blank = text.indexOf('\n\n', match.index);
+    }
+    if (blank < 0) break;
+    if (blank + 2 <= readUpTo) continue;
+    readUpTo = idsFromHeaderBlock(text, blank + 2, out, meter);
   }
-  if (!sawPart) idsFromHeaderBlock(text.replace(/^\n+/, ''), out);
+  if (!sawPart) {
+    let start = 0;
+    while (text.charCodeAt(start) === 10) start += 1;
+    idsFromHeaderBlock(text, start, out, meter);
+  }
   return out;
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Config } from '../config.js';
-import { UntrustedRef, type EmailId } from '../ids.js';
+import { ContentRef, type EmailId } from '../ids.js';
 import type { LlmGateway } from '../llm/gateway.js';
 import { classifyContent } from '../tools/classify-email.js';
 import { toAccount, type AccountsDirectory } from './accounts.js';
@@ -13,7 +13,7 @@ import { SourceInfo, TrustedContext, type Category } from './trusted-context.js'
  * What triage stores per email: the trusted context, the ref of the untrusted content, and where
  * the email came from (the IMAP tools act on the server through it).
  */
-export const TriageRecord = z.object({ context: TrustedContext, contentRef: UntrustedRef, source: SourceInfo.optional() }).strict();
+export const TriageRecord = z.object({ context: TrustedContext, contentRef: ContentRef, source: SourceInfo.optional() }).strict();
 export type TriageRecord = z.infer<typeof TriageRecord>;
 
 export interface TriageDeps {

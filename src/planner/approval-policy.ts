@@ -1,6 +1,6 @@
 import type { TrustedContext } from '../ingest/trusted-context.js';
 import type { ToolRegistry } from '../tools/registry.js';
-import type { Plan } from './plan.js';
+import { parsePlaceholder, type Plan } from './plan.js';
 
 export interface ApprovalDecision {
   decision: 'auto' | 'park';
@@ -11,6 +11,24 @@ export interface ApprovalDecision {
    * their results (e.g. the endorsed order of a refund).
    */
   gate: number;
+}
+
+/** The earlier steps whose suggested draft flows into this step's arguments. */
+function suggestionsFeeding(step: Plan['steps'][number], plan: Plan, registry: ToolRegistry): string[] {
+  const out: string[] = [];
+  for (const value of Object.values(step.args)) {
+    if (typeof value !== 'string') continue;
+    let ref;
+    try {
+      ref = parsePlaceholder(value);
+    } catch {
+      continue; // the validator reports it
+    }
+    if (ref?.kind !== 'step') continue;
+    const source = plan.steps.find((s) => s.id === ref.stepId);
+    if (source && registry.get(source.tool)?.suggestion) out.push(source.id);
+  }
+  return out;
 }
 
 /** Whether a step may run before anyone approved the plan: nothing leaves, nothing irreversible. */
@@ -34,6 +52,11 @@ export function decideApproval(plan: Plan, registry: ToolRegistry, context: Trus
       continue;
     }
     if (tool.requiresApproval) reasons.push(`step ${step.id}: ${tool.name} ${tool.requiresApproval}`);
+    if (tool.risk === 'external' || tool.audience !== undefined) {
+      for (const source of suggestionsFeeding(step, plan, registry)) {
+        reasons.push(`step ${step.id}: ${tool.name} would send a suggestion of step ${source} (${registry.get(plan.steps.find((s) => s.id === source)?.tool ?? '')?.suggestion ?? 'suggested'})`);
+      }
+    }
     if (tool.risk === 'external') {
       if (tool.audience !== 'sender') reasons.push(`step ${step.id}: ${tool.name} reaches someone other than the verified sender`);
       else if (!context.sender.verified) reasons.push(`step ${step.id}: ${tool.name} to an unverified sender`);

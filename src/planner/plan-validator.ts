@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { UntrustedRef } from '../ids.js';
+import { refKindsOfPattern, type RefKind } from '../ids.js';
 import { TrustedContext } from '../ingest/trusted-context.js';
 import type { Confidentiality, ToolDescriptor } from '../tools/tool.js';
 import type { ToolRegistry } from '../tools/registry.js';
@@ -21,6 +21,8 @@ export type ValidationRule =
   | 'too_many_steps'
   | 'fan_out'
   | 'tainted_control_argument'
+  /** A ref of one kind (e.g. a summary) wired into a parameter that takes another (e.g. a draft). */
+  | 'ref_kind'
   /** The model's output could not be decoded as a plan at all. */
   | 'output_schema';
 
@@ -118,10 +120,26 @@ function fieldAt(schema: z.ZodType, path: readonly string[]): z.ZodType | undefi
   return cur;
 }
 
+/** The ref kinds a schema admits (read from its patterns); empty when it holds no ref. */
+export function refKinds(field: z.ZodType): Set<RefKind> {
+  const kinds = new Set<RefKind>();
+  for (const p of jsonTypes(field).patterns) for (const k of refKindsOfPattern(p)) kinds.add(k);
+  return kinds;
+}
+
 /** Whether a parameter holds a ref to untrusted content: only placeholders may fill it, never a literal. */
 function isRefParam(field: z.ZodType): boolean {
-  const { patterns } = jsonTypes(field);
-  return [...jsonTypes(UntrustedRef).patterns].every((p) => patterns.has(p));
+  return refKinds(field).size > 0;
+}
+
+/** A ref-kind mismatch between what a source produces and what a parameter accepts, described; null when it fits. */
+function refKindMismatch(produced: ReadonlySet<RefKind>, target: z.ZodType): string | null {
+  const accepted = refKinds(target);
+  if (accepted.size === 0 && produced.size === 0) return null;
+  if (accepted.size === 0) return `it is a ${[...produced].join('/')} ref, and this parameter takes no ref`;
+  if (produced.size === 0) return `it is not a ref; this parameter takes a ${[...accepted].join('/')} ref`;
+  const wrong = [...produced].filter((k) => !accepted.has(k));
+  return wrong.length ? `it is a ${wrong.join('/')} ref; this parameter takes a ${[...accepted].join('/')} ref` : null;
 }
 
 /**
@@ -193,7 +211,8 @@ export function validatePlan(plan: Plan, registry: ToolRegistry, limits: PlanLim
       const target = shape[arg];
       if (!target) return null;
       if (ref.kind === 'email') {
-        if (!typeCompatible(UntrustedRef, target)) err('argument_type', stepId, arg, `"${arg}" cannot take {{email.ref}}`);
+        const mismatch = refKindMismatch(new Set(['content']), target);
+        if (mismatch) err('ref_kind', stepId, arg, `"${arg}" cannot take {{email.ref}}: ${mismatch}`);
         return { tainted: true, conf: 'sender' };
       }
       if (ref.kind === 'context') {
@@ -224,7 +243,12 @@ export function validatePlan(plan: Plan, registry: ToolRegistry, limits: PlanLim
         err('unknown_output_field', stepId, arg, `${sourceTool.name} has no output ${ref.path.join('.')}`);
         return null;
       }
-      if (!typeCompatible(f, target)) err('argument_type', stepId, arg, `output ${ref.stepId}.${ref.path.join('.')} does not fit "${arg}"`);
+      const produced = refKinds(f);
+      if (produced.size > 0 || isRefParam(target)) {
+        // For refs the kind is the type: a summary is never a draft, whatever their JSON types say.
+        const mismatch = refKindMismatch(produced, target);
+        if (mismatch) err('ref_kind', stepId, arg, `output ${ref.stepId}.${ref.path.join('.')} does not fit "${arg}": ${mismatch}`);
+      } else if (!typeCompatible(f, target)) err('argument_type', stepId, arg, `output ${ref.stepId}.${ref.path.join('.')} does not fit "${arg}"`);
       const field = ref.path[0];
       const tainted = ref.path.length === 0 ? sourceTool.taintedOutputs.length > 0 : sourceTool.taintedOutputs.includes(field ?? '');
       return { tainted, conf: outputLabels[ref.stepId]?.conf ?? 'internal' };

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { ToolRegistry } from '../tools/registry.js';
 import type { ToolDescriptor } from '../tools/tool.js';
-import { jsonTypes } from './plan-validator.js';
+import { jsonTypes, refKinds } from './plan-validator.js';
 import { Plan, StepId, type ArgValue } from './plan.js';
 
 const PlaceholderString = z
@@ -17,7 +17,13 @@ function isOptional(field: z.ZodType): boolean {
  * The model-facing schema of one argument: its JSON type, or a placeholder. Optional arguments
  * become nullable because strict structured outputs require every property.
  */
-function llmArg(field: z.ZodType): z.ZodType {
+function llmArg(field: z.ZodType, registry: ToolRegistry): z.ZodType {
+  const kinds = refKinds(field);
+  if (kinds.size > 0) {
+    // A ref's kind is part of its type: say which kind, and where a ref of that kind comes from.
+    const base = isOptional(field) || jsonTypes(field).types.has('null') ? PlaceholderString.nullable() : PlaceholderString;
+    return base.describe(`a ${[...kinds].join(' or ')} ref: ${refSources(kinds, registry).join(', ')}`);
+  }
   const { types, enumValues } = jsonTypes(field);
   const strings = (enumValues ?? []).filter((v): v is string => typeof v === 'string');
   let base: z.ZodType;
@@ -31,9 +37,21 @@ function llmArg(field: z.ZodType): z.ZodType {
   return description ? base.describe(description) : base;
 }
 
-function llmStep(tool: ToolDescriptor) {
+/** The placeholders that yield a ref of these kinds: {{email.ref}} for content, else tool outputs. */
+function refSources(kinds: ReadonlySet<string>, registry: ToolRegistry): string[] {
+  const sources = kinds.has('content') ? ['{{email.ref}}'] : [];
+  for (const tool of registry.tools) {
+    for (const [name, field] of Object.entries(tool.output.shape as Record<string, z.ZodType>)) {
+      const produced = refKinds(field);
+      if (produced.size > 0 && [...produced].every((k) => kinds.has(k)) && produced.size < 4) sources.push(`{{steps.<id>.output.${name}}} of ${tool.name}`);
+    }
+  }
+  return sources;
+}
+
+function llmStep(tool: ToolDescriptor, registry: ToolRegistry) {
   const shape = tool.input.shape as Record<string, z.ZodType>;
-  const args = Object.fromEntries(Object.entries(shape).map(([name, field]) => [name, llmArg(field)]));
+  const args = Object.fromEntries(Object.entries(shape).map(([name, field]) => [name, llmArg(field, registry)]));
   return z
     .object({
       id: StepId.describe('unique step id: lowercase letters, digits, _'),
@@ -50,7 +68,7 @@ function llmStep(tool: ToolDescriptor) {
  * parameter cannot even be decoded.
  */
 export function llmPlanSchema(registry: ToolRegistry) {
-  const members = registry.tools.map(llmStep);
+  const members = registry.tools.map((t) => llmStep(t, registry));
   const [first, ...rest] = members;
   if (!first) throw new Error('the registry has no tools');
   const step = rest.length ? z.discriminatedUnion('tool', [first, ...rest]) : first;

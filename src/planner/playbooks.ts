@@ -7,10 +7,25 @@ export type Playbook = (view: PlannerView) => Plan;
 
 const label = (name: string): Step => ({ id: 'label', tool: 'apply_label', args: { label: name } });
 
-/** Search the KB, draft from the article, send to the verified sender. */
-const replySteps = (topic = '{{context.category.name}}'): Step[] => [
+/**
+ * Read the email's enum facts, search the KB, compose the reply from trusted material, send it to
+ * the verified sender. The composer never reads the email: the reply carries none of its text.
+ */
+const replySteps = (topic = '{{context.category.name}}', order: string | null = null): Step[] => [
+  { id: 'facts', tool: 'read_facts', args: { email: '{{email.ref}}' } },
   { id: 'kb', tool: 'search_kb', args: { topic } },
-  { id: 'draft', tool: 'draft_reply', args: { email: '{{email.ref}}', article: '{{steps.kb.output.articleId}}' } },
+  {
+    id: 'draft',
+    tool: 'draft_reply',
+    args: {
+      article: '{{steps.kb.output.articleId}}',
+      ...(order ? { order } : {}),
+      topic: '{{steps.facts.output.topic}}',
+      questionKind: '{{steps.facts.output.questionKind}}',
+      language: '{{steps.facts.output.language}}',
+      sentiment: '{{steps.facts.output.sentiment}}',
+    },
+  },
   { id: 'send', tool: 'send_reply', args: { draft: '{{steps.draft.output.ref}}' } },
   { id: 'answered', tool: 'set_flags', args: { answered: true, seen: true } },
 ];
@@ -77,7 +92,7 @@ export const DEFAULT_PLAYBOOKS: Readonly<Record<string, Playbook>> = {
           tool: 'issue_refund',
           args: { account: '{{context.account.id}}', order: '{{steps.order.output.orderId}}', amount: '{{steps.order.output.amount}}' },
         },
-        ...replySteps('refund'),
+        ...replySteps('refund', '{{steps.order.output.orderId}}'),
         label('mailroom/refund'),
       ],
     };

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { UntrustedRef } from '../ids.js';
-import { runReader } from './sandbox.js';
+import { ContentRef } from '../ids.js';
+import { clipUntrusted, MAX_SUBJECT_CHARS, OFFLINE_INPUT_CHARS, runReader } from './sandbox.js';
 import { defineTool } from './tool.js';
 import type { LlmGateway } from '../llm/gateway.js';
 import type { UntrustedContent } from '../ingest/trusted-context.js';
@@ -18,10 +18,10 @@ const KEYWORDS: Record<string, readonly string[]> = {
 /** A refund request usually mentions a charge too; asking for money back is the stronger signal. */
 const WEIGHT: Record<string, number> = { refund: 3, spam: 2 };
 
-/** Scores keyword hits; the subject counts double. Ties and zero scores answer `unknown`. */
+/** Scores keyword hits in a bounded prefix of subject and body; the subject counts double. Ties and zero scores answer `unknown`. */
 export function classifyOffline(categories: readonly string[], subject: string, text: string): { category: string; confidence: number } {
-  const subj = subject.toLowerCase();
-  const body = text.toLowerCase().slice(0, 20_000);
+  const subj = clipUntrusted(subject, MAX_SUBJECT_CHARS).toLowerCase();
+  const body = clipUntrusted(text, OFFLINE_INPUT_CHARS).toLowerCase();
   let best = 'unknown';
   let bestScore = 0;
   let tie = false;
@@ -69,7 +69,7 @@ export const classifyEmail = defineTool({
   name: 'classify_email',
   description: 'Sandboxed reader: classifies the email into one of the configured categories or unknown.',
   risk: 'read',
-  input: z.object({ email: UntrustedRef }).strict(),
+  input: z.object({ email: ContentRef }).strict(),
   output: z.object({ category: z.string(), confidence: z.number() }).strict(),
   untrustedInputs: ['email'],
   taintedOutputs: ['category', 'confidence'],

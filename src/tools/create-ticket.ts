@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { CategoryName } from '../config.js';
-import { sha256Hex, UntrustedRef } from '../ids.js';
+import { sha256Hex, SummaryRef, UntrustedRef } from '../ids.js';
 import { effectOnce } from './effect-once.js';
 import { AccountId } from './own-account.js';
 import { defineTool } from './tool.js';
@@ -35,7 +35,7 @@ export const createTicket = defineTool({
     'Opens an internal ticket for the email with a category, a priority and an optional (untrusted) summary ref; posts it to the configured tickets webhook.',
   risk: 'write',
   input: z
-    .object({ category: CategoryName, priority: TicketPriority, account: AccountId.nullable(), summary: UntrustedRef.nullable() })
+    .object({ category: CategoryName, priority: TicketPriority, account: AccountId.nullable(), summary: SummaryRef.nullable() })
     .strict(),
   output: z.object({ ticketId: TicketId, duplicate: z.boolean() }).strict(),
   untrustedInputs: ['summary'],

@@ -1,58 +1,138 @@
 import { z } from 'zod';
-import { UntrustedRef } from '../ids.js';
+import { DraftRef } from '../ids.js';
+import { Order } from '../ingest/accounts.js';
+import type { KbArticle } from './knowledge-base.js';
+import { Language, QuestionKind, Sentiment, Topic } from './read-facts.js';
 import { disallowedLinks } from './reply-links.js';
-import { runReader } from './sandbox.js';
-import { defineTool } from './tool.js';
+import { defineTool, type ToolContext } from './tool.js';
 
-/** What a stored draft holds; send_reply reads it through the draft ref. */
+/**
+ * What a stored draft holds; send_reply reads it through the draft ref. `origin` says who wrote
+ * it: `composed` by draft_reply from trusted material only (may be sent on its own), or
+ * `suggested` by a model that read the email (sent only with a human's approval).
+ */
 export const StoredDraft = z.object({
   text: z.string().max(8_000),
   articleId: z.string().nullable(),
   disallowed: z.array(z.string()),
+  origin: z.enum(['composed', 'suggested']),
 });
 export type StoredDraft = z.infer<typeof StoredDraft>;
 
-const ReaderOutput = z.object({ reply: z.string().min(1).max(4_000) }).strict();
+/** What the composer may say: trusted material and the closed-vocabulary facts of read_facts. */
+export interface ComposeInput {
+  /** The verified sender's account name, from the accounts directory. */
+  accountName: string | null;
+  article: KbArticle | null;
+  /** An order lookup_order endorsed (from the accounts directory). */
+  order: Order | null;
+  topic: Topic | null;
+  questionKind: QuestionKind | null;
+  language: Language | null;
+  sentiment: Sentiment | null;
+  signature: string;
+}
+
+const GREETING: Record<Language, string> = { en: 'Hello', de: 'Hallo', fr: 'Bonjour', es: 'Hola', other: 'Hello' };
+const CLOSING: Record<Language, string> = { en: 'Best regards,', de: 'Viele Grüße,', fr: 'Cordialement,', es: 'Saludos,', other: 'Best regards,' };
+const TOPIC_WORDS: Record<Topic, string | null> = {
+  billing: 'billing',
+  payment: 'a payment',
+  invoice: 'an invoice',
+  refund: 'a refund',
+  order: 'an order',
+  account: 'your account',
+  login: 'signing in',
+  bug: 'a problem in the product',
+  feature: 'a feature idea',
+  cancellation: 'a cancellation',
+  other: null,
+};
+const KIND_LINE: Record<QuestionKind, string | null> = {
+  how_to: 'Here is how to do it.',
+  problem: 'We are sorry that something is not working as it should.',
+  request: 'We have noted your request.',
+  complaint: 'We are sorry for the trouble this has caused.',
+  other: null,
+};
+
+/**
+ * The automatic reply, composed deterministically. Every sentence is ours or a trusted value's;
+ * the email's own words cannot reach it because nothing here ever reads them.
+ */
+export function composeReply(input: ComposeInput): string {
+  const language = input.language ?? 'en';
+  const firstName = input.accountName ? (input.accountName.trim().split(/\s+/)[0] ?? '') : '';
+  const topic = input.topic ? TOPIC_WORDS[input.topic] : null;
+  const lines: string[] = [firstName ? `${GREETING[language]} ${firstName},` : `${GREETING[language]},`, ''];
+  lines.push(`Thank you for your message${topic ? ` about ${topic}` : ''}.`);
+  if (input.sentiment === 'negative' && input.questionKind !== 'complaint') lines.push('We are sorry for the trouble.');
+  const kindLine = input.questionKind ? KIND_LINE[input.questionKind] : null;
+  if (kindLine && (input.article || input.questionKind !== 'how_to')) lines.push(kindLine);
+  if (input.order) {
+    const o = input.order;
+    lines.push('', `We found your order ${o.id}${o.date ? ` of ${o.date}` : ''}: ${o.amount.toFixed(2)} ${o.currency}.`);
+  }
+  if (input.article) {
+    lines.push('', `This article should help: ${input.article.title}`, '', input.article.body);
+    if (input.article.links.length) lines.push('', ...input.article.links);
+  } else {
+    lines.push('', 'A member of our team will get back to you.');
+  }
+  if (language !== 'en') lines.push('', 'We answer in English so that nothing is lost in translation.');
+  lines.push('', CLOSING[language], input.signature);
+  return lines.join('\n');
+}
+
+/** The trusted material of a reply and what it names, for the output check. */
+export function composedAllowed(ctx: Pick<ToolContext, 'config' | 'trusted'>, article: KbArticle | null, trustedTexts: string[]) {
+  return {
+    urls: article?.links ?? [],
+    urlPrefixes: ctx.config.allowedLinks,
+    addresses: [ctx.config.mailbox.address, ctx.trusted.sender.verified ? ctx.trusted.sender.address : ''],
+    trustedTexts: [...(article ? [article.title, article.body, article.links.join('\n')] : []), ...trustedTexts],
+  };
+}
 
 export const draftReply = defineTool({
   name: 'draft_reply',
   description:
-    'Sandboxed reader: drafts a reply to the email from a knowledge-base article. The draft is tainted and may only be sent by send_reply.',
+    'Composes the automatic reply from trusted material only: the knowledge-base article, the account, an order lookup_order ' +
+    'endorsed, and the enum facts of read_facts. It never reads the email, so its draft may be sent by send_reply on its own.',
   risk: 'read',
-  input: z.object({ email: UntrustedRef, article: z.string().nullable() }).strict(),
-  output: z.object({ ref: UntrustedRef, needsReview: z.boolean() }).strict(),
-  untrustedInputs: ['email'],
+  input: z
+    .object({
+      article: z.string().nullable(),
+      order: Order.shape.id.nullable().optional(),
+      topic: Topic.nullable().optional(),
+      questionKind: QuestionKind.nullable().optional(),
+      language: Language.nullable().optional(),
+      sentiment: Sentiment.nullable().optional(),
+    })
+    .strict(),
+  output: z.object({ ref: DraftRef, needsReview: z.boolean() }).strict(),
+  // Enums only: a reader's answer can choose among our sentences, never add one.
+  untrustedInputs: ['topic', 'questionKind', 'language', 'sentiment'],
   taintedOutputs: ['ref', 'needsReview'],
   outputLabel: 'inherit',
   sideEffect: false,
   async run(input, ctx) {
-    const article = input.article === null ? undefined : ctx.kb.get(input.article);
+    const article = input.article === null ? null : (ctx.kb.get(input.article) ?? null);
     const account = ctx.trusted.account ? ctx.accounts.byId(ctx.trusted.account.id) : undefined;
-    const greeting = account ? `Hello ${account.name.split(' ')[0] ?? account.name},` : 'Hello,';
-    const signature = `Best regards,\n${ctx.config.mailbox.name}`;
-    const content = await ctx.content.getContent(input.email);
-    const { reply } = await runReader(ctx.llm, {
-      tool: 'draft_reply',
-      schema: ReaderOutput,
-      instruction:
-        'Write a short, friendly reply to the customer email using only the trusted knowledge-base article. ' +
-        `Start with "${greeting}" and end with "${signature.replace('\n', ' ')}". Do not include links or addresses that the article does not contain.`,
-      untrusted: { email: `${content.subject}\n\n${content.text}` },
-      trusted: article ? { article: `${article.title}\n${article.body}\nLinks: ${article.links.join(', ')}` } : {},
-      maxInputChars: 6_000,
-      maxOutputTokens: 800,
-      offline: () => ({
-        reply: article
-          ? `${greeting}\n\nThank you for contacting us. This article should help: ${article.title}\n\n${article.body}\n\n${signature}`
-          : `${greeting}\n\nThank you for contacting us. We have received your message and a member of our team will get back to you.\n\n${signature}`,
-      }),
+    const order = input.order && account ? (account.orders.find((o) => o.id === input.order) ?? null) : null;
+    const text = composeReply({
+      accountName: account?.name ?? null,
+      article,
+      order,
+      topic: input.topic ?? null,
+      questionKind: input.questionKind ?? null,
+      language: input.language ?? null,
+      sentiment: input.sentiment ?? null,
+      signature: ctx.config.mailbox.name,
     });
-    const disallowed = disallowedLinks(reply, {
-      urls: article?.links ?? [],
-      urlPrefixes: ctx.config.allowedLinks,
-      addresses: [ctx.config.mailbox.address, ctx.trusted.sender.verified ? ctx.trusted.sender.address : ''],
-    });
-    const draft: StoredDraft = { text: reply, articleId: article?.id ?? null, disallowed };
+    const orderText = order ? `${order.id} ${order.date ?? ''} ${order.amount.toFixed(2)} ${order.currency}` : '';
+    const disallowed = disallowedLinks(text, composedAllowed(ctx, article, [account?.name ?? '', ctx.config.mailbox.name, orderText]));
+    const draft: StoredDraft = { text, articleId: article?.id ?? null, disallowed, origin: 'composed' };
     const ref = await ctx.content.putText('draft', JSON.stringify(draft));
     return { ref, needsReview: disallowed.length > 0 };
   },

@@ -20,7 +20,8 @@ const Notified = z.object({ ok: z.literal(true) }).strict();
 /**
  * Hands the email to a human. Besides the record in Redis it may notify the configured
  * escalation team by mail and post to the escalations webhook; both targets come from config, the
- * notice carries trusted facts only (the reviewer reads the email itself in the review view).
+ * notice carries trusted facts only — ids, enums, the category — and not even the sender's address
+ * (the reviewer reads the email itself in the review view).
  */
 export const escalate = defineTool({
   name: 'escalate',
@@ -52,7 +53,7 @@ export const escalate = defineTool({
     const teamName = ctx.config.escalation.team;
     if (teamName) {
       const team = teamByName(ctx.config, teamName);
-      const text = [`Mailroom escalated an email: ${input.reason}.`, '', ...trustedFacts(ctx), '', `Review it with: mailroom audit ${ctx.emailId}`].join('\n');
+      const text = [`Mailroom escalated an email: ${input.reason}.`, '', ...trustedFacts(ctx, { withAddress: false }), '', `Review it with: mailroom audit ${ctx.emailId}`].join('\n');
       await sendMailOnce(ctx, { to: team.address, subject: `[Mailroom] escalated: ${input.reason} ${ctx.emailId}`, text }, 'mail');
     }
     return { escalated: true as const, reason: input.reason };

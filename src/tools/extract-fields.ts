@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { UntrustedRef } from '../ids.js';
-import { runReader } from './sandbox.js';
+import { ContentRef } from '../ids.js';
+import { clipUntrusted, MAX_SUBJECT_CHARS, OFFLINE_INPUT_CHARS, runReader } from './sandbox.js';
 import { defineTool } from './tool.js';
 
 /**
@@ -25,7 +25,7 @@ const SYMBOLS: Record<string, z.infer<typeof Currency>> = { $: 'USD', '€': 'EU
 
 /** The offline extractor: the first value of each shape in subject and body. */
 export function extractOffline(subject: string, text: string): ExtractedFields {
-  const all = `${subject}\n${text}`.slice(0, 20_000);
+  const all = `${clipUntrusted(subject, MAX_SUBJECT_CHARS)}\n${clipUntrusted(text, OFFLINE_INPUT_CHARS)}`;
   const invoice = /\bINV-[A-Z0-9-]{3,20}\b/i.exec(all)?.[0].toUpperCase() ?? null;
   const order = [...all.matchAll(/\b([A-Z][A-Z0-9]{1,9}-[0-9]{3,12})\b/gi)].map((m) => (m[1] ?? '').toUpperCase()).find((id) => !id.startsWith('INV-')) ?? null;
   let amount: number | null = null;
@@ -54,7 +54,7 @@ export const extractFields = defineTool({
     'Sandboxed reader: extracts typed fields the customer typed (order id, invoice number, amount, currency). Every output is tainted; ' +
     'an order id reaches a control parameter only through lookup_order.',
   risk: 'read',
-  input: z.object({ email: UntrustedRef }).strict(),
+  input: z.object({ email: ContentRef }).strict(),
   output: ExtractedFields,
   untrustedInputs: ['email'],
   taintedOutputs: ['orderId', 'invoiceNumber', 'amount', 'currency'],

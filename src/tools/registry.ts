@@ -12,12 +12,14 @@ import { issueRefund } from './issue-refund.js';
 import { lookupAccount } from './lookup-account.js';
 import { lookupOrder } from './lookup-order.js';
 import { moveMessage } from './move-message.js';
+import { readFacts } from './read-facts.js';
 import { searchKb } from './search-kb.js';
 import { sendEmail } from './send-email.js';
 import { sendReply } from './send-reply.js';
 import { summarizeEmail } from './summarize-email.js';
 import { updateAccount } from './update-account.js';
 import { setFlags } from './set-flags.js';
+import { suggestReply } from './suggest-reply.js';
 import type { ToolDescriptor } from './tool.js';
 
 /** Every tool Mailroom can run. Adding a tool is one file and one line here. */
@@ -26,6 +28,10 @@ export const ALL_TOOLS: readonly ToolDescriptor[] = [
   classifyEmail,
   summarizeEmail,
   extractFields,
+  readFacts,
+  // a reply a model that read the email suggests: sent only after a human approves it
+  suggestReply,
+  // the automatic reply, composed from trusted material and read_facts' enums only
   draftReply,
   // trusted lookups; lookup_order endorses an order id the customer typed
   lookupAccount,
@@ -84,6 +90,7 @@ export function createRegistry(tools: readonly ToolDescriptor[] = ALL_TOOLS): To
     audience: t.audience ?? null,
     approval: t.requiresApproval ?? null,
     endorses: t.endorses ?? null,
+    suggestion: t.suggestion ?? null,
   }));
   return { tools, version: sha256Hex(JSON.stringify(fingerprint)).slice(0, 12), get: (name) => byName.get(name) };
 }

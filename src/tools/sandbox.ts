@@ -22,6 +22,21 @@ export interface ReaderSpec<S extends z.ZodType> {
   offline: () => z.infer<S>;
 }
 
+/**
+ * Characters of untrusted text the offline readers look at. They run on the whole email when no
+ * model is configured, so they read a prefix of fixed size: their cost does not grow with the
+ * message, and text past the prefix cannot change their answer.
+ */
+export const OFFLINE_INPUT_CHARS = 20_000;
+
+/** Characters of a subject an offline reader looks at (a header line stops at 998 anyway). */
+export const MAX_SUBJECT_CHARS = 1_000;
+
+/** The first `maxChars` characters of untrusted text: taken before any other work on it. */
+export function clipUntrusted(text: string, maxChars: number): string {
+  return text.length > maxChars ? text.slice(0, maxChars) : text;
+}
+
 export function datamark(text: string): string {
   return text.replace(/[ \t]+/g, DATAMARK);
 }
@@ -43,7 +58,7 @@ export function buildReaderPrompt(spec: Pick<ReaderSpec<z.ZodType>, 'instruction
   const parts: string[] = [];
   for (const [name, text] of Object.entries(spec.trusted ?? {})) parts.push(`Trusted ${name}:\n${text}`);
   for (const [name, text] of Object.entries(spec.untrusted)) {
-    const clipped = text.slice(0, spec.maxInputChars).split(boundary).join('');
+    const clipped = clipUntrusted(text, spec.maxInputChars).split(boundary).join('');
     parts.push(`Untrusted ${name}:\n<<untrusted-${boundary}>>\n${datamark(clipped)}\n<<end-${boundary}>>`);
   }
   return { system, user: parts.join('\n\n') };

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { MailroomError } from '../errors.js';
-import { UntrustedRef } from '../ids.js';
+import { DraftRef } from '../ids.js';
 import { StoredDraft } from './draft-reply.js';
+import { draftRefusal } from './send-reply.js';
 import { sendMailOnce } from './outbound.js';
 import { defineTool } from './tool.js';
 
@@ -20,7 +21,7 @@ export const sendEmail = defineTool({
     .object({
       to: z.string().email().max(254),
       subject: z.string().regex(/^[^\r\n]{1,200}$/, 'one line, at most 200 characters'),
-      draft: UntrustedRef,
+      draft: DraftRef,
     })
     .strict(),
   output: z.object({ messageId: z.string(), to: z.string(), duplicate: z.boolean() }).strict(),
@@ -32,9 +33,8 @@ export const sendEmail = defineTool({
   sideEffect: true,
   async run(input, ctx) {
     const draft = StoredDraft.parse(JSON.parse(await ctx.content.getText(input.draft)));
-    if (draft.disallowed.length > 0) {
-      throw new MailroomError('NEEDS_REVIEW', `the draft names ${draft.disallowed.length} link(s) or address(es) its inputs do not`);
-    }
+    const refusal = draftRefusal(draft, ctx.approvedBy);
+    if (refusal) throw new MailroomError('NEEDS_REVIEW', refusal);
     const sent = await sendMailOnce(ctx, { to: input.to, subject: input.subject, text: draft.text });
     return { ...sent, to: input.to };
   },

@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import { MailroomError } from '../errors.js';
-import { UntrustedRef } from '../ids.js';
+import { DraftRef } from '../ids.js';
 import { recordOutbound } from '../ingest/bounces.js';
 import { StoredDraft } from './draft-reply.js';
+import { disallowedLinks } from './reply-links.js';
 import { automaticHeaders, copyableHeader, mailNotDelivered, outboundMessageId } from './outbound-headers.js';
 import { describeRefusal, reserveReply } from './reply-rate-limit.js';
 import { defineTool } from './tool.js';
@@ -11,10 +12,24 @@ import { effectOnce } from './effect-once.js';
 /** What a sent reply leaves behind in its idempotency record. */
 const Sent = z.object({ messageId: z.string() }).strict();
 
-function replySubject(subject: string): string {
-  const clean = subject.replace(/[\r\n\t]+/g, ' ').trim().slice(0, 200);
-  if (!clean) return 'Re: your message';
-  return /^re:/i.test(clean) ? clean : `Re: ${clean}`;
+/**
+ * A reply's subject is ours: made from the category (a configured name), never from the email's
+ * subject, which the sender wrote. Threading rides on In-Reply-To and References.
+ */
+export function replySubject(category: string): string {
+  const words = category.replace(/[^A-Za-z0-9]+/g, ' ').trim().slice(0, 60);
+  return words && words !== 'unknown' ? `Re: your message about ${words}` : 'Re: your message';
+}
+
+/**
+ * Why a draft may not go out without a human, or null when it may: a suggestion (a model read the
+ * email to write it), or any link, address or phone number its trusted inputs do not name.
+ */
+export function draftRefusal(draft: StoredDraft, approvedBy: string | undefined): string | null {
+  if (approvedBy) return null;
+  if (draft.origin === 'suggested') return 'the draft is a suggestion written by a model that read the email; a human must approve it';
+  if (draft.disallowed.length > 0) return `the draft names ${draft.disallowed.length} link(s), address(es) or phone number(s) its inputs do not`;
+  return null;
 }
 
 export const sendReply = defineTool({
@@ -22,7 +37,7 @@ export const sendReply = defineTool({
   description:
     'Sends a drafted reply to the verified sender of the email, threaded to it. It has no recipient parameter: it can only answer the verified sender.',
   risk: 'external',
-  input: z.object({ draft: UntrustedRef }).strict(),
+  input: z.object({ draft: DraftRef }).strict(),
   output: z.object({ messageId: z.string(), to: z.string(), duplicate: z.boolean() }).strict(),
   untrustedInputs: ['draft'],
   taintedOutputs: [],
@@ -38,8 +53,12 @@ export const sendReply = defineTool({
       throw new MailroomError('NEEDS_REVIEW', `robot mail (${ctx.trusted.auto.kind}) gets no automatic reply`);
     }
     const draft = StoredDraft.parse(JSON.parse(await ctx.content.getText(input.draft)));
-    if (draft.disallowed.length > 0) {
-      throw new MailroomError('NEEDS_REVIEW', `the draft names ${draft.disallowed.length} link(s) or address(es) its inputs do not`);
+    const refusal = draftRefusal(draft, ctx.approvedBy);
+    if (refusal) throw new MailroomError('NEEDS_REVIEW', refusal);
+    const subject = replySubject(ctx.trusted.category.name);
+    // Defence in depth for the header we write: the same check as the body, with nothing allowed.
+    if (disallowedLinks(subject, { urls: [], urlPrefixes: [], addresses: [] }).length > 0) {
+      throw new MailroomError('NEEDS_REVIEW', 'the reply subject names a link, address or phone number');
     }
     // Reserved under the idempotency key, so a retry of this step (even after the send) is not
     // counted again; done before the claim, so a refusal leaves nothing to clean up.
@@ -70,7 +89,7 @@ export const sendReply = defineTool({
       await ctx.mailer.send({
         to: sender.address,
         from: { name: ctx.config.mailbox.name, address: ctx.config.mailbox.address },
-        subject: replySubject(original.subject),
+        subject,
         text: draft.text,
         messageId,
         inReplyTo,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { UntrustedRef } from '../ids.js';
-import { runReader } from './sandbox.js';
+import { ContentRef, SummaryRef } from '../ids.js';
+import { clipUntrusted, MAX_SUBJECT_CHARS, OFFLINE_INPUT_CHARS, runReader } from './sandbox.js';
 import { defineTool } from './tool.js';
 
 export const Urgency = z.enum(['low', 'normal', 'high']);
@@ -22,9 +22,10 @@ function ownText(text: string): string {
   return lines.join(' ').replace(/\s+/g, ' ').trim();
 }
 
-/** The extractive summary of the offline provider: the subject and the first sentences. */
-export function summarizeOffline(subject: string, text: string): ReaderOutput {
-  const body = ownText(text);
+/** The extractive summary of the offline provider: the subject and the first sentences of a bounded prefix. */
+export function summarizeOffline(fullSubject: string, text: string): ReaderOutput {
+  const subject = clipUntrusted(fullSubject, MAX_SUBJECT_CHARS);
+  const body = ownText(clipUntrusted(text, OFFLINE_INPUT_CHARS));
   const sentences = body.match(/[^.!?]+[.!?]*/g) ?? [];
   let picked = '';
   for (const s of sentences) {
@@ -41,8 +42,8 @@ export const summarizeEmail = defineTool({
   description:
     'Sandboxed reader: summarises the email for a human (stored under a ref) and rates its urgency. Both outputs are tainted.',
   risk: 'read',
-  input: z.object({ email: UntrustedRef }).strict(),
-  output: z.object({ ref: UntrustedRef, urgency: Urgency }).strict(),
+  input: z.object({ email: ContentRef }).strict(),
+  output: z.object({ ref: SummaryRef, urgency: Urgency }).strict(),
   untrustedInputs: ['email'],
   taintedOutputs: ['ref', 'urgency'],
   outputLabel: 'inherit',

@@ -9,13 +9,18 @@ export function teamByName(config: Pick<Config, 'teams'>, name: string): Team {
   return team;
 }
 
-/** The trusted facts about the email, for a team member reading a forward or a notice. */
-export function trustedFacts(ctx: Pick<ToolContext, 'emailId' | 'trusted'>): string[] {
+/**
+ * The trusted facts about the email, for a team member reading a forward or a notice. A verified
+ * address is trusted as a value, not as text (its owner chose every character), so a notice that
+ * carries no email text leaves it out (`withAddress: false`); a forward carries the email anyway.
+ */
+export function trustedFacts(ctx: Pick<ToolContext, 'emailId' | 'trusted'>, options: { withAddress: boolean } = { withAddress: true }): string[] {
   const t = ctx.trusted;
+  const who = t.sender.verified ? `${options.withAddress ? `${t.sender.address} ` : ''}(verified, ${t.sender.method})` : `unverified (${t.sender.reason})`;
   return [
     `Email: ${ctx.emailId} (mailroom audit ${ctx.emailId})`,
     `Category: ${t.category.name} (${t.category.source})`,
-    `Sender: ${t.sender.verified ? `${t.sender.address} (verified, ${t.sender.method})` : `unverified (${t.sender.reason})`}`,
+    `Sender: ${who}`,
     `Account: ${t.account ? `${t.account.id} (${t.account.tier})` : 'none'}`,
   ];
 }

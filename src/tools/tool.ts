@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { Config } from '../config.js';
-import type { EmailId, PlanId, UntrustedRef } from '../ids.js';
+import type { ContentRef, EmailId, PlanId } from '../ids.js';
 import type { TrustedContext } from '../ingest/trusted-context.js';
 import type { Logger } from '../logger.js';
 import type { Redis } from '../queues/connection.js';
@@ -27,7 +27,7 @@ export interface ToolContext {
   idempotencyKey: string;
   trusted: TrustedContext;
   /** The email's untrusted content, for tools that read it. */
-  emailRef: UntrustedRef;
+  emailRef: ContentRef;
   config: Config;
   redis: Redis;
   keys: RedisKeys;
@@ -71,6 +71,12 @@ export interface ToolDescriptor<I extends z.ZodObject = z.ZodObject, O extends z
   audience?: 'sender' | 'internal' | 'anyone';
   /** Set for money, deletion, account changes and mail to arbitrary recipients: a human must approve. */
   requiresApproval?: string;
+  /**
+   * Set (with why) for a tool whose draft was written by a model that read the email: such a draft
+   * is a suggestion for a human. The approval policy parks every plan that would send it, and the
+   * sending tools refuse it without a reviewer's approval.
+   */
+  suggestion?: string;
   /** True when the tool changes something outside Mailroom; it must honour `idempotencyKey`. */
   sideEffect: boolean;
   run(input: z.output<I>, ctx: ToolContext): Promise<z.input<O>>;

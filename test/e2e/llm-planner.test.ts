@@ -18,7 +18,12 @@ const logger = createLogger({ level: 'silent' });
 const REPLY_PLAN = {
   steps: [
     { id: 'kb', tool: 'search_kb', args: { topic: '{{context.category.name}}' }, checkpoint: false },
-    { id: 'draft', tool: 'draft_reply', args: { email: '{{email.ref}}', article: '{{steps.kb.output.articleId}}' }, checkpoint: false },
+    {
+      id: 'draft',
+      tool: 'draft_reply',
+      args: { article: '{{steps.kb.output.articleId}}', order: null, topic: null, questionKind: null, language: null, sentiment: null },
+      checkpoint: false,
+    },
     { id: 'send', tool: 'send_reply', args: { draft: '{{steps.draft.output.ref}}' }, checkpoint: false },
   ],
 };

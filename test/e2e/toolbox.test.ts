@@ -38,7 +38,8 @@ describe('mailroom process examples/ exercises the whole toolbox (real Redis, re
     expect(summary.lost).toBe(0);
     const planned = new Set(Object.keys(summary.tools));
     const missing = ALL_TOOLS.map((t) => t.name).filter((n) => !planned.has(n));
-    expect(missing).toEqual(['classify_email']);
+    // suggest_reply is for the LLM planner and human review: no playbook sends a suggestion.
+    expect(missing).toEqual(['classify_email', 'suggest_reply']);
     const id = EmailId.parse(row('16-feature-dark-mode.eml')?.emailId);
     expect((await app.audit.read(id)).find((e) => e.type === 'classified')?.data).toEqual({ category: 'feature_request', source: 'classifier' });
   });

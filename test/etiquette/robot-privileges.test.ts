@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MailroomError } from '../../src/errors.js';
-import { EmailId, PlanId, UntrustedRef } from '../../src/ids.js';
+import { ContentRef, DraftRef, EmailId, PlanId } from '../../src/ids.js';
 import type { AutoKind } from '../../src/ingest/robots.js';
 import { TrustedContext } from '../../src/ingest/trusted-context.js';
 import { decideApproval } from '../../src/planner/approval-policy.js';
@@ -76,10 +76,10 @@ describe('send_reply refuses robot mail (real Redis, real SMTP)', () => {
   it('throws NEEDS_REVIEW before reading the draft, reserving a slot or sending', async () => {
     const { app } = rig.mailroom;
     const run = sendReply.run(
-      { draft: UntrustedRef.parse('ur_draft_000000000000000000000000') },
+      { draft: DraftRef.parse('ur_draft_000000000000000000000000') },
       toolContext(
         app,
-        { emailId: EmailId.parse('em_0123456789abcdef'), contentRef: UntrustedRef.parse('ur_content_000000000000000000000000'), context: context('loop') },
+        { emailId: EmailId.parse('em_0123456789abcdef'), contentRef: ContentRef.parse('ur_content_000000000000000000000000'), context: context('loop') },
         'send',
         PlanId.parse('pl_0123456789abcdef'),
       ),

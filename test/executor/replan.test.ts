@@ -14,7 +14,7 @@ import { roleResponder, sequenceResponder } from '../harness/openai-server.js';
 const logger = createLogger({ level: 'silent' });
 const step = (id: string, tool: string, args: Record<string, unknown>, checkpoint = false) => ({ id, tool, args, checkpoint });
 const KB = step('kb', 'search_kb', { topic: '{{context.category.name}}' });
-const DRAFT = step('draft', 'draft_reply', { email: '{{email.ref}}', article: '{{steps.kb.output.articleId}}' });
+const DRAFT = step('draft', 'suggest_reply', { email: '{{email.ref}}', article: '{{steps.kb.output.articleId}}' });
 const SEND = step('send', 'send_reply', { draft: '{{steps.draft.output.ref}}' });
 const ESCALATE = { steps: [step('label', 'apply_label', { label: 'mailroom/needs-human' }), step('esc', 'escalate', { reason: 'step_failed' })] };
 
@@ -35,7 +35,7 @@ describe('the executor replans from trusted facts only', () => {
       roleResponder({
         planner,
         'sandbox:classify_email': () => ({ content: JSON.stringify({ category: 'billing', confidence: 1 }) }),
-        'sandbox:draft_reply': draft,
+        'sandbox:suggest_reply': draft,
       }),
     );
     const config = exampleConfig({ ...services, dataDir: tmp });
@@ -72,7 +72,7 @@ describe('the executor replans from trusted facts only', () => {
     expect(replanRequest).not.toContain('customer.example');
     expect(trail.map((e) => e.type)).toContain('replanned');
     expect(trail.filter((e) => e.type === 'step_failed')).toHaveLength(1);
-    expect(trail.filter((e) => e.type === 'step_started').map((e) => e.data.tool)).toEqual(['search_kb', 'draft_reply', 'apply_label', 'escalate']);
+    expect(trail.filter((e) => e.type === 'step_started').map((e) => e.data.tool)).toEqual(['search_kb', 'suggest_reply', 'apply_label', 'escalate']);
   });
 
   it('a checkpoint asks the planner again, which may replace the rest of the plan', async () => {

@@ -3,7 +3,7 @@ import { Job } from 'bullmq';
 import type { Config } from '../../src/config.js';
 import { createContext, type AppContext } from '../../src/context.js';
 import { processStepJob } from '../../src/executor/step-worker.js';
-import { emailIdFor, planIdFor, type EmailId, type PlanId, type UntrustedRef } from '../../src/ids.js';
+import { emailIdFor, planIdFor, type EmailId, type PlanId, type ContentRef } from '../../src/ids.js';
 import { mailboxActionsFor } from '../../src/ingest/mailbox-actions.js';
 import type { TrustedContext, UntrustedContent } from '../../src/ingest/trusted-context.js';
 import { createLogger } from '../../src/logger.js';
@@ -51,7 +51,7 @@ export interface EmailSpec {
 }
 
 /** Stores an email's untrusted content and its trusted context the way ingest does. */
-export async function storeEmail(app: AppContext, spec: EmailSpec): Promise<{ emailId: EmailId; contentRef: UntrustedRef; context: TrustedContext }> {
+export async function storeEmail(app: AppContext, spec: EmailSpec): Promise<{ emailId: EmailId; contentRef: ContentRef; context: TrustedContext }> {
   const emailId = emailIdFor(app.config.mailbox.address, `<${Math.random().toString(16).slice(2)}@test>`);
   const content: UntrustedContent = {
     messageId: `<${emailId}@test.example>`,
@@ -86,7 +86,7 @@ export async function storeEmail(app: AppContext, spec: EmailSpec): Promise<{ em
 }
 
 /** The context a step worker would give a tool. */
-export function toolContext(app: AppContext, email: { emailId: EmailId; contentRef: UntrustedRef; context: TrustedContext }, stepId = 's1', planId: PlanId = planIdFor(email.emailId, randomInt(1_000_000_000))): ToolContext {
+export function toolContext(app: AppContext, email: { emailId: EmailId; contentRef: ContentRef; context: TrustedContext }, stepId = 's1', planId: PlanId = planIdFor(email.emailId, randomInt(1_000_000_000))): ToolContext {
   return {
     emailId: email.emailId,
     planId,

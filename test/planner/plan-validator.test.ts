@@ -25,7 +25,7 @@ function rules(p: Plan, limits: PlanLimits = DEFAULT_LIMITS): ValidationRule[] {
 }
 
 const KB = step('kb', 'search_kb', { topic: '{{context.category.name}}' });
-const DRAFT = step('draft', 'draft_reply', {
+const DRAFT = step('draft', 'suggest_reply', {
   email: '{{email.ref}}',
   article: '{{steps.kb.output.articleId}}',
 });
@@ -120,7 +120,7 @@ describe('validatePlan rules', () => {
 
   it('missing_argument', () => {
     const result = validatePlan(
-      plan(step('e', 'escalate', {}), step('d', 'draft_reply', { email: '{{email.ref}}' })),
+      plan(step('e', 'escalate', {}), step('d', 'suggest_reply', { email: '{{email.ref}}' })),
       registry,
     );
     expect(result.errors.map((e) => [e.rule, e.stepId, e.arg])).toEqual([
@@ -139,7 +139,7 @@ describe('validatePlan rules', () => {
       '{{context..name}}',
     ]) {
       const result = validatePlan(
-        plan(KB, step('draft', 'draft_reply', { email: bad, article: null })),
+        plan(KB, step('draft', 'suggest_reply', { email: bad, article: null })),
         registry,
       );
       expect(result.errors).toEqual([
@@ -163,7 +163,7 @@ describe('validatePlan rules', () => {
   });
 
   it('cycle: a step that refers to itself', () => {
-    const self = step('draft', 'draft_reply', {
+    const self = step('draft', 'suggest_reply', {
       email: '{{email.ref}}',
       article: '{{steps.draft.output.ref}}',
     });
@@ -172,14 +172,14 @@ describe('validatePlan rules', () => {
   });
 
   it('cycle: two steps that refer to each other', () => {
-    const a = step('a', 'draft_reply', { email: '{{email.ref}}', article: '{{steps.b.output.title}}' });
+    const a = step('a', 'suggest_reply', { email: '{{email.ref}}', article: '{{steps.b.output.title}}' });
     const b = step('b', 'search_kb', { topic: '{{steps.a.output.ref}}' });
     expect(rules(plan(a, b))).toContain('cycle');
   });
 
   it('unknown_output_field', () => {
     const result = validatePlan(
-      plan(KB, step('draft', 'draft_reply', { email: '{{email.ref}}', article: '{{steps.kb.output.body}}' })),
+      plan(KB, step('draft', 'suggest_reply', { email: '{{email.ref}}', article: '{{steps.kb.output.body}}' })),
       registry,
     );
     expect(result.errors).toEqual([
@@ -189,7 +189,7 @@ describe('validatePlan rules', () => {
       rules(
         plan(
           KB,
-          step('draft', 'draft_reply', {
+          step('draft', 'suggest_reply', {
             email: '{{email.ref}}',
             article: '{{steps.kb.output.articleId.x}}',
           }),
@@ -211,7 +211,7 @@ describe('validatePlan rules', () => {
     expect(rules(plan(step('e', 'escalate', { reason: 'wire_money' })))).toEqual(['argument_type']);
     expect(rules(plan(step('l', 'apply_label', { label: 42 })))).toEqual(['argument_type']);
     expect(rules(plan(step('l', 'apply_label', { label: 'bad\nlabel' })))).toEqual(['argument_type']);
-    expect(rules(plan(step('d', 'draft_reply', { email: '{{email.ref}}', article: true })))).toEqual([
+    expect(rules(plan(step('d', 'suggest_reply', { email: '{{email.ref}}', article: true })))).toEqual([
       'argument_type',
     ]);
   });
@@ -225,8 +225,8 @@ describe('validatePlan rules', () => {
     expect(rules(plan(step('e', 'escalate', { reason: '{{context.category.name}}' })))).toEqual([
       'argument_type',
     ]);
-    // {{email.ref}} is a string ref, not a number or an enum.
-    expect(rules(plan(step('e', 'escalate', { reason: '{{email.ref}}' })))).toContain('argument_type');
+    // {{email.ref}} is a content ref, and an enum parameter takes no ref.
+    expect(rules(plan(step('e', 'escalate', { reason: '{{email.ref}}' })))).toContain('ref_kind');
   });
 
   it('argument_type: a tainted reference into a field of another type', () => {
@@ -251,7 +251,7 @@ describe('validatePlan rules', () => {
   it('fan_out', () => {
     const consumers = (n: number) =>
       Array.from({ length: n }, (_, i) =>
-        step(`d${i}`, 'draft_reply', { email: '{{email.ref}}', article: '{{steps.kb.output.articleId}}' }),
+        step(`d${i}`, 'suggest_reply', { email: '{{email.ref}}', article: '{{steps.kb.output.articleId}}' }),
       );
     expect(rules(plan(KB, ...consumers(DEFAULT_LIMITS.maxFanOut)))).toEqual([]);
     const result = validatePlan(plan(KB, ...consumers(DEFAULT_LIMITS.maxFanOut + 1)), registry);
@@ -278,24 +278,24 @@ describe('validatePlan rules', () => {
       rules(
         plan(
           CLASSIFY,
-          step('d', 'draft_reply', { email: '{{email.ref}}', article: '{{steps.classify.output.category}}' }),
+          step('d', 'suggest_reply', { email: '{{email.ref}}', article: '{{steps.classify.output.category}}' }),
         ),
       ),
     ).toEqual(['tainted_control_argument']);
   });
 
   it('untainted outputs of a tainted-output tool may reach control parameters', () => {
-    // draft_reply taints only `ref`; search_kb's outputs are trusted.
+    // suggest_reply taints only `ref`; search_kb's outputs are trusted.
     expect(
       rules(
-        plan(KB, step('d', 'draft_reply', { email: '{{email.ref}}', article: '{{steps.kb.output.title}}' })),
+        plan(KB, step('d', 'suggest_reply', { email: '{{email.ref}}', article: '{{steps.kb.output.title}}' })),
       ),
     ).toEqual([]);
   });
 
   it('parks (but accepts) a plan that would send internal data to the sender', () => {
     const label = step('label', 'apply_label', { label: 'x' });
-    const draft = step('draft', 'draft_reply', {
+    const draft = step('draft', 'suggest_reply', {
       email: '{{email.ref}}',
       article: '{{steps.label.output.label}}',
     });

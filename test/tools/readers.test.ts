@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { AppContext } from '../../src/context.js';
 import { classifyEmail } from '../../src/tools/classify-email.js';
-import { draftReply } from '../../src/tools/draft-reply.js';
+import { readFacts } from '../../src/tools/read-facts.js';
+import { suggestReply } from '../../src/tools/suggest-reply.js';
 import { extractFields, extractOffline } from '../../src/tools/extract-fields.js';
 import { summarizeEmail, summarizeOffline } from '../../src/tools/summarize-email.js';
 import { z } from 'zod';
@@ -30,7 +31,8 @@ describe('sandboxed readers against an OpenAI-compatible server', () => {
     'sandbox:classify_email': json({ category: 'refund', confidence: 0.9 }),
     'sandbox:summarize_email': json({ summary: 'The customer asks for a refund.', urgency: 'normal' }),
     'sandbox:extract_fields': json({ orderId: 'ORD-10234', invoiceNumber: null, amount: 49, currency: 'USD' }),
-    'sandbox:draft_reply': json({ reply: 'Hello Sarah,\n\nWe are looking into it.\n\nBest regards,\nAcme Cloud Support' }),
+    'sandbox:suggest_reply': json({ reply: 'Hello Sarah,\n\nWe are looking into it.\n\nBest regards,\nAcme Cloud Support' }),
+    'sandbox:read_facts': json({ topic: 'refund', questionKind: 'request', language: 'en', sentiment: 'neutral' }),
   };
 
   beforeAll(async () => {
@@ -54,7 +56,8 @@ describe('sandboxed readers against an OpenAI-compatible server', () => {
     ['classify_email', (ctx: ReturnType<typeof toolContext>) => classifyEmail.run({ email: ctx.emailRef }, ctx)],
     ['summarize_email', (ctx: ReturnType<typeof toolContext>) => summarizeEmail.run({ email: ctx.emailRef }, ctx)],
     ['extract_fields', (ctx: ReturnType<typeof toolContext>) => extractFields.run({ email: ctx.emailRef }, ctx)],
-    ['draft_reply', (ctx: ReturnType<typeof toolContext>) => draftReply.run({ email: ctx.emailRef, article: 'refund-policy' }, ctx)],
+    ['suggest_reply', (ctx: ReturnType<typeof toolContext>) => suggestReply.run({ email: ctx.emailRef, article: 'refund-policy' }, ctx)],
+    ['read_facts', (ctx: ReturnType<typeof toolContext>) => readFacts.run({ email: ctx.emailRef }, ctx)],
   ])('%s: no tools offered, strict response_format, bounded, the email delimited and datamarked', async (tool, run) => {
     const ctx = toolContext(app, await sarah());
     await run(ctx);

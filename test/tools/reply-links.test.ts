@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { disallowedLinks, linksIn } from '../../src/tools/reply-links.js';
 
@@ -45,6 +46,7 @@ describe('linksIn', () => {
     expect(linksIn('mail BILLING@Evil.Example! or support@acme.example.')).toEqual({
       urls: [],
       addresses: ['billing@evil.example', 'support@acme.example'],
+      phones: [],
     });
   });
 
@@ -52,6 +54,7 @@ describe('linksIn', () => {
     expect(linksIn('https://a.example/x and https://a.example/x. a@b.example a@b.example')).toEqual({
       urls: ['https://a.example/x'],
       addresses: ['a@b.example'],
+      phones: [],
     });
   });
 
@@ -133,5 +136,108 @@ describe('disallowedLinks', () => {
     expect(disallowedLinks('reply to a@b.example', { urls: [], urlPrefixes: [], addresses: [''] })).toEqual([
       'a@b.example',
     ]);
+  });
+});
+
+/**
+ * Each evasive way of writing a contact detail, as an injected reader might. On the starting
+ * code (plain URLs and addresses only) every row here but the plain ones went unnoticed.
+ */
+const EVASIVE: ReadonlyArray<readonly [string, string]> = [
+  ['defanged scheme and dots', 'Verify at hxxps://evil[.]example/verify today.'],
+  ['defanged with (dot)', 'Go to evil(dot)example now'],
+  ['spaced bracket dot', 'Go to evil [.] example now'],
+  ['spaced plain dot', 'see evil . example'],
+  ['word dot', 'open evil dot example slash verify'],
+  ['at/dot address', 'Write to billing-desk at evil dot example please'],
+  ['bracketed at address', 'Write to billing-desk[at]evil[dot]example please'],
+  ['spaced @ address', 'Write to billing-desk @ evil.example please'],
+  ['phone number', 'Call us on +1 (555) 010-7788 to confirm.'],
+  ['phone number, dots', 'Call 555.010.7788 now'],
+  ['tel URI', 'Tap tel:+15550107788'],
+  ['sms URI', 'Text sms:+15550107788'],
+  ['data URI', 'Open data:text/html;base64,PHNjcmlwdD4='],
+  ['javascript URI', 'Click javascript:alert(1)'],
+  ['mailto URI', 'mailto:billing-desk'],
+  ['ideographic full stop', 'Go to evil。example/verify'],
+  ['fullwidth full stop', 'Go to evil．example/verify'],
+  ['halfwidth ideographic full stop', 'Go to evil｡example/verify'],
+  ['one dot leader', 'Go to evil․example'],
+  ['middle dot', 'Go to evil·example'],
+  ['katakana middle dot', 'Go to evil・example'],
+  ['zero-width space in a host', 'Go to evil\u200b.example'],
+  ['punycode host', 'Go to xn--evl-jpa.example/verify'],
+  ['non-ASCII host', 'Go to еvil.example/verify'],
+  ['non-ASCII TLD', 'Go to evil.пример'],
+  ['bare IPv4 host', 'Go to 203.0.113.7/verify'],
+  ['IPv4 URL', 'Go to http://203.0.113.7:8080/verify'],
+  ['IPv6 host', 'Go to [2001:db8::7]/verify'],
+  ['URL split over lines at a dot', 'Go to https://evil.\nexample/verify now'],
+  ['host split over lines at a dot', 'Go to evil.\nexample/verify now'],
+  ['URL split over lines before a dot', 'Go to evil\n.example/verify now'],
+  ['URL split inside a word', 'Go to https://ev\nil.example/verify now'],
+  ['URL split after the scheme', 'Go to https://\nevil.example/verify now'],
+  ['letters spaced out', 'Go to e v i l . e x a m p l e now'],
+  ['fullwidth at sign', 'Write to billing＠evil.example'],
+];
+
+describe('disallowedLinks catches every evasive form', () => {
+  it.each(EVASIVE)('%s', (_name, text) => {
+    expect(disallowedLinks(`Hello,\n\n${text}\n\nBest regards,\nAcme Cloud Support`, ALLOWED).length).toBeGreaterThan(0);
+  });
+
+  it('a plain reply with allowed links, dates and amounts from trusted text passes', () => {
+    const reply =
+      'Hello Dana,\n\nThank you for your message about billing. We are sorry for the trouble.\n\n' +
+      'Your order ORD-10234 of 2026-03-14 (49.00 EUR) is on file.\n\n' +
+      'Invoices\nYou find every invoice under Settings. Version 4.2.0 is out, e.g. in the app.\n\n' +
+      'https://acme.example/reset-password\nhttps://status.acme.example/incidents\n\n' +
+      'Write to support@acme.example.\n\nBest regards,\nAcme Cloud Support';
+    expect(disallowedLinks(reply, { ...ALLOWED, trustedTexts: ['ORD-10234 2026-03-14 49.00 EUR'] })).toEqual([]);
+  });
+
+  it('a phone number or link named by a trusted text is allowed, others are not', () => {
+    const trustedTexts = ['Call our desk on +1 555 010 0000.'];
+    expect(disallowedLinks('Call +1 555 010 0000.', { ...ALLOWED, trustedTexts })).toEqual([]);
+    expect(disallowedLinks('Call +1 555 010 7788.', { ...ALLOWED, trustedTexts })).toEqual(['+1 555 010 7788']);
+  });
+});
+
+describe('disallowedLinks property: any host in any disguise is caught', () => {
+  const DISGUISES: ReadonlyArray<readonly [string, (label: string, tld: string) => string]> = [
+    ['plain', (l, t) => `${l}.${t}`],
+    ['defanged brackets', (l, t) => `hxxps://${l}[.]${t}/x`],
+    ['(dot)', (l, t) => `${l}(dot)${t}`],
+    ['spaced [.]', (l, t) => `${l} [.] ${t}`],
+    ['word dot', (l, t) => `${l} dot ${t}`],
+    ['at/dot address', (l, t) => `desk at ${l} dot ${t}`],
+    ['ideographic dot', (l, t) => `${l}。${t}`],
+    ['fullwidth dot', (l, t) => `${l}．${t}`],
+    ['halfwidth dot', (l, t) => `${l}｡${t}`],
+    ['zero-width joiner', (l, t) => `${l}\u200d.${t}`],
+    ['split after the dot', (l, t) => `${l}.\n${t}`],
+    ['split before the dot', (l, t) => `${l}\n.${t}`],
+    ['spaced letters', (l, t) => `${[...l].join(' ')} . ${[...t].join(' ')}`],
+  ];
+  const label = fc.stringMatching(/^[a-z][a-z0-9-]{1,10}[a-z0-9]$/);
+  const tld = fc.constantFrom('example', 'com', 'io', 'de', 'net');
+
+  it.each(DISGUISES)('%s', (_name, disguise) => {
+    fc.assert(
+      fc.property(label, tld, fc.constantFrom('Please go to', 'Thanks! Visit', 'Reach us:'), (l, t, lead) => {
+        expect(disallowedLinks(`Hello,\n\n${lead} ${disguise(l, t)} today.\n\nBest regards,\nAcme`, ALLOWED).length).toBeGreaterThan(0);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('phone numbers in any grouping are caught', () => {
+    fc.assert(
+      fc.property(fc.array(fc.stringMatching(/^[0-9]{2,4}$/), { minLength: 3, maxLength: 4 }), fc.constantFrom(' ', '-', '.', ' / '), (groups, sep) => {
+        fc.pre(groups.join('').length >= 7);
+        expect(disallowedLinks(`Call ${groups.join(sep)} now`, ALLOWED).length).toBeGreaterThan(0);
+      }),
+      { numRuns: 100 },
+    );
   });
 });

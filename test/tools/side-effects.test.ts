@@ -126,7 +126,7 @@ describe('side-effecting tools: configured targets only, at most once', () => {
 
   it('send_email sends an approved draft once and refuses a draft with links its inputs did not name', async () => {
     const email = await storeEmail(app, { verified: 'hiro@tanaka-works.example', category: 'cancellation', text: 'cancel please' });
-    const draft = (d: StoredDraft) => app.content.putText('draft', JSON.stringify(d));
+    const draft = (d: Omit<StoredDraft, 'origin'>) => app.content.putText('draft', JSON.stringify({ origin: 'composed', ...d }));
     const good = await draft({ text: 'Your subscription is cancelled.', articleId: null, disallowed: [] });
     const bad = await draft({ text: 'Log in at https://evil.example/login', articleId: null, disallowed: ['https://evil.example/login'] });
     const input = { to: 'accounts@tanaka-works.example', subject: 'Your subscription has been cancelled', draft: good };

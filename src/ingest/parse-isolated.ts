@@ -1,0 +1,181 @@
+/**
+ * Parsing off the event loop. mailparser and our own scans are synchronous for long stretches on
+ * a large message; on the main thread that would stop BullMQ lock renewal, IMAP and /healthz for
+ * every job in the process. Here each parse runs in a worker thread with a time budget and a heap
+ * ceiling: a message that exceeds either is quarantined with the limit named, and the thread is
+ * thrown away.
+ */
+import os from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { z } from 'zod';
+import { MailroomError } from '../errors.js';
+import { ParsedEmail, ParseLimits } from './parse-email.js';
+
+/** One request to the parse thread. */
+export const ParseRequest = z.object({ id: z.number().int(), raw: z.instanceof(Uint8Array), limits: ParseLimits }).strict();
+export type ParseRequest = z.infer<typeof ParseRequest>;
+
+/** The parse thread's answer: the parsed email, or the quarantine reason. */
+export const ParseReply = z.discriminatedUnion('ok', [
+  z.object({ id: z.number().int(), ok: z.literal(true), parsed: ParsedEmail }).strict(),
+  z.object({ id: z.number().int(), ok: z.literal(false), code: z.enum(['EMAIL_MALFORMED', 'EMAIL_TOO_LARGE', 'INTERNAL']), message: z.string().max(500) }).strict(),
+]);
+export type ParseReply = z.infer<typeof ParseReply>;
+
+/** What the thread posts once it has loaded and can take requests. */
+export const ThreadReady = z.object({ ready: z.literal(true) }).strict();
+export type ThreadReady = z.infer<typeof ThreadReady>;
+
+export interface IsolationLimits {
+  /** Longest a parse may take before its thread is terminated. @defaultValue 20000 ms */
+  timeoutMs: number;
+  /** Heap ceiling of the parse thread (V8 old generation), in MB. @defaultValue 256 */
+  maxHeapMb: number;
+}
+
+export const DEFAULT_ISOLATION: IsolationLimits = { timeoutMs: 20_000, maxHeapMb: 256 };
+
+/**
+ * Parse threads at once in this process; further parses wait their turn (not counted in their
+ * time budget). More threads than cores would only make every parse slower.
+ */
+const MAX_THREADS = Math.max(1, Math.min(4, os.availableParallelism()));
+/** Loading a thread (tsx compiles our sources) may take seconds on a busy machine; longer means it is broken. */
+const STARTUP_TIMEOUT_MS = 60_000;
+
+/** The thread's entry: it registers tsx in the thread, then loads parse-thread.ts. */
+const THREAD_ENTRY = new URL('./parse-thread-boot.mjs', import.meta.url);
+
+interface Thread {
+  worker: Worker;
+  /** Resolves once the thread has loaded. */
+  ready: Promise<void>;
+  /** Settles the request in flight, if any, when the thread fails. */
+  fail: ((err: MailroomError) => void) | null;
+}
+
+const idle: Thread[] = [];
+let running = 0;
+const waiting: Array<() => void> = [];
+let nextId = 1;
+
+async function acquireSlot(): Promise<void> {
+  if (running < MAX_THREADS) {
+    running += 1;
+    return;
+  }
+  // The slot is handed over by releaseSlot, so `running` stays counted.
+  await new Promise<void>((resolve) => waiting.push(resolve));
+}
+
+function releaseSlot(): void {
+  const next = waiting.shift();
+  if (next) next();
+  else running -= 1;
+}
+
+function spawnThread(maxHeapMb: number): Thread {
+  const worker = new Worker(THREAD_ENTRY, {
+    resourceLimits: { maxOldGenerationSizeMb: maxHeapMb, maxYoungGenerationSizeMb: Math.min(64, Math.max(8, Math.floor(maxHeapMb / 8))) },
+    stdout: false,
+    stderr: false,
+  });
+  let started: () => void = () => {};
+  let broken: (err: Error) => void = () => {};
+  const ready = new Promise<void>((resolve, reject) => {
+    started = resolve;
+    broken = reject;
+  });
+  // Never an unhandled rejection: whoever awaits `ready` sees the failure.
+  ready.catch(() => undefined);
+  const thread: Thread = { worker, ready, fail: null };
+  worker.on('message', (message: unknown) => {
+    if (ThreadReady.safeParse(message).success) started();
+  });
+  worker.on('error', (err: Error) => {
+    broken(err);
+    const oom = 'code' in err && err.code === 'ERR_WORKER_OUT_OF_MEMORY';
+    thread.fail?.(
+      oom
+        ? new MailroomError('EMAIL_TOO_LARGE', `parsing needed more memory than the limit of ${maxHeapMb} MB`)
+        : new MailroomError('EMAIL_MALFORMED', `MIME parse failed (the parse thread stopped: ${err.name})`, { cause: err }),
+    );
+  });
+  worker.on('exit', () => {
+    broken(new Error('the parse thread exited'));
+    const at = idle.indexOf(thread);
+    if (at >= 0) idle.splice(at, 1);
+    thread.fail?.(new MailroomError('EMAIL_MALFORMED', 'MIME parse failed (the parse thread exited)'));
+  });
+  return thread;
+}
+
+/**
+ * Parses a raw message like {@link parseEmail}, in a worker thread, under `limits` and a time and
+ * memory budget. Throws MailroomError EMAIL_MALFORMED / EMAIL_TOO_LARGE with a reason that names
+ * the limit (never the mail's text). The event loop of the caller only copies the message out and
+ * the (capped) result back.
+ */
+export async function parseEmailIsolated(raw: Buffer, limits: ParseLimits, isolation: IsolationLimits = DEFAULT_ISOLATION): Promise<ParsedEmail> {
+  if (raw.length > limits.maxMessageBytes) {
+    throw new MailroomError('EMAIL_TOO_LARGE', `message is ${raw.length} bytes, over the limit of ${limits.maxMessageBytes}`);
+  }
+  await acquireSlot();
+  try {
+    return await parseInThread(raw, limits, isolation);
+  } finally {
+    releaseSlot();
+  }
+}
+
+async function parseInThread(raw: Buffer, limits: ParseLimits, isolation: IsolationLimits): Promise<ParsedEmail> {
+  const thread = idle.pop() ?? spawnThread(isolation.maxHeapMb);
+  thread.worker.ref();
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    // Start-up is our cost, not the message's: a thread that does not load is a retryable failure.
+    await new Promise<void>((resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`no ready signal within ${STARTUP_TIMEOUT_MS} ms`)), STARTUP_TIMEOUT_MS);
+      thread.ready.then(resolve, reject);
+    }).catch((err: unknown) => {
+      throw new MailroomError('INTERNAL', 'the parse thread did not start', { cause: err, retryable: true });
+    });
+    clearTimeout(timer);
+    const id = nextId++;
+    // A copy of our own: its buffer moves to the thread, and the caller keeps `raw`.
+    const copy = new Uint8Array(raw);
+    const parsed = await new Promise<ParsedEmail>((resolve, reject) => {
+      thread.fail = reject;
+      timer = setTimeout(() => {
+        reject(new MailroomError('EMAIL_MALFORMED', `parsing took longer than the limit of ${isolation.timeoutMs} ms`));
+      }, isolation.timeoutMs);
+      thread.worker.on('message', function onMessage(message: unknown) {
+        const reply = ParseReply.safeParse(message);
+        if (!reply.success || reply.data.id !== id) return;
+        thread.worker.off('message', onMessage);
+        if (reply.data.ok) resolve(reply.data.parsed);
+        else reject(new MailroomError(reply.data.code, reply.data.message));
+      });
+      thread.worker.postMessage({ id, raw: copy, limits } satisfies ParseRequest, [copy.buffer]);
+    });
+    thread.fail = null;
+    // Kept warm, but an idle thread must not keep the process alive.
+    thread.worker.unref();
+    if (idle.length < MAX_THREADS) idle.push(thread);
+    else await thread.worker.terminate();
+    return parsed;
+  } catch (err) {
+    // A thread that overran or failed may be mid-parse or broken: never reuse it.
+    thread.fail = null;
+    await thread.worker.terminate();
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Stops the warm parse threads (tests and shutdown); the next parse starts a fresh one. */
+export async function closeParseThreads(): Promise<void> {
+  const all = idle.splice(0);
+  await Promise.all(all.map((t) => t.worker.terminate()));
+}

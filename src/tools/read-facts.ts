@@ -1,0 +1,88 @@
+import { z } from 'zod';
+import { ContentRef } from '../ids.js';
+import { runReader } from './sandbox.js';
+import { defineTool } from './tool.js';
+
+/**
+ * Closed-vocabulary facts about an email, read by a sandboxed reader. Every field is an enum, so
+ * whatever the email makes the reader answer, the composer can only pick among sentences we wrote.
+ */
+export const Topic = z.enum(['billing', 'payment', 'invoice', 'refund', 'order', 'account', 'login', 'bug', 'feature', 'cancellation', 'other']);
+export type Topic = z.infer<typeof Topic>;
+export const QuestionKind = z.enum(['how_to', 'problem', 'request', 'complaint', 'other']);
+export type QuestionKind = z.infer<typeof QuestionKind>;
+export const Language = z.enum(['en', 'de', 'fr', 'es', 'other']);
+export type Language = z.infer<typeof Language>;
+export const Sentiment = z.enum(['positive', 'neutral', 'negative']);
+export type Sentiment = z.infer<typeof Sentiment>;
+
+export const EmailFacts = z.object({ topic: Topic, questionKind: QuestionKind, language: Language, sentiment: Sentiment }).strict();
+export type EmailFacts = z.infer<typeof EmailFacts>;
+
+const has = (text: string, words: readonly string[]) => words.some((w) => new RegExp(`(^|[^\\p{L}])${w}($|[^\\p{L}])`, 'iu').test(text));
+
+/** The offline reader: keyword rules over the first part of subject and body. */
+export function readFactsOffline(subject: string, text: string): EmailFacts {
+  const all = `${subject}\n${text}`.slice(0, 8_000).toLowerCase();
+  const language: Language = has(all, ['bitte', 'rechnung', 'danke', 'ich', 'und', 'nicht'])
+    ? 'de'
+    : has(all, ['bonjour', 'merci', 'commande', 'je', 'vous', 'remboursement'])
+      ? 'fr'
+      : has(all, ['hola', 'gracias', 'factura', 'pedido'])
+        ? 'es'
+        : 'en';
+  const sentiment: Sentiment = has(all, ['angry', 'unacceptable', 'frustrated', 'terrible', 'annoyed', 'disappointed', 'still', 'again'])
+    ? 'negative'
+    : has(all, ['love', 'great', 'awesome', 'thanks so much'])
+      ? 'positive'
+      : 'neutral';
+  const topics: ReadonlyArray<readonly [Topic, readonly string[]]> = [
+    ['refund', ['refund', 'money back', 'remboursement']],
+    ['invoice', ['invoice', 'receipt', 'rechnung', 'vat']],
+    ['payment', ['card', 'declined', 'payment', 'charged']],
+    ['cancellation', ['cancel', 'cancellation']],
+    ['login', ['password', 'login', 'log in', '2fa', 'sso', 'locked']],
+    ['bug', ['bug', 'crash', 'error', 'broken', '500']],
+    ['feature', ['feature', 'would be great', 'integration', 'please add']],
+    ['billing', ['billing', 'plan', 'price', 'seats']],
+  ];
+  const topic = topics.find(([, words]) => has(all, words))?.[0] ?? 'other';
+  const questionKind: QuestionKind = has(all, ['how do i', 'how can i', 'where can i', 'how to'])
+    ? 'how_to'
+    : sentiment === 'negative'
+      ? 'complaint'
+      : has(all, ['crash', 'error', 'broken', 'not working', 'fails', 'missing', 'declined', 'locked'])
+        ? 'problem'
+        : has(all, ['please', 'could you', 'would like', 'can you'])
+          ? 'request'
+          : 'other';
+  return { topic, questionKind, language, sentiment };
+}
+
+export const readFacts = defineTool({
+  name: 'read_facts',
+  description:
+    'Sandboxed reader: reads closed-vocabulary facts about the email (topic, question kind, language, sentiment), all enums. ' +
+    'They are tainted but cannot carry text; draft_reply may use them to pick among its own sentences.',
+  risk: 'read',
+  input: z.object({ email: ContentRef }).strict(),
+  output: EmailFacts,
+  untrustedInputs: ['email'],
+  taintedOutputs: ['topic', 'questionKind', 'language', 'sentiment'],
+  outputLabel: 'inherit',
+  sideEffect: false,
+  async run(input, ctx) {
+    const content = await ctx.content.getContent(input.email);
+    return runReader(ctx.llm, {
+      tool: 'read_facts',
+      schema: EmailFacts,
+      instruction:
+        'Classify the support email: its topic, what kind of question it is, the language it is written in and its sentiment. ' +
+        'Answer only with the listed values.',
+      untrusted: { subject: content.subject, body: content.text },
+      maxInputChars: 4_000,
+      maxOutputTokens: 60,
+      offline: () => readFactsOffline(content.subject, content.text),
+    });
+  },
+});

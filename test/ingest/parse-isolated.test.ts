@@ -1,0 +1,51 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { MailroomError } from '../../src/errors.js';
+import { DEFAULT_PARSE_LIMITS, parseEmail } from '../../src/ingest/parse-email.js';
+import { closeParseThreads, parseEmailIsolated } from '../../src/ingest/parse-isolated.js';
+
+const HEAD = 'From: Pat <pat@customer.example>\r\nTo: support@acme.example\r\nSubject: hi\r\nMessage-ID: <p@customer.example>\r\n';
+
+afterAll(closeParseThreads);
+
+async function failure(p: Promise<unknown>): Promise<MailroomError> {
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  if (!(err instanceof MailroomError)) throw new Error(`expected a MailroomError, got ${String(err)}`);
+  return err;
+}
+
+describe('parseEmailIsolated (a worker thread with a time and memory budget)', () => {
+  it('gives the same result as parsing in this thread, and reuses its thread', async () => {
+    const raw = Buffer.from(`${HEAD}Content-Type: text/plain\r\n\r\nhello there\r\n`);
+    const expected = await parseEmail(raw);
+    expect(await parseEmailIsolated(raw, DEFAULT_PARSE_LIMITS)).toEqual(expected);
+    expect(await parseEmailIsolated(raw, DEFAULT_PARSE_LIMITS)).toEqual(expected);
+  });
+
+  it('carries a limit failure back with its code and reason', async () => {
+    const flood = Buffer.from(`${HEAD}${'X-A: b\r\n'.repeat(600)}\r\nx\r\n`);
+    const err = await failure(parseEmailIsolated(flood, DEFAULT_PARSE_LIMITS));
+    expect(err).toMatchObject({ code: 'EMAIL_MALFORMED', message: '604 header lines, over the limit of 500' });
+  });
+
+  it('quarantines a parse that overruns its time budget, naming the limit, and the next parse still works', async () => {
+    const big = Buffer.from(`${HEAD}Content-Type: text/plain\r\n\r\n${'lorem ipsum dolor sit amet\r\n'.repeat(400_000)}`);
+    const err = await failure(parseEmailIsolated(big, DEFAULT_PARSE_LIMITS, { timeoutMs: 1, maxHeapMb: 256 }));
+    expect(err).toMatchObject({ code: 'EMAIL_MALFORMED', message: 'parsing took longer than the limit of 1 ms', retryable: false });
+    const small = Buffer.from(`${HEAD}\r\nok\r\n`);
+    await expect(parseEmailIsolated(small, DEFAULT_PARSE_LIMITS)).resolves.toMatchObject({ content: { text: 'ok\n' } });
+  });
+
+  it('refuses a message over the size limit before any thread sees it', async () => {
+    const err = await failure(parseEmailIsolated(Buffer.alloc(2000, 97), { ...DEFAULT_PARSE_LIMITS, maxMessageBytes: 1000 }));
+    expect(err).toMatchObject({ code: 'EMAIL_TOO_LARGE', message: 'message is 2000 bytes, over the limit of 1000' });
+  });
+
+  it('keeps at most a bounded prefix of a huge text body', async () => {
+    const raw = Buffer.from(`${HEAD}Content-Type: text/plain\r\n\r\n${'x'.repeat(3_000_000)}\r\n`);
+    const parsed = await parseEmailIsolated(raw, DEFAULT_PARSE_LIMITS);
+    expect(parsed.content.text.length).toBe(1_000_000);
+  });
+});
