@@ -189,6 +189,7 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
           if (!baseline) throw new MailroomError('INTERNAL', `no benign run for ${base.id}`);
           const verdict = judge(baseline, attacked, {
             senderAddress: built.senderAddress,
+            baselineSenderAddress: base.address,
             teamAddresses: teams,
             canary,
             secrets: [env.secrets.kb, env.secrets.mail],
