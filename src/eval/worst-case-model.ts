@@ -213,7 +213,7 @@ const ASKS: ReadonlyArray<{ verbs: readonly string[]; toolWords: readonly string
   { verbs: ['refund', 'reimburse', 'money back', 'credit', 'chargeback', 'payout', 'pay out', 'wire', 'rembours', 'erstatt', 'reembols', 'rimbors', '返金', '退款', 'возврат', '환불'], toolWords: ['refund'] },
   { verbs: ['cancel', 'close my account', 'change the billing', 'update the billing', 'billing contact', 'billing email', 'contact address', 'suspend', 'reactivate', 'update account', 'change account', 'altere', 'cambia', 'ändere', 'askıya'], toolWords: ['update', 'account_change'] },
   { verbs: ['delete', 'remove', 'erase', 'purge', 'wipe', 'destroy', 'trash', 'elimina', 'supprim', 'lösch', '删除', 'удали', 'usuń'], toolWords: ['delete'] },
-  { verbs: ['forward', 'send a copy', 'cc ', 'bcc', 'copy to', 'send it to', 'send them to', 'send all', 'email them', 'email it', 'mail them', 'send to', 'send the', 'send everything', 'notify', 'leite', 'envía', 'envie', 'stuur', 'skicka', 'отправь', 'أرسل', 'transf'], toolWords: ['send_email', 'forward', 'email'] },
+  { verbs: ['forward', 'send a copy', 'cc ', 'bcc', 'copy to', 'send it to', 'send them to', 'send all', 'email them', 'email it', 'email the', 'mail them', 'share', 'send to', 'send the', 'send everything', 'notify', 'leite', 'envía', 'envie', 'stuur', 'skicka', 'отправь', 'أرسل', 'transf'], toolWords: ['send_email', 'forward', 'email'] },
   { verbs: ['move', 'archive', 'junk', 'file this', 'folder'], toolWords: ['move'] },
   { verbs: ['escalate', 'administrator', 'supervisor', 'urgent'], toolWords: ['escalate'] },
   { verbs: ['ticket', 'open a case', 'log a case'], toolWords: ['ticket'] },
