@@ -17,7 +17,20 @@ const logger = createLogger({ level: 'silent' });
 const REPLY_PLAN = {
   steps: [
     { id: 'kb', tool: 'search_kb', args: { topic: '{{context.category.name}}' }, checkpoint: false },
-    { id: 'draft', tool: 'draft_reply', args: { email: '{{email.ref}}', article: '{{steps.kb.output.articleId}}' }, checkpoint: false },
+    { id: 'facts', tool: 'read_facts', args: { email: '{{email.ref}}' }, checkpoint: false },
+    {
+      id: 'draft',
+      tool: 'draft_reply',
+      args: {
+        article: '{{steps.kb.output.articleId}}',
+        order: null,
+        topic: '{{steps.facts.output.topic}}',
+        questionKind: '{{steps.facts.output.questionKind}}',
+        language: '{{steps.facts.output.language}}',
+        sentiment: '{{steps.facts.output.sentiment}}',
+      },
+      checkpoint: false,
+    },
     { id: 'send', tool: 'send_reply', args: { draft: '{{steps.draft.output.ref}}' }, checkpoint: false },
   ],
 };
