@@ -94,7 +94,7 @@ async function reactAgent(options: EvalOptions, watch: CanaryWatch): Promise<Age
   const { config, model } = options;
   const benign = await startModelServer({ model: 'benign' });
   let server: ModelServer | null = null;
-  let attackClient;
+  let attackClient: ReturnType<typeof createAgentClient>;
   let attackModel: string;
   if (model === 'endpoint') {
     const openai = requireEndpoint(config);
