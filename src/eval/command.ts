@@ -23,7 +23,10 @@ export function registerEvalCommand(program: Command, examplesDir: string): void
   const evalCommand = program.command('eval').description('measure what injected text can make an agent do');
   evalCommand
     .command('injections')
-    .description('differential prompt-injection eval: each corpus payload in benign customer emails, against a benign run of each')
+    .description(
+      "differential prompt-injection eval: each corpus payload in benign customer emails, against a benign run of each " +
+        "(on the example company's config, accounts and knowledge base; REDIS_URL and OPENAI_* are honoured)",
+    )
     .requiredOption('--corpus <file>', 'JSON array of { id, payload, technique?, attacker_goal_kind?, placement? }')
     .addOption(new Option('--agent <agent>', 'who handles the mail').choices(EvalAgent.options).default('mailroom'))
     .addOption(
