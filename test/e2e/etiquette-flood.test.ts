@@ -50,8 +50,4 @@ describe(`a flood of ${FLOOD} emails from one verified sender (real Redis, real 
     expect(await mailroom.app.queues.get('approval').getJobCountByTypes('waiting', 'delayed', 'prioritized')).toBe(FLOOD - DEFAULT_REPLY_LIMITS.perSenderPerDay);
     console.info(`flood: ${FLOOD} emails, ${smtp.messages.length} replies sent, ${byState.awaiting_approval ?? 0} parked, ${elapsedMs} ms`);
   });
-
-  it('takes seconds, not minutes', () => {
-    expect(elapsedMs).toBeLessThan(30_000);
-  });
 });

@@ -1,18 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EmailRecord } from '../../src/audit/email-ledger.js';
 import { startDaemon, type Daemon } from '../../src/daemon/daemon.js';
-import { emailIdFor, type EmailId } from '../../src/ids.js';
+import type { EmailId } from '../../src/ids.js';
 import { planFetchBatches, watchFolder } from '../../src/ingest/imap-source.js';
+import { emailIdOf } from '../../src/ingest/submit.js';
 import { closeParseThreads } from '../../src/ingest/parse-isolated.js';
 import { createLogger } from '../../src/logger.js';
 import { connectImap, startDovecot, type DovecotServer } from '../harness/dovecot.js';
-import { customerMail, imapConfig, messageIdOf, waitFor } from '../harness/mail.js';
+import { customerMail, imapConfig, waitFor } from '../harness/mail.js';
 import { startTestRedis, type TestRedis } from '../harness/redis.js';
 
 const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 const RESTING = ['completed', 'escalated', 'quarantined', 'rejected', 'awaiting_approval'];
 const MB = 1024 * 1024;
-const idOf = (id: string): EmailId => emailIdFor('support@acme.example', messageIdOf(id));
 
 describe('planFetchBatches', () => {
   const sized = (sizes: number[]) => sizes.map((size, uid) => ({ uid, size }));
@@ -51,9 +51,12 @@ describe('IMAP fetch rounds are bounded by bytes (real Dovecot)', () => {
     const ids = Array.from({ length: 6 }, (_, i) => `large-${i}`);
     // A paragraph per line, so the text is ordinary mail, only long.
     const body = `${'Our invoice export keeps failing on the large account, see the log below. '.repeat(20)}\r\n`.repeat(1_000);
-    for (const id of ids.slice(0, 3)) await dovecot.append(customerMail(id, { subject: 'Invoice export', body }), folder);
+    const raws = ids.map((id) => customerMail(id, { subject: 'Invoice export', body }));
+    // The email id covers the Message-ID, the From addresses and a digest of the body.
+    const emailIds: EmailId[] = raws.map((raw) => emailIdOf(Buffer.from(raw), 'support@acme.example'));
+    for (const raw of raws.slice(0, 3)) await dovecot.append(raw, folder);
     await dovecot.append(customerMail('oversize', { body: 'x'.repeat(5 * MB) }), folder);
-    for (const id of ids.slice(3)) await dovecot.append(customerMail(id, { subject: 'Invoice export', body }), folder);
+    for (const raw of raws.slice(3)) await dovecot.append(raw, folder);
 
     // Processing roles only: the watcher below is the one under test, with a small budget.
     const config = imapConfig(dovecot, { REDIS_URL: redis.url, MAILROOM_PREFIX: redis.prefix() }, { folders: [folder] }, { maxMessageBytes: 4 * MB });
@@ -64,7 +67,7 @@ describe('IMAP fetch rounds are bounded by bytes (real Dovecot)', () => {
     try {
       await watcher.firstSync;
       const records = await waitFor('every large message at rest', async () => {
-        const recs = (await d?.app.ledger.getMany(ids.map(idOf)))?.filter((r): r is EmailRecord => r !== null) ?? [];
+        const recs = (await d?.app.ledger.getMany(emailIds))?.filter((r): r is EmailRecord => r !== null) ?? [];
         return recs.length === ids.length && recs.every((r) => RESTING.includes(r.state)) ? recs : undefined;
       }, 60_000);
       expect(records.map((r) => r.state)).not.toContain('quarantined');

@@ -50,19 +50,20 @@ describe('IMAP ingest against a real Dovecot', () => {
   };
   const auditCount = async (d: Daemon, id: EmailId, type: string) => (await d.app.audit.read(id)).filter((e) => e.type === type).length;
 
-  it('processes mail appended while idling within a few seconds, and verifies a DKIM-signed sender', async () => {
+  it('processes mail appended while idling (IDLE, not the poll), and verifies a DKIM-signed sender', async () => {
     const world = dkimWorld('customer.example');
-    const d = await daemon('Idle', redis.prefix(), {}, {}, { dnsResolver: world.resolver });
+    // The watchdog poll is an hour away here: only IDLE can bring the message in.
+    const d = await daemon('Idle', redis.prefix(), { pollSeconds: 3600 }, {}, { dnsResolver: world.resolver });
     await new Promise((r) => setTimeout(r, 1_500)); // well past autoIdleDelay: the watcher is in IDLE now
 
     const raw = await world.sign({ from: 'Pat <pat@customer.example>', subject: 'Invoice', text: 'Where is my invoice?', messageId: messageIdOf('idle-1') });
     const appendedAt = Date.now();
     await dovecot.append(raw, 'Idle');
-    const [rec] = await waitFor('the email to rest', allResting(d, [emailIdOf(raw, 'support@acme.example')]), 10_000);
+    // The latency itself is a benchmark figure, not an assertion (a loaded CI machine must not fail here).
+    const [rec] = await waitFor('the email to rest', allResting(d, [emailIdOf(raw, 'support@acme.example')]), 30_000);
     const latencyMs = Date.now() - appendedAt;
 
     console.info(`[measure] IDLE: appended → resting in ${latencyMs} ms`);
-    expect(latencyMs).toBeLessThan(5_000);
     expect(rec?.sender).toBe('verified');
     const onServer = await dovecot.listMailbox('Idle');
     expect(onServer).toHaveLength(1);
