@@ -77,7 +77,7 @@ export async function createContext(
     redis,
     keys,
     queues,
-    ledger: createEmailLedger(redis, keys, clock),
+    ledger: createEmailLedger(redis, keys, clock, logger.child({ component: 'ledger' })),
     audit: createAuditTrail(redis, keys, clock),
     content: createContentStore(redis, keys, config.contentTtlSeconds),
     llm: createLlmGateway(config, logger),

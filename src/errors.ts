@@ -35,6 +35,8 @@ export const ErrorCodes = {
   TIMEOUT: { exit: 75, retryable: false },
   IMAP_UNREACHABLE: { exit: 69, retryable: true },
   IMAP_AUTH_FAILED: { exit: 77, retryable: false },
+  /** The account's `tls` mode does not match the port (TLS to a plain port, STARTTLS not offered). */
+  IMAP_TLS_FAILED: { exit: 78, retryable: false },
   IMAP_MESSAGE_GONE: { exit: 70, retryable: false },
   IMAP_COMMAND_FAILED: { exit: 70, retryable: true },
   INTERNAL: { exit: 70, retryable: false },

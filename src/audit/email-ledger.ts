@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { EmailId } from '../ids.js';
+import type { Logger } from '../logger.js';
 import type { Redis } from '../queues/connection.js';
 import type { RedisKeys } from '../queues/keys.js';
 
@@ -19,6 +20,15 @@ export const EmailState = z.enum([
   'quarantined',
 ]);
 export type EmailState = z.infer<typeof EmailState>;
+
+/**
+ * Emails per state with every state present (0 where none): what `mailroom status` prints and
+ * `/metrics` serves, so the two agree key for key from the first start.
+ */
+export async function statesWithZeros(ledger: Pick<EmailLedger, 'countByState'>): Promise<Record<EmailState, number>> {
+  const counts = await ledger.countByState();
+  return Object.fromEntries(EmailState.options.map((s) => [s, Math.max(0, counts[s] ?? 0)])) as Record<EmailState, number>;
+}
 
 export const TERMINAL_STATES: readonly EmailState[] = ['completed', 'rejected', 'escalated', 'quarantined'];
 export const RESTING_STATES: readonly EmailState[] = [...TERMINAL_STATES, 'awaiting_approval'];
@@ -69,7 +79,12 @@ export interface EmailLedger {
   countByState(): Promise<Partial<Record<EmailState, number>>>;
 }
 
-export function createEmailLedger(redis: Redis, keys: RedisKeys, clock: () => Date = () => new Date()): EmailLedger {
+/**
+ * The ledger over Redis. With a `logger`, every move into a resting state logs one `info` line
+ * (`email at rest`: emailId, state, planId, reason): the reasons are ours (codes, limits, step
+ * ids), never the email's text. A move refused because the email already rests logs nothing.
+ */
+export function createEmailLedger(redis: Redis, keys: RedisKeys, clock: () => Date = () => new Date(), logger?: Pick<Logger, 'info'>): EmailLedger {
   const parse = (h: Record<string, string>): EmailRecord | null => {
     if (!h.state) return null;
     const r = EmailRecord.safeParse(h);
@@ -101,6 +116,9 @@ export function createEmailLedger(redis: Redis, keys: RedisKeys, clock: () => Da
         ...TERMINAL_STATES,
         ...pairs,
       );
+      if (res === 1 && logger && RESTING_STATES.includes(state)) {
+        logger.info({ emailId, state, ...(fields.planId ? { planId: fields.planId } : {}), reason: (fields.reason ?? '').slice(0, 300) }, 'email at rest');
+      }
       return res === 1;
     },
     async annotate(emailId, fields) {

@@ -4,7 +4,11 @@ import { MailroomError } from '../errors.js';
 import { EmailId } from '../ids.js';
 import type { Logger } from '../logger.js';
 
-/** `mailroom audit <emailId>`: the email's trail, one event a line. */
+/**
+ * `mailroom audit <emailId>`: the email's trail, one event a line; with `--json` one JSON
+ * document `{ emailId, record, events }` (the ledger record, then the events in order), so a
+ * script can pipe it to `jq` or `JSON.parse` whole.
+ */
 export async function runAudit(config: Config, logger: Logger, id: string, json: boolean): Promise<string> {
   const parsed = EmailId.safeParse(id);
   if (!parsed.success) throw new MailroomError('INPUT_NOT_FOUND', `"${id}" is not an email id (em_ and 16 hex digits)`);
@@ -12,7 +16,7 @@ export async function runAudit(config: Config, logger: Logger, id: string, json:
   try {
     const events = await app.audit.read(parsed.data);
     if (events.length === 0) throw new MailroomError('INPUT_NOT_FOUND', `no audit trail for ${id}`);
-    if (json) return events.map((e) => JSON.stringify(e)).join('\n') + '\n';
+    if (json) return `${JSON.stringify({ emailId: parsed.data, record: await app.ledger.get(parsed.data), events })}\n`;
     return events.map((e) => `${e.ts}  ${e.type.padEnd(15)} ${e.actor.padEnd(10)} ${JSON.stringify(e.data)}`).join('\n') + '\n';
   } finally {
     await app.close();

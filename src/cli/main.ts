@@ -163,7 +163,7 @@ Environment:
     .command('audit')
     .description("print an email's audit trail")
     .argument('<emailId>', 'an email id such as em_0123456789abcdef')
-    .option('--json', 'print JSON lines')
+    .option('--json', 'print one JSON document: { emailId, record, events }')
     .action(async (emailId: string, opts: { json?: boolean }, cmd: Command) => {
       const config = configFrom(cmd, { logLevel: 'warn' });
       process.stdout.write(await runAudit(config, createLogger({ level: config.logLevel }), emailId, Boolean(opts.json)));

@@ -7,7 +7,8 @@ import { MailroomError } from '../errors.js';
 import type { EmailId } from '../ids.js';
 import { submitEmail } from '../ingest/submit.js';
 import type { Logger } from '../logger.js';
-import { RESTING_STATES } from '../audit/email-ledger.js';
+import { RESTING_STATES, statesWithZeros } from '../audit/email-ledger.js';
+import { createPlanCache } from '../planner/plan-cache.js';
 import { DeadLetterJob } from '../queues/catalog.js';
 import { collectEmailFiles } from './collect-files.js';
 import { summarize, type ProcessSummary } from './summary.js';
@@ -66,15 +67,15 @@ export async function runStatus(config: Config, logger: Logger, limit: number) {
   try {
     const recent = await app.ledger.list(limit);
     const total = await app.ledger.count();
-    // The ledger keeps per-state counts on every transition (the same numbers /metrics serves).
-    const counts = Object.fromEntries(Object.entries(await app.ledger.countByState()).filter(([, n]) => (n ?? 0) > 0));
+    // The ledger keeps per-state counts on every transition (the same numbers /metrics serves);
+    // every state is listed, at 0 too, so a script sees the same keys before the first email.
+    const counts = await statesWithZeros(app.ledger);
     const queues: Record<string, Record<string, number>> = {};
     for (const q of app.queues.all()) queues[q.name] = await q.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed');
     const deadLetters = (await app.queues.get('deadLetter').getJobs(['waiting', 'completed', 'failed'], 0, limit - 1))
       .map((j) => DeadLetterJob.safeParse(j.data))
       .flatMap((r) => (r.success ? [r.data] : []));
-    const stats = await app.redis.hgetall(app.keys.stats());
-    const planCache = { hits: Number(stats.plan_cache_hits ?? 0), misses: Number(stats.plan_cache_misses ?? 0) };
+    const planCache = await createPlanCache(app.redis, app.keys).stats();
     return { total, states: counts, queues, planCache, deadLetters, recent };
   } finally {
     await app.close();

@@ -1,6 +1,13 @@
 import { fastify, type FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.js';
+import { MailroomError } from '../errors.js';
 import type { Metrics } from './metrics.js';
+
+/**
+ * Largest request body the web role reads (review decisions and Bull Board edits are small JSON);
+ * a bigger one is refused with 413 before it is parsed.
+ */
+export const HTTP_BODY_LIMIT_BYTES = 256 * 1024;
 
 /** A watcher's status counts as current for this long after it was written. */
 const STATUS_FRESH_MS = 5 * 60_000;
@@ -52,7 +59,7 @@ export async function startHttpServer(
   metrics: Metrics,
   plugins: readonly HttpPlugin[] = [],
 ): Promise<HttpServer> {
-  const server = fastify({ logger: false });
+  const server = fastify({ logger: false, bodyLimit: HTTP_BODY_LIMIT_BYTES });
   server.get('/healthz', async (_req, reply) => {
     const report = await checkHealth(app);
     return reply.code(report.ok ? 200 : 503).send(report);
@@ -62,7 +69,21 @@ export async function startHttpServer(
     return reply.type(metrics.registry.contentType).send(body);
   });
   for (const plugin of plugins) await plugin(server);
-  await server.listen({ host: app.config.http.host, port: app.config.http.port });
+  try {
+    await server.listen({ host: app.config.http.host, port: app.config.http.port });
+  } catch (err) {
+    await server.close().catch(() => undefined);
+    const code = err instanceof Error && 'code' in err ? String(err.code) : '';
+    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+      const why = code === 'EADDRINUSE' ? 'is already in use' : code === 'EACCES' ? 'is not allowed for this user' : 'is not an address of this machine';
+      throw new MailroomError(
+        'CONFIG_INVALID',
+        `HTTP ${app.config.http.host}:${app.config.http.port} ${why} (${code}): set MAILROOM_HTTP_PORT (or "http": { "port", "host" } in the config file) to a free port`,
+        { cause: err },
+      );
+    }
+    throw err;
+  }
   const address = server.server.address();
   const port = typeof address === 'object' && address ? address.port : app.config.http.port;
   app.logger.info({ host: app.config.http.host, port }, 'http server listening');

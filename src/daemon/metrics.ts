@@ -1,5 +1,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AuditTrail } from '../audit/audit-trail.js';
+import { statesWithZeros } from '../audit/email-ledger.js';
+import { createPlanCache } from '../planner/plan-cache.js';
 import type { AppContext } from '../context.js';
 import type { FolderWatcher } from '../ingest/imap-source.js';
 
@@ -16,7 +18,7 @@ export interface Metrics {
   watchers: readonly FolderWatcher[];
 }
 
-export function createMetrics(app: Pick<AppContext, 'ledger' | 'queues' | 'llm'>): Metrics {
+export function createMetrics(app: Pick<AppContext, 'ledger' | 'queues' | 'llm' | 'redis' | 'keys'>): Metrics {
   const registry = new Registry();
   registry.setDefaultLabels({ app: 'mailroom' });
   const metrics: Metrics = { registry, observeAudit, watchers: [] };
@@ -28,7 +30,7 @@ export function createMetrics(app: Pick<AppContext, 'ledger' | 'queues' | 'llm'>
     registers: [registry],
     async collect() {
       this.reset();
-      for (const [state, n] of Object.entries(await app.ledger.countByState())) this.set({ state }, n ?? 0);
+      for (const [state, n] of Object.entries(await statesWithZeros(app.ledger))) this.set({ state }, n);
     },
   });
   new Gauge({
@@ -71,7 +73,26 @@ export function createMetrics(app: Pick<AppContext, 'ledger' | 'queues' | 'llm'>
     },
   });
 
-  const planCache = new Counter({ name: 'mailroom_plan_cache_total', help: 'Plans by cache result (this process)', labelNames: ['result'], registers: [registry] });
+  // Whole system, from the counts the plan cache keeps in Redis: the numbers `mailroom status`
+  // prints, whichever process planned. Advanced by the difference at each scrape.
+  const cacheStats = createPlanCache(app.redis, app.keys);
+  const seenCache = { hit: 0, miss: 0 };
+  new Counter({
+    name: 'mailroom_plan_cache_total',
+    help: 'Plan-cache lookups by result (whole system, from Redis)',
+    labelNames: ['result'],
+    registers: [registry],
+    async collect() {
+      const { hits, misses } = await cacheStats.stats();
+      if (hits > seenCache.hit) this.inc({ result: 'hit' }, hits - seenCache.hit);
+      if (misses > seenCache.miss) this.inc({ result: 'miss' }, misses - seenCache.miss);
+      // Present from the start, at 0, like every ledger state.
+      this.inc({ result: 'hit' }, 0);
+      this.inc({ result: 'miss' }, 0);
+      seenCache.hit = hits;
+      seenCache.miss = misses;
+    },
+  });
   const stepSeconds = new Histogram({
     name: 'mailroom_step_duration_seconds',
     help: 'Duration of plan steps by tool (this process)',
@@ -104,7 +125,6 @@ export function createMetrics(app: Pick<AppContext, 'ledger' | 'queues' | 'llm'>
       read: (emailId) => trail.read(emailId),
       async append(emailId, type, actor, data = {}) {
         await trail.append(emailId, type, actor, data);
-        if (type === 'planned') planCache.inc({ result: data.cacheHit === true ? 'hit' : 'miss' });
         if (type === 'step_finished' && typeof data.ms === 'number') stepSeconds.observe({ tool: String(data.tool ?? 'unknown') }, data.ms / 1000);
         if (type === 'step_failed') stepsFailed.inc();
       },

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { ImapFlow } from 'imapflow';
+import { z } from 'zod';
 import { MailroomError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ImapAccount, ResolvedSecret } from './imap-config.js';
@@ -17,13 +18,30 @@ export async function readSecret(secret: ResolvedSecret): Promise<string> {
   }
 }
 
-/** Maps what imapflow throws to our codes: a refused login is not worth a fast retry, the rest is. */
+/** imapflow's marks on a refused login and on a required STARTTLS the server does not offer. */
+const AuthFailed = z.object({ authenticationFailed: z.literal(true) });
+const TlsFailed = z.object({ tlsFailed: z.literal(true) });
+
+/**
+ * Maps what imapflow throws to our codes: a refused login and a `tls` mode that does not fit the
+ * port are named as such (a retry cannot fix either), the rest is a reachability problem. Decided
+ * on imapflow's flags and Node's error codes, never on message text.
+ */
 export function toImapError(err: unknown, account: string): MailroomError {
   if (err instanceof MailroomError) return err;
-  if (typeof err === 'object' && err !== null && 'authenticationFailed' in err && err.authenticationFailed === true) {
-    return new MailroomError('IMAP_AUTH_FAILED', `IMAP login to ${account} was refused; check the user and password or token`, { cause: err });
+  if (AuthFailed.safeParse(err).success) {
+    return new MailroomError('IMAP_AUTH_FAILED', `IMAP login to ${account} was refused (auth failed): check its user and its password or token`, { cause: err });
   }
   const code = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : 'error';
+  if (TlsFailed.safeParse(err).success) {
+    return new MailroomError('IMAP_TLS_FAILED', `IMAP server of ${account} does not offer STARTTLS: check its "tls" setting ("implicit" for an IMAPS port such as 993)`, { cause: err });
+  }
+  if (code.startsWith('ERR_SSL_') || code === 'EPROTO') {
+    return new MailroomError('IMAP_TLS_FAILED', `IMAP port of ${account} does not speak TLS (${code}): check its "tls" setting ("starttls" for a plain port such as 143) and its port`, { cause: err });
+  }
+  if (code === 'GREETING_TIMEOUT') {
+    return new MailroomError('IMAP_UNREACHABLE', `IMAP server of ${account} sent no greeting (GREETING_TIMEOUT): if its port expects TLS from the start, set "tls": "implicit"`, { cause: err });
+  }
   return new MailroomError('IMAP_UNREACHABLE', `IMAP connection to ${account} failed (${code})`, { cause: err });
 }
 

@@ -84,6 +84,12 @@ export interface FolderWatcher {
 
 type SourceDeps = Pick<AppContext, 'config' | 'logger' | 'redis' | 'keys' | 'queues' | 'ledger' | 'audit' | 'content'>;
 
+/**
+ * What a watcher reports for `/healthz` (from any process): `auth failed` and `tls failed` name a
+ * login the server refused or a `tls` mode that does not fit the port, which a retry cannot fix.
+ */
+export type WatcherState = 'connected' | 'reconnecting' | 'auth failed' | 'tls failed' | 'standby' | 'stopped';
+
 /** Exponential backoff with full jitter in [d/2, d]: many clients after one outage do not reconnect in step. */
 export function backoffMs(attempt: number, minMs: number, maxMs: number, random: () => number = Math.random): number {
   const ceiling = Math.min(maxMs, minMs * 2 ** Math.max(0, attempt - 1));
@@ -111,6 +117,8 @@ export function watchFolder(app: SourceDeps, account: ImapAccount, folder: strin
   };
   let stopping = false;
   let failures = 0;
+  /** The last session ended in a refused login: the next refusal is not news. */
+  let refusedBefore = false;
   let dirty = false;
   let wakeUp: (() => void) | null = null;
   let current: ImapFlow | null = null;
@@ -136,7 +144,7 @@ export function watchFolder(app: SourceDeps, account: ImapAccount, folder: strin
       wakeUp = done;
     });
 
-  const setStatus = async (state: 'connected' | 'reconnecting' | 'standby' | 'stopped', code = '') => {
+  const setStatus = async (state: WatcherState, code = '') => {
     const key = app.keys.imapStatus(account.name, folder);
     await app.redis
       .multi()
@@ -299,18 +307,28 @@ export function watchFolder(app: SourceDeps, account: ImapAccount, folder: strin
         await waitForWork(Math.min(account.pollMs, 5_000));
         continue;
       }
-      let code = 'MAILROOM_IMAP_UNREACHABLE';
+      let error: MailroomError | null = null;
       try {
         await session();
       } catch (err) {
-        code = toImapError(err, account.name).publicCode;
+        error = toImapError(err, account.name);
       }
       if (stopping) break;
       // Every session that ends unasked counts, so a server that accepts and drops at once cannot make us spin.
       failures += 1;
-      const delay = backoffMs(failures, account.reconnectMinMs, account.reconnectMaxMs);
-      log.warn({ code, failures, retryInMs: delay }, 'imap session ended; reconnecting');
-      await setStatus('reconnecting', code);
+      const code = error?.publicCode ?? 'MAILROOM_IMAP_UNREACHABLE';
+      const refused = error?.code === 'IMAP_AUTH_FAILED' || error?.code === 'IMAP_TLS_FAILED';
+      // A refused login waits the longest backoff at once: retrying a wrong password quickly only
+      // gets the account locked; a fixed secret file is still picked up at the next try.
+      const delay = backoffMs(refused ? 64 : failures, account.reconnectMinMs, account.reconnectMaxMs);
+      if (refused && error && !refusedBefore) {
+        // The one line an operator needs at start: what is wrong and which setting to fix.
+        log.error({ code, retryInMs: delay }, error.message);
+      } else {
+        log.warn({ code, failures, retryInMs: delay }, refused ? 'imap login still refused; retrying' : 'imap session ended; reconnecting');
+      }
+      refusedBefore = refused;
+      await setStatus(error?.code === 'IMAP_AUTH_FAILED' ? 'auth failed' : error?.code === 'IMAP_TLS_FAILED' ? 'tls failed' : 'reconnecting', code);
       dirty = false;
       await waitForWork(delay);
     }

@@ -24,6 +24,7 @@ export async function processIngestJob(app: AppContext, job: Job): Promise<void>
     await app.audit.append(emailId, 'parsed', 'ingest', {
       sizeBytes: parsed.facts.sizeBytes,
       attachments: parsed.content.attachments.length,
+      ...(parsed.facts.repairs ? { repairs: parsed.facts.repairs } : {}),
     });
     // Our own DKIM/DMARC check runs only where no trusted result exists and a signature could decide.
     const local =

@@ -32,6 +32,8 @@ export const ParsedEmail = z.object({
     attachmentTypes: z.array(z.string()),
     headerLines: z.array(z.object({ key: z.string(), line: z.string() })),
     contentType: z.string(),
+    /** What was mended before parsing, so an operator can see why sloppy mail was still taken in. */
+    repairs: z.array(z.enum(['mbox-from-line', 'transfer-encoding', 'unclosed-multipart'])).optional(),
   }),
   content: UntrustedContent,
 });
@@ -44,13 +46,35 @@ function addresses(obj: AddressObject | AddressObject[] | undefined): string[] {
   return list.flatMap((o) => o.value).flatMap((v) => (v.address ? [v.address.toLowerCase()] : []));
 }
 
+/**
+ * The byte offset where the message starts: after a leading mbox `From ` separator line (what
+ * mbox archives and some exports put before each message), else 0. The line is not a header
+ * (no colon after the field name) and no mail library passes it on as one.
+ */
+export function mboxLineEnd(raw: Buffer): number {
+  if (raw.length < 5 || raw.toString('latin1', 0, 5) !== 'From ') return 0;
+  const nl = raw.indexOf(10);
+  // A separator line is short; a first "line" of megabytes is no separator, and nothing to mend.
+  return nl > 0 && nl <= 1000 ? nl + 1 : 0;
+}
+
+/** The message without a leading mbox `From ` line (the same buffer when there is none). */
+export function withoutMboxLine(raw: Buffer): Buffer {
+  const start = mboxLineEnd(raw);
+  return start === 0 ? raw : raw.subarray(start);
+}
+
 /** Cheap look at the raw header block, so the CLI can refuse files that are not email at all. */
 export function looksLikeEmail(raw: Buffer): boolean {
-  const head = raw.subarray(0, 4096).toString('latin1');
-  if (head.includes('\u0000')) return false;
+  const start = mboxLineEnd(raw);
+  const head = raw.subarray(start, start + 4096).toString('latin1');
+  // A NUL in the header means binary, not mail; one in the body is the body's business.
+  const blank = head.search(/\r?\n\r?\n/);
+  if ((blank >= 0 ? head.slice(0, blank) : head).includes('\u0000')) return false;
   const lines = head.split(/\r?\n/, 20);
-  const headerish = lines.filter((l) => /^[\x21-\x39\x3b-\x7e]+:[ \t]?/.test(l));
-  return headerish.length >= 2 && /^[\x21-\x39\x3b-\x7e]+:/.test(lines[0] ?? '');
+  // RFC 5322's obsolete syntax allows blanks before the colon (`Subject :`); old clients still write it.
+  const headerish = lines.filter((l) => /^[\x21-\x39\x3b-\x7e]+[ \t]*:/.test(l));
+  return headerish.length >= 2 && /^[\x21-\x39\x3b-\x7e]+[ \t]*:/.test(lines[0] ?? '');
 }
 
 /** The Message-ID from the raw header block, for dedup before the full parse. */
@@ -66,10 +90,13 @@ export function peekMessageId(raw: Buffer): string | null {
  * Parses a raw message under limits. Throws MailroomError EMAIL_MALFORMED / EMAIL_TOO_LARGE with a
  * reason fit for the dead-letter queue (never including the mail's text).
  */
-export async function parseEmail(raw: Buffer, limits: ParseLimits = DEFAULT_PARSE_LIMITS): Promise<ParsedEmail> {
-  if (raw.length > limits.maxMessageBytes) {
-    throw new MailroomError('EMAIL_TOO_LARGE', `message is ${raw.length} bytes, over the limit of ${limits.maxMessageBytes}`);
+export async function parseEmail(input: Buffer, limits: ParseLimits = DEFAULT_PARSE_LIMITS): Promise<ParsedEmail> {
+  if (input.length > limits.maxMessageBytes) {
+    throw new MailroomError('EMAIL_TOO_LARGE', `message is ${input.length} bytes, over the limit of ${limits.maxMessageBytes}`);
   }
+  const repairs: NonNullable<ParsedEmail['facts']['repairs']> = [];
+  let raw = withoutMboxLine(input);
+  if (raw !== input) repairs.push('mbox-from-line');
   const headerEnd = raw.indexOf('\r\n\r\n') >= 0 ? raw.indexOf('\r\n\r\n') : raw.indexOf('\n\n');
   if (raw.subarray(0, headerEnd >= 0 ? headerEnd : raw.length).includes(0)) {
     throw new MailroomError('EMAIL_MALFORMED', 'bad encoding: a NUL byte in the header');
@@ -84,10 +111,18 @@ export async function parseEmail(raw: Buffer, limits: ParseLimits = DEFAULT_PARS
   if (shape.depth > maxDepth) {
     throw new MailroomError('EMAIL_MALFORMED', `MIME nesting ${shape.depth} deep, over the limit of ${maxDepth}`);
   }
-  if (shape.unterminated) throw new MailroomError('EMAIL_MALFORMED', 'broken MIME: a multipart is never closed');
-  if (shape.unknownEncoding !== null) {
-    throw new MailroomError('EMAIL_MALFORMED', `bad encoding: unknown Content-Transfer-Encoding ${JSON.stringify(shape.unknownEncoding.replace(/[^\x21-\x7e]/g, '?'))}`);
+  if (shape.nodes > MAX_MIME_NODES) {
+    throw new MailroomError('EMAIL_MALFORMED', `${shape.nodes} MIME parts, over the limit of ${MAX_MIME_NODES}`);
   }
+  // Only a multipart none of whose boundaries ever occurs: there is no part to take, and reading
+  // its body as text would hand the readers base64 and part headers. A multipart that has parts
+  // but no closing boundary (a truncated message) is taken as far as it goes.
+  if (shape.unterminated) throw new MailroomError('EMAIL_MALFORMED', 'broken MIME: the multipart boundary never occurs, so there is no part to read');
+  if (shape.encodingFixes.length > 0) {
+    raw = applyFixes(raw, shape.encodingFixes);
+    repairs.push('transfer-encoding');
+  }
+  if (shape.unclosed) repairs.push('unclosed-multipart');
   const maxAttachmentBytes = limits.maxAttachmentBytes ?? DEFAULT_PARSE_LIMITS.maxAttachmentBytes ?? Infinity;
   // Refused before mailparser would decode (and hold) it.
   if (shape.largestAttachmentBytes > maxAttachmentBytes) {
@@ -99,6 +134,10 @@ export async function parseEmail(raw: Buffer, limits: ParseLimits = DEFAULT_PARS
     // message it is the most expensive step (linkifying every line).
     parsed = await simpleParser(raw, { skipImageLinks: true, skipTextToHtml: true, maxHtmlLengthToParse: 2 * 1024 * 1024 });
   } catch (err) {
+    // mailsplit's own ceilings (a part header over 1 MiB, too many nodes) carry this code.
+    if (err instanceof Error && 'code' in err && err.code === 'EMAXLEN') {
+      throw new MailroomError('EMAIL_MALFORMED', 'MIME shape over the parser\'s limits (a part header over 1 MiB, or more than 1000 parts)', { cause: err });
+    }
     throw new MailroomError('EMAIL_MALFORMED', `MIME parse failed (${err instanceof Error ? err.name : 'error'})`, { cause: err });
   }
   if (parsed.headerLines.length > limits.maxHeaderLines) {
@@ -140,6 +179,7 @@ export async function parseEmail(raw: Buffer, limits: ParseLimits = DEFAULT_PARS
       attachmentTypes,
       headerLines: parsed.headerLines.map((h) => ({ key: h.key, line: h.line })),
       contentType,
+      ...(repairs.length > 0 ? { repairs } : {}),
     },
     content: {
       messageId: parsed.messageId ?? null,
@@ -184,8 +224,14 @@ export interface MimeShape {
   depth: number;
   /** A multipart whose closing boundary never comes and that has no part at all. */
   unterminated: boolean;
-  /** The first Content-Transfer-Encoding no decoder knows, if any. */
+  /** The first Content-Transfer-Encoding no decoder knows, if any (it is mended, see encodingFixes). */
   unknownEncoding: string | null;
+  /** Where a non-standard Content-Transfer-Encoding value sits, and the known encoding it means. */
+  encodingFixes: EncodingFix[];
+  /** A multipart with parts whose closing boundary never comes (a truncated message). */
+  unclosed: boolean;
+  /** MIME nodes: the message, every part and every attached message. */
+  nodes: number;
   /**
    * The largest part that is not an inline text body, in decoded bytes at least (base64 counted as
    * 3/4 of its characters, quoted-printable as 1/3): known before mailparser decodes anything.
@@ -207,7 +253,45 @@ function decodedAtLeast(part: LeafPart): number {
   return part.chars;
 }
 
+/** Most MIME nodes a message may have: mailsplit (under mailparser) refuses more than 1000. */
+export const MAX_MIME_NODES = 1000;
+
 const KNOWN_ENCODINGS = new Set(['7bit', '8bit', 'binary', 'base64', 'quoted-printable', 'uuencode', 'x-uuencode']);
+
+/** A byte range of the raw message (a header value) and what to put there instead. */
+export interface EncodingFix {
+  start: number;
+  end: number;
+  value: string;
+}
+
+/**
+ * The known encoding a non-standard Content-Transfer-Encoding token means, the way mail libraries
+ * read sloppy clients: spellings of base64 and quoted-printable decode as such, anything else
+ * (`7-bit`, `8bits`, `plain`, `text/plain`, `none`, garbage) is taken as 8bit, i.e. not decoded.
+ * Admits the spellings it knows; everything unrecognised gets the decoder that changes nothing.
+ */
+export function nearestEncoding(token: string): string {
+  const t = (token.split(';')[0] ?? '').toLowerCase().replace(/["'\s]/g, '');
+  if (KNOWN_ENCODINGS.has(t)) return t;
+  if (/^(?:x-)?base-?64$/.test(t) || t === 'b64') return 'base64';
+  if (/^(?:x-)?(?:quoted(?:-?printable)?|qp|quotedprintable)$/.test(t)) return 'quoted-printable';
+  if (/^7-?bits?$/.test(t)) return '7bit';
+  if (/^x-?uue?(?:ncode)?$/.test(t) || t === 'uue') return 'x-uuencode';
+  return '8bit';
+}
+
+/** `raw` with each fix's range replaced by its value (ranges in order, not overlapping). */
+function applyFixes(raw: Buffer, fixes: readonly EncodingFix[]): Buffer {
+  const pieces: Buffer[] = [];
+  let at = 0;
+  for (const f of fixes) {
+    pieces.push(raw.subarray(at, f.start), Buffer.from(f.value, 'latin1'));
+    at = f.end;
+  }
+  pieces.push(raw.subarray(at));
+  return Buffer.concat(pieces);
+}
 
 const BOUNDARY = /boundary\s*=\s*(?:"([^"\r\n]{1,200})"|([^\s;"]{1,200}))/i;
 
@@ -256,6 +340,8 @@ export function scanMimeShape(raw: Buffer, meter?: ScanMeter): MimeShape {
   let headerStart = 0;
   let unterminated = false;
   let unknownEncoding: string | null = null;
+  let nodes = 1;
+  const encodingFixes: EncodingFix[] = [];
   let leaf: LeafPart | null = null;
   let largestAttachmentBytes = 0;
   const endLeaf = () => {
@@ -277,11 +363,20 @@ export function scanMimeShape(raw: Buffer, meter?: ScanMeter): MimeShape {
         top = false;
         const type = /(?:^|\n)content-type:[ \t]*([^;\s]+)([^\n]*(?:\n[ \t][^\n]*)*)/i.exec(header);
         const mediaType = type?.[1]?.toLowerCase() ?? 'text/plain';
-        const cte = /(?:^|\n)content-transfer-encoding:[ \t]*([^\s;]+)/i.exec(header)?.[1]?.toLowerCase();
-        if (cte && !KNOWN_ENCODINGS.has(cte)) unknownEncoding ??= cte.slice(0, 40);
+        const cteMatch = /(?:^|\n)content-transfer-encoding:[ \t]*([^\r\n]*)/i.exec(header);
+        let cte = cteMatch?.[1]?.trim().toLowerCase();
+        if (cteMatch && cte !== undefined && !KNOWN_ENCODINGS.has(cte)) {
+          unknownEncoding ??= cte.slice(0, 40);
+          // The whole value (up to the line end) becomes the known token; latin1 offsets are byte offsets.
+          const start = headerStart + cteMatch.index + cteMatch[0].length - (cteMatch[1]?.length ?? 0);
+          cte = nearestEncoding(cte);
+          encodingFixes.push({ start, end: headerStart + cteMatch.index + cteMatch[0].length, value: cte });
+        }
         if (mediaType.startsWith('multipart/')) {
           const b = BOUNDARY.exec(type?.[2] ?? '');
-          const boundary = b?.[1] ?? b?.[2];
+          // Trailing spaces are not part of a boundary (RFC 2046 ends it with a non-space) and
+          // delimiter lines are compared trimmed: senders that quote them anyway still match.
+          const boundary = (b?.[1] ?? b?.[2])?.trimEnd();
           if (boundary) {
             const at = open.get(boundary);
             if (at) at.push(stack.length);
@@ -289,6 +384,7 @@ export function scanMimeShape(raw: Buffer, meter?: ScanMeter): MimeShape {
             stack.push({ boundary, parts: 0 });
           }
         } else if (mediaType === 'message/rfc822' || mediaType === 'message/global') {
+          nodes += 1;
           stack.push({ boundary: null, parts: 0 });
           inHeader = true;
           headerStart = next;
@@ -310,8 +406,15 @@ export function scanMimeShape(raw: Buffer, meter?: ScanMeter): MimeShape {
       continue;
     }
     const trimmed = text.slice(lineStart, contentEnd).trimEnd();
-    const asOpen = topmost(trimmed.slice(2));
-    const asClose = trimmed.endsWith('--') ? topmost(trimmed.slice(2, -2)) : -1;
+    let asOpen = topmost(trimmed.slice(2));
+    let asClose = trimmed.endsWith('--') ? topmost(trimmed.slice(2, -2)) : -1;
+    if (asOpen < 0 && asClose < 0) {
+      // RFC 2046 asks implementors to match a boundary at the start of the line: some clients
+      // write text after it (`--b some words`). One more map lookup, so still linear.
+      const token = /^--([^ \t]*)/.exec(trimmed)?.[1] ?? '';
+      asOpen = topmost(token);
+      asClose = token.endsWith('--') ? topmost(token.slice(0, -2)) : -1;
+    }
     const at = Math.max(asOpen, asClose);
     if (at < 0) {
       if (leaf) leaf.chars += contentEnd - lineStart;
@@ -322,18 +425,20 @@ export function scanMimeShape(raw: Buffer, meter?: ScanMeter): MimeShape {
     const closing = asClose === at && asOpen !== at;
     while (stack.length > at + 1) pop(); // anything opened inside ends with its parent's boundary
     if (closing) {
-      if (entry && entry.parts === 0) unterminated = true;
+      // A closing delimiter with no part before it is an empty multipart: nothing to read, no harm.
       pop();
       // a closed container inside an attached message: the message ends with the outer boundary
       while (stack.length && stack[stack.length - 1]?.boundary === null) pop();
     } else {
       if (entry) entry.parts += 1;
+      nodes += 1;
       inHeader = true;
       headerStart = next;
     }
   }
   endLeaf();
   if (stack.some((s) => s.boundary !== null && s.parts === 0)) unterminated = true;
+  const unclosed = stack.some((s) => s.boundary !== null && s.parts > 0);
   if (meter) meter.steps += steps + stack.length;
-  return { headerLines: topHeaderLines, depth, unterminated, unknownEncoding, largestAttachmentBytes };
+  return { headerLines: topHeaderLines, depth, unterminated, unknownEncoding, encodingFixes, unclosed, nodes, largestAttachmentBytes };
 }

@@ -132,6 +132,8 @@ async function parseInThread(raw: Buffer, limits: ParseLimits, isolation: Isolat
   const thread = idle.pop() ?? spawnThread(isolation.maxHeapMb);
   thread.worker.ref();
   let timer: NodeJS.Timeout | undefined;
+  /** Set when the thread answered: a refusal is an answer, and the thread is fit to reuse. */
+  let answered = false;
   try {
     // Start-up is our cost, not the message's: a thread that does not load is a retryable failure.
     await new Promise<void>((resolve, reject) => {
@@ -153,25 +155,39 @@ async function parseInThread(raw: Buffer, limits: ParseLimits, isolation: Isolat
         const reply = ParseReply.safeParse(message);
         if (!reply.success || reply.data.id !== id) return;
         thread.worker.off('message', onMessage);
+        answered = true;
         if (reply.data.ok) resolve(reply.data.parsed);
         else reject(new MailroomError(reply.data.code, reply.data.message));
       });
       thread.worker.postMessage({ id, raw: copy, limits } satisfies ParseRequest, [copy.buffer]);
+    }).finally(() => {
+      thread.fail = null;
     });
-    thread.fail = null;
-    // Kept warm, but an idle thread must not keep the process alive.
-    thread.worker.unref();
-    if (idle.length < MAX_THREADS) idle.push(thread);
-    else await thread.worker.terminate();
+    await keepOrStop(thread);
     return parsed;
   } catch (err) {
-    // A thread that overran or failed may be mid-parse or broken: never reuse it.
-    thread.fail = null;
-    await thread.worker.terminate();
+    // A thread that refused a message answered in time and is as good as new: starting a fresh
+    // one costs seconds, which a stream of malformed mail would pay per message. A thread that
+    // overran, crashed or did not start may be mid-parse or broken: never reuse it.
+    if (answered) await keepOrStop(thread);
+    else await thread.worker.terminate();
     throw err;
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Keeps a thread that answered warm for the next parse, or stops it when enough are warm. */
+async function keepOrStop(thread: Thread): Promise<void> {
+  // Kept warm, but an idle thread must not keep the process alive.
+  thread.worker.unref();
+  if (idle.length < MAX_THREADS) idle.push(thread);
+  else await thread.worker.terminate();
+}
+
+/** How many loaded parse threads wait for work (tests and metrics). */
+export function warmParseThreads(): number {
+  return idle.length;
 }
 
 /** Stops the warm parse threads (tests and shutdown); the next parse starts a fresh one. */

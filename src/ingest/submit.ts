@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import addressparser from 'nodemailer/lib/addressparser';
 import type { AppContext } from '../context.js';
 import { emailIdFor, sha256Hex, type EmailId } from '../ids.js';
-import { peekMessageId } from './parse-email.js';
+import { peekMessageId, withoutMboxLine } from './parse-email.js';
 import type { SourceInfo } from './trusted-context.js';
 
 export interface Submission {
@@ -67,7 +67,10 @@ export function emailIdOf(raw: Buffer, mailbox: string): EmailId {
  * the email id as job id (a second delivery of the same message is a no-op). Returns only after
  * the job is in Redis, so a source may mark the message handled afterwards.
  */
-export async function submitEmail(app: Pick<AppContext, 'config' | 'ledger' | 'audit' | 'content' | 'queues'>, raw: Buffer, source: SourceInfo, mailbox = app.config.mailbox.address): Promise<Submission> {
+export async function submitEmail(app: Pick<AppContext, 'config' | 'ledger' | 'audit' | 'content' | 'queues'>, input: Buffer, source: SourceInfo, mailbox = app.config.mailbox.address): Promise<Submission> {
+  // A message cut from an mbox archive starts with its `From ` separator line: not part of the
+  // message, and without it the id, the stored raw and the DKIM check see what the sender sent.
+  const raw = withoutMboxLine(input);
   const emailId = emailIdOf(raw, mailbox);
   const created = await app.ledger.create(emailId, source.kind === 'file' ? source.path : `${source.account}/${source.folder}/${source.uid}`);
   if (!created) {

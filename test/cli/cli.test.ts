@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { ProcessSummary } from '../../src/cli/summary.js';
 import { EXAMPLE_CONFIG_FILE, EXAMPLES, EXPECTED } from '../fixtures/examples.js';
 import { exampleEnv } from '../harness/example-config.js';
@@ -75,6 +76,16 @@ describe('mailroom CLI', () => {
     expect(audit.code).toBe(0);
     for (const t of ['ingested', 'classified', 'planned', 'validated', 'approved', 'step_started', 'step_finished', 'completed']) expect(audit.stdout).toContain(t);
     expect(audit.stdout).toContain('send_reply');
+    // --json is one JSON document (JSON lines would not parse as one), the record and the events in order.
+    const json = await mailroom(['audit', summary.emails[0]?.emailId ?? '', '--json'], env);
+    expect(json.code).toBe(0);
+    const doc = z
+      .object({ emailId: z.string(), record: z.object({ state: z.string() }), events: z.array(z.object({ type: z.string() })) })
+      .parse(JSON.parse(json.stdout));
+    expect(doc.emailId).toBe(summary.emails[0]?.emailId);
+    expect(doc.record.state).toBe('completed');
+    expect(doc.events[0]?.type).toBe('ingested');
+    expect(doc.events.map((e) => e.type)).toContain('step_finished');
   });
 
   it('a missing path is one clear error line', async () => {

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { runProcess } from '../../src/cli/process-command.js';
 import { createLogger } from '../../src/logger.js';
 import { exampleConfig } from '../harness/example-config.js';
@@ -66,5 +67,29 @@ describe('logs at the default level carry ids, never email text or secrets', () 
     expect(log).not.toContain(SECRET_KEY);
     expect(log).not.toContain('evil.example');
     expect(log).not.toContain('Ignore all previous');
+  });
+
+  it('at info, each email logs exactly one line as it comes to rest: ids, state and reason', async () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        lines.push(chunk.toString('utf8'));
+        done();
+      },
+    });
+    const mailbox = path.join(EXAMPLES, 'mailbox');
+    const files = ['01-invoice-copy-request.eml', '21-spam-crypto-opportunity.eml', '41-malformed-no-from.eml', '45-cancellation-verified.eml'];
+    const summary = await runProcess(exampleConfig({ redis: services.redis }), createLogger({ level: 'info', destination: sink }), {
+      paths: files.map((f) => path.join(mailbox, f)),
+      timeoutMs: 30_000,
+    });
+    const atRest = lines
+      .join('')
+      .split('\n')
+      .filter((l) => l.includes('"msg":"email at rest"'))
+      .map((l) => z.object({ level: z.number(), emailId: z.string(), state: z.string(), reason: z.string() }).parse(JSON.parse(l)));
+    expect(atRest.map((r) => `${r.emailId} ${r.state}`).sort()).toEqual(summary.emails.map((e) => `${e.emailId} ${e.state}`).sort());
+    expect(atRest.every((r) => r.level === 30)).toBe(true);
+    expect(atRest.find((r) => r.state === 'quarantined')?.reason).toMatch(/^MAILROOM_EMAIL_MALFORMED: no From address/);
   });
 });

@@ -69,7 +69,7 @@ describe('scanMimeShape is linear', () => {
 
   it('keeps the shape of a message with many delimiter-like lines right', () => {
     const raw = Buffer.from(`${HEAD}Content-Type: multipart/mixed; boundary="a"\r\n\r\n--a\r\nContent-Type: text/plain\r\n\r\n${'--b\r\n--a-\r\n'.repeat(1000)}--a--\r\n`);
-    expect(scanMimeShape(raw)).toEqual({ headerLines: 5, depth: 1, unterminated: false, unknownEncoding: null, largestAttachmentBytes: 0 });
+    expect(scanMimeShape(raw)).toEqual({ headerLines: 5, depth: 1, unterminated: false, unknownEncoding: null, encodingFixes: [], unclosed: false, nodes: 2, largestAttachmentBytes: 0 });
   });
 });
 

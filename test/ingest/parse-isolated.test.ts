@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { MailroomError } from '../../src/errors.js';
 import { DEFAULT_PARSE_LIMITS, parseEmail } from '../../src/ingest/parse-email.js';
-import { closeParseThreads, parseEmailIsolated } from '../../src/ingest/parse-isolated.js';
+import { closeParseThreads, parseEmailIsolated, warmParseThreads } from '../../src/ingest/parse-isolated.js';
 
 const HEAD = 'From: Pat <pat@customer.example>\r\nTo: support@acme.example\r\nSubject: hi\r\nMessage-ID: <p@customer.example>\r\n';
 
@@ -28,6 +28,13 @@ describe('parseEmailIsolated (a worker thread with a time and memory budget)', (
     const flood = Buffer.from(`${HEAD}${'X-A: b\r\n'.repeat(600)}\r\nx\r\n`);
     const err = await failure(parseEmailIsolated(flood, DEFAULT_PARSE_LIMITS));
     expect(err).toMatchObject({ code: 'EMAIL_MALFORMED', message: '604 header lines, over the limit of 500' });
+  });
+
+  it('keeps a thread that refused a message warm: a stream of malformed mail must not start a thread per message', async () => {
+    await closeParseThreads();
+    const flood = Buffer.from(`${HEAD}${'X-A: b\r\n'.repeat(600)}\r\nx\r\n`);
+    await failure(parseEmailIsolated(flood, DEFAULT_PARSE_LIMITS));
+    expect(warmParseThreads()).toBe(1);
   });
 
   it('quarantines a parse that overruns its time budget, naming the limit, and the next parse still works', async () => {
