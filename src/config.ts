@@ -64,6 +64,11 @@ export const ConfigFile = z
         address: z.string().email(),
         /** Display name on outbound mail. @defaultValue "Support" */
         name: z.string().min(1).max(80).default('Support'),
+        /**
+         * Shadow mode for mail taken in for this mailbox (`mailroom process`) and the default of
+         * every IMAP mailbox: plan everything, act on nothing. @defaultValue false
+         */
+        shadow: z.boolean().optional(),
       })
       .strict()
       .optional(),
@@ -181,6 +186,8 @@ export const Config = z.object({
     })
     .optional(),
   mailbox: z.object({ address: z.string().email(), name: z.string() }),
+  /** Shadow mode for mail of `mailbox` (the file source); IMAP mailboxes carry their own. @defaultValue false */
+  shadow: z.boolean().default(false),
   authservId: z.string().optional(),
   trustedSenders: z.array(z.string()),
   categories: z.array(CategoryName),
@@ -225,6 +232,14 @@ const Env = z.object({
   SMTP_URL: z.string().url('SMTP_URL must be a URL such as smtp://user:pass@host:587').optional(),
   MAILROOM_HTTP_PORT: z.coerce.number().int().min(0).max(65535).optional(),
 });
+
+/**
+ * The configuration with every mailbox in shadow mode (`--shadow` for one run). There is no way
+ * the other way round: mail taken in while in shadow stays in shadow.
+ */
+export function inShadow(config: Config): Config {
+  return { ...config, shadow: true, imap: config.imap.map((a) => ({ ...a, shadow: true })) };
+}
 
 function emptyToUndefined(env: NodeJS.ProcessEnv): Record<string, string | undefined> {
   const out: Record<string, string | undefined> = {};
@@ -276,8 +291,8 @@ export function loadConfig(options: {
   const base = configPath ? path.dirname(path.resolve(cwd, configPath)) : cwd;
   const rel = (p: string | undefined) => (p === undefined ? undefined : path.resolve(base, p));
   const dataDir = path.resolve(cwd, env.MAILROOM_DATA_DIR ?? '.mailroom');
-  const mailbox = file.mailbox ?? { address: 'support@localhost.localdomain', name: 'Support' };
-  const imap = resolveImapAccounts(file.imap ?? [], rawEnv, base, mailbox.address);
+  const { shadow = false, ...mailbox } = file.mailbox ?? { address: 'support@localhost.localdomain', name: 'Support' };
+  const imap = resolveImapAccounts(file.imap ?? [], rawEnv, base, mailbox.address, shadow);
   if (imap.problems.length) throw new MailroomError('CONFIG_INVALID', `configuration: ${imap.problems.join('; ')}`);
 
   const candidate = {
@@ -295,6 +310,7 @@ export function loadConfig(options: {
         }
       : undefined,
     mailbox,
+    shadow,
     authservId: file.authservId,
     trustedSenders: (file.trustedSenders ?? []).map((s) => s.toLowerCase()),
     categories: file.categories ?? DEFAULT_CATEGORIES,

@@ -22,7 +22,8 @@ export type UntrustedRef = z.infer<typeof UntrustedRef>;
  * expected — not by a plan (the validator compares the kinds in the schemas' patterns), not at run
  * time (the pattern is checked again), not in our own code (the brand differs per kind).
  */
-export const RefKind = z.enum(['raw', 'content', 'draft', 'summary']);
+/** `message`: the text of a message shadow mode would have sent (recorded, never sent, never a tool input). */
+export const RefKind = z.enum(['raw', 'content', 'draft', 'summary', 'message']);
 export type RefKind = z.infer<typeof RefKind>;
 
 /** A ref of one kind: an `UntrustedRef` that also carries its kind's brand. */
@@ -59,6 +60,8 @@ export const DraftRef = refOf('draft');
 export type DraftRef = z.infer<typeof DraftRef>;
 export const SummaryRef = refOf('summary');
 export type SummaryRef = z.infer<typeof SummaryRef>;
+export const MessageRef = refOf('message');
+export type MessageRef = z.infer<typeof MessageRef>;
 
 export function sha256Hex(input: string | Buffer): string {
   return createHash('sha256').update(input).digest('hex');

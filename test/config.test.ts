@@ -1,6 +1,8 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.js';
+import { inShadow, loadConfig } from '../src/config.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
@@ -32,5 +34,35 @@ describe('loadConfig', () => {
 
   it('refuses a prefix without a hash tag (Redis Cluster would split the keys)', () => {
     expect(() => loadConfig({ env: { MAILROOM_PREFIX: 'mailroom' }, cwd: '/tmp' })).toThrow(/hash-tagged/);
+  });
+});
+
+describe('shadow mode in the configuration', () => {
+  const write = (json: unknown) => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mailroom-cfg-'));
+    const file = path.join(dir, 'c.json');
+    writeFileSync(file, JSON.stringify(json));
+    return file;
+  };
+  const imap = (name: string, extra: Record<string, unknown> = {}) => ({ name, host: '127.0.0.1', tls: 'none', user: `${name}@acme.example`, password: { env: 'PW' }, ...extra });
+
+  it('mailbox.shadow is the default of every IMAP mailbox, each of which may say otherwise', () => {
+    const config = loadConfig({
+      env: { PW: 'x' },
+      configPath: write({ mailbox: { address: 'support@acme.example', shadow: true }, imap: [imap('a'), imap('b', { shadow: false })] }),
+    });
+    expect(config.shadow).toBe(true);
+    expect(config.mailbox).toEqual({ address: 'support@acme.example', name: 'Support' });
+    expect(config.imap.map((a) => [a.name, a.shadow])).toEqual([
+      ['a', true],
+      ['b', false],
+    ]);
+  });
+
+  it('is off unless asked for, and --shadow (inShadow) turns every mailbox on for the run', () => {
+    const config = loadConfig({ env: { PW: 'x' }, configPath: write({ imap: [imap('a'), imap('b', { shadow: true })] }) });
+    expect([config.shadow, ...config.imap.map((a) => a.shadow)]).toEqual([false, false, true]);
+    const shadowed = inShadow(config);
+    expect([shadowed.shadow, ...shadowed.imap.map((a) => a.shadow)]).toEqual([true, true, true]);
   });
 });

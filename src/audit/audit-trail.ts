@@ -28,6 +28,10 @@ export const AuditType = z.enum([
   'completed',
   'escalated',
   'quarantined',
+  /** Shadow mode: what a write or external step would have done (tool, control args, message refs). */
+  'would_do',
+  /** Shadow mode: the email's end, with what a live run would have done (`complete`, `park`, `escalate`). */
+  'shadowed',
 ]);
 export type AuditType = z.infer<typeof AuditType>;
 

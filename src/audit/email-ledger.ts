@@ -6,7 +6,9 @@ import type { RedisKeys } from '../queues/keys.js';
 
 /**
  * Where an email is. Terminal states are final (invariant 7: exactly one of them per email);
- * `awaiting_approval` rests until a human decides.
+ * `awaiting_approval` rests until a human decides. `shadowed` ends every email handled in shadow
+ * mode that is not quarantined: its plan ran up to (never through) its first write or external
+ * step's effect, and the trail records what a live run would have done.
  */
 export const EmailState = z.enum([
   'received',
@@ -18,6 +20,7 @@ export const EmailState = z.enum([
   'rejected',
   'escalated',
   'quarantined',
+  'shadowed',
 ]);
 export type EmailState = z.infer<typeof EmailState>;
 
@@ -30,7 +33,7 @@ export async function statesWithZeros(ledger: Pick<EmailLedger, 'countByState'>)
   return Object.fromEntries(EmailState.options.map((s) => [s, Math.max(0, counts[s] ?? 0)])) as Record<EmailState, number>;
 }
 
-export const TERMINAL_STATES: readonly EmailState[] = ['completed', 'rejected', 'escalated', 'quarantined'];
+export const TERMINAL_STATES: readonly EmailState[] = ['completed', 'rejected', 'escalated', 'quarantined', 'shadowed'];
 export const RESTING_STATES: readonly EmailState[] = [...TERMINAL_STATES, 'awaiting_approval'];
 
 export const EmailRecord = z.object({
@@ -45,8 +48,16 @@ export const EmailRecord = z.object({
   sender: z.string().default(''),
   robot: z.string().default(''),
   tools: z.string().default(''),
+  /** The support address the email arrived at (empty for records made before it was kept). */
+  mailbox: z.string().default(''),
+  /**
+   * Fixed when the email is taken in and never changed: an email handled in shadow stays in
+   * shadow, whatever the mailbox or the daemon is switched to later.
+   */
+  mode: z.enum(['live', 'shadow']).default('live'),
 });
 export type EmailRecord = z.infer<typeof EmailRecord>;
+export type EmailMode = EmailRecord['mode'];
 
 /** Moves an email to a new state unless it already rests in a terminal one (atomic). */
 /**
@@ -66,7 +77,7 @@ return 1`;
 
 export interface EmailLedger {
   /** Creates the record; false if the email is already known (a duplicate delivery). */
-  create(emailId: EmailId, source: string): Promise<boolean>;
+  create(emailId: EmailId, source: string, fields?: { mailbox?: string; mode?: EmailMode }): Promise<boolean>;
   /** Returns false when the email was already terminal (the new state is ignored). */
   setState(emailId: EmailId, state: EmailState, fields?: Partial<Record<'reason' | 'planId' | 'category' | 'sender' | 'robot' | 'tools', string>>): Promise<boolean>;
   annotate(emailId: EmailId, fields: Partial<Record<'planId' | 'category' | 'sender' | 'robot' | 'tools' | 'reason', string>>): Promise<void>;
@@ -91,13 +102,14 @@ export function createEmailLedger(redis: Redis, keys: RedisKeys, clock: () => Da
     return r.success ? r.data : null;
   };
   const ledger: EmailLedger = {
-    async create(emailId, source) {
+    async create(emailId, source, fields = {}) {
       const now = clock().toISOString();
       const created = await redis.hsetnx(keys.email(emailId), 'state', 'received');
       if (created === 0) return false;
+      const extra = { ...(fields.mailbox ? { mailbox: fields.mailbox.toLowerCase() } : {}), mode: fields.mode ?? 'live' };
       await redis
         .multi()
-        .hset(keys.email(emailId), { emailId, source, createdAt: now, updatedAt: now })
+        .hset(keys.email(emailId), { emailId, source, createdAt: now, updatedAt: now, ...extra })
         .zadd(keys.emailsByTime(), Date.now(), emailId)
         .hincrby(keys.emailStateCounts(), 'received', 1)
         .exec();

@@ -3,13 +3,15 @@ import { createContext } from '../context.js';
 import { MailroomError } from '../errors.js';
 import { EmailId } from '../ids.js';
 import type { Logger } from '../logger.js';
+import { wouldDoEffects } from '../audit/report.js';
 
 /**
  * `mailroom audit <emailId>`: the email's trail, one event a line; with `--json` one JSON
  * document `{ emailId, record, events }` (the ledger record, then the events in order), so a
- * script can pipe it to `jq` or `JSON.parse` whole.
+ * script can pipe it to `jq` or `JSON.parse` whole. `texts` adds the full text of every message
+ * shadow mode would have sent (read back by reference) to the lines.
  */
-export async function runAudit(config: Config, logger: Logger, id: string, json: boolean): Promise<string> {
+export async function runAudit(config: Config, logger: Logger, id: string, json: boolean, texts = false): Promise<string> {
   const parsed = EmailId.safeParse(id);
   if (!parsed.success) throw new MailroomError('INPUT_NOT_FOUND', `"${id}" is not an email id (em_ and 16 hex digits)`);
   const app = await createContext(config, logger);
@@ -17,7 +19,16 @@ export async function runAudit(config: Config, logger: Logger, id: string, json:
     const events = await app.audit.read(parsed.data);
     if (events.length === 0) throw new MailroomError('INPUT_NOT_FOUND', `no audit trail for ${id}`);
     if (json) return `${JSON.stringify({ emailId: parsed.data, record: await app.ledger.get(parsed.data), events })}\n`;
-    return events.map((e) => `${e.ts}  ${e.type.padEnd(15)} ${e.actor.padEnd(10)} ${JSON.stringify(e.data)}`).join('\n') + '\n';
+    const lines = events.map((e) => `${e.ts}  ${e.type.padEnd(15)} ${e.actor.padEnd(10)} ${JSON.stringify(e.data)}`);
+    if (texts) {
+      for (const effect of wouldDoEffects(events)) {
+        for (const m of effect.messages) {
+          const text = await app.content.getText(m.textRef).catch(() => '(expired: message texts are kept for contentTtlSeconds)');
+          lines.push('', `----- would send (step ${effect.stepId}, ${effect.tool}) to ${m.to}: ${m.subject} -----`, text, '----- end -----');
+        }
+      }
+    }
+    return lines.join('\n') + '\n';
   } finally {
     await app.close();
   }

@@ -2,12 +2,13 @@ import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
-import { loadConfig, type Config } from '../config.js';
+import { inShadow, loadConfig, type Config } from '../config.js';
 import { MailroomError, toMailroomError } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { runProcess, runStatus } from './process-command.js';
 import { formatTable } from './summary.js';
 import { runAudit } from './audit-command.js';
+import { formatReport, runReport } from './report-command.js';
 import { runPending, runReview } from './review-command.js';
 import { parseRoles, runDaemon } from '../daemon/daemon.js';
 import { registerEvalCommand } from '../eval/command.js';
@@ -62,18 +63,32 @@ Environment:
     .description('process .eml files or folders through the whole pipeline and print what happened')
     .argument('<paths...>', '.eml files, or folders searched (with subfolders) for .eml files')
     .option('--json', 'print one JSON summary object instead of the table')
+    .option('--shadow', 'shadow mode: plan everything, act on nothing; the emails end "shadowed" with what would have been done')
     .addOption(new Option('--timeout <seconds>', 'give up waiting after this long').default('300'))
-    .action(async (paths: string[], opts: { json?: boolean; timeout: string }, cmd: Command) => {
-      const config = configFrom(cmd, { logLevel: 'error' });
+    .action(async (paths: string[], opts: { json?: boolean; shadow?: boolean; timeout: string }, cmd: Command) => {
+      const loaded = configFrom(cmd, { logLevel: 'error' });
+      const config = opts.shadow ? inShadow(loaded) : loaded;
       const timeout = Number(opts.timeout);
       if (!Number.isFinite(timeout) || timeout <= 0) throw new MailroomError('CONFIG_INVALID', '--timeout must be a positive number of seconds');
       const summary = await runProcess(config, createLogger({ level: config.logLevel }), {
         paths,
         timeoutMs: timeout * 1000,
         onProgress: progress(!opts.json),
+        shadow: Boolean(opts.shadow),
       });
       process.stdout.write(opts.json ? `${JSON.stringify(summary)}\n` : `${formatTable(summary)}\n`);
       if (summary.lost > 0) process.exitCode = 1;
+    });
+
+  program
+    .command('report')
+    .description('what happened to the mail taken in recently, per mailbox and category (and, in shadow mode, what would have)')
+    .option('--since <duration>', 'how far back: 90m, 24h, 7d, 2w', '7d')
+    .option('--json', 'print JSON')
+    .action(async (opts: { since: string; json?: boolean }, cmd: Command) => {
+      const config = configFrom(cmd, { logLevel: 'warn' });
+      const report = await runReport(config, createLogger({ level: config.logLevel }), opts.since);
+      process.stdout.write(opts.json ? `${JSON.stringify(report)}\n` : formatReport(report));
     });
 
   program
@@ -164,18 +179,21 @@ Environment:
     .description("print an email's audit trail")
     .argument('<emailId>', 'an email id such as em_0123456789abcdef')
     .option('--json', 'print one JSON document: { emailId, record, events }')
-    .action(async (emailId: string, opts: { json?: boolean }, cmd: Command) => {
+    .option('--texts', 'also print the full text of every message shadow mode would have sent')
+    .action(async (emailId: string, opts: { json?: boolean; texts?: boolean }, cmd: Command) => {
       const config = configFrom(cmd, { logLevel: 'warn' });
-      process.stdout.write(await runAudit(config, createLogger({ level: config.logLevel }), emailId, Boolean(opts.json)));
+      process.stdout.write(await runAudit(config, createLogger({ level: config.logLevel }), emailId, Boolean(opts.json), Boolean(opts.texts)));
     });
 
   program
     .command('start')
     .description('run the daemon: IMAP ingest, workers and the HTTP server until SIGTERM/SIGINT')
     .option('--role <roles>', 'comma-separated roles: ingest,triage,planner,executor,web (default: all)')
-    .action(async (opts: { role?: string }, cmd: Command) => {
+    .option('--shadow', 'every mailbox in shadow mode for this run: mail taken in is planned, never acted on (and stays so)')
+    .action(async (opts: { role?: string; shadow?: boolean }, cmd: Command) => {
       const roles = parseRoles(opts.role);
-      const config = configFrom(cmd, { logLevel: 'info' });
+      const loaded = configFrom(cmd, { logLevel: 'info' });
+      const config = opts.shadow ? inShadow(loaded) : loaded;
       await runDaemon(config, createLogger({ level: config.logLevel }), { roles });
     });
 

@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config.js';
-import { createContext } from '../context.js';
+import { createContext, type AppContext } from '../context.js';
+import { readTrails, wouldDoEffects } from '../audit/report.js';
+import type { Mailer } from '../tools/mailer.js';
 import { startWorkers } from '../daemon/workers.js';
 import { MailroomError } from '../errors.js';
 import type { EmailId } from '../ids.js';
@@ -19,6 +21,8 @@ export interface ProcessOptions {
   timeoutMs: number;
   /** Called as emails come to rest: (resting, total). */
   onProgress?: (done: number, total: number) => void;
+  /** Handle the new emails of this run in shadow mode, whatever the config says. */
+  shadow?: boolean;
 }
 
 /**
@@ -29,12 +33,14 @@ export async function runProcess(config: Config, logger: Logger, options: Proces
   const files = collectEmailFiles(options.paths);
   const started = Date.now();
   const app = await createContext(config, logger);
+  const sent = { count: 0 };
+  app.mailer = countingMailer(app.mailer, sent);
   const workers = startWorkers(app);
   try {
     const entries: Array<{ file: string; emailId: EmailId; duplicate: boolean }> = [];
     for (const file of files) {
       const raw = readFileSync(file);
-      const sub = await submitEmail(app, raw, { kind: 'file', path: path.resolve(file) });
+      const sub = await submitEmail(app, raw, { kind: 'file', path: path.resolve(file) }, undefined, options.shadow ? { shadow: true } : {});
       entries.push({ file: path.relative(process.cwd(), file) || file, ...sub });
     }
     const ids = entries.map((e) => e.emailId);
@@ -48,14 +54,40 @@ export async function runProcess(config: Config, logger: Logger, options: Proces
       records = await app.ledger.getMany(ids);
     }
     const usage = app.llm.usage();
+    const shadowIds = entries.filter((e, i) => !e.duplicate && records[i]?.mode === 'shadow').map((e) => e.emailId);
     return summarize(
       entries.map((e, i) => ({ ...e, record: records[i] ?? null })),
-      { llm: { provider: app.llm.mode, calls: usage.calls, byRole: usage.byRole }, elapsedMs: Date.now() - started },
+      {
+        llm: { provider: app.llm.mode, calls: usage.calls, byRole: usage.byRole },
+        elapsedMs: Date.now() - started,
+        wouldSend: await countWouldSend(app, shadowIds),
+        sent: sent.count,
+      },
     );
   } finally {
     await workers.close();
     await app.close();
   }
+}
+
+/** Counts what this process hands to the mailer: the run's `sent`. */
+function countingMailer(inner: Mailer, sent: { count: number }): Mailer {
+  return {
+    kind: inner.kind,
+    async send(mail) {
+      const res = await inner.send(mail);
+      sent.count += 1;
+      return res;
+    },
+    close: () => inner.close(),
+  };
+}
+
+/** Messages the `would_do` events of these emails name (one per step, however often it was recorded). */
+async function countWouldSend(app: Pick<AppContext, 'redis' | 'keys'>, ids: readonly EmailId[]): Promise<number> {
+  let n = 0;
+  for await (const { events } of readTrails(app, ids)) n += wouldDoEffects(events).reduce((sum, e) => sum + e.messages.length, 0);
+  return n;
 }
 
 /** `mailroom status`: counts by state and the latest emails. */

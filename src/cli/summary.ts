@@ -9,6 +9,12 @@ export const ProcessSummary = z.object({
   escalated: z.number().int(),
   quarantined: z.number().int(),
   rejected: z.number().int(),
+  /** Emails handled in shadow mode (nothing acted on; see `would_send`). */
+  shadowed: z.number().int(),
+  /** Messages shadow mode would have sent (replies, forwards, notices): recorded, not sent. */
+  would_send: z.number().int(),
+  /** Messages this run handed to the SMTP server (or the outbox). */
+  sent: z.number().int(),
   lost: z.number().int(),
   duplicates: z.number().int(),
   robots: z.record(z.string(), z.number().int()),
@@ -32,15 +38,15 @@ export type ProcessSummary = z.infer<typeof ProcessSummary>;
 
 export function summarize(
   entries: ReadonlyArray<{ file: string; emailId: string; duplicate: boolean; record: EmailRecord | null }>,
-  extra: { llm: ProcessSummary['llm']; elapsedMs: number },
+  extra: { llm: ProcessSummary['llm']; elapsedMs: number; wouldSend: number; sent: number },
 ): ProcessSummary {
   const count = (state: string) => entries.filter((e) => e.record?.state === state).length;
-  const resting = new Set(['completed', 'awaiting_approval', 'escalated', 'quarantined', 'rejected']);
+  const resting = new Set(['completed', 'awaiting_approval', 'escalated', 'quarantined', 'rejected', 'shadowed']);
   const robots: Record<string, number> = {};
   const tools: Record<string, number> = {};
   for (const e of entries) {
     if (e.record?.robot) robots[e.record.robot] = (robots[e.record.robot] ?? 0) + 1;
-    if (e.record && !e.duplicate && ['completed', 'escalated', 'awaiting_approval'].includes(e.record.state)) {
+    if (e.record && !e.duplicate && ['completed', 'escalated', 'awaiting_approval', 'shadowed'].includes(e.record.state)) {
       for (const t of e.record.tools.split(',').filter(Boolean)) tools[t] = (tools[t] ?? 0) + 1;
     }
   }
@@ -51,6 +57,9 @@ export function summarize(
     escalated: count('escalated'),
     quarantined: count('quarantined'),
     rejected: count('rejected'),
+    shadowed: count('shadowed'),
+    would_send: extra.wouldSend,
+    sent: extra.sent,
     lost: entries.filter((e) => !e.record || !resting.has(e.record.state)).length,
     duplicates: entries.filter((e) => e.duplicate).length,
     robots,
@@ -95,9 +104,12 @@ export function formatTable(summary: ProcessSummary): string {
   const out = [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line), ''];
   out.push(
     `processed ${summary.processed}: completed ${summary.completed}, awaiting approval ${summary.awaiting_approval}, ` +
-      `escalated ${summary.escalated}, quarantined ${summary.quarantined}, rejected ${summary.rejected}, lost ${summary.lost}` +
+      `escalated ${summary.escalated}, quarantined ${summary.quarantined}, rejected ${summary.rejected}, ` +
+      (summary.shadowed ? `shadowed ${summary.shadowed}, ` : '') +
+      `lost ${summary.lost}` +
       (summary.duplicates ? `, duplicates ${summary.duplicates}` : ''),
   );
+  out.push(summary.shadowed ? `messages: would send ${summary.would_send} (shadow mode: none sent), sent ${summary.sent}` : `messages sent: ${summary.sent}`);
   const robots = Object.entries(summary.robots).map(([k, v]) => `${k} ${v}`).join(', ');
   if (robots) out.push(`robots (no reply, no model call): ${robots}`);
   out.push(`provider: ${summary.llm.provider === 'offline' ? 'offline (playbook planner, deterministic readers)' : 'openai-compatible'}; LLM calls ${summary.llm.calls}; ${(summary.elapsed_ms / 1000).toFixed(1)} s`);

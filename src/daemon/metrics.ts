@@ -101,6 +101,12 @@ export function createMetrics(app: Pick<AppContext, 'ledger' | 'queues' | 'llm' 
     registers: [registry],
   });
   const stepsFailed = new Counter({ name: 'mailroom_steps_failed_total', help: 'Failed plan steps (this process)', registers: [registry] });
+  const wouldDo = new Counter({
+    name: 'mailroom_shadow_would_do_total',
+    help: 'Write and external steps shadow mode previewed instead of running, by tool (this process)',
+    labelNames: ['tool'],
+    registers: [registry],
+  });
 
   const imapCounter = (name: string, help: string, pick: (w: FolderWatcher) => number) =>
     new Gauge({
@@ -127,6 +133,7 @@ export function createMetrics(app: Pick<AppContext, 'ledger' | 'queues' | 'llm' 
         await trail.append(emailId, type, actor, data);
         if (type === 'step_finished' && typeof data.ms === 'number') stepSeconds.observe({ tool: String(data.tool ?? 'unknown') }, data.ms / 1000);
         if (type === 'step_failed') stepsFailed.inc();
+        if (type === 'would_do') wouldDo.inc({ tool: String(data.tool ?? 'unknown') });
       },
     };
   }

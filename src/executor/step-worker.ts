@@ -12,6 +12,7 @@ import type { ErrorCode } from '../errors.js';
 import { hasAttemptsLeft, jobIdFor, parseJobData } from '../queues/catalog.js';
 import type { ToolContext } from '../tools/tool.js';
 import { resolveArgs, type LabelledOutput } from './resolve-args.js';
+import { actsOnTheWorld, endShadowed, previewStep } from './shadow.js';
 import { outputLabelFor } from '../planner/plan-validator.js';
 
 async function loadPlan(app: AppContext, planId: PlanId): Promise<StoredPlan> {
@@ -48,7 +49,8 @@ export async function processStepJob(app: AppContext, job: Job): Promise<void> {
     stepId = step.id;
     // The plan waits here for a human; the steps before the gate have run.
     if (stored.gate && stepIndex === stored.gate.step && !approvedBy) {
-      await park(app, emailId, planId, 'policy', stored.gate.reasons, stepIndex);
+      if (stored.shadow) await endShadowed(app, emailId, planId, 'park', stored.gate.reasons);
+      else await park(app, emailId, planId, 'policy', stored.gate.reasons, stepIndex);
       return;
     }
     const outputs = await loadOutputs(app, planId);
@@ -58,13 +60,17 @@ export async function processStepJob(app: AppContext, job: Job): Promise<void> {
       const triage = await loadTriage(app, emailId);
       const resolved = resolveArgs(step, tool, { context: triage.context, emailRef: triage.contentRef, outputs });
       if (resolved.parkReasons.length && !approvedBy) {
-        await park(app, emailId, planId, 'executor', resolved.parkReasons, stepIndex);
+        if (stored.shadow) await endShadowed(app, emailId, planId, 'park', resolved.parkReasons);
+        else await park(app, emailId, planId, 'executor', resolved.parkReasons, stepIndex);
         return;
       }
       const input = tool.input.safeParse(resolved.args);
       if (!input.success) throw new MailroomError('TOOL_INPUT_INVALID', `arguments of ${tool.name} do not match its schema`);
       await app.ledger.setState(emailId, 'running');
-      await app.audit.append(emailId, 'step_started', 'executor', { planId, stepId: step.id, tool: tool.name, args: auditArgs(resolved.args, tool.untrustedInputs), attempt: job.attemptsMade + 1 });
+      // In shadow, a step that would act is previewed and audited as `would_do` instead.
+      const shadowed = stored.shadow && actsOnTheWorld(tool);
+      const args = auditArgs(resolved.args, tool.untrustedInputs);
+      if (!shadowed) await app.audit.append(emailId, 'step_started', 'executor', { planId, stepId: step.id, tool: tool.name, args, attempt: job.attemptsMade + 1 });
       const started = Date.now();
       const ctx: ToolContext = {
         emailId,
@@ -85,7 +91,7 @@ export async function processStepJob(app: AppContext, job: Job): Promise<void> {
         ...(approvedBy ? { approvedBy } : {}),
         mailbox: mailboxActionsFor(app, emailId, triage.source),
       };
-      const rawOutput = await tool.run(input.data, ctx);
+      const rawOutput = shadowed ? await previewStep(app, tool, input.data, ctx, args) : await tool.run(input.data, ctx);
       const output = tool.output.safeParse(rawOutput);
       if (!output.success) throw new MailroomError('TOOL_OUTPUT_INVALID', `output of ${tool.name} does not match its schema`);
       const labelled: LabelledOutput = {
@@ -95,7 +101,7 @@ export async function processStepJob(app: AppContext, job: Job): Promise<void> {
       };
       await app.redis.hset(app.keys.planOutputs(planId), step.id, JSON.stringify(labelled));
       await app.redis.expire(app.keys.planOutputs(planId), app.config.contentTtlSeconds);
-      await app.audit.append(emailId, 'step_finished', 'executor', {
+      if (!shadowed) await app.audit.append(emailId, 'step_finished', 'executor', {
         planId,
         stepId: step.id,
         tool: tool.name,
@@ -121,11 +127,12 @@ export async function processStepJob(app: AppContext, job: Job): Promise<void> {
     const e = toMailroomError(err);
     if (e.retryable && hasAttemptsLeft(job)) throw e;
     await app.audit.append(emailId, 'step_failed', 'executor', { planId, stepId, code: e.publicCode, attempts: job.attemptsMade + 1 });
+    const stored = await loadPlan(app, planId).catch(() => null);
     if (e.code === 'NEEDS_REVIEW') {
-      await park(app, emailId, planId, 'executor', [`step ${stepId}: ${e.message}`], stepIndex);
+      if (stored?.shadow) await endShadowed(app, emailId, planId, 'park', [`step ${stepId}: ${e.message}`]);
+      else await park(app, emailId, planId, 'executor', [`step ${stepId}: ${e.message}`], stepIndex);
       return;
     }
-    const stored = await loadPlan(app, planId).catch(() => null);
     const tool = stored?.plan.steps[stepIndex]?.tool;
     if (stored && tool && !NO_REPLAN.has(e.code) && stored.generation < app.config.maxReplans) {
       log.info({ stepId, code: e.publicCode }, 'step failed; replanning');
@@ -133,7 +140,8 @@ export async function processStepJob(app: AppContext, job: Job): Promise<void> {
       return;
     }
     log.warn({ stepId, code: e.publicCode }, 'step failed; escalating');
-    await escalateEmail(app, emailId, 'executor', `${e.publicCode} at step ${stepId}`);
+    if (stored?.shadow) await endShadowed(app, emailId, planId, 'escalate', [`${e.publicCode} at step ${stepId}`]);
+    else await escalateEmail(app, emailId, 'executor', `${e.publicCode} at step ${stepId}`);
   }
 }
 
@@ -172,6 +180,10 @@ async function replan(
 
 async function finishPlan(app: AppContext, emailId: EmailId, stored: StoredPlan): Promise<void> {
   const escalated = stored.plan.steps.some((s) => s.tool === 'escalate');
+  if (stored.shadow) {
+    await endShadowed(app, emailId, stored.planId, escalated ? 'escalate' : 'complete', escalated ? ['plan escalated to a human'] : []);
+    return;
+  }
   if (escalated) {
     await escalateEmail(app, emailId, 'executor', 'plan escalated to a human', { planId: stored.planId });
     return;

@@ -13,7 +13,7 @@ export interface ContentStore {
   getRaw(ref: UntrustedRef): Promise<Buffer>;
   putContent(content: UntrustedContent): Promise<RefOf<'content'>>;
   getContent(ref: UntrustedRef): Promise<UntrustedContent>;
-  putText<K extends 'draft' | 'summary'>(kind: K, text: string): Promise<RefOf<K>>;
+  putText<K extends 'draft' | 'summary' | 'message'>(kind: K, text: string): Promise<RefOf<K>>;
   getText(ref: UntrustedRef): Promise<string>;
 }
 

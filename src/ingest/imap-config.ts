@@ -45,6 +45,11 @@ export const ImapMailboxFile = z
       .default({ flag: '$MailroomHandled' }),
     /** Every sender reaching this mailbox counts as verified (e.g. an internal-only mailbox). @defaultValue false */
     trusted: z.boolean().default(false),
+    /**
+     * Shadow mode: plan everything, act on nothing (no reply, no flag, no move, not even the
+     * handled mark); see the README's "Shadow mode". @defaultValue the top-level `mailbox.shadow`
+     */
+    shadow: z.boolean().optional(),
     /** Folder or alias → category, checked before the global `routes`. */
     routes: z
       .array(z.object({ folder: FolderName, category: CategoryName }).strict())
@@ -82,6 +87,8 @@ export const ImapAccount = z.object({
   folders: z.array(z.string()),
   markHandled: z.union([z.object({ flag: z.string() }), z.object({ move: z.string() })]),
   trusted: z.boolean(),
+  /** Mail taken in from this mailbox is handled in shadow mode (and stays so). */
+  shadow: z.boolean().default(false),
   routes: z.array(z.object({ folder: z.string(), category: z.string() })),
   pollMs: z.number().positive(),
   idleRestartMs: z.number().positive(),
@@ -100,6 +107,7 @@ export function resolveImapAccounts(
   env: Record<string, string | undefined>,
   base: string,
   defaultAddress: string,
+  defaultShadow = false,
 ): { accounts: ImapAccount[]; problems: string[] } {
   const problems: string[] = [];
   const names = new Set<string>();
@@ -129,6 +137,7 @@ export function resolveImapAccounts(
       folders: [...new Set(m.folders)],
       markHandled: m.markHandled,
       trusted: m.trusted,
+      shadow: m.shadow ?? defaultShadow,
       routes: m.routes,
       pollMs: m.pollSeconds * 1000,
       idleRestartMs: m.idleRestartSeconds * 1000,

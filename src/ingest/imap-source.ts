@@ -159,7 +159,8 @@ export function watchFolder(app: SourceDeps, account: ImapAccount, folder: strin
   /** A message over the size limit is never downloaded: it is recorded and quarantined from its size alone. */
   const quarantineOversize = async (m: FetchMessageObject, uidValidity: string): Promise<EmailId> => {
     const emailId = emailIdFor(account.address, `imap:${account.name}/${folder}/${uidValidity}/${m.uid}`);
-    if (await app.ledger.create(emailId, `${account.name}/${folder}/${m.uid}`)) {
+    const mode = account.shadow ? 'shadow' : 'live';
+    if (await app.ledger.create(emailId, `${account.name}/${folder}/${m.uid}`, { mailbox: account.address, mode })) {
       await app.audit.append(emailId, 'ingested', 'ingest', { source: 'imap', sizeBytes: m.size ?? 0 });
       const err = new MailroomError('EMAIL_TOO_LARGE', `message is ${m.size ?? 0} bytes, over the limit of ${app.config.maxMessageBytes}`);
       await quarantine(app, emailId, 'source', err, sourceInfo(m.uid, uidValidity));
@@ -168,7 +169,10 @@ export function watchFolder(app: SourceDeps, account: ImapAccount, folder: strin
     return emailId;
   };
 
-  const markHandled = async (client: ImapFlow, done: Array<{ uid: number; emailId: EmailId }>, uidValidity: string) => {
+  const markHandled = async (client: ImapFlow, all: Array<{ uid: number; emailId: EmailId; shadow: boolean }>, uidValidity: string) => {
+    // Shadow mode leaves the server exactly as it was, and so does a live mailbox for mail it
+    // first took in while in shadow; the UID checkpoint and dedup keep either from coming back.
+    const done = all.filter((d) => !d.shadow);
     if (done.length === 0) return;
     const range = done.map((d) => d.uid).join(',');
     if ('flag' in account.markHandled) {
@@ -190,7 +194,7 @@ export function watchFolder(app: SourceDeps, account: ImapAccount, folder: strin
     stats.skippedHandled += batch.length - todo.length;
     const oversize = todo.filter((m) => (m.size ?? 0) > app.config.maxMessageBytes);
     const wanted = todo.filter((m) => !oversize.includes(m));
-    const done: Array<{ uid: number; emailId: EmailId }> = [];
+    const done: Array<{ uid: number; emailId: EmailId; shadow: boolean }> = [];
     if (wanted.length) {
       stats.sourceFetches += 1;
       stats.largestFetchBytes = Math.max(stats.largestFetchBytes, wanted.reduce((n, m) => n + (m.size ?? 0), 0));
@@ -202,14 +206,14 @@ export function watchFolder(app: SourceDeps, account: ImapAccount, folder: strin
     const submitOne = async () => {
       for (let m = fetched[next++]; m; m = fetched[next++]) {
         if (!m.source) continue; // expunged between listing and fetching
-        const sub = await submitEmail(app, m.source, sourceInfo(m.uid, uidValidity), account.address);
+        const sub = await submitEmail(app, m.source, sourceInfo(m.uid, uidValidity), account.address, { shadow: account.shadow });
         if (sub.duplicate) stats.duplicates += 1;
         else stats.ingested += 1;
-        done.push({ uid: m.uid, emailId: sub.emailId });
+        done.push({ uid: m.uid, emailId: sub.emailId, shadow: sub.shadow });
       }
     };
     await Promise.all(Array.from({ length: SUBMIT_PARALLEL }, submitOne));
-    for (const m of oversize) done.push({ uid: m.uid, emailId: await quarantineOversize(m, uidValidity) });
+    for (const m of oversize) done.push({ uid: m.uid, emailId: await quarantineOversize(m, uidValidity), shadow: account.shadow });
     // Only now, with every job durably in Redis, does the server learn the mail was handled.
     await markHandled(client, done, uidValidity);
   };
@@ -268,7 +272,7 @@ export function watchFolder(app: SourceDeps, account: ImapAccount, folder: strin
     client.on('close', wake);
     try {
       await client.connect();
-      if ('move' in account.markHandled) await client.mailboxCreate(account.markHandled.move).catch(() => undefined);
+      if ('move' in account.markHandled && !account.shadow) await client.mailboxCreate(account.markHandled.move).catch(() => undefined);
       const opened = await client.mailboxOpen(folder).catch((err: unknown) => {
         if (!client.usable) throw err;
         throw new MailroomError('IMAP_COMMAND_FAILED', `folder ${folder} cannot be opened; does it exist?`, { cause: err });

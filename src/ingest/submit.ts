@@ -8,6 +8,8 @@ import type { SourceInfo } from './trusted-context.js';
 export interface Submission {
   emailId: EmailId;
   duplicate: boolean;
+  /** The email is handled in shadow mode: a new one as asked, a duplicate as it was first taken in. */
+  shadow: boolean;
 }
 
 /** How much of the message is searched for the header block, as peekMessageId does. */
@@ -65,24 +67,34 @@ export function emailIdOf(raw: Buffer, mailbox: string): EmailId {
 /**
  * Takes a raw message into Mailroom: stores it by reference, records it, and enqueues ingest with
  * the email id as job id (a second delivery of the same message is a no-op). Returns only after
- * the job is in Redis, so a source may mark the message handled afterwards.
+ * the job is in Redis, so a source may mark the message handled afterwards. `shadow` (default: the
+ * config's `shadow`) fixes the email's mode for good; a duplicate keeps the mode it was taken in with.
  */
-export async function submitEmail(app: Pick<AppContext, 'config' | 'ledger' | 'audit' | 'content' | 'queues'>, input: Buffer, source: SourceInfo, mailbox = app.config.mailbox.address): Promise<Submission> {
+export async function submitEmail(
+  app: Pick<AppContext, 'config' | 'ledger' | 'audit' | 'content' | 'queues'>,
+  input: Buffer,
+  source: SourceInfo,
+  mailbox = app.config.mailbox.address,
+  options: { shadow?: boolean } = {},
+): Promise<Submission> {
   // A message cut from an mbox archive starts with its `From ` separator line: not part of the
   // message, and without it the id, the stored raw and the DKIM check see what the sender sent.
   const raw = withoutMboxLine(input);
   const emailId = emailIdOf(raw, mailbox);
-  const created = await app.ledger.create(emailId, source.kind === 'file' ? source.path : `${source.account}/${source.folder}/${source.uid}`);
+  const mode = (options.shadow ?? app.config.shadow) ? 'shadow' : 'live';
+  const created = await app.ledger.create(emailId, source.kind === 'file' ? source.path : `${source.account}/${source.folder}/${source.uid}`, { mailbox, mode });
+  let shadow = mode === 'shadow';
   if (!created) {
     const rec = await app.ledger.get(emailId);
+    shadow = rec?.mode === 'shadow';
     // A record left in `received` means an earlier submit stopped before its job was added.
     if (rec?.state !== 'received' || (await app.queues.get('ingest').getJob(emailId))) {
       await app.audit.append(emailId, 'duplicate', 'ingest', { source: source.kind });
-      return { emailId, duplicate: true };
+      return { emailId, duplicate: true, shadow };
     }
   }
   const rawRef = await app.content.putRaw(raw);
   await app.audit.append(emailId, 'ingested', 'ingest', { source: source.kind, sizeBytes: raw.length });
   await app.queues.add('ingest', { emailId, rawRef, source }, { jobId: emailId });
-  return { emailId, duplicate: false };
+  return { emailId, duplicate: false, shadow };
 }

@@ -7,6 +7,7 @@ import type { TrustedContext } from '../ingest/trusted-context.js';
 import { TriageRecord } from '../ingest/triage.js';
 import { hasAttemptsLeft, jobIdFor, parseJobData } from '../queues/catalog.js';
 import { decideApproval } from './approval-policy.js';
+import { endShadowed } from '../executor/shadow.js';
 import { createPlanCache } from './plan-cache.js';
 import { planEmail, type PlanOutcome, type PlannerDeps } from './planner.js';
 import { plannerView, plannerVocabulary, type PlannerView } from './planner-view.js';
@@ -43,6 +44,8 @@ export async function adoptPlan(
   meta: { generation: number; replaces?: PlanId },
 ): Promise<PlanId> {
   const planId = planIdFor(emailId, meta.generation);
+  // Fixed when the email was taken in; a replan of a shadow email stays in shadow.
+  const shadow = (await app.ledger.get(emailId))?.mode === 'shadow';
   const approval = decideApproval(outcome.plan, app.registry, context, outcome.validation.parkReasons);
   const fresh: StoredPlan = {
     planId,
@@ -53,6 +56,7 @@ export async function adoptPlan(
     createdAt: app.clock().toISOString(),
     generation: meta.generation,
     gate: approval.decision === 'park' ? { step: approval.gate, reasons: approval.reasons } : null,
+    shadow,
     // A robot's email completes with its kind as the reason (`bounce`, `loop`, …).
     ...(outcome.planner === 'robot' && context.auto.kind !== 'none' ? { completionReason: context.auto.kind } : {}),
   };
@@ -69,6 +73,7 @@ export async function adoptPlan(
     planId,
     plan: outcome.plan,
     cacheHit: outcome.cacheHit,
+    ...(outcome.cacheLookup ? { cacheLookup: true } : {}),
     registryVersion: app.registry.version,
     generation: meta.generation,
     ...(meta.replaces ? { replaces: meta.replaces } : {}),
@@ -85,7 +90,8 @@ export async function adoptPlan(
 /** Parks a plan gated at its first step, or enqueues that step; both idempotent by job id. */
 async function startPlan(app: AppContext, emailId: EmailId, stored: StoredPlan): Promise<void> {
   if (stored.gate?.step === 0) {
-    await park(app, emailId, stored.planId, 'policy', stored.gate.reasons, 0);
+    if (stored.shadow) await endShadowed(app, emailId, stored.planId, 'park', stored.gate.reasons);
+    else await park(app, emailId, stored.planId, 'policy', stored.gate.reasons, 0);
     return;
   }
   const first = stored.plan.steps[0];

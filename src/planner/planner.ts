@@ -19,6 +19,8 @@ export interface PlanOutcome {
   /** Validation errors of rejected attempts (each led to a regeneration), for the audit. */
   rejected: ValidationError[][];
   cacheHit: boolean;
+  /** The plan cache was asked (a hit or a miss); false when the planner never consults it (offline, robots). */
+  cacheLookup?: boolean;
   /** Why the LLM planner was not used, when it was configured. */
   fallbackReason?: string;
 }
@@ -89,6 +91,11 @@ export async function planEmail(deps: PlannerDeps, view: PlannerView): Promise<P
     return accept(plan, 'playbook', deps, []) ?? escalation(deps, [validatePlan(plan, deps.registry).errors], 'plan_invalid');
   };
   if (deps.llm.mode === 'offline') return offline();
+  return { ...(await planOnline(deps, view, offline)), cacheLookup: deps.cache !== null };
+}
+
+/** The LLM planner behind the plan cache; `offline` when the model is unavailable. */
+async function planOnline(deps: PlannerDeps, view: PlannerView, offline: () => PlanOutcome): Promise<PlanOutcome> {
   const key = planningKey(view, deps.registry.version, PROMPT_VERSION);
   const cached = deps.cache ? await deps.cache.get(key) : null;
   if (cached) {

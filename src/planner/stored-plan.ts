@@ -16,5 +16,7 @@ export const StoredPlan = z.object({
   gate: z.object({ step: z.number().int().min(0), reasons: z.array(z.string()) }).nullable().default(null),
   /** The ledger reason when the plan completes (e.g. the robot kind: `bounce`); empty otherwise. */
   completionReason: z.string().max(80).optional(),
+  /** Shadow mode (src/executor/shadow.ts): the plan's write and external steps are previewed, never run. */
+  shadow: z.boolean().optional(),
 });
 export type StoredPlan = z.infer<typeof StoredPlan>;

@@ -19,4 +19,7 @@ export const applyLabel = defineTool({
     await ctx.mailbox.addLabel(input.label);
     return { label: input.label };
   },
+  async preview(input) {
+    return { output: { label: input.label }, messages: [] };
+  },
 });

@@ -44,7 +44,7 @@ export const createTicket = defineTool({
   audience: 'internal',
   sideEffect: true,
   async run(input, ctx) {
-    const ticketId = `T-${sha256Hex(ctx.idempotencyKey).slice(0, 10)}`;
+    const ticketId = ticketIdFor(ctx.idempotencyKey);
     const { value, duplicate } = await effectOnce(ctx, { result: Created, resumable: true, notDone: webhookNotDone }, async () => {
       const ticket: StoredTicket = {
         ticketId,
@@ -67,4 +67,12 @@ export const createTicket = defineTool({
     });
     return { ...value, duplicate };
   },
+  async preview(_input, ctx) {
+    return { output: { ticketId: ticketIdFor(ctx.idempotencyKey), duplicate: false }, messages: [] };
+  },
 });
+
+/** A ticket's id follows from the step's idempotency key: a retry, and a preview, name the same ticket. */
+function ticketIdFor(idempotencyKey: string): string {
+  return `T-${sha256Hex(idempotencyKey).slice(0, 10)}`;
+}

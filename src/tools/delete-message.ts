@@ -28,4 +28,7 @@ export const deleteMessage = defineTool({
     );
     return { deleted: true as const, reason: input.reason };
   },
+  async preview(input) {
+    return { output: { deleted: true as const, reason: input.reason }, messages: [] };
+  },
 });

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { effectOnce } from './effect-once.js';
 import { sendMailOnce } from './outbound.js';
 import { teamByName, trustedFacts } from './teams.js';
-import { defineTool } from './tool.js';
+import { defineTool, type OutboundPreview, type ToolContext } from './tool.js';
 import { postWebhook, webhookNotDone } from './webhook.js';
 
 export const EscalationReason = z.enum([
@@ -50,12 +50,21 @@ export const escalate = defineTool({
         return { ok: true as const };
       });
     }
-    const teamName = ctx.config.escalation.team;
-    if (teamName) {
-      const team = teamByName(ctx.config, teamName);
-      const text = [`Mailroom escalated an email: ${input.reason}.`, '', ...trustedFacts(ctx, { withAddress: false }), '', `Review it with: mailroom audit ${ctx.emailId}`].join('\n');
-      await sendMailOnce(ctx, { to: team.address, subject: `[Mailroom] escalated: ${input.reason} ${ctx.emailId}`, text }, 'mail');
-    }
+    const notice = escalationNotice(input.reason, ctx);
+    if (notice) await sendMailOnce(ctx, notice, 'mail');
     return { escalated: true as const, reason: input.reason };
   },
+  async preview(input, ctx) {
+    const notice = escalationNotice(input.reason, ctx);
+    return { output: { escalated: true as const, reason: input.reason }, messages: notice ? [notice] : [] };
+  },
 });
+
+/** The notice to the configured escalation team, if one is configured: trusted facts only. */
+function escalationNotice(reason: z.infer<typeof EscalationReason>, ctx: ToolContext): OutboundPreview | null {
+  const teamName = ctx.config.escalation.team;
+  if (!teamName) return null;
+  const team = teamByName(ctx.config, teamName);
+  const text = [`Mailroom escalated an email: ${reason}.`, '', ...trustedFacts(ctx, { withAddress: false }), '', `Review it with: mailroom audit ${ctx.emailId}`].join('\n');
+  return { to: team.address, subject: `[Mailroom] escalated: ${reason} ${ctx.emailId}`, text };
+}

@@ -4,7 +4,7 @@ import { sha256Hex } from '../ids.js';
 import { Order } from '../ingest/accounts.js';
 import { effectOnce } from './effect-once.js';
 import { AccountId, ownAccount } from './own-account.js';
-import { defineTool } from './tool.js';
+import { defineTool, type ToolContext } from './tool.js';
 import { postWebhook, webhookNotDone } from './webhook.js';
 
 const Refund = z.object({ refundId: z.string(), order: z.string(), amount: z.number(), currency: z.string() }).strict();
@@ -25,22 +25,29 @@ export const issueRefund = defineTool({
   requiresApproval: 'moves money',
   sideEffect: true,
   async run(input, ctx) {
-    // Checked again here, although the arguments are trusted: a reviewer may have edited the plan.
-    const order = ownAccount(ctx, input.account).orders.find((o) => o.id === input.order);
-    if (!order) throw new MailroomError('ORDER_NOT_FOUND', "the order is not one of the verified sender's orders");
-    const cap = Math.min(order.amount, ctx.config.refunds.maxAmount);
-    if (input.amount > cap) {
-      throw new MailroomError('REFUND_OVER_CAP', `a refund of ${input.amount} ${order.currency} is above the limit of ${cap} ${order.currency}`);
-    }
-    const refundId = `R-${sha256Hex(ctx.idempotencyKey).slice(0, 12)}`;
-    const refund = { refundId, order: order.id, amount: input.amount, currency: order.currency };
+    const refund = checkedRefund(input, ctx);
     const { value, duplicate } = await effectOnce(ctx, { result: Refund, resumable: true, notDone: webhookNotDone }, async () => {
       const record = { ...refund, account: input.account, emailId: ctx.emailId, planId: ctx.planId, at: new Date().toISOString() };
-      await ctx.redis.hset(ctx.keys.refunds(), refundId, JSON.stringify(record));
+      await ctx.redis.hset(ctx.keys.refunds(), refund.refundId, JSON.stringify(record));
       const url = ctx.config.webhooks.refunds;
       if (url) await postWebhook(url, 'refund.requested', record, ctx.idempotencyKey);
       return refund;
     });
     return { ...value, duplicate };
   },
+  async preview(input, ctx) {
+    return { output: { ...checkedRefund(input, ctx), duplicate: false }, messages: [] };
+  },
 });
+
+/** The refund `run` would make, after the checks it and `preview` share. */
+function checkedRefund(input: { account: string; order: string; amount: number }, ctx: ToolContext): z.infer<typeof Refund> {
+  // Checked again here, although the arguments are trusted: a reviewer may have edited the plan.
+  const order = ownAccount(ctx, input.account).orders.find((o) => o.id === input.order);
+  if (!order) throw new MailroomError('ORDER_NOT_FOUND', "the order is not one of the verified sender's orders");
+  const cap = Math.min(order.amount, ctx.config.refunds.maxAmount);
+  if (input.amount > cap) {
+    throw new MailroomError('REFUND_OVER_CAP', `a refund of ${input.amount} ${order.currency} is above the limit of ${cap} ${order.currency}`);
+  }
+  return { refundId: `R-${sha256Hex(ctx.idempotencyKey).slice(0, 12)}`, order: order.id, amount: input.amount, currency: order.currency };
+}

@@ -21,4 +21,7 @@ export const moveMessage = defineTool({
     // Idempotent: a retry finds the email already in the folder and does nothing.
     return ctx.mailbox.moveTo(input.folder);
   },
+  async preview(input) {
+    return { output: { folder: input.folder }, messages: [] };
+  },
 });

@@ -17,7 +17,7 @@ export async function sendMailOnce(
   part?: string,
 ): Promise<{ messageId: string; duplicate: boolean }> {
   const key = part ? `${ctx.idempotencyKey}:${part}` : ctx.idempotencyKey;
-  const messageId = outboundMessageId(key, ctx.config.mailbox.address);
+  const messageId = sentMessageId(ctx, part);
   const { value, duplicate } = await effectOnce(ctx, { part, result: Sent, resumable: false, notDone: mailNotDelivered }, async () => {
     await ctx.mailer.send({
       ...mail,
@@ -29,6 +29,11 @@ export async function sendMailOnce(
     return { messageId };
   });
   return { messageId: value.messageId, duplicate };
+}
+
+/** The Message-ID `sendMailOnce` gives the message of this step (and part): known before sending. */
+export function sentMessageId(ctx: Pick<ToolContext, 'idempotencyKey' | 'config'>, part?: string): string {
+  return outboundMessageId(part ? `${ctx.idempotencyKey}:${part}` : ctx.idempotencyKey, ctx.config.mailbox.address);
 }
 
 /** A header-safe one-line subject. */

@@ -66,6 +66,8 @@ function checkDeclarations(t: ToolDescriptor): void {
     throw new Error(`${t.name}: takes untrusted input but emits untainted output; declare taintedOutputs or endorses`);
   }
   if (t.endorses && !t.untrustedInputs.includes(t.endorses.input)) throw new Error(`${t.name}: endorses an input that is not untrusted`);
+  // Shadow mode never runs such a tool; without a preview it could not say what it would do.
+  if (t.risk !== 'read' && !t.preview) throw new Error(`${t.name}: a ${t.risk} tool needs a preview for shadow mode`);
 }
 
 export interface ToolRegistry {

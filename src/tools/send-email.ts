@@ -3,8 +3,8 @@ import { MailroomError } from '../errors.js';
 import { DraftRef } from '../ids.js';
 import { StoredDraft } from './draft-reply.js';
 import { draftRefusal } from './send-reply.js';
-import { sendMailOnce } from './outbound.js';
-import { defineTool } from './tool.js';
+import { sendMailOnce, sentMessageId } from './outbound.js';
+import { defineTool, type OutboundPreview, type ToolContext } from './tool.js';
 
 /**
  * Mail to any address: what an injected email wants most. The recipient and the subject are
@@ -32,10 +32,18 @@ export const sendEmail = defineTool({
   requiresApproval: 'sends mail to a recipient other than the verified sender',
   sideEffect: true,
   async run(input, ctx) {
-    const draft = StoredDraft.parse(JSON.parse(await ctx.content.getText(input.draft)));
-    const refusal = draftRefusal(draft, ctx.approvedBy);
-    if (refusal) throw new MailroomError('NEEDS_REVIEW', refusal);
-    const sent = await sendMailOnce(ctx, { to: input.to, subject: input.subject, text: draft.text });
+    const sent = await sendMailOnce(ctx, await composeEmail(input, ctx));
     return { ...sent, to: input.to };
   },
+  async preview(input, ctx) {
+    return { output: { messageId: sentMessageId(ctx), to: input.to, duplicate: false }, messages: [await composeEmail(input, ctx)] };
+  },
 });
+
+/** The message `run` sends and `preview` shows, after the draft's checks. */
+async function composeEmail(input: { to: string; subject: string; draft: DraftRef }, ctx: ToolContext): Promise<OutboundPreview> {
+  const draft = StoredDraft.parse(JSON.parse(await ctx.content.getText(input.draft)));
+  const refusal = draftRefusal(draft, ctx.approvedBy);
+  if (refusal) throw new MailroomError('NEEDS_REVIEW', refusal);
+  return { to: input.to, subject: input.subject, text: draft.text };
+}

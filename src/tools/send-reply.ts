@@ -6,7 +6,7 @@ import { StoredDraft } from './draft-reply.js';
 import { disallowedLinks } from './reply-links.js';
 import { automaticHeaders, copyableHeader, mailNotDelivered, outboundMessageId } from './outbound-headers.js';
 import { describeRefusal, reserveReply } from './reply-rate-limit.js';
-import { defineTool } from './tool.js';
+import { defineTool, type OutboundPreview, type ToolContext } from './tool.js';
 import { effectOnce } from './effect-once.js';
 
 /** What a sent reply leaves behind in its idempotency record. */
@@ -45,21 +45,8 @@ export const sendReply = defineTool({
   audience: 'sender',
   sideEffect: true,
   async run(input, ctx) {
-    const sender = ctx.trusted.sender;
-    if (!sender.verified) throw new MailroomError('SENDER_UNVERIFIED', 'send_reply needs a verified sender');
-    // RFC 3834: never answer automatic mail. Robots normally never get a plan with this step;
-    // this is the last line of defence if one ever does.
-    if (ctx.trusted.auto.kind !== 'none') {
-      throw new MailroomError('NEEDS_REVIEW', `robot mail (${ctx.trusted.auto.kind}) gets no automatic reply`);
-    }
-    const draft = StoredDraft.parse(JSON.parse(await ctx.content.getText(input.draft)));
-    const refusal = draftRefusal(draft, ctx.approvedBy);
-    if (refusal) throw new MailroomError('NEEDS_REVIEW', refusal);
-    const subject = replySubject(ctx.trusted.category.name);
-    // Defence in depth for the header we write: the same check as the body, with nothing allowed.
-    if (disallowedLinks(subject, { urls: [], urlPrefixes: [], addresses: [] }).length > 0) {
-      throw new MailroomError('NEEDS_REVIEW', 'the reply subject names a link, address or phone number');
-    }
+    const { to, subject, text } = await composeReply(input.draft, ctx);
+    const sender = { address: to };
     // Reserved under the idempotency key, so a retry of this step (even after the send) is not
     // counted again; done before the claim, so a refusal leaves nothing to clean up.
     const reservation = await reserveReply(ctx.redis, ctx.keys, {
@@ -90,7 +77,7 @@ export const sendReply = defineTool({
         to: sender.address,
         from: { name: ctx.config.mailbox.name, address: ctx.config.mailbox.address },
         subject,
-        text: draft.text,
+        text,
         messageId,
         inReplyTo,
         references,
@@ -100,4 +87,30 @@ export const sendReply = defineTool({
     });
     return { messageId, to: sender.address, duplicate };
   },
+  // The reply rate limits count replies sent: a preview neither reserves nor checks them.
+  async preview(input, ctx) {
+    const message = await composeReply(input.draft, ctx);
+    const messageId = outboundMessageId(ctx.idempotencyKey, ctx.config.mailbox.address);
+    return { output: { messageId, to: message.to, duplicate: false }, messages: [message] };
+  },
 });
+
+/** The reply `run` sends and `preview` shows, after every check that comes before sending. */
+async function composeReply(draftRef: DraftRef, ctx: ToolContext): Promise<OutboundPreview> {
+  const sender = ctx.trusted.sender;
+  if (!sender.verified) throw new MailroomError('SENDER_UNVERIFIED', 'send_reply needs a verified sender');
+  // RFC 3834: never answer automatic mail. Robots normally never get a plan with this step;
+  // this is the last line of defence if one ever does.
+  if (ctx.trusted.auto.kind !== 'none') {
+    throw new MailroomError('NEEDS_REVIEW', `robot mail (${ctx.trusted.auto.kind}) gets no automatic reply`);
+  }
+  const draft = StoredDraft.parse(JSON.parse(await ctx.content.getText(draftRef)));
+  const refusal = draftRefusal(draft, ctx.approvedBy);
+  if (refusal) throw new MailroomError('NEEDS_REVIEW', refusal);
+  const subject = replySubject(ctx.trusted.category.name);
+  // Defence in depth for the header we write: the same check as the body, with nothing allowed.
+  if (disallowedLinks(subject, { urls: [], urlPrefixes: [], addresses: [] }).length > 0) {
+    throw new MailroomError('NEEDS_REVIEW', 'the reply subject names a link, address or phone number');
+  }
+  return { to: sender.address, subject, text: draft.text };
+}

@@ -17,11 +17,18 @@ export const setFlags = defineTool({
   outputLabel: 'internal',
   sideEffect: true,
   async run(input, ctx) {
-    const flags = MessageFlag.options;
-    const add = flags.filter((f) => input[f] === true);
-    const remove = flags.filter((f) => input[f] === false);
+    const { add, remove } = flagChange(input);
     // STORE +FLAGS / -FLAGS are idempotent: a retried step sets the same state.
     await ctx.mailbox.setFlags({ add, remove });
     return { added: add, removed: remove };
   },
+  async preview(input) {
+    const { add, remove } = flagChange(input);
+    return { output: { added: add, removed: remove }, messages: [] };
+  },
 });
+
+function flagChange(input: Partial<Record<MessageFlag, boolean>>): { add: MessageFlag[]; remove: MessageFlag[] } {
+  const flags = MessageFlag.options;
+  return { add: flags.filter((f) => input[f] === true), remove: flags.filter((f) => input[f] === false) };
+}

@@ -43,6 +43,23 @@ export interface ToolContext {
   mailbox: MailboxActions;
 }
 
+/** A message a tool sends (or, in shadow mode, would send): its recipient, subject and full text. */
+export interface OutboundPreview {
+  to: string;
+  subject: string;
+  text: string;
+}
+
+/**
+ * What a write or external tool would do, computed without doing it (shadow mode): the output it
+ * would return, so later steps resolve as in a live run, and every message it would send. A
+ * preview makes the same checks as `run` and throws the same errors (a refused draft still parks).
+ */
+export interface ToolPreview<O> {
+  output: O;
+  messages: OutboundPreview[];
+}
+
 /**
  * A tool is data plus one function. The planner prompt, the validator, the approval policy and
  * the review view are all derived from these fields.
@@ -80,6 +97,11 @@ export interface ToolDescriptor<I extends z.ZodObject = z.ZodObject, O extends z
   /** True when the tool changes something outside Mailroom; it must honour `idempotencyKey`. */
   sideEffect: boolean;
   run(input: z.output<I>, ctx: ToolContext): Promise<z.input<O>>;
+  /**
+   * Shadow mode's stand-in for `run`: no side effect at all (no mail, no server change, no Redis
+   * write, no webhook). Required for every `write` and `external` tool (the registry checks).
+   */
+  preview?(input: z.output<I>, ctx: ToolContext): Promise<ToolPreview<z.input<O>>>;
 }
 
 /** Declares a tool with its types checked against its own schemas. */

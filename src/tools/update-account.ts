@@ -28,9 +28,7 @@ export const updateAccount = defineTool({
   requiresApproval: 'changes a customer account',
   sideEffect: true,
   async run(input, ctx) {
-    ownAccount(ctx, input.account);
-    const changed = [...(input.status !== null ? (['status'] as const) : []), ...(input.billingEmail !== null ? (['billingEmail'] as const) : [])];
-    if (changed.length === 0) throw new MailroomError('TOOL_INPUT_INVALID', 'update_account needs at least one change');
+    const changed = checkedChange(input, ctx);
     const { value, duplicate } = await effectOnce(ctx, { result: Change, resumable: true, notDone: () => false }, async () => {
       const record = { account: input.account, status: input.status, billingEmail: input.billingEmail, emailId: ctx.emailId, planId: ctx.planId, at: new Date().toISOString() };
       // Keyed by plan + step, so a repeat overwrites the same entry instead of adding one.
@@ -39,4 +37,15 @@ export const updateAccount = defineTool({
     });
     return { ...value, duplicate };
   },
+  async preview(input, ctx) {
+    return { output: { account: input.account, changed: checkedChange(input, ctx), duplicate: false }, messages: [] };
+  },
 });
+
+/** What the change touches, after the checks `run` and `preview` share. */
+function checkedChange(input: { account: string; status: string | null; billingEmail: string | null }, ctx: Parameters<typeof ownAccount>[0]) {
+  ownAccount(ctx, input.account);
+  const changed = [...(input.status !== null ? (['status'] as const) : []), ...(input.billingEmail !== null ? (['billingEmail'] as const) : [])];
+  if (changed.length === 0) throw new MailroomError('TOOL_INPUT_INVALID', 'update_account needs at least one change');
+  return changed;
+}

@@ -41,6 +41,9 @@ const issueRefund = defineTool({
   async run() {
     return { refunded: true };
   },
+  async preview() {
+    return { output: { refunded: true }, messages: [] };
+  },
 });
 
 /** Mail to an arbitrary address: external, but not to the verified sender. */
@@ -57,6 +60,9 @@ const forwardEmail = defineTool({
   sideEffect: true,
   async run() {
     return { messageId: '<x@acme.example>' };
+  },
+  async preview() {
+    return { output: { messageId: '<x@acme.example>' }, messages: [] };
   },
 });
 

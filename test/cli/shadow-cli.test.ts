@@ -1,0 +1,121 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MailroomReport } from '../../src/audit/report.js';
+import { ProcessSummary } from '../../src/cli/summary.js';
+import { EXAMPLE_CONFIG_FILE, EXAMPLES } from '../fixtures/examples.js';
+import { exampleEnv } from '../harness/example-config.js';
+import { startTestRedis, type TestRedis } from '../harness/redis.js';
+import { startSmtpCapture, type SmtpCapture } from '../harness/smtp-capture.js';
+
+const run = promisify(execFile);
+const BIN = path.resolve(import.meta.dirname, '../../bin/mailroom.js');
+
+async function mailroom(args: string[], env: Record<string, string>) {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+      timeout: 120_000,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+describe('mailroom process --shadow and mailroom report (CLI, real Redis and SMTP)', () => {
+  let redis: TestRedis;
+  let smtp: SmtpCapture;
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'mailroom-shadow-cli-'));
+  beforeAll(async () => {
+    [redis, smtp] = await Promise.all([startTestRedis(), startSmtpCapture()]);
+  });
+  afterAll(async () => {
+    await smtp?.close();
+    await redis?.close();
+  });
+
+  it('process examples/ --shadow --json: shadowed > 0, would_send > 0, sent 0, and the SMTP server hears nothing; report agrees', async () => {
+    const env = exampleEnv({ redis, smtp, dataDir: tmp });
+    const res = await mailroom(
+      ['process', EXAMPLES, '--shadow', '--json', '--config', EXAMPLE_CONFIG_FILE],
+      env,
+    );
+    expect(res.code, res.stderr).toBe(0);
+    const summary = ProcessSummary.parse(JSON.parse(res.stdout));
+    expect(summary.shadowed).toBeGreaterThan(0);
+    expect(summary.would_send).toBeGreaterThan(0);
+    expect(summary.sent).toBe(0);
+    expect(summary.lost).toBe(0);
+    // The keys scripts already read are still there.
+    for (const key of [
+      'processed',
+      'completed',
+      'awaiting_approval',
+      'escalated',
+      'quarantined',
+      'rejected',
+      'lost',
+      'duplicates',
+      'robots',
+      'tools',
+    ]) {
+      expect(res.stdout).toContain(`"${key}"`);
+    }
+    expect(smtp.messages).toHaveLength(0);
+
+    const json = await mailroom(['report', '--since', '1h', '--json'], env);
+    expect(json.code, json.stderr).toBe(0);
+    const report = MailroomReport.parse(JSON.parse(json.stdout));
+    expect(report.totals.emails).toBe(summary.processed);
+    expect(report.totals.shadowed).toBe(summary.shadowed);
+    expect(report.totals.quarantined).toBe(summary.quarantined);
+    expect(report.totals.shadow.would_send).toBe(summary.would_send);
+
+    const text = await mailroom(['report'], env);
+    expect(text.stdout).toContain('mailbox support@acme.example');
+    expect(text.stdout).toMatch(/policy would auto-approve \d+ of \d+ plans/);
+    const bad = await mailroom(['report', '--since', 'last week'], env);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    expect(bad.stderr).toContain('MAILROOM_CONFIG_INVALID');
+  });
+
+  it('mailbox.shadow in the config puts its mail in shadow without the flag', async () => {
+    const file: Record<string, unknown> = JSON.parse(readFileSync(EXAMPLE_CONFIG_FILE, 'utf8'));
+    const config = path.join(tmp, 'shadow.config.json');
+    writeFileSync(
+      config,
+      JSON.stringify({
+        ...file,
+        mailbox: { address: 'support@acme.example', name: 'Acme Cloud Support', shadow: true },
+        accountsFile: path.join(EXAMPLES, 'accounts.json'),
+        kbDir: path.join(EXAMPLES, 'kb'),
+      }),
+    );
+    const env = exampleEnv({ redis, smtp, dataDir: tmp });
+    const res = await mailroom(
+      [
+        'process',
+        path.join(EXAMPLES, 'mailbox', '01-invoice-copy-request.eml'),
+        '--json',
+        '--config',
+        config,
+      ],
+      env,
+    );
+    expect(res.code, res.stderr).toBe(0);
+    const summary = ProcessSummary.parse(JSON.parse(res.stdout));
+    expect(summary).toMatchObject({ processed: 1, shadowed: 1, would_send: 1, sent: 0 });
+    expect(smtp.messages).toHaveLength(0);
+    // The reply it would have sent, read back by reference.
+    const audit = await mailroom(['audit', summary.emails[0]?.emailId ?? '', '--texts'], env);
+    expect(audit.code, audit.stderr).toBe(0);
+    expect(audit.stdout).toContain('would_do');
+    expect(audit.stdout).toMatch(/----- would send \(step send, send_reply\) to \S+@\S+: Re: your message about billing -----\n.*\S/);
+  });
+});
