@@ -1,5 +1,5 @@
 # Mailroom daemon image. Runs the TypeScript sources through tsx (no separate build step).
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./

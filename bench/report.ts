@@ -1,101 +1,95 @@
 /**
- * Report benchmark: `mailroom report` over N emails. The examples are run once (half live, half in
- * shadow) on a private redis-server; their ledger records and audit trails are then copied under
- * N fresh ids, so the report reads real trails at scale. Prints one JSON line: emails, events,
- * milliseconds for the report, emails per second, heap growth while it ran.
- * Run: npx tsx bench/report.ts [count]   (default 20000). Loopback only; stops by itself.
+ * Writes bench/results/latest.json, latest.md and latest.svg: every figure beside its ceiling,
+ * peer or goal from the same run. The chart is plain SVG, one pair of bars per comparison.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { buildReport } from '../src/audit/report.js';
-import { runProcess } from '../src/cli/process-command.js';
-import { loadConfig } from '../src/config.js';
-import { createContext } from '../src/context.js';
-import { EmailId } from '../src/ids.js';
-import { createLogger } from '../src/logger.js';
 
-const count = Number(process.argv[2] ?? 20_000);
-if (!Number.isInteger(count) || count < 1 || count > 1_000_000) {
-  process.stderr.write('bench: the count must be a whole number from 1 to 1000000\n');
-  process.exit(2);
+/** One row of the chart and the table: a figure, what it is held against, and which way is better. */
+export interface Comparison {
+  label: string;
+  figure: number;
+  against: number;
+  againstLabel: string;
+  unit: string;
+  better: 'higher' | 'lower';
 }
-const EXAMPLES = path.resolve(import.meta.dirname, '../examples');
-const dir = mkdtempSync(path.join(os.tmpdir(), 'mailroom-bench-report-'));
-const logger = createLogger({ level: 'silent' });
-const config = loadConfig({
-  env: { MAILROOM_DATA_DIR: path.join(dir, 'data'), MAILROOM_LOG_LEVEL: 'silent' },
-  configPath: path.join(EXAMPLES, 'mailroom.config.json'),
-});
-const app = await createContext(config, logger);
-try {
-  // The embedded Redis stays up for the seeding runs below through this context.
-  const runConfig = { ...config, redisUrl: app.redisUrl };
-  const mailbox = path.join(EXAMPLES, 'mailbox');
-  const live = await runProcess(runConfig, logger, { paths: [mailbox], timeoutMs: 300_000 });
-  const shadowPrefix = '{bshadow}';
-  await runProcess({ ...runConfig, prefix: shadowPrefix }, logger, {
-    paths: [mailbox],
-    timeoutMs: 300_000,
-    shadow: true,
-  });
-  const shadowKeys = {
-    email: (id: string) => `${shadowPrefix}:email:${id}`,
-    audit: (id: string) => `${shadowPrefix}:audit:${id}`,
-  };
 
-  // Templates: every example's record and trail, live and shadow.
-  const templates: Array<{ record: Record<string, string>; trail: string[] }> = [];
-  for (const e of live.emails) {
-    const id = EmailId.parse(e.emailId);
-    templates.push({
-      record: await app.redis.hgetall(app.keys.email(id)),
-      trail: await app.redis.lrange(app.keys.audit(id), 0, -1),
-    });
-    templates.push({
-      record: await app.redis.hgetall(shadowKeys.email(id)),
-      trail: await app.redis.lrange(shadowKeys.audit(id), 0, -1),
-    });
-  }
-  await app.redis.del(app.keys.emailsByTime());
-  let events = 0;
-  const now = Date.now();
-  for (let i = 0; i < count; i += 1000) {
-    const pipe = app.redis.pipeline();
-    for (let j = i; j < Math.min(count, i + 1000); j++) {
-      const t = templates[j % templates.length];
-      if (!t) continue;
-      const id = `em_${j.toString(16).padStart(16, '0')}`;
-      pipe.hset(`${config.prefix}:email:${id}`, { ...t.record, emailId: id });
-      if (t.trail.length) pipe.rpush(`${config.prefix}:audit:${id}`, ...t.trail);
-      pipe.zadd(app.keys.emailsByTime(), now - (count - j), id);
-      events += t.trail.length;
-    }
-    await pipe.exec();
-  }
+export function comparisons(r: Record<string, number | string | Record<string, number>>): Comparison[] {
+  const n = (k: string): number => (typeof r[k] === 'number' ? r[k] : 0);
+  const jobsPerS = n('pipeline_emails_per_s') * n('jobs_per_email');
+  const rows: Comparison[] = [
+    { label: 'pipeline, one process (jobs/s)', figure: jobsPerS, against: n('bullmq_noop_jobs_per_s'), againstLabel: 'BullMQ no-op', unit: 'jobs/s', better: 'higher' },
+    { label: 'pipeline, roles split (jobs/s)', figure: n('pipeline_split_emails_per_s') * n('jobs_per_email'), against: n('bullmq_noop_jobs_per_s'), againstLabel: 'BullMQ no-op', unit: 'jobs/s', better: 'higher' },
+    { label: 'IMAP ingest (msgs/s)', figure: n('imap_ingest_msgs_per_s'), against: n('imapflow_raw_fetch_msgs_per_s'), againstLabel: 'bare imapflow fetch', unit: 'msgs/s', better: 'higher' },
+    { label: 'LLM calls per email', figure: n('llm_calls_per_email'), against: n('baseline_llm_calls_per_email'), againstLabel: 'ReAct baseline', unit: 'calls', better: 'lower' },
+    { label: 'LLM tokens per email', figure: n('llm_tokens_per_email'), against: n('baseline_llm_tokens_per_email'), againstLabel: 'ReAct baseline', unit: 'tokens', better: 'lower' },
+    { label: 'LLM wall time per email (s)', figure: n('llm_wall_s_per_email'), against: n('baseline_llm_wall_s_per_email'), againstLabel: 'ReAct baseline', unit: 's', better: 'lower' },
+    { label: 'planner calls per email', figure: n('planner_calls_per_email'), against: n('planner_calls_per_email_nocache'), againstLabel: 'no plan cache', unit: 'calls', better: 'lower' },
+    { label: 'latency p99 (ms)', figure: n('latency_ms_p99'), against: 1000, againstLabel: 'goal', unit: 'ms', better: 'lower' },
+    { label: `RSS with ${n('backlog_emails')} queued (MB)`, figure: n('rss_mb_peak'), against: 300, againstLabel: 'goal', unit: 'MB', better: 'lower' },
+    { label: 'Redis per queued email (bytes)', figure: n('redis_bytes_per_queued_email'), against: 2048, againstLabel: 'goal', unit: 'B', better: 'lower' },
+  ];
+  return rows;
+}
 
-  global.gc?.();
-  const heapBefore = process.memoryUsage().heapUsed;
-  let peakHeap = heapBefore;
-  const sampler = setInterval(() => (peakHeap = Math.max(peakHeap, process.memoryUsage().heapUsed)), 20);
-  const started = performance.now();
-  const report = await buildReport(app, {
-    since: new Date(now - 7 * 86_400_000),
-    until: new Date(now + 1000),
+const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+const fmt = (v: number): string => (Math.abs(v) >= 100 ? String(Math.round(v)) : String(Number(v.toFixed(3))));
+
+/** A horizontal bar chart: each comparison on its own scale (the larger of the pair is full width). */
+export function renderSvg(rows: readonly Comparison[], title: string): string {
+  const labelW = 250;
+  const barW = 420;
+  const rowH = 46;
+  const top = 48;
+  const width = labelW + barW + 150;
+  const height = top + rows.length * rowH + 30;
+  const out: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
+    `<rect width="100%" height="100%" fill="#fff"/>`,
+    `<text x="10" y="22" font-size="15" font-weight="bold">${esc(title)}</text>`,
+    `<rect x="${labelW}" y="30" width="10" height="10" fill="#2b6cb0"/><text x="${labelW + 14}" y="39">Mailroom</text>`,
+    `<rect x="${labelW + 90}" y="30" width="10" height="10" fill="#a0aec0"/><text x="${labelW + 104}" y="39">ceiling / peer / goal (named right)</text>`,
+  ];
+  rows.forEach((r, i) => {
+    const y = top + i * rowH;
+    const scale = Math.max(r.figure, r.against, 1e-9);
+    const w1 = Math.max(1, (r.figure / scale) * barW);
+    const w2 = Math.max(1, (r.against / scale) * barW);
+    out.push(
+      `<text x="10" y="${y + 20}">${esc(r.label)}</text>`,
+      `<rect x="${labelW}" y="${y + 4}" width="${w1.toFixed(1)}" height="16" fill="#2b6cb0"/>`,
+      `<text x="${(labelW + w1 + 4).toFixed(1)}" y="${y + 17}">${fmt(r.figure)}</text>`,
+      `<rect x="${labelW}" y="${y + 22}" width="${w2.toFixed(1)}" height="16" fill="#a0aec0"/>`,
+      `<text x="${(labelW + w2 + 4).toFixed(1)}" y="${y + 35}">${fmt(r.against)} ${esc(r.againstLabel)}</text>`,
+    );
   });
-  const ms = performance.now() - started;
-  clearInterval(sampler);
-  process.stdout.write(
-    `${JSON.stringify({
-      emails: report.totals.emails,
-      events,
-      report_ms: Math.round(ms),
-      emails_per_s: Math.round(report.totals.emails / (ms / 1000)),
-      heap_growth_mb: Math.round(((peakHeap - heapBefore) / 1024 / 1024) * 10) / 10,
-      shadowed: report.totals.shadowed,
-    })}\n`,
-  );
-} finally {
-  await app.close();
-  rmSync(dir, { recursive: true, force: true });
+  out.push(`<text x="10" y="${height - 8}" fill="#555">each pair on its own scale; ${esc('"lower is better" for calls, tokens, time, memory')}</text>`, '</svg>');
+  return out.join('\n');
+}
+
+export function renderMarkdown(result: Record<string, unknown>, rows: readonly Comparison[]): string {
+  const lines = [
+    `# Mailroom benchmark (${String(result.mode)})`,
+    '',
+    `Machine: ${String(result.machine)}. Run at ${String(result.started_at)}; ${String(result.seconds)} s.`,
+    '',
+    '| figure | Mailroom | against | ratio |',
+    '|---|---:|---|---:|',
+    ...rows.map((r) => `| ${r.label} | ${fmt(r.figure)} | ${fmt(r.against)} (${r.againstLabel}) | ${r.against ? (r.figure / r.against).toFixed(2) : '–'} |`),
+    '',
+    '```json',
+    JSON.stringify(result, null, 2),
+    '```',
+    '',
+  ];
+  return lines.join('\n');
+}
+
+export function writeResults(dir: string, result: Record<string, number | string | Record<string, number>>): void {
+  mkdirSync(dir, { recursive: true });
+  const rows = comparisons(result);
+  writeFileSync(path.join(dir, 'latest.json'), `${JSON.stringify(result, null, 2)}\n`);
+  writeFileSync(path.join(dir, 'latest.md'), renderMarkdown(result, rows));
+  writeFileSync(path.join(dir, 'latest.svg'), `${renderSvg(rows, `Mailroom against its ceilings (${String(result.mode)}, ${String(result.machine)})`)}\n`);
 }

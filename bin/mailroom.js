@@ -1,8 +1,14 @@
 #!/usr/bin/env node
 // Runs the TypeScript sources through tsx, so a clone works without a build step.
 import process from 'node:process';
-import { register } from 'tsx/esm/api';
 
+// mailauth and commander need Node 22.19+; on an older Node they fail deep inside an import.
+const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
+if (major < 22 || (major === 22 && minor < 19)) {
+  process.stderr.write(`mailroom: Node.js 22.19 or newer is needed, this is ${process.version} (see the README's Quick start)\n`);
+  process.exit(1);
+}
+const { register } = await import('tsx/esm/api');
 register();
 const { main } = await import('../src/cli/main.ts');
 await main(process.argv);

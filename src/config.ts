@@ -41,6 +41,48 @@ export const Webhooks = z
   .strict();
 export type Webhooks = z.infer<typeof Webhooks>;
 
+/** A duration: seconds as a number, or a string such as `90m`, `48h`, `7d`. */
+export const Duration = z.union([
+  z.number().int().positive(),
+  z.string().regex(/^\d{1,6}(s|m|h|d)$/, 'a duration such as 90m, 48h or 7d'),
+]);
+export type Duration = z.infer<typeof Duration>;
+
+/** `Duration` in seconds. */
+export function durationSeconds(d: Duration): number {
+  if (typeof d === 'number') return d;
+  const n = Number(d.slice(0, -1));
+  const unit = d.slice(-1);
+  return n * (unit === 'd' ? 86_400 : unit === 'h' ? 3_600 : unit === 'm' ? 60 : 1);
+}
+
+/** A reviewer's name: what the audit trail records for each decision. */
+export const ReviewerName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/, 'letters, digits, . _ @ -');
+const EnvSecret = z.object({ env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name') }).strict();
+
+/** The `approval` section of the config file. */
+export const ApprovalFile = z
+  .object({
+    /** How long a parked plan waits for a human before it escalates. @defaultValue 48h */
+    deadline: Duration.optional(),
+    /** Who may sign in to Bull Board (HTTP basic auth); passwords come from the environment. */
+    reviewers: z.array(z.object({ name: ReviewerName, password: EnvSecret }).strict()).optional(),
+    /** How people reach Bull Board, for links in notifications. @defaultValue http://HOST:PORT */
+    publicUrl: z.string().url().optional(),
+    /** Tell the reviewers when a plan parks: a signed webhook (Slack-compatible `text`) and/or a mail to a team. */
+    notify: z
+      .object({
+        webhook: z.object({ url: z.string().url(), secret: EnvSecret }).strict().optional(),
+        /** A configured team (by name) that gets the notice by mail. */
+        team: TeamName.optional(),
+        /** Busy desks: one notice per this many minutes listing the plans parked in it, instead of one per plan. */
+        digestMinutes: z.number().int().min(1).max(1440).optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
 /** Parse limits in the config file; every key optional. */
 export const ParseLimitsFile = z
   .object({
@@ -143,8 +185,18 @@ export const ConfigFile = z
     limits: ParseLimitsFile.optional(),
     /** Verify DKIM and DMARC alignment locally (DNS) when no trusted Authentication-Results exist. @defaultValue true */
     localSenderVerification: z.boolean().optional(),
-    /** The `web` role's HTTP server (/healthz, /metrics). @defaultValue 127.0.0.1:9310 */
-    http: z.object({ host: z.string().min(1).optional(), port: z.number().int().min(0).max(65535).optional() }).strict().optional(),
+    /** The `web` role's HTTP server (/healthz, /metrics, Bull Board at /admin/queues). @defaultValue 127.0.0.1:9310 */
+    http: z
+      .object({
+        host: z.string().min(1).optional(),
+        port: z.number().int().min(0).max(65535).optional(),
+        /** Whether /metrics needs a reviewer's credentials (`auth`) or is open (`open`). @defaultValue auth */
+        metrics: z.enum(['auth', 'open']).optional(),
+      })
+      .strict()
+      .optional(),
+    /** Human review of parked plans (see the README's "Reviewing parked plans"). */
+    approval: ApprovalFile.optional(),
   })
   .strict();
 export type ConfigFile = z.infer<typeof ConfigFile>;
@@ -215,7 +267,18 @@ export const Config = z.object({
     maxHeaderLines: z.number().int().positive(),
   }),
   localSenderVerification: z.boolean(),
-  http: z.object({ host: z.string(), port: z.number().int().min(0).max(65535) }),
+  http: z.object({ host: z.string(), port: z.number().int().min(0).max(65535), metrics: z.enum(['auth', 'open']) }),
+  approval: z.object({
+    /** Seconds a parked plan waits before it escalates; content lives at least this long. */
+    deadlineSeconds: z.number().int().positive(),
+    /** Named reviewers with their passwords; empty → a password is generated at start (loopback only). */
+    reviewers: z.array(z.object({ name: ReviewerName, password: z.string().min(1) })),
+    publicUrl: z.string().optional(),
+    webhook: z.object({ url: z.string().url(), secret: z.string().min(1) }).optional(),
+    /** The team mailed about parked plans. */
+    notifyTeam: TeamName.optional(),
+    digestMinutes: z.number().int().positive().optional(),
+  }),
 });
 export type Config = z.infer<typeof Config>;
 
@@ -231,7 +294,33 @@ const Env = z.object({
   OPENAI_TIMEOUT_MS: z.coerce.number().int().positive().optional(),
   SMTP_URL: z.string().url('SMTP_URL must be a URL such as smtp://user:pass@host:587').optional(),
   MAILROOM_HTTP_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  /** `name:password,name:password`: Bull Board reviewers, besides those in the config file. */
+  MAILROOM_REVIEWERS: z.string().optional(),
 });
+
+/** `MAILROOM_REVIEWERS` and the config file's reviewers, resolved; problems are collected. */
+function resolveReviewers(
+  file: ConfigFile['approval'],
+  env: Record<string, string | undefined>,
+  fromEnv: string | undefined,
+  problems: string[],
+): Array<{ name: string; password: string }> {
+  const out: Array<{ name: string; password: string }> = [];
+  for (const [i, r] of (file?.reviewers ?? []).entries()) {
+    const password = env[r.password.env];
+    if (password) out.push({ name: r.name, password });
+    else problems.push(`approval.reviewers.${i}.password: environment variable ${r.password.env} is not set`);
+  }
+  for (const entry of (fromEnv ?? '').split(',').map((e) => e.trim()).filter(Boolean)) {
+    const at = entry.indexOf(':');
+    const name = ReviewerName.safeParse(entry.slice(0, Math.max(0, at)));
+    if (at < 1 || !name.success || at === entry.length - 1) problems.push('MAILROOM_REVIEWERS: each entry is name:password');
+    else out.push({ name: name.data, password: entry.slice(at + 1) });
+  }
+  const names = out.map((r) => r.name);
+  if (new Set(names).size !== names.length) problems.push('approval.reviewers: reviewer names must be unique');
+  return out;
+}
 
 /**
  * The configuration with every mailbox in shadow mode (`--shadow` for one run). There is no way
@@ -280,6 +369,11 @@ export function loadConfig(options: {
   configPath?: string;
   cwd?: string;
   overrides?: Partial<Config>;
+  /**
+   * For commands that never touch IMAP or serve the web (pending, approve, status, audit): the
+   * `imap` section is left unresolved and no secret (IMAP, reviewers, webhook) needs to be set.
+   */
+  withoutSecrets?: boolean;
 }): Config {
   const cwd = options.cwd ?? process.cwd();
   const rawEnv = emptyToUndefined(options.env ?? process.env);
@@ -292,8 +386,18 @@ export function loadConfig(options: {
   const rel = (p: string | undefined) => (p === undefined ? undefined : path.resolve(base, p));
   const dataDir = path.resolve(cwd, env.MAILROOM_DATA_DIR ?? '.mailroom');
   const { shadow = false, ...mailbox } = file.mailbox ?? { address: 'support@localhost.localdomain', name: 'Support' };
-  const imap = resolveImapAccounts(file.imap ?? [], rawEnv, base, mailbox.address, shadow);
-  if (imap.problems.length) throw new MailroomError('CONFIG_INVALID', `configuration: ${imap.problems.join('; ')}`);
+  // Commands that never touch IMAP (pending, approve, status, …) do not need its secrets.
+  const imap = options.withoutSecrets ? { accounts: [], problems: [] } : resolveImapAccounts(file.imap ?? [], rawEnv, base, mailbox.address, shadow);
+  const problems = [...imap.problems];
+  const secretProblems: string[] = [];
+  const reviewers = resolveReviewers(file.approval, rawEnv, env.MAILROOM_REVIEWERS, secretProblems);
+  const webhookSecret = file.approval?.notify?.webhook ? rawEnv[file.approval.notify.webhook.secret.env] : undefined;
+  if (!options.withoutSecrets) problems.push(...secretProblems);
+  if (file.approval?.notify?.webhook && !webhookSecret && !options.withoutSecrets) {
+    problems.push(`approval.notify.webhook.secret: environment variable ${file.approval.notify.webhook.secret.env} is not set`);
+  }
+  if (problems.length) throw new MailroomError('CONFIG_INVALID', `configuration: ${problems.join('; ')}`);
+  const deadlineSeconds = durationSeconds(file.approval?.deadline ?? '48h');
 
   const candidate = {
     redisUrl: env.REDIS_URL,
@@ -323,7 +427,8 @@ export function loadConfig(options: {
       outboxDir: rel(file.smtp?.outboxDir) ?? path.join(dataDir, 'outbox'),
     },
     maxMessageBytes: file.maxMessageBytes ?? 25 * 1024 * 1024,
-    contentTtlSeconds: file.contentTtlSeconds ?? 14 * 24 * 3600,
+    // A parked plan must still be readable when its deadline comes: content never expires first.
+    contentTtlSeconds: Math.max(file.contentTtlSeconds ?? 14 * 24 * 3600, deadlineSeconds + 3600),
     concurrency: file.concurrency ?? 8,
     lockDurationMs: file.lockDurationMs ?? 30_000,
     maxReplans: file.maxReplans ?? 2,
@@ -340,13 +445,25 @@ export function loadConfig(options: {
       maxHeaderLines: file.limits?.maxHeaderLines ?? 500,
     },
     localSenderVerification: file.localSenderVerification ?? true,
-    http: { host: file.http?.host ?? '127.0.0.1', port: env.MAILROOM_HTTP_PORT ?? file.http?.port ?? 9310 },
+    http: { host: file.http?.host ?? '127.0.0.1', port: env.MAILROOM_HTTP_PORT ?? file.http?.port ?? 9310, metrics: file.http?.metrics ?? 'auth' },
+    approval: {
+      deadlineSeconds,
+      reviewers,
+      publicUrl: file.approval?.publicUrl,
+      webhook: file.approval?.notify?.webhook && webhookSecret ? { url: file.approval.notify.webhook.url, secret: webhookSecret } : undefined,
+      notifyTeam: file.approval?.notify?.team,
+      digestMinutes: file.approval?.notify?.digestMinutes,
+    },
     ...options.overrides,
   };
   const parsed = Config.safeParse(candidate);
   if (!parsed.success) throw new MailroomError('CONFIG_INVALID', describeIssues('configuration', parsed.error));
   const teamNames = parsed.data.teams.map((t) => t.name);
   if (new Set(teamNames).size !== teamNames.length) throw new MailroomError('CONFIG_INVALID', 'configuration: teams: team names must be unique');
+  const notifyTeam = parsed.data.approval.notifyTeam;
+  if (notifyTeam !== undefined && !teamNames.includes(notifyTeam)) {
+    throw new MailroomError('CONFIG_INVALID', `configuration: approval.notify.team: "${notifyTeam}" is not one of the configured teams`);
+  }
   const escalationTeam = parsed.data.escalation.team;
   if (escalationTeam !== undefined && !teamNames.includes(escalationTeam)) {
     throw new MailroomError('CONFIG_INVALID', `configuration: escalation.team: "${escalationTeam}" is not one of the configured teams`);

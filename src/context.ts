@@ -9,7 +9,7 @@ import { createLlmGateway, type LlmGateway } from './llm/gateway.js';
 import type { Logger } from './logger.js';
 import { assertRedisReachable, createRedis, type Redis } from './queues/connection.js';
 import { createQueues, type Queues } from './queues/catalog.js';
-import { startEmbeddedRedis, type EmbeddedRedis } from './queues/embedded-redis.js';
+import { findRunningEmbeddedRedis, startEmbeddedRedis, type EmbeddedRedis } from './queues/embedded-redis.js';
 import { redisKeys, type RedisKeys } from './queues/keys.js';
 import { loadKnowledgeBase, type KnowledgeBase } from './tools/knowledge-base.js';
 import { createMailer, type Mailer } from './tools/mailer.js';
@@ -49,14 +49,25 @@ export async function createContext(
   options: {
     /** DNS for the local sender check; tests plant DKIM keys here. @defaultValue the system resolver */
     dnsResolver?: DnsResolver;
+    /**
+     * Without REDIS_URL, use the embedded redis-server a running daemon started in the data folder
+     * (found through its address file) instead of starting one. For one-shot CLI commands.
+     * @defaultValue false
+     */
+    attachToRunning?: boolean;
   } = {},
 ): Promise<AppContext> {
   const accounts = loadAccounts(config.accountsFile);
   const kb = loadKnowledgeBase(config.kbDir);
   let embeddedRedis: EmbeddedRedis | null = null;
   let redisUrl = config.redisUrl;
+  const redisDir = path.join(config.dataDir, 'redis');
+  if (!redisUrl && options.attachToRunning) {
+    redisUrl = findRunningEmbeddedRedis(redisDir) ?? undefined;
+    if (redisUrl) logger.debug({ redisUrl }, "using the running daemon's embedded redis-server");
+  }
   if (!redisUrl) {
-    embeddedRedis = await startEmbeddedRedis({ dir: path.join(config.dataDir, 'redis') });
+    embeddedRedis = await startEmbeddedRedis({ dir: redisDir });
     redisUrl = embeddedRedis.url;
     logger.info({ port: embeddedRedis.port, dir: embeddedRedis.dir }, 'started embedded redis-server');
   }

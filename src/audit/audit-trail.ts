@@ -21,6 +21,9 @@ export const AuditType = z.enum([
   'parked',
   'approved',
   'rejected',
+  /** The reviewers were told a plan waits (webhook), or a try to tell them failed. */
+  'notified',
+  'notify_failed',
   'step_started',
   'step_finished',
   'step_failed',

@@ -2,6 +2,7 @@ import type { EmailId, PlanId } from '../ids.js';
 import type { SourceInfo } from '../ingest/trusted-context.js';
 import type { AppContext } from '../context.js';
 import { toMailroomError } from '../errors.js';
+import { parkForReview } from '../executor/review.js';
 
 type Ctx = Pick<AppContext, 'ledger' | 'audit' | 'queues' | 'logger'>;
 
@@ -32,11 +33,8 @@ export async function escalateEmail(app: Ctx, emailId: EmailId, actor: string, r
 
 /**
  * Parks a plan for a human at step `resumeAt`: the approval queue is the review seam (Bull Board
- * shows it; an approval enqueues that step with `approvedBy`).
+ * shows it; see src/executor/review.ts for what is shown and recorded).
  */
-export async function park(app: Ctx, emailId: EmailId, planId: PlanId, actor: string, reasons: string[], resumeAt: number) {
-  const clipped = reasons.map((r) => r.slice(0, 300));
-  await app.queues.add('approval', { emailId, planId, reasons: clipped, resumeAt }, { jobId: `${planId}` });
-  await app.ledger.setState(emailId, 'awaiting_approval', { reason: clipped.join('; ').slice(0, 300) });
-  await app.audit.append(emailId, 'parked', actor, { planId, reasons: clipped, resumeAt });
+export async function park(app: AppContext, emailId: EmailId, planId: PlanId, actor: string, reasons: string[], resumeAt: number) {
+  await parkForReview(app, emailId, planId, actor, reasons, resumeAt);
 }

@@ -14,7 +14,7 @@ import { wouldDoEffects } from '../audit/report.js';
 export async function runAudit(config: Config, logger: Logger, id: string, json: boolean, texts = false): Promise<string> {
   const parsed = EmailId.safeParse(id);
   if (!parsed.success) throw new MailroomError('INPUT_NOT_FOUND', `"${id}" is not an email id (em_ and 16 hex digits)`);
-  const app = await createContext(config, logger);
+  const app = await createContext(config, logger, { attachToRunning: true });
   try {
     const events = await app.audit.read(parsed.data);
     if (events.length === 0) throw new MailroomError('INPUT_NOT_FOUND', `no audit trail for ${id}`);

@@ -20,11 +20,12 @@ interface GlobalOpts {
   config?: string;
 }
 
-function configFrom(cmd: Command, defaults: { logLevel: Config['logLevel'] }): Config {
+/** `withoutSecrets`: for commands that never touch IMAP or serve the web: no secret need be set. */
+function configFrom(cmd: Command, defaults: { logLevel: Config['logLevel']; withoutSecrets?: boolean }): Config {
   const opts = cmd.optsWithGlobals<GlobalOpts>();
   const env = { ...process.env };
   env.MAILROOM_LOG_LEVEL ??= defaults.logLevel;
-  return loadConfig({ env, configPath: opts.config });
+  return loadConfig({ env, configPath: opts.config, withoutSecrets: defaults.withoutSecrets ?? false });
 }
 
 function progress(enabled: boolean) {
@@ -54,7 +55,8 @@ Environment:
   OPENAI_BASE_URL    any OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp)
   OPENAI_MODEL       model name (default gpt-4.1-mini)
   SMTP_URL           smtp(s)://user:pass@host:port for replies; unset: .eml files in the outbox
-  MAILROOM_HTTP_PORT port of the web role's /healthz and /metrics (default 9310)
+  MAILROOM_HTTP_PORT port of the web role's /healthz, /metrics and Bull Board (default 9310)
+  MAILROOM_REVIEWERS Bull Board logins, name:password,name:password (unset: one generated per start, loopback only)
   MAILROOM_LOG_LEVEL fatal|error|warn|info|debug (default info for start, error for process and demo, warn otherwise)`,
     );
 
@@ -66,7 +68,7 @@ Environment:
     .option('--shadow', 'shadow mode: plan everything, act on nothing; the emails end "shadowed" with what would have been done')
     .addOption(new Option('--timeout <seconds>', 'give up waiting after this long').default('300'))
     .action(async (paths: string[], opts: { json?: boolean; shadow?: boolean; timeout: string }, cmd: Command) => {
-      const loaded = configFrom(cmd, { logLevel: 'error' });
+      const loaded = configFrom(cmd, { logLevel: 'error', withoutSecrets: true });
       const config = opts.shadow ? inShadow(loaded) : loaded;
       const timeout = Number(opts.timeout);
       if (!Number.isFinite(timeout) || timeout <= 0) throw new MailroomError('CONFIG_INVALID', '--timeout must be a positive number of seconds');
@@ -95,14 +97,16 @@ Environment:
     .command('demo')
     .description('process the bundled examples/ on embedded defaults (fresh data under .mailroom/demo)')
     .option('--json', 'print the JSON summary instead of the table')
-    .action(async (opts: { json?: boolean }) => {
+    .option('--serve', 'then keep the daemon and Bull Board running on loopback with the parked plans (Ctrl-C stops)')
+    .action(async (opts: { json?: boolean; serve?: boolean }) => {
       const dataDir = path.resolve('.mailroom/demo');
       rmSync(dataDir, { recursive: true, force: true });
       const env: NodeJS.ProcessEnv = { ...process.env, MAILROOM_DATA_DIR: dataDir, MAILROOM_LOG_LEVEL: process.env.MAILROOM_LOG_LEVEL ?? 'error' };
       delete env.REDIS_URL;
       delete env.SMTP_URL;
-      const config = loadConfig({ env, configPath: path.join(EXAMPLES, 'mailroom.config.json') });
-      const summary = await runProcess(config, createLogger({ level: config.logLevel }), {
+      const config = loadConfig({ env, configPath: path.join(EXAMPLES, 'mailroom.config.json'), withoutSecrets: !opts.serve });
+      const logger = createLogger({ level: config.logLevel });
+      const summary = await runProcess(config, logger, {
         paths: [path.join(EXAMPLES, 'mailbox')],
         timeoutMs: 300_000,
         onProgress: progress(!opts.json),
@@ -113,13 +117,35 @@ Environment:
         process.stdout.write(`${formatTable(summary)}\n`);
         process.stdout.write(`replies written to ${path.relative(process.cwd(), config.smtp.outboxDir)}/ (no SMTP configured)\n`);
         const example = summary.emails.find((e) => e.state === 'awaiting_approval') ?? summary.emails[0];
-        if (example) {
+        if (example && !opts.serve) {
           const env = `MAILROOM_DATA_DIR=${path.relative(process.cwd(), dataDir)}`;
           process.stdout.write(`audit trail of one email:   ${env} ./bin/mailroom.js audit ${example.emailId}\n`);
           process.stdout.write(`plans waiting for a human:  ${env} ./bin/mailroom.js pending\n`);
+          process.stdout.write('review them in a browser:   npm run demo -- --serve\n');
         }
       }
       if (summary.lost > 0) process.exitCode = 1;
+      if (!opts.serve) return;
+      // The same data folder: the daemon's embedded Redis reopens what the demo left (AOF).
+      await runDaemon(config, logger, {
+        roles: ['triage', 'planner', 'executor', 'web'],
+        onWebReady: ({ url, login }) => {
+          const pending = summary.emails.filter((e) => e.state === 'awaiting_approval').length;
+          process.stdout.write(
+            [
+              '',
+              `Bull Board: ${url}/queue/approval?status=delayed   (${pending} plans wait for a human)`,
+              login
+                ? `sign in as: ${login.name}   password: ${login.password}   (generated for this run; loopback only)`
+                : 'sign in as one of the reviewers in MAILROOM_REVIEWERS or the config file',
+              'open a plan, read it top to bottom; ↰ (promote) approves it, the bin (remove) rejects it.',
+              `from another shell: MAILROOM_DATA_DIR=${path.relative(process.cwd(), dataDir)} ./bin/mailroom.js pending`,
+              'Ctrl-C stops the daemon.',
+              '',
+            ].join('\n'),
+          );
+        },
+      });
     });
 
   program
@@ -128,7 +154,7 @@ Environment:
     .option('--json', 'print JSON')
     .option('--limit <n>', 'how many recent emails to list', '20')
     .action(async (opts: { json?: boolean; limit: string }, cmd: Command) => {
-      const config = configFrom(cmd, { logLevel: 'warn' });
+      const config = configFrom(cmd, { logLevel: 'warn', withoutSecrets: true });
       const status = await runStatus(config, createLogger({ level: config.logLevel }), Math.max(1, Number(opts.limit) || 20));
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(status)}\n`);
@@ -150,14 +176,19 @@ Environment:
     .option('--json', 'print JSON')
     .option('--limit <n>', 'how many to list', '50')
     .action(async (opts: { json?: boolean; limit: string }, cmd: Command) => {
-      const config = configFrom(cmd, { logLevel: 'warn' });
+      const config = configFrom(cmd, { logLevel: 'warn', withoutSecrets: true });
       const pending = await runPending(config, createLogger({ level: config.logLevel }), Math.max(1, Number(opts.limit) || 50));
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(pending)}\n`);
         return;
       }
       if (!pending.length) process.stdout.write('no plans are waiting for approval\n');
-      for (const p of pending) process.stdout.write(`${p.emailId}  step ${p.resumeAt}  ${p.reasons.join('; ')}\n`);
+      for (const p of pending) {
+        const lines = [`${p.emailId}  ${p.title}  (parked ${p.parkedAt.slice(0, 16)}, deadline ${p.deadline.slice(0, 16)})`];
+        for (const r of p.reasons) lines.push(`    why:    ${r}`);
+        for (const e of p.effects) lines.push(`    effect: ${e}`);
+        process.stdout.write(`${lines.join('\n')}\n`);
+      }
     });
 
   for (const verdict of ['approve', 'reject'] as const) {
@@ -168,7 +199,7 @@ Environment:
       .requiredOption('--by <name>', 'who decides (recorded in the audit trail)')
       .option('--reason <text>', 'why (reject)')
       .action(async (emailId: string, opts: { by: string; reason?: string }, cmd: Command) => {
-        const config = configFrom(cmd, { logLevel: 'warn' });
+        const config = configFrom(cmd, { logLevel: 'warn', withoutSecrets: true });
         await runReview(config, createLogger({ level: config.logLevel }), { verdict, emailId, reviewer: opts.by, reason: opts.reason });
         process.stdout.write(`${emailId} ${verdict === 'approve' ? 'approved' : 'rejected'} by ${opts.by}\n`);
       });
@@ -181,7 +212,7 @@ Environment:
     .option('--json', 'print one JSON document: { emailId, record, events }')
     .option('--texts', 'also print the full text of every message shadow mode would have sent')
     .action(async (emailId: string, opts: { json?: boolean; texts?: boolean }, cmd: Command) => {
-      const config = configFrom(cmd, { logLevel: 'warn' });
+      const config = configFrom(cmd, { logLevel: 'warn', withoutSecrets: true });
       process.stdout.write(await runAudit(config, createLogger({ level: config.logLevel }), emailId, Boolean(opts.json), Boolean(opts.texts)));
     });
 

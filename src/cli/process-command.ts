@@ -9,7 +9,7 @@ import { MailroomError } from '../errors.js';
 import type { EmailId } from '../ids.js';
 import { submitEmail } from '../ingest/submit.js';
 import type { Logger } from '../logger.js';
-import { RESTING_STATES, statesWithZeros } from '../audit/email-ledger.js';
+import { RESTING_STATES, statesWithZeros, type EmailRecord } from '../audit/email-ledger.js';
 import { createPlanCache } from '../planner/plan-cache.js';
 import { DeadLetterJob } from '../queues/catalog.js';
 import { collectEmailFiles } from './collect-files.js';
@@ -32,7 +32,8 @@ export interface ProcessOptions {
 export async function runProcess(config: Config, logger: Logger, options: ProcessOptions): Promise<ProcessSummary> {
   const files = collectEmailFiles(options.paths);
   const started = Date.now();
-  const app = await createContext(config, logger);
+  // A running daemon's embedded Redis is shared, not fought over: its workers help.
+  const app = await createContext(config, logger, { attachToRunning: true });
   const sent = { count: 0 };
   app.mailer = countingMailer(app.mailer, sent);
   const workers = startWorkers(app);
@@ -45,13 +46,17 @@ export async function runProcess(config: Config, logger: Logger, options: Proces
     }
     const ids = entries.map((e) => e.emailId);
     const deadline = Date.now() + options.timeoutMs;
-    let records = await app.ledger.getMany(ids);
+    const records: Array<EmailRecord | null> = ids.map(() => null);
+    // Only emails not yet at rest are read again: a resting email stays put while this runs, and
+    // reading every record every poll would load Redis in proportion to the batch.
+    let pending = ids.map((_, i) => i);
     for (;;) {
-      const done = records.filter((r) => r && RESTING_STATES.includes(r.state)).length;
-      options.onProgress?.(done, ids.length);
-      if (done === ids.length || Date.now() > deadline) break;
+      const fresh = await app.ledger.getMany(pending.map((i) => ids[i] as EmailId));
+      pending.forEach((at, k) => (records[at] = fresh[k] ?? null));
+      pending = pending.filter((at) => !isResting(records[at] ?? null));
+      options.onProgress?.(ids.length - pending.length, ids.length);
+      if (pending.length === 0 || Date.now() > deadline) break;
       await new Promise((r) => setTimeout(r, 50));
-      records = await app.ledger.getMany(ids);
     }
     const usage = app.llm.usage();
     const shadowIds = entries.filter((e, i) => !e.duplicate && records[i]?.mode === 'shadow').map((e) => e.emailId);
@@ -90,12 +95,16 @@ async function countWouldSend(app: Pick<AppContext, 'redis' | 'keys'>, ids: read
   return n;
 }
 
+function isResting(record: EmailRecord | null): boolean {
+  return record !== null && RESTING_STATES.includes(record.state);
+}
+
 /** `mailroom status`: counts by state and the latest emails. */
 export async function runStatus(config: Config, logger: Logger, limit: number) {
   if (!config.redisUrl && !existsData(config)) {
     throw new MailroomError('INPUT_NOT_FOUND', `no Mailroom data in ${config.dataDir}; run \`mailroom process\` or set REDIS_URL`);
   }
-  const app = await createContext(config, logger);
+  const app = await createContext(config, logger, { attachToRunning: true });
   try {
     const recent = await app.ledger.list(limit);
     const total = await app.ledger.count();

@@ -1,10 +1,10 @@
 import type { Config } from '../config.js';
 import { createContext } from '../context.js';
 import { MailroomError } from '../errors.js';
-import { approveParked, rejectParked } from '../executor/review.js';
+import { approveParked, parseApprovalJobId, rejectParked } from '../executor/review.js';
+import { readReview } from '../executor/review-record.js';
 import { EmailId } from '../ids.js';
 import type { Logger } from '../logger.js';
-import { ApprovalJob } from '../queues/catalog.js';
 
 function emailIdArg(id: string): EmailId {
   const parsed = EmailId.safeParse(id);
@@ -12,12 +12,41 @@ function emailIdArg(id: string): EmailId {
   return parsed.data;
 }
 
+/** One plan waiting for a human, as `mailroom pending` lists it (from Mailroom's review records). */
+export interface PendingPlan {
+  emailId: EmailId;
+  planId: string;
+  title: string;
+  resumeAt: number;
+  reasons: string[];
+  effects: string[];
+  parkedAt: string;
+  deadline: string;
+}
+
 /** `mailroom pending`: the plans waiting for a human, oldest first. */
-export async function runPending(config: Config, logger: Logger, limit: number): Promise<ApprovalJob[]> {
-  const app = await createContext(config, logger);
+export async function runPending(config: Config, logger: Logger, limit: number): Promise<PendingPlan[]> {
+  const app = await createContext(config, logger, { attachToRunning: true });
   try {
     const jobs = await app.queues.get('approval').getJobs(['waiting', 'delayed'], 0, limit - 1, true);
-    return jobs.map((j) => ApprovalJob.safeParse(j.data)).flatMap((r) => (r.success ? [r.data] : []));
+    const out: PendingPlan[] = [];
+    for (const job of jobs) {
+      const ids = job.id ? parseApprovalJobId(job.id) : null;
+      const review = ids ? await readReview(app, ids.planId) : null;
+      if (!review || review.status !== 'pending' || review.record.seq !== ids?.seq) continue;
+      const r = review.record;
+      out.push({
+        emailId: r.emailId,
+        planId: r.planId,
+        title: r.title,
+        resumeAt: r.resumeAt,
+        reasons: r.reasons,
+        effects: r.effects.map((e) => (e.pending ? `${e.summary} (${e.pending})` : e.summary)),
+        parkedAt: r.parkedAt,
+        deadline: r.deadline,
+      });
+    }
+    return out.sort((a, b) => a.parkedAt.localeCompare(b.parkedAt));
   } finally {
     await app.close();
   }
@@ -31,7 +60,7 @@ export async function runReview(
 ): Promise<void> {
   const emailId = emailIdArg(decision.emailId);
   if (!decision.reviewer.trim()) throw new MailroomError('CONFIG_INVALID', '--by needs the reviewer’s name');
-  const app = await createContext(config, logger);
+  const app = await createContext(config, logger, { attachToRunning: true });
   try {
     if (decision.verdict === 'approve') await approveParked(app, { emailId, reviewer: decision.reviewer });
     else await rejectParked(app, { emailId, reviewer: decision.reviewer, reason: decision.reason ?? '' });

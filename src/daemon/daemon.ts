@@ -7,6 +7,8 @@ import type { Logger } from '../logger.js';
 import { startHttpServer, type HttpPlugin, type HttpServer } from './http-server.js';
 import { createMetrics } from './metrics.js';
 import { startWorkers, type Role } from './workers.js';
+import { isLoopback, webAuthFor } from '../web/auth.js';
+import { BOARD_PATH, bullBoardPlugin } from '../web/bull-board.js';
 
 /**
  * What one process runs. `ingest` watches the IMAP mailboxes; `triage`, `planner` and `executor`
@@ -44,8 +46,22 @@ export interface Daemon {
 export interface DaemonOptions {
   roles?: readonly DaemonRole[];
   dnsResolver?: DnsResolver;
-  /** Mounted on the web role's server (the seam for Bull Board). */
+  /** Mounted on the web role's server besides Bull Board. */
   httpPlugins?: readonly HttpPlugin[];
+  /**
+   * Told once the web role listens: Bull Board's URL, and the login when no reviewer is configured
+   * and a password was generated for this run (null otherwise).
+   * @defaultValue prints a generated login to stderr, once
+   */
+  onWebReady?: (web: { url: string; login: { name: string; password: string } | null }) => void;
+}
+
+function printCredentials({ url, login }: { url: string; login: { name: string; password: string } | null }): void {
+  if (!login) return;
+  process.stderr.write(
+    `mailroom: no reviewers configured; Bull Board is at ${url} on loopback only.\n` +
+      `mailroom: sign in as "${login.name}" with password ${login.password} (generated for this run; set MAILROOM_REVIEWERS=name:password to choose)\n`,
+  );
 }
 
 /** Starts the given roles (all by default) and returns once they run. */
@@ -64,7 +80,19 @@ export async function startDaemon(config: Config, logger: Logger, options: Daemo
       imap = startImapSources(app);
       metrics.watchers = imap.watchers;
     }
-    if (roles.includes('web')) http = await startHttpServer(app, metrics, options.httpPlugins ?? []);
+    if (roles.includes('web')) {
+      const auth = webAuthFor(config);
+      // A generated password is printed to the console: such a server never listens beyond loopback.
+      const host = auth.generated && !isLoopback(config.http.host) ? '127.0.0.1' : config.http.host;
+      if (host !== config.http.host) logger.warn({ configured: config.http.host }, 'no reviewers configured: the web server listens on 127.0.0.1 only');
+      http = await startHttpServer(app, metrics, [bullBoardPlugin(app), ...(options.httpPlugins ?? [])], { auth, host });
+      const reviewer = auth.generated ? auth.reviewers[0] : undefined;
+      const shownHost = http.host.includes(':') ? `[${http.host}]` : http.host === '0.0.0.0' ? '127.0.0.1' : http.host;
+      (options.onWebReady ?? printCredentials)({
+        url: `http://${shownHost}:${http.port}${BOARD_PATH}`,
+        login: reviewer ? { name: reviewer.name, password: reviewer.password } : null,
+      });
+    }
   } catch (err) {
     await imap?.close();
     await workers.close(true);

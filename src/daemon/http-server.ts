@@ -2,6 +2,14 @@ import { fastify, type FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.js';
 import { MailroomError } from '../errors.js';
 import type { Metrics } from './metrics.js';
+import { authenticate, type WebAuth } from '../web/auth.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The signed-in reviewer (set by the auth hook on every request that needs one). */
+    reviewer: string;
+  }
+}
 
 /**
  * Largest request body the web role reads (review decisions and Bull Board edits are small JSON);
@@ -45,21 +53,36 @@ export type HttpPlugin = (server: FastifyInstance) => Promise<void> | void;
 
 export interface HttpServer {
   readonly server: FastifyInstance;
-  /** The bound port (useful with port 0). */
+  /** The bound address and port (useful with port 0). */
+  readonly host: string;
   readonly port: number;
   close(): Promise<void>;
 }
 
 /**
- * The `web` role: `/healthz` (200 or 503 with what is wrong) and `/metrics` (Prometheus text).
- * Plugins are registered before listening; this is the seam for Bull Board.
+ * The `web` role: `/healthz` (200 or 503 with what is wrong, open to all), `/metrics` (Prometheus
+ * text; a reviewer's credentials unless config `http.metrics` is `open`), and what plugins mount
+ * (Bull Board). Every other request needs a reviewer's credentials (HTTP basic auth): the hook runs
+ * before any route, so a plugin cannot forget it.
  */
 export async function startHttpServer(
   app: Pick<AppContext, 'redis' | 'keys' | 'config' | 'logger'>,
   metrics: Metrics,
   plugins: readonly HttpPlugin[] = [],
+  options: { auth: WebAuth; host?: string },
 ): Promise<HttpServer> {
   const server = fastify({ logger: false, bodyLimit: HTTP_BODY_LIMIT_BYTES });
+  server.decorateRequest('reviewer', '');
+  server.addHook('onRequest', async (req, reply) => {
+    const path = req.url.split('?')[0];
+    if (path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) return;
+    if (path === '/metrics' && app.config.http.metrics === 'open') return;
+    const reviewer = authenticate(options.auth, req.headers.authorization);
+    if (!reviewer) {
+      return reply.code(401).header('www-authenticate', 'Basic realm="Mailroom", charset="UTF-8"').send({ error: 'sign in with a reviewer name and password' });
+    }
+    req.reviewer = reviewer;
+  });
   server.get('/healthz', async (_req, reply) => {
     const report = await checkHealth(app);
     return reply.code(report.ok ? 200 : 503).send(report);
@@ -69,8 +92,9 @@ export async function startHttpServer(
     return reply.type(metrics.registry.contentType).send(body);
   });
   for (const plugin of plugins) await plugin(server);
+  const host = options.host ?? app.config.http.host;
   try {
-    await server.listen({ host: app.config.http.host, port: app.config.http.port });
+    await server.listen({ host, port: app.config.http.port });
   } catch (err) {
     await server.close().catch(() => undefined);
     const code = err instanceof Error && 'code' in err ? String(err.code) : '';
@@ -78,7 +102,7 @@ export async function startHttpServer(
       const why = code === 'EADDRINUSE' ? 'is already in use' : code === 'EACCES' ? 'is not allowed for this user' : 'is not an address of this machine';
       throw new MailroomError(
         'CONFIG_INVALID',
-        `HTTP ${app.config.http.host}:${app.config.http.port} ${why} (${code}): set MAILROOM_HTTP_PORT (or "http": { "port", "host" } in the config file) to a free port`,
+        `HTTP ${host}:${app.config.http.port} ${why} (${code}): set MAILROOM_HTTP_PORT (or "http": { "port", "host" } in the config file) to a free port`,
         { cause: err },
       );
     }
@@ -86,6 +110,6 @@ export async function startHttpServer(
   }
   const address = server.server.address();
   const port = typeof address === 'object' && address ? address.port : app.config.http.port;
-  app.logger.info({ host: app.config.http.host, port }, 'http server listening');
-  return { server, port, close: () => server.close() };
+  app.logger.info({ host, port }, 'http server listening');
+  return { server, host, port, close: () => server.close() };
 }

@@ -126,6 +126,13 @@ export function createMetrics(app: Pick<AppContext, 'ledger' | 'queues' | 'llm' 
   imapCounter('mailroom_imap_connects_total', 'Successful connections (this process)', (w) => w.stats.connects);
   imapCounter('mailroom_imap_uidvalidity_changes_total', 'UIDVALIDITY changes handled (this process)', (w) => w.stats.uidValidityChanges);
 
+  const notices = new Counter({
+    name: 'mailroom_review_notices_total',
+    help: 'Notices to reviewers that a plan waits, by result (this process); failed counts every failed try',
+    labelNames: ['result'],
+    registers: [registry],
+  });
+
   function observeAudit(trail: AuditTrail): AuditTrail {
     return {
       read: (emailId) => trail.read(emailId),
@@ -133,6 +140,8 @@ export function createMetrics(app: Pick<AppContext, 'ledger' | 'queues' | 'llm' 
         await trail.append(emailId, type, actor, data);
         if (type === 'step_finished' && typeof data.ms === 'number') stepSeconds.observe({ tool: String(data.tool ?? 'unknown') }, data.ms / 1000);
         if (type === 'step_failed') stepsFailed.inc();
+        if (type === 'notified') notices.inc({ result: 'sent' });
+        if (type === 'notify_failed') notices.inc({ result: 'failed' });
         if (type === 'would_do') wouldDo.inc({ tool: String(data.tool ?? 'unknown') });
       },
     };

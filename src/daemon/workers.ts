@@ -3,6 +3,8 @@ import type { AppContext } from '../context.js';
 import { processIngestJob } from '../ingest/ingest-worker.js';
 import { processPlanJob } from '../planner/plan-worker.js';
 import { processStepJob } from '../executor/step-worker.js';
+import { escalateIfOverdue } from '../executor/review.js';
+import { processNotifyJob } from '../executor/notify.js';
 import { QueueCatalog } from '../queues/catalog.js';
 
 /** Queue-worker roles: `triage` parses and triages (the ingest queue), then plan, then steps. */
@@ -42,7 +44,20 @@ export function startWorkers(app: AppContext, roles: readonly Role[] = ROLES): R
   const workers: Worker[] = [];
   if (roles.includes('triage')) workers.push(make(QueueCatalog.ingest.name, (j) => processIngestJob(app, j), app.config.concurrency));
   if (roles.includes('planner')) workers.push(make(QueueCatalog.plan.name, (j) => processPlanJob(app, j), app.config.concurrency));
-  if (roles.includes('executor')) workers.push(make(QueueCatalog.steps.name, (j) => processStepJob(app, j), app.config.concurrency));
+  if (roles.includes('executor')) {
+    workers.push(make(QueueCatalog.steps.name, (j) => processStepJob(app, j), app.config.concurrency));
+    // Parked plans are delayed until their deadline: a job that becomes due was not decided in time.
+    workers.push(
+      make(
+        QueueCatalog.approval.name,
+        async (j) => {
+          await escalateIfOverdue(app, j.id ?? '');
+        },
+        1,
+      ),
+    );
+    workers.push(make(QueueCatalog.notify.name, (j) => processNotifyJob(app, j), 4));
+  }
   return {
     workers,
     async close(force = false) {

@@ -2,31 +2,21 @@ import type { Job } from 'bullmq';
 import { escalateEmail, park } from '../audit/outcomes.js';
 import type { AppContext } from '../context.js';
 import { MailroomError, toMailroomError } from '../errors.js';
-import type { EmailId, PlanId } from '../ids.js';
+import type { EmailId } from '../ids.js';
 import { adoptPlan, loadTriage, plannerDeps, plannerViewFor } from '../planner/plan-worker.js';
 import { replanEmail } from '../planner/planner.js';
 import type { ReplanFacts } from '../planner/planner-prompt.js';
 import { mailboxActionsFor } from '../ingest/mailbox-actions.js';
-import { StoredPlan } from '../planner/stored-plan.js';
+import type { StoredPlan } from '../planner/stored-plan.js';
 import type { ErrorCode } from '../errors.js';
 import { hasAttemptsLeft, jobIdFor, parseJobData } from '../queues/catalog.js';
 import type { ToolContext } from '../tools/tool.js';
 import { resolveArgs, type LabelledOutput } from './resolve-args.js';
+import { isEffect } from './effects.js';
+import { loadOutputs, loadPlan } from './plan-store.js';
+import { checkApprovedEffect } from './review.js';
 import { actsOnTheWorld, endShadowed, previewStep } from './shadow.js';
 import { outputLabelFor } from '../planner/plan-validator.js';
-
-async function loadPlan(app: AppContext, planId: PlanId): Promise<StoredPlan> {
-  const raw = await app.redis.get(app.keys.plan(planId));
-  if (!raw) throw new MailroomError('CONTENT_EXPIRED', `plan ${planId} is gone`);
-  return StoredPlan.parse(JSON.parse(raw));
-}
-
-async function loadOutputs(app: AppContext, planId: PlanId): Promise<Record<string, LabelledOutput>> {
-  const raw = await app.redis.hgetall(app.keys.planOutputs(planId));
-  const out: Record<string, LabelledOutput> = {};
-  for (const [stepId, json] of Object.entries(raw)) out[stepId] = JSON.parse(json) as LabelledOutput;
-  return out;
-}
 
 /** Values of control arguments for the audit: literals and trusted references, never tainted data. */
 function auditArgs(args: Record<string, unknown>, untrusted: readonly string[]): Record<string, unknown> {
@@ -58,10 +48,22 @@ export async function processStepJob(app: AppContext, job: Job): Promise<void> {
       const tool = app.registry.get(step.tool);
       if (!tool) throw new MailroomError('TOOL_UNKNOWN', `tool ${step.tool} is not in the registry`);
       const triage = await loadTriage(app, emailId);
-      const resolved = resolveArgs(step, tool, { context: triage.context, emailRef: triage.contentRef, outputs });
-      if (resolved.parkReasons.length && !approvedBy) {
-        if (stored.shadow) await endShadowed(app, emailId, planId, 'park', resolved.parkReasons);
-        else await park(app, emailId, planId, 'executor', resolved.parkReasons, stepIndex);
+      const sources = { context: triage.context, emailRef: triage.contentRef, outputs };
+      const resolved = resolveArgs(step, tool, sources);
+      // An effect after the gate (or any effect an approval is claimed for) runs only as the
+      // reviewer saw it: the approval is read from Mailroom's review record, never from job data.
+      let reviewer: string | undefined;
+      let waits: string[] = [];
+      if (isEffect(tool) && (approvedBy !== undefined || (stored.gate !== null && stepIndex >= stored.gate.step))) {
+        const verdict = await checkApprovedEffect(app, planId, step, tool, sources);
+        if (verdict.ok) reviewer = verdict.reviewer;
+        else waits = [verdict.reason];
+      } else {
+        waits = resolved.parkReasons;
+      }
+      if (waits.length) {
+        if (stored.shadow) await endShadowed(app, emailId, planId, 'park', waits);
+        else await park(app, emailId, planId, 'executor', waits, stepIndex);
         return;
       }
       const input = tool.input.safeParse(resolved.args);
@@ -88,7 +90,7 @@ export async function processStepJob(app: AppContext, job: Job): Promise<void> {
         accounts: app.accounts,
         content: app.content,
         mailer: app.mailer,
-        ...(approvedBy ? { approvedBy } : {}),
+        ...(reviewer ? { approvedBy: reviewer } : {}),
         mailbox: mailboxActionsFor(app, emailId, triage.source),
       };
       const rawOutput = shadowed ? await previewStep(app, tool, input.data, ctx, args) : await tool.run(input.data, ctx);

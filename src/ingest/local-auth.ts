@@ -30,17 +30,40 @@ export function createLocalSenderCheck(options: { resolver?: DnsResolver; mta: s
           trustReceived: false,
           disableArc: true,
           disableBimi: true,
+          // RFC 8301: rsa-sha1 signatures must not count as valid (SHA-1 collisions are practical).
+          rejectRsaSha1: true,
         }),
         timeout,
       ]);
-      if (res === 'timeout') return { dmarc: { result: 'temperror', headerFrom: '' }, dkim: [] };
-      const dkim = res.dkim.results.map((r) => ({ domain: String(r.signingDomain ?? ''), result: String(r.status?.result ?? 'none') }));
-      const dmarc = res.dmarc ? { result: String(res.dmarc.status?.result ?? 'none'), headerFrom: String(res.dmarc.status?.header?.from ?? res.dmarc.domain ?? '') } : null;
+      if (res === 'timeout') return { dmarc: { result: 'temperror', headerFrom: '', unsignedBytes: 0 }, dkim: [] };
+      const dkim = res.dkim.results.map((r) => ({
+        domain: String(r.signingDomain ?? ''),
+        result: String(r.status?.result ?? 'none'),
+        unsignedBytes: unsignedBytes(r.status?.underSized, r.canonBodyLengthTotal, r.canonBodyLength),
+      }));
+      const dmarc = res.dmarc
+        ? {
+            result: String(res.dmarc.status?.result ?? 'none'),
+            headerFrom: String(res.dmarc.status?.header?.from ?? res.dmarc.domain ?? ''),
+            unsignedBytes: unsignedBytes(res.dmarc.alignment?.dkim?.underSized),
+          }
+        : null;
       return { dmarc, dkim };
     } finally {
       clearTimeout(timer);
     }
   };
+}
+
+/**
+ * Body bytes a signature leaves unsigned (an `l=` tag shorter than the body): mailauth's
+ * `underSized`, or the difference of the canonical body lengths it reports, whichever is larger.
+ */
+function unsignedBytes(underSized: unknown, total?: unknown, signed?: unknown): number {
+  const fromLengths = typeof total === 'number' && typeof signed === 'number' ? total - signed : 0;
+  const reported = typeof underSized === 'number' ? underSized : 0;
+  const n = Math.max(reported, fromLengths);
+  return Number.isFinite(n) && n > 0 ? Math.floor(n) : 0;
 }
 
 /** Whether the raw header block carries a DKIM-Signature (only then is a local check worth DNS). */

@@ -74,7 +74,15 @@ function releaseSlot(): void {
   else running -= 1;
 }
 
+let threadsStarted = 0;
+
+/** Parse threads this process has started so far (each costs a module load): for tests and the bench. */
+export function parseThreadsStarted(): number {
+  return threadsStarted;
+}
+
 function spawnThread(maxHeapMb: number): Thread {
+  threadsStarted += 1;
   const worker = new Worker(THREAD_ENTRY, {
     resourceLimits: { maxOldGenerationSizeMb: maxHeapMb, maxYoungGenerationSizeMb: Math.min(64, Math.max(8, Math.floor(maxHeapMb / 8))) },
     stdout: false,

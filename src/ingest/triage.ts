@@ -6,7 +6,7 @@ import { classifyContent } from '../tools/classify-email.js';
 import { toAccount, type AccountsDirectory } from './accounts.js';
 import type { ParsedEmail } from './parse-email.js';
 import { detectRobot, robotSignalsFromHeaders } from './robots.js';
-import { verifySender, type LocalAuthResult, type VerificationInput } from './sender-verification.js';
+import { countFromMailboxes, verifySender, type LocalAuthResult, type VerificationInput } from './sender-verification.js';
 import { SourceInfo, TrustedContext, type Category } from './trusted-context.js';
 
 /**
@@ -84,6 +84,7 @@ export async function triage(
 export function verificationInput(config: Config, parsed: ParsedEmail, source: SourceInfo): VerificationInput {
   return {
     fromAddresses: parsed.facts.fromAddresses,
+    fromMailboxes: countFromMailboxes(parsed.facts.headerLines),
     authResults: parsed.facts.authResults,
     authservId: config.authservId,
     trustedSenders: config.trustedSenders,

@@ -70,7 +70,28 @@ export interface ValidationResult {
 
 type JsonType = 'string' | 'number' | 'integer' | 'boolean' | 'null' | 'object' | 'array';
 
-export function jsonTypes(schema: z.ZodType): { types: Set<JsonType>; enumValues: unknown[] | null; patterns: Set<string> } {
+/** What {@link jsonTypes} found in one schema; shared between callers, so read-only. */
+export interface JsonTypes {
+  readonly types: ReadonlySet<JsonType>;
+  readonly enumValues: readonly unknown[] | null;
+  readonly patterns: ReadonlySet<string>;
+}
+
+/**
+ * Per schema object: tool schemas are built once and never change, and converting one to JSON
+ * Schema on every plan validation and every step was the largest CPU cost of the pipeline.
+ */
+const jsonTypesCache = new WeakMap<z.ZodType, JsonTypes>();
+
+export function jsonTypes(schema: z.ZodType): JsonTypes {
+  const known = jsonTypesCache.get(schema);
+  if (known) return known;
+  const found = computeJsonTypes(schema);
+  jsonTypesCache.set(schema, found);
+  return found;
+}
+
+function computeJsonTypes(schema: z.ZodType): JsonTypes {
   const js = z.toJSONSchema(schema, { unrepresentable: 'any', io: 'output' }) as Record<string, unknown>;
   const types = new Set<JsonType>();
   let enumValues: unknown[] | null = null;

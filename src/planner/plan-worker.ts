@@ -7,6 +7,7 @@ import type { TrustedContext } from '../ingest/trusted-context.js';
 import { TriageRecord } from '../ingest/triage.js';
 import { hasAttemptsLeft, jobIdFor, parseJobData } from '../queues/catalog.js';
 import { decideApproval } from './approval-policy.js';
+import { hoistBeforeGate } from './pre-gate.js';
 import { endShadowed } from '../executor/shadow.js';
 import { createPlanCache } from './plan-cache.js';
 import { planEmail, type PlanOutcome, type PlannerDeps } from './planner.js';
@@ -46,11 +47,13 @@ export async function adoptPlan(
   const planId = planIdFor(emailId, meta.generation);
   // Fixed when the email was taken in; a replan of a shadow email stays in shadow.
   const shadow = (await app.ledger.get(emailId))?.mode === 'shadow';
-  const approval = decideApproval(outcome.plan, app.registry, context, outcome.validation.parkReasons);
+  // Reads and drafts that do not depend on a gated step run before the gate: the reviewer sees their results.
+  const plan = hoistBeforeGate(outcome.plan, app.registry);
+  const approval = decideApproval(plan, app.registry, context, outcome.validation.parkReasons);
   const fresh: StoredPlan = {
     planId,
     emailId,
-    plan: outcome.plan,
+    plan,
     planner: outcome.planner,
     registryVersion: app.registry.version,
     createdAt: app.clock().toISOString(),
@@ -71,7 +74,7 @@ export async function adoptPlan(
   }
   await app.audit.append(emailId, meta.replaces ? 'replanned' : 'planned', outcome.planner, {
     planId,
-    plan: outcome.plan,
+    plan,
     cacheHit: outcome.cacheHit,
     ...(outcome.cacheLookup ? { cacheLookup: true } : {}),
     registryVersion: app.registry.version,
@@ -80,7 +83,7 @@ export async function adoptPlan(
     ...(outcome.fallbackReason ? { fallbackReason: outcome.fallbackReason } : {}),
   });
   await app.audit.append(emailId, 'validated', 'planner', { ok: outcome.validation.ok, planId });
-  await app.ledger.setState(emailId, 'planned', { planId, tools: outcome.plan.steps.map((s) => s.tool).join(',') });
+  await app.ledger.setState(emailId, 'planned', { planId, tools: plan.steps.map((s) => s.tool).join(',') });
   if (fresh.gate) await app.audit.append(emailId, 'gated', 'policy', { planId, gate: fresh.gate.step, reasons: fresh.gate.reasons });
   else await app.audit.append(emailId, 'approved', 'policy', { planId, auto: true });
   await startPlan(app, emailId, fresh);

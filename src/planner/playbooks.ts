@@ -11,7 +11,7 @@ const label = (name: string): Step => ({ id: 'label', tool: 'apply_label', args:
  * Read the email's enum facts, search the KB, compose the reply from trusted material, send it to
  * the verified sender. The composer never reads the email: the reply carries none of its text.
  */
-const replySteps = (topic = '{{context.category.name}}', order: string | null = null): Step[] => [
+const replySteps = (topic = '{{context.category.name}}', order: string | null = null, outcome: Record<string, string> = {}): Step[] => [
   { id: 'facts', tool: 'read_facts', args: { email: '{{email.ref}}' } },
   { id: 'kb', tool: 'search_kb', args: { topic } },
   {
@@ -20,6 +20,8 @@ const replySteps = (topic = '{{context.category.name}}', order: string | null = 
     args: {
       article: '{{steps.kb.output.articleId}}',
       ...(order ? { order } : {}),
+      // What a gated step before the send did (a refund, a cancellation): the reply states it.
+      ...outcome,
       topic: '{{steps.facts.output.topic}}',
       questionKind: '{{steps.facts.output.questionKind}}',
       language: '{{steps.facts.output.language}}',
@@ -92,7 +94,7 @@ export const DEFAULT_PLAYBOOKS: Readonly<Record<string, Playbook>> = {
           tool: 'issue_refund',
           args: { account: '{{context.account.id}}', order: '{{steps.order.output.orderId}}', amount: '{{steps.order.output.amount}}' },
         },
-        ...replySteps('refund', '{{steps.order.output.orderId}}'),
+        ...replySteps('refund', '{{steps.order.output.orderId}}', { outcome: 'refund_issued', amount: '{{steps.order.output.amount}}' }),
         label('mailroom/refund'),
       ],
     };
@@ -105,7 +107,7 @@ export const DEFAULT_PLAYBOOKS: Readonly<Record<string, Playbook>> = {
       steps: [
         { id: 'account', tool: 'lookup_account', args: { account: '{{context.account.id}}' } },
         { id: 'update', tool: 'update_account', args: { account: '{{steps.account.output.id}}', status: 'cancelled', billingEmail: null } },
-        ...replySteps('cancellation'),
+        ...replySteps('cancellation', null, { outcome: 'account_cancelled' }),
         {
           id: 'notify',
           tool: 'send_email',

@@ -3,6 +3,9 @@ import { z } from 'zod';
 import { EmailId, PlanId, UntrustedRef } from '../ids.js';
 import { SourceInfo } from '../ingest/trusted-context.js';
 import type { Redis } from './connection.js';
+import { ApprovalJob } from './approval-job.js';
+
+export { ApprovalJob };
 
 /** Job data carries references and ids, never email text. */
 export const IngestJob = z.object({ emailId: EmailId, rawRef: UntrustedRef, source: SourceInfo }).strict();
@@ -10,18 +13,6 @@ export type IngestJob = z.infer<typeof IngestJob>;
 
 export const PlanJob = z.object({ emailId: EmailId }).strict();
 export type PlanJob = z.infer<typeof PlanJob>;
-
-/** A plan parked for a human (the review seam: Bull Board shows this queue). */
-export const ApprovalJob = z
-  .object({
-    emailId: EmailId,
-    planId: PlanId,
-    reasons: z.array(z.string().max(300)).min(1),
-    /** The step to run once approved (the plan's gate). */
-    resumeAt: z.number().int().min(0),
-  })
-  .strict();
-export type ApprovalJob = z.infer<typeof ApprovalJob>;
 
 export const StepJob = z
   .object({
@@ -33,6 +24,14 @@ export const StepJob = z
   })
   .strict();
 export type StepJob = z.infer<typeof StepJob>;
+
+/** Tell the reviewers that a plan parked (ids only; the notice is built from the review record). */
+export const NotifyJob = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('parked'), channel: z.enum(['webhook', 'team']), emailId: EmailId, planId: PlanId, seq: z.number().int().min(1) }).strict(),
+  /** Digest mode: one notice for the plans parked in one window of `digestMinutes`. */
+  z.object({ kind: z.literal('digest'), channel: z.enum(['webhook', 'team']), window: z.number().int().min(0) }).strict(),
+]);
+export type NotifyJob = z.infer<typeof NotifyJob>;
 
 /** Mail or jobs that could not be handled, with a reason a human can act on. */
 export const DeadLetterJob = z
@@ -58,6 +57,8 @@ export const QueueCatalog = {
   plan: { name: 'plan', schema: PlanJob, options: { attempts: 5, backoff, ...retention } },
   approval: { name: 'approval', schema: ApprovalJob, options: { attempts: 1, removeOnComplete: false, removeOnFail: false } },
   steps: { name: 'steps', schema: StepJob, options: { attempts: 5, backoff, ...retention } },
+  // A receiver that is down is retried for about an hour (1 s doubling, 12 tries), never blocking a plan.
+  notify: { name: 'notify', schema: NotifyJob, options: { attempts: 12, backoff: { type: 'exponential', delay: 1000 }, ...retention } },
   deadLetter: { name: 'dead-letter', schema: DeadLetterJob, options: { attempts: 1, removeOnComplete: false, removeOnFail: false } },
 } as const satisfies Record<string, { name: string; schema: z.ZodType; options: JobsOptions }>;
 
@@ -89,7 +90,7 @@ export function jobIdFor(...parts: string[]): string {
 export interface Queues {
   readonly prefix: string;
   get<K extends QueueKey>(key: K): Queue;
-  add<K extends QueueKey>(key: K, data: JobData<K>, opts?: { jobId?: string; delay?: number }): Promise<string>;
+  add<K extends QueueKey>(key: K, data: JobData<K>, opts?: { jobId?: string; delay?: number; name?: string }): Promise<string>;
   all(): Queue[];
   close(): Promise<void>;
 }
@@ -110,7 +111,8 @@ export function createQueues(connection: Redis, prefix: string): Queues {
     get,
     async add(key, data, opts = {}) {
       const valid = QueueCatalog[key].schema.parse(data);
-      const job = await get(key).add(key, valid, { ...opts });
+      const { name, ...jobOpts } = opts;
+      const job = await get(key).add(name ?? key, valid, jobOpts);
       return job.id ?? '';
     },
     all: () => [...queues.values()],

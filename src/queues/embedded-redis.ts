@@ -65,6 +65,28 @@ async function waitForPort(port: number, child: ChildProcess, timeoutMs: number)
   throw new Error(`redis-server did not listen on port ${port} within ${timeoutMs} ms`);
 }
 
+/** The file in the embedded Redis's folder that says where it listens: `{ "pid": …, "port": … }`. */
+export const ADDRESS_FILE = 'mailroom-redis.addr';
+
+/**
+ * The URL of an embedded redis-server that another Mailroom process (a running daemon) started in
+ * `dir`, if it is still alive; null otherwise. Lets `mailroom pending|approve|status` run from a
+ * second shell against the daemon's Redis instead of failing on its lock.
+ */
+export function findRunningEmbeddedRedis(dir: string): string | null {
+  const file = path.join(path.resolve(dir), ADDRESS_FILE);
+  if (!existsSync(file)) return null;
+  try {
+    const parsed: unknown = JSON.parse(readFileSync(file, 'utf8'));
+    if (!parsed || typeof parsed !== 'object' || !('pid' in parsed) || !('port' in parsed)) return null;
+    const { pid, port } = parsed;
+    if (typeof pid !== 'number' || typeof port !== 'number' || !Number.isInteger(port) || port <= 0 || port > 65535) return null;
+    return isAlive(pid) ? `redis://127.0.0.1:${port}` : null;
+  } catch {
+    return null;
+  }
+}
+
 /**
  * Starts a private redis-server bound to loopback on a free port, with AOF persistence under
  * `dir`. `close()` shuts it down (the AOF keeps the data for the next start).
@@ -108,6 +130,9 @@ export async function startEmbeddedRedis(options: { dir: string; persistent?: bo
     });
   }
   if (child.pid) writeFileSync(pidFile, String(child.pid));
+  // Where a second shell's CLI finds this server (see findRunningEmbeddedRedis).
+  const addrFile = path.join(dir, ADDRESS_FILE);
+  if (child.pid) writeFileSync(addrFile, JSON.stringify({ pid: child.pid, port }));
   // If this process dies without close(), do not leave an orphan redis-server behind.
   const onExit = () => child.kill('SIGTERM');
   process.once('exit', onExit);
@@ -121,6 +146,7 @@ export async function startEmbeddedRedis(options: { dir: string; persistent?: bo
         process.removeListener('exit', onExit);
         if (child.exitCode !== null) {
           rmSync(pidFile, { force: true });
+          rmSync(addrFile, { force: true });
           resolve();
           return;
         }
@@ -128,6 +154,7 @@ export async function startEmbeddedRedis(options: { dir: string; persistent?: bo
         child.once('exit', () => {
           clearTimeout(timer);
           rmSync(pidFile, { force: true });
+          rmSync(addrFile, { force: true });
           resolve();
         });
         child.kill('SIGTERM');

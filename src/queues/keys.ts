@@ -13,6 +13,13 @@ export function redisKeys(prefix: string) {
     content: (ref: UntrustedRef) => `${prefix}:content:${ref}`,
     plan: (id: PlanId) => `${prefix}:plan:${id}`,
     planOutputs: (id: PlanId) => `${prefix}:plan:${id}:out`,
+    /**
+     * A parked plan's review (hash): what the reviewer was shown, its digest, the decision and who
+     * made it. Only Mailroom writes it; Bull Board's job data is a copy for display.
+     */
+    review: (id: PlanId) => `${prefix}:review:${id}`,
+    /** Digest mode: parked plans (member `planId__seq`, score: parked at, ms) awaiting their window's notice. */
+    notifyDigest: () => `${prefix}:notify:digest`,
     idempotency: (key: string) => `${prefix}:idem:${key}`,
     labels: (id: EmailId) => `${prefix}:labels:${id}`,
     escalations: () => `${prefix}:escalations`,

@@ -19,8 +19,20 @@ export const StoredDraft = z.object({
 });
 export type StoredDraft = z.infer<typeof StoredDraft>;
 
+/**
+ * What the plan did before this reply, when it moved money or changed an account: a literal in the
+ * plan, never read from the email. The reply is sent only after that step succeeded (it comes
+ * later in the same plan), so the sentence is true when the customer reads it.
+ */
+export const ReplyOutcome = z.enum(['refund_issued', 'account_cancelled']);
+export type ReplyOutcome = z.infer<typeof ReplyOutcome>;
+
 /** What the composer may say: trusted material and the closed-vocabulary facts of read_facts. */
 export interface ComposeInput {
+  /** Set when the plan refunded or cancelled before this reply: the reply says what was done. */
+  outcome?: ReplyOutcome | null;
+  /** The refunded amount (the same trusted value issue_refund took), in the order's currency. */
+  amount?: number | null;
   /** The verified sender's account name, from the accounts directory. */
   accountName: string | null;
   article: KbArticle | null;
@@ -69,14 +81,25 @@ export function composeReply(input: ComposeInput): string {
   if (input.sentiment === 'negative' && input.questionKind !== 'complaint') lines.push('We are sorry for the trouble.');
   const kindLine = input.questionKind ? KIND_LINE[input.questionKind] : null;
   if (kindLine && (input.article || input.questionKind !== 'how_to')) lines.push(kindLine);
-  if (input.order) {
+  const outcome = input.outcome ?? null;
+  const refunded = outcome === 'refund_issued' && input.order !== null;
+  if (refunded && input.order) {
+    const o = input.order;
+    const amount = (input.amount ?? o.amount).toFixed(2);
+    lines.push('', `We have refunded ${amount} ${o.currency} for your order ${o.id}${o.date ? ` of ${o.date}` : ''}.`);
+    lines.push('The money goes back to the payment method you used; most banks show it within 5 to 10 business days.');
+  } else if (outcome === 'account_cancelled') {
+    lines.push('', 'We have cancelled your subscription as you asked. There will be no further charges.');
+  } else if (input.order) {
     const o = input.order;
     lines.push('', `We found your order ${o.id}${o.date ? ` of ${o.date}` : ''}: ${o.amount.toFixed(2)} ${o.currency}.`);
   }
-  if (input.article) {
+  // Once it is done, the how-to article would only ask for what the customer already gave.
+  const done = refunded || outcome === 'account_cancelled';
+  if (input.article && !done) {
     lines.push('', `This article should help: ${input.article.title}`, '', input.article.body);
     if (input.article.links.length) lines.push('', ...input.article.links);
-  } else {
+  } else if (!done) {
     lines.push('', 'A member of our team will get back to you.');
   }
   if (language !== 'en') lines.push('', 'We answer in English so that nothing is lost in translation.');
@@ -108,6 +131,8 @@ export const draftReply = defineTool({
       questionKind: QuestionKind.nullable().optional(),
       language: Language.nullable().optional(),
       sentiment: Sentiment.nullable().optional(),
+      outcome: ReplyOutcome.nullable().optional(),
+      amount: z.number().positive().max(1_000_000).nullable().optional(),
     })
     .strict(),
   output: z.object({ ref: DraftRef, needsReview: z.boolean() }).strict(),
@@ -128,9 +153,11 @@ export const draftReply = defineTool({
       questionKind: input.questionKind ?? null,
       language: input.language ?? null,
       sentiment: input.sentiment ?? null,
+      outcome: input.outcome ?? null,
+      amount: input.amount ?? null,
       signature: ctx.config.mailbox.name,
     });
-    const orderText = order ? `${order.id} ${order.date ?? ''} ${order.amount.toFixed(2)} ${order.currency}` : '';
+    const orderText = order ? `${order.id} ${order.date ?? ''} ${order.amount.toFixed(2)} ${(input.amount ?? order.amount).toFixed(2)} ${order.currency}` : '';
     const disallowed = disallowedLinks(text, composedAllowed(ctx, article, [account?.name ?? '', ctx.config.mailbox.name, orderText]));
     const draft: StoredDraft = { text, articleId: article?.id ?? null, disallowed, origin: 'composed' };
     const ref = await ctx.content.putText('draft', JSON.stringify(draft));

@@ -55,7 +55,9 @@ export const sendReply = defineTool({
       limits: ctx.config.replyLimits,
       nowMs: Date.now(),
     });
-    if (!reservation.ok) {
+    // The limits bound automatic replies; a human who approved this reply (having read why it
+    // waited) decided to send it, so it is not parked again on the same limit.
+    if (!reservation.ok && !ctx.approvedBy) {
       ctx.logger.info({ limit: reservation.limit, max: reservation.max }, 'reply over a rate limit; parking');
       throw new MailroomError('NEEDS_REVIEW', describeRefusal(reservation));
     }
@@ -100,8 +102,9 @@ async function composeReply(draftRef: DraftRef, ctx: ToolContext): Promise<Outbo
   const sender = ctx.trusted.sender;
   if (!sender.verified) throw new MailroomError('SENDER_UNVERIFIED', 'send_reply needs a verified sender');
   // RFC 3834: never answer automatic mail. Robots normally never get a plan with this step;
-  // this is the last line of defence if one ever does.
-  if (ctx.trusted.auto.kind !== 'none') {
+  // this is the last line of defence if one ever does. A human who approved this reply (the park
+  // reason named the robot kind) may still send it.
+  if (ctx.trusted.auto.kind !== 'none' && !ctx.approvedBy) {
     throw new MailroomError('NEEDS_REVIEW', `robot mail (${ctx.trusted.auto.kind}) gets no automatic reply`);
   }
   const draft = StoredDraft.parse(JSON.parse(await ctx.content.getText(draftRef)));

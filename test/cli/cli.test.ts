@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -8,14 +8,17 @@ import { z } from 'zod';
 import { ProcessSummary } from '../../src/cli/summary.js';
 import { EXAMPLE_CONFIG_FILE, EXAMPLES, EXPECTED } from '../fixtures/examples.js';
 import { exampleEnv } from '../harness/example-config.js';
+import { dkimWorld } from '../harness/mail.js';
 import { startTestRedis, type TestRedis } from '../harness/redis.js';
 
 const run = promisify(execFile);
 const BIN = path.resolve(import.meta.dirname, '../../bin/mailroom.js');
+/** Answers the child's DNS from MAILROOM_TEST_DNS, so its local DKIM check sees planted keys. */
+const PLANTED_DNS = ['--import', 'tsx', '--import', path.resolve(import.meta.dirname, '../harness/planted-dns.ts')];
 
-async function mailroom(args: string[], env: NodeJS.ProcessEnv = {}) {
+async function mailroom(args: string[], env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = []) {
   try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], {
+    const { stdout, stderr } = await run(process.execPath, [...nodeArgs, BIN, ...args], {
       env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
       timeout: 60_000,
     });
@@ -65,6 +68,29 @@ describe('mailroom CLI', () => {
     expect(summary).toMatchObject({ lost: 0, processed: Object.keys(EXPECTED).length });
     expect(summary.processed).toBeGreaterThanOrEqual(30);
     for (const key of ['processed', 'completed', 'awaiting_approval', 'escalated', 'quarantined', 'lost']) expect(res.stdout).toContain(`"${key}"`);
+  });
+
+  it('process --json prints pure JSON while mailauth checks a DKIM signature whose l= is longer than the body (4.13.3 printed to stdout)', async () => {
+    const world = dkimWorld('customer.example');
+    const body = 'Please resend my invoice.\r\n\r\nThanks, Alice\r\n';
+    const raw = Buffer.from(
+      ['From: Alice <alice@customer.example>', 'To: support@acme.example', 'Subject: Invoice', 'Message-ID: <cli-l@customer.example>', 'Date: Tue, 24 Nov 2026 10:00:00 +0000', '', body].join('\r\n'),
+    );
+    const signed = (await world.signRaw(raw, { bodyLength: 1_000_000 })).toString('latin1');
+    const dir = path.join(tmp, 'dkim-l');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, 'truncated.eml'), signed.replace('Thanks, Alice\r\n', ''), 'latin1');
+    const env = { ...exampleEnv({ redis, dataDir: tmp }), MAILROOM_TEST_DNS: JSON.stringify(world.txtRecords()) };
+    const res = await mailroom(['process', dir, '--json', '--config', EXAMPLE_CONFIG_FILE], env, PLANTED_DNS);
+    expect(res.code).toBe(0);
+    expect(res.stdout.endsWith('\n')).toBe(true);
+    expect(res.stdout.trimEnd().split('\n')).toHaveLength(1);
+    const summary = ProcessSummary.parse(JSON.parse(res.stdout));
+    expect(summary).toMatchObject({ processed: 1, lost: 0 });
+    expect(res.stderr).not.toMatch(/TOTAL|EXPECTING/);
+    // mailauth did run on it, against the planted key: the body no longer matches the signature.
+    const audit = await mailroom(['audit', summary.emails[0]?.emailId ?? '', '--json'], env);
+    expect(audit.stdout).toContain('"by":"local-check","reason":"local check: dmarc=fail"');
   });
 
   it('audit prints the trail of an email', async () => {

@@ -21,9 +21,9 @@ async function freePort(): Promise<number> {
   return address.port;
 }
 
-async function get(url: string): Promise<{ status: number; body: string } | undefined> {
+async function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string } | undefined> {
   try {
-    const res = await fetch(url);
+    const res = await fetch(url, { headers });
     return { status: res.status, body: await res.text() };
   } catch {
     return undefined;
@@ -53,6 +53,8 @@ describe('mailroom start (a real daemon process)', () => {
       config,
       JSON.stringify({
         mailbox: { address: 'support@acme.example' },
+        // Asked for every interface, but with no reviewers configured only loopback may listen.
+        http: { host: '0.0.0.0' },
         imap: [{ name: 'support', host: dovecot.host, port: dovecot.port, tls: 'none', user: dovecot.user, password: { env: 'SUPPORT_IMAP_PASSWORD' }, folders: ['Daemon'] }],
       }),
     );
@@ -80,9 +82,19 @@ describe('mailroom start (a real daemon process)', () => {
     });
     expect(JSON.parse(health.body)).toEqual({ ok: true, redis: 'ok', imap: { 'support/Daemon': 'connected' } });
 
+    // No reviewers configured: a password generated for this run is printed once, and only loopback listens.
+    const login = /sign in as "admin" with password (\S+)/.exec(stderr);
+    const password = login?.[1] ?? '';
+    expect(password).toMatch(/^[A-Za-z0-9_-]{20,}$/);
+    expect(stderr.split(password).length - 1).toBe(1);
+    expect(stderr).toContain(`Bull Board is at http://127.0.0.1:${port}/admin/queues`);
+    expect((await get(`http://127.0.0.1:${port}/metrics`))?.status).toBe(401);
+    const auth = { authorization: `Basic ${Buffer.from(`admin:${password}`).toString('base64')}` };
+    expect((await get(`http://127.0.0.1:${port}/admin/queues`, auth))?.status).toBe(200);
+
     await dovecot.append(customerMail('daemon-1'), 'Daemon');
     const metrics = await waitFor('the email in the metrics', async () => {
-      const res = await get(`http://127.0.0.1:${port}/metrics`);
+      const res = await get(`http://127.0.0.1:${port}/metrics`, auth);
       return res && /mailroom_emails\{state="escalated",app="mailroom"\} 1/.test(res.body) ? res.body : undefined;
     });
     expect(metrics).toMatch(/mailroom_queue_jobs\{queue="ingest",state="completed",app="mailroom"\} 1/);

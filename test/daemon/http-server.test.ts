@@ -8,6 +8,10 @@ import { createLogger } from '../../src/logger.js';
 import { exampleConfig } from '../harness/example-config.js';
 import { startTestRedis, type TestRedis } from '../harness/redis.js';
 
+/** One reviewer: every route but /healthz needs a login (src/web/auth.ts). */
+const auth = { reviewers: [{ name: 'alice', password: 'pw' }], generated: false };
+const login = { authorization: `Basic ${Buffer.from('alice:pw').toString('base64')}` };
+
 describe('the web role’s HTTP server', () => {
   let redis: TestRedis;
   let app: AppContext;
@@ -26,7 +30,7 @@ describe('the web role’s HTTP server', () => {
     const address = squatter.address();
     const port = typeof address === 'object' && address ? address.port : 0;
     try {
-      const err = await startHttpServer({ ...app, config: { ...app.config, http: { host: '127.0.0.1', port } } }, createMetrics(app)).then(
+      const err = await startHttpServer({ ...app, config: { ...app.config, http: { ...app.config.http, host: '127.0.0.1', port } } }, createMetrics(app), [], { auth }).then(
         () => null,
         (e: unknown) => e,
       );
@@ -40,7 +44,7 @@ describe('the web role’s HTTP server', () => {
 
   it('refuses a request body over the limit with 413 before any route reads it', async () => {
     let reached = 0;
-    const http = await startHttpServer({ ...app, config: { ...app.config, http: { host: '127.0.0.1', port: 0 } } }, createMetrics(app), [
+    const http = await startHttpServer({ ...app, config: { ...app.config, http: { ...app.config.http, host: '127.0.0.1', port: 0 } } }, createMetrics(app), [
       // A write route as a plugin (Bull Board's, a review decision) would mount it.
       (server) => {
         server.post('/echo', async () => {
@@ -48,10 +52,10 @@ describe('the web role’s HTTP server', () => {
           return { ok: true };
         });
       },
-    ]);
+    ], { auth });
     try {
       const post = (bytes: number) =>
-        fetch(`http://127.0.0.1:${http.port}/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ pad: 'x'.repeat(bytes) }) });
+        fetch(`http://127.0.0.1:${http.port}/echo`, { method: 'POST', headers: { 'content-type': 'application/json', ...login }, body: JSON.stringify({ pad: 'x'.repeat(bytes) }) });
       expect((await post(1_000)).status).toBe(200);
       expect((await post(HTTP_BODY_LIMIT_BYTES + 1)).status).toBe(413);
       expect((await post(5 * 1024 * 1024)).status).toBe(413);

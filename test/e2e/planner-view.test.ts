@@ -28,6 +28,8 @@ const REPLY_PLAN = {
         questionKind: '{{steps.facts.output.questionKind}}',
         language: '{{steps.facts.output.language}}',
         sentiment: '{{steps.facts.output.sentiment}}',
+        outcome: null,
+        amount: null,
       },
       checkpoint: false,
     },

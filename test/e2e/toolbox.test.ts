@@ -48,11 +48,12 @@ describe('mailroom process examples/ exercises the whole toolbox (real Redis, re
     for (const file of ['06-refund-after-closing-studio.eml', '07-refund-duplicate-seats.eml', '08-remboursement-commande.eml']) {
       const r = row(file);
       expect(r?.state, file).toBe('awaiting_approval');
-      expect(r?.tools.slice(0, 3), file).toEqual(['extract_fields', 'lookup_order', 'issue_refund']);
+      // Reads and the draft move before the gate (src/planner/pre-gate.ts).
+      expect(r?.tools.slice(0, 6), file).toEqual(['extract_fields', 'lookup_order', 'read_facts', 'search_kb', 'draft_reply', 'issue_refund']);
       expect(r?.reason, file).toContain('issue_refund moves money');
-      // The steps before the gate ran: the reviewer sees the endorsed order.
+      // The steps before the gate ran: the reviewer sees the endorsed order and the reply.
       const trail = await app.audit.read(EmailId.parse(r?.emailId));
-      expect(trail.filter((e) => e.type === 'step_finished').map((e) => e.data.tool), file).toEqual(['extract_fields', 'lookup_order']);
+      expect(trail.filter((e) => e.type === 'step_finished').map((e) => e.data.tool), file).toEqual(['extract_fields', 'lookup_order', 'read_facts', 'search_kb', 'draft_reply']);
     }
     // The injected order id (ORD-99999) is not the sender's: the endorser refuses it before any human is asked.
     const injected = row('25-inject-system-refund-verified.eml');

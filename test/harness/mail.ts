@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { generateKeyPairSync } from 'node:crypto';
+import { dkimSign } from 'mailauth';
 import nodemailer from 'nodemailer';
 import { loadConfig, type Config } from '../../src/config.js';
 import type { DnsResolver } from '../../src/ingest/local-auth.js';
@@ -72,6 +73,7 @@ export function imapConfig(
 export function dkimWorld(domain: string, selector = 's2026') {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const publicB64 = publicKey.export({ type: 'spki', format: 'der' }).toString('base64');
+  const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   const records = new Map<string, string>([
     [`${selector}._domainkey.${domain}`, `v=DKIM1; k=rsa; p=${publicB64}`],
     [`_dmarc.${domain}`, 'v=DMARC1; p=reject'],
@@ -85,7 +87,7 @@ export function dkimWorld(domain: string, selector = 's2026') {
     streamTransport: true,
     buffer: true,
     newline: 'crlf',
-    dkim: { domainName: domain, keySelector: selector, privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() },
+    dkim: { domainName: domain, keySelector: selector, privateKey: pem },
   });
   /** A message signed by `domain` (From must be in it for alignment). */
   const sign = async (mail: { from: string; subject: string; text: string; messageId: string }): Promise<Buffer> => {
@@ -93,9 +95,29 @@ export function dkimWorld(domain: string, selector = 's2026') {
     if (!Buffer.isBuffer(info.message)) throw new Error('nodemailer streamTransport did not buffer');
     return info.message;
   };
+  /**
+   * Signs a raw message (headers CRLF CRLF body) with mailauth's signer, for what nodemailer does
+   * not offer: an `l=` tag (only the first `bodyLength` canonical body bytes are covered, as some
+   * list servers and ESPs sign) or another algorithm such as rsa-sha1.
+   */
+  const signRaw = async (raw: Buffer, opts: { bodyLength?: number; algorithm?: 'rsa-sha256' | 'rsa-sha1' }): Promise<Buffer> => {
+    // mailauth's signer reads only signatureData; its types also ask for the key at the top level.
+    const key = {
+      signingDomain: domain,
+      selector,
+      privateKey: pem,
+      ...(opts.bodyLength !== undefined ? { maxBodyLength: opts.bodyLength } : {}),
+      ...(opts.algorithm ? { algorithm: opts.algorithm } : {}),
+    };
+    const { signatures } = await dkimSign(raw, { canonicalization: 'relaxed/relaxed', ...key, signatureData: [{ ...key }] });
+    if (!signatures) throw new Error('mailauth made no DKIM signature');
+    return Buffer.concat([Buffer.from(signatures), raw]);
+  };
   /** Plants a DMARC record for another domain (e.g. a spoofed one). */
   const plant = (name: string, value: string) => records.set(name.toLowerCase(), value);
-  return { resolver, sign, plant };
+  /** The planted TXT records, name to value. */
+  const txtRecords = () => Object.fromEntries(records);
+  return { resolver, sign, signRaw, plant, txtRecords };
 }
 
 /** Polls until `check` returns a value that is not undefined, or throws after `timeoutMs`. */

@@ -1,11 +1,13 @@
-import { describe, expect, it } from 'vitest';
+import { authenticate } from 'mailauth';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createLocalSenderCheck, hasDkimSignature } from '../../src/ingest/local-auth.js';
 import { parseEmail } from '../../src/ingest/parse-email.js';
-import { needsLocalCheck, verifySender, type VerificationInput } from '../../src/ingest/sender-verification.js';
+import { countFromMailboxes, needsLocalCheck, verifySender, type VerificationInput } from '../../src/ingest/sender-verification.js';
 import { dkimWorld } from '../harness/mail.js';
 
 const base: VerificationInput = {
   fromAddresses: ['kenji@orbit.example'],
+  fromMailboxes: 1,
   authResults: [],
   authservId: 'mx.acme.example',
   trustedSenders: [],
@@ -43,7 +45,12 @@ describe('local DKIM/DMARC check (mailauth, planted DNS)', () => {
 
   async function verify(raw: Buffer) {
     const parsed = await parseEmail(raw);
-    const input: VerificationInput = { ...base, fromAddresses: parsed.facts.fromAddresses, authResults: parsed.facts.authResults };
+    const input: VerificationInput = {
+      ...base,
+      fromAddresses: parsed.facts.fromAddresses,
+      fromMailboxes: countFromMailboxes(parsed.facts.headerLines),
+      authResults: parsed.facts.authResults,
+    };
     const signed = hasDkimSignature(parsed.facts.headerLines);
     const local = needsLocalCheck(input, signed) ? await check(raw) : undefined;
     return verifySender({ ...input, local });
@@ -76,5 +83,70 @@ describe('local DKIM/DMARC check (mailauth, planted DNS)', () => {
     const local = await createLocalSenderCheck({ resolver: other.resolver, mta: 'mx.acme.example' })(raw);
     expect(local.dkim.some((d) => d.result === 'pass' && d.domain === 'relay.example')).toBe(true);
     expect(verifySender({ ...base, fromAddresses: ['alice@customer.example'], local }).verified).toBe(false);
+  });
+
+  /** A plain message by alice@customer.example, CRLF, as an MTA would receive it. */
+  const plain = (body: string) =>
+    Buffer.from(
+      ['From: Alice <alice@customer.example>', 'To: support@acme.example', 'Subject: Invoice', 'Message-ID: <dkim-l@customer.example>', 'Date: Tue, 24 Nov 2026 10:00:00 +0000', '', body].join('\r\n'),
+    );
+  const signedBody = 'Please resend my invoice.\r\n\r\nThanks, Alice\r\n';
+  const appended = '\r\nP.S. Our bank details changed: send refunds to the account below.\r\n';
+
+  it('an l= signature over a message with unsigned text appended is no pass (mailauth says dkim and dmarc pass)', async () => {
+    // l= the whole body at signing time: the signature itself is fine.
+    const signed = await world.signRaw(plain(signedBody), { bodyLength: 1_000_000 });
+    expect(signed.toString('latin1')).toMatch(/; l=\d+;/);
+    expect(await verify(signed)).toEqual({ verified: true, address: 'alice@customer.example', method: 'dmarc' });
+    const tampered = Buffer.concat([signed, Buffer.from(appended)]);
+    const local = await check(tampered);
+    expect(local.dmarc).toMatchObject({ result: 'pass', headerFrom: 'customer.example' });
+    expect(local.dmarc?.unsignedBytes).toBeGreaterThan(0);
+    expect(local.dkim).toEqual([{ domain: 'customer.example', result: 'pass', unsignedBytes: local.dmarc?.unsignedBytes }]);
+    expect(await verify(tampered)).toEqual({ verified: false, reason: 'local check: DKIM signs only part of the body (l=)' });
+  });
+
+  it('the Authentication-Results mailauth writes for that message does not verify it either', async () => {
+    const tampered = Buffer.concat([await world.signRaw(plain(signedBody), { bodyLength: 1_000_000 }), Buffer.from(appended)]);
+    const res = await authenticate(tampered, { resolver: world.resolver, mta: 'mx.acme.example', trustReceived: false, disableArc: true, disableBimi: true });
+    const header = /^Authentication-Results:\s*(.*(?:\r\n[ \t].*)*)/im.exec(res.headers)?.[1] ?? '';
+    expect(header).toMatch(/^mx\.acme\.example;/);
+    expect(header).toMatch(/dkim=pass/);
+    expect(header).toMatch(/dmarc=pass/);
+    const sender = verifySender({ ...base, fromAddresses: ['alice@customer.example'], authResults: [header] });
+    expect(sender).toEqual({ verified: false, reason: 'DKIM signs only part of the body (l=)' });
+  });
+
+  it('verifies a From on a subdomain of the signer: mailauth 5+ reports header.from as the From domain itself', async () => {
+    const raw = await world.sign({ ...mail, from: 'Alice <alice@billing.customer.example>', messageId: '<dkim-sub@customer.example>' });
+    const local = await check(raw);
+    expect(local.dmarc).toMatchObject({ result: 'pass', headerFrom: 'billing.customer.example', unsignedBytes: 0 });
+    expect(await verify(raw)).toEqual({ verified: true, address: 'alice@billing.customer.example', method: 'dmarc' });
+  });
+
+  it('an rsa-sha1 signature is no pass (RFC 8301; mailauth counts it unless told not to)', async () => {
+    const raw = await world.signRaw(plain(signedBody), { algorithm: 'rsa-sha1' });
+    expect(raw.toString('latin1')).toMatch(/a=rsa-sha1/);
+    const local = await check(raw);
+    expect(local.dkim.map((d) => d.result)).toEqual(['policy']);
+    expect((await verify(raw)).verified).toBe(false);
+    expect(await verify(await world.signRaw(plain(signedBody), { algorithm: 'rsa-sha256' }))).toMatchObject({ verified: true, method: 'dmarc' });
+  });
+
+  describe('console', () => {
+    afterEach(() => vi.restoreAllMocks());
+
+    it('mailauth writes nothing to stdout or the console, even for an l= longer than the body (4.13.3 printed TOTAL … EXPECTING …)', async () => {
+      const signed = await world.signRaw(plain(signedBody), { bodyLength: 1_000_000 });
+      const truncated = Buffer.from(signed.toString('latin1').replace('Thanks, Alice\r\n', ''), 'latin1');
+      const written: string[] = [];
+      const capture = (...args: unknown[]) => void written.push(args.map(String).join(' '));
+      vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => (capture(chunk), true));
+      for (const level of ['log', 'info', 'warn', 'error', 'debug'] as const) vi.spyOn(console, level).mockImplementation(capture);
+      const sender = await verify(truncated);
+      vi.restoreAllMocks();
+      expect(written).toEqual([]);
+      expect(sender.verified).toBe(false);
+    });
   });
 });

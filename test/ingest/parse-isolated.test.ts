@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { MailroomError } from '../../src/errors.js';
 import { DEFAULT_PARSE_LIMITS, parseEmail } from '../../src/ingest/parse-email.js';
-import { closeParseThreads, parseEmailIsolated, warmParseThreads } from '../../src/ingest/parse-isolated.js';
+import { closeParseThreads, parseEmailIsolated, parseThreadsStarted, warmParseThreads } from '../../src/ingest/parse-isolated.js';
 
 const HEAD = 'From: Pat <pat@customer.example>\r\nTo: support@acme.example\r\nSubject: hi\r\nMessage-ID: <p@customer.example>\r\n';
 
@@ -35,6 +35,16 @@ describe('parseEmailIsolated (a worker thread with a time and memory budget)', (
     const flood = Buffer.from(`${HEAD}${'X-A: b\r\n'.repeat(600)}\r\nx\r\n`);
     await failure(parseEmailIsolated(flood, DEFAULT_PARSE_LIMITS));
     expect(warmParseThreads()).toBe(1);
+  });
+
+  it('keeps a thread that refused a message: a refusal is an answer, not a broken thread (no new start per malformed email)', async () => {
+    const ok = Buffer.from(`${HEAD}\r\nok\r\n`);
+    await parseEmailIsolated(ok, DEFAULT_PARSE_LIMITS);
+    const started = parseThreadsStarted();
+    const flood = Buffer.from(`${HEAD}${'X-A: b\r\n'.repeat(600)}\r\nx\r\n`);
+    for (let i = 0; i < 3; i++) await failure(parseEmailIsolated(flood, DEFAULT_PARSE_LIMITS));
+    await parseEmailIsolated(ok, DEFAULT_PARSE_LIMITS);
+    expect(parseThreadsStarted()).toBe(started);
   });
 
   it('quarantines a parse that overruns its time budget, naming the limit, and the next parse still works', async () => {

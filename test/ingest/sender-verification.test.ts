@@ -1,10 +1,15 @@
-import { readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
 import { parseEmail } from '../../src/ingest/parse-email.js';
-import { aligned, parseAuthenticationResults, verifySender } from '../../src/ingest/sender-verification.js';
+import { verificationInput } from '../../src/ingest/triage.js';
+import { aligned, countFromMailboxes, parseAuthenticationResults, verifySender } from '../../src/ingest/sender-verification.js';
 import { Sender } from '../../src/ingest/trusted-context.js';
 import type { VerificationInput } from '../../src/ingest/sender-verification.js';
+import { EXAMPLE_CONFIG_FILE } from '../fixtures/examples.js';
 
 const OURS = 'mx.acme.example';
 const FROM = 'dana.whitfield@brightleaf.example';
@@ -13,6 +18,7 @@ const EXAMPLES = fileURLToPath(new URL('../../examples/', import.meta.url));
 function verify(authResults: string[], over: Partial<VerificationInput> = {}): Sender {
   const result = verifySender({
     fromAddresses: [FROM],
+    fromMailboxes: 1,
     authResults,
     authservId: OURS,
     trustedSenders: [],
@@ -32,21 +38,21 @@ describe('parseAuthenticationResults', () => {
     ).toEqual({
       authservId: 'mx.acme.example',
       results: [
-        { method: 'spf', result: 'pass', props: { 'smtp.mailfrom': 'dana@brightleaf.example' } },
-        { method: 'dkim', result: 'pass', props: { 'header.d': 'brightleaf.example' } },
-        { method: 'dmarc', result: 'pass', props: { 'header.from': 'brightleaf.example' } },
+        { method: 'spf', result: 'pass', props: { 'smtp.mailfrom': 'dana@brightleaf.example' }, comments: [] },
+        { method: 'dkim', result: 'pass', props: { 'header.d': 'brightleaf.example' }, comments: [] },
+        { method: 'dmarc', result: 'pass', props: { 'header.from': 'brightleaf.example' }, comments: [] },
       ],
     });
   });
 
-  it('drops comments, including nested ones and a version after the authserv-id', () => {
+  it('keeps comments apart from the properties, including nested ones and a version after the authserv-id', () => {
     const parsed = parseAuthenticationResults(
       'MX.Acme.Example 1 (Postfix (v3)); dkim=pass (2048-bit key; unprotected) header.d=brightleaf.example (signed) ; dmarc=fail (p=reject dis=none) header.from=brightleaf.example',
     );
     expect(parsed?.authservId).toBe('mx.acme.example');
     expect(parsed?.results).toEqual([
-      { method: 'dkim', result: 'pass', props: { 'header.d': 'brightleaf.example' } },
-      { method: 'dmarc', result: 'fail', props: { 'header.from': 'brightleaf.example' } },
+      { method: 'dkim', result: 'pass', props: { 'header.d': 'brightleaf.example' }, comments: ['2048-bit key; unprotected', 'signed'] },
+      { method: 'dmarc', result: 'fail', props: { 'header.from': 'brightleaf.example' }, comments: ['p=reject dis=none'] },
     ]);
   });
 
@@ -234,6 +240,7 @@ describe('verifySender', () => {
       const parsed = await parseEmail(readFileSync(`${EXAMPLES}mailbox/${file}`));
       const s = verifySender({
         fromAddresses: parsed.facts.fromAddresses,
+        fromMailboxes: countFromMailboxes(parsed.facts.headerLines),
         authResults: parsed.facts.authResults,
         authservId: OURS,
         trustedSenders: [],
@@ -241,5 +248,65 @@ describe('verifySender', () => {
       if (s.verified !== expected[file]?.verified) mismatches.push(file);
     }
     expect(mismatches).toEqual([]);
+  });
+});
+
+// Each of these was accepted before issue 15 closed it (the test names say what used to pass).
+describe('verification that means what it says', () => {
+  const config = loadConfig({ env: { MAILROOM_DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'mailroom-sv-')) }, configPath: EXAMPLE_CONFIG_FILE });
+  const source = { kind: 'file', path: 'test.eml' } as const;
+  const passing = `Authentication-Results: ${OURS}; dkim=pass header.d=brightleaf.example; dmarc=pass header.from=brightleaf.example`;
+
+  /** Verifies a raw message the way ingest does: parseEmail, then the trusted verification input. */
+  async function verifyRaw(headers: string[]): Promise<Sender> {
+    const raw = Buffer.from([...headers, 'To: support@acme.example', 'Subject: Invoice', 'Message-ID: <sv-1@brightleaf.example>', '', 'Please resend my invoice.', ''].join('\r\n'));
+    return verifySender(verificationInput(config, await parseEmail(raw), source));
+  }
+
+  it('a second From header leaves the sender unverified (mailparser kept only the first, which passed)', async () => {
+    expect(await verifyRaw([passing, `From: Dana <${FROM}>`])).toMatchObject({ verified: true, method: 'dmarc' });
+    expect(await verifyRaw([passing, `From: Dana <${FROM}>`, 'From: CEO <ceo@bank.example>'])).toEqual({ verified: false, reason: 'several From addresses' });
+    expect(await verifyRaw([passing, 'From: CEO <ceo@bank.example>', `From: Dana <${FROM}>`]).then((s) => s.verified)).toBe(false);
+  });
+
+  it('a From naming a group or an entry without an address besides the mailbox is unverified (only the mailbox was kept)', async () => {
+    for (const from of [`From: Board: ceo@bank.example;, ${FROM}`, `From: ${FROM}, Accounts Payable`, `From: <${FROM}>, <>`]) {
+      expect(await verifyRaw([passing, from]), from).toEqual({ verified: false, reason: 'several From addresses' });
+    }
+  });
+
+  it('countFromMailboxes counts every From field and every entry, groups by their members', () => {
+    const lines = (...values: string[]) => values.map((v) => ({ key: 'from', line: `From: ${v}` }));
+    expect(countFromMailboxes(lines(FROM))).toBe(1);
+    expect(countFromMailboxes(lines(`"Whitfield, Dana" <${FROM}>`))).toBe(1);
+    expect(countFromMailboxes(lines(FROM, FROM))).toBe(2);
+    expect(countFromMailboxes(lines('Team: a@x.example, b@x.example;'))).toBe(2);
+    expect(countFromMailboxes(lines('undisclosed-recipients:;'))).toBe(1);
+    expect(countFromMailboxes(lines(''))).toBe(1);
+    expect(countFromMailboxes([{ key: 'sender', line: `Sender: ${FROM}` }])).toBe(0);
+  });
+
+  it('dmarc=pass without header.from is not a DMARC pass (it was taken as naming the From domain)', () => {
+    expect(verify([`${OURS}; dmarc=pass`])).toEqual({ verified: false, reason: 'no aligned DMARC or DKIM pass' });
+    // An aligned whole-body DKIM pass still stands on its own.
+    expect(verify([`${OURS}; dkim=pass header.d=brightleaf.example; dmarc=pass`])).toEqual({ verified: true, address: FROM, method: 'dkim' });
+  });
+
+  it('dmarc=pass naming another domain leaves the sender unverified, aligned DKIM or not (DKIM used to decide)', () => {
+    expect(verify([`${OURS}; dkim=pass header.d=brightleaf.example; dmarc=pass header.from=evil.example`])).toEqual({
+      verified: false,
+      reason: 'DMARC evaluated another From domain',
+    });
+  });
+
+  it('a DKIM pass our MTA marks as undersized (l=) is no pass, nor a DMARC pass that rests on it (both verified)', () => {
+    const undersized = 'dkim=pass (undersized signature: 58 bytes unsigned) header.d=brightleaf.example header.s=s1';
+    expect(verify([`${OURS}; ${undersized}; dmarc=pass header.from=brightleaf.example`])).toEqual({ verified: false, reason: 'DKIM signs only part of the body (l=)' });
+    expect(verify([`${OURS}; ${undersized}; dmarc=none header.from=brightleaf.example`])).toEqual({ verified: false, reason: 'DKIM signs only part of the body (l=)' });
+    // DMARC resting on a whole-body signature or on aligned SPF still passes.
+    expect(verify([`${OURS}; ${undersized}; dkim=pass header.d=brightleaf.example; dmarc=pass header.from=brightleaf.example`])).toMatchObject({ verified: true, method: 'dmarc' });
+    expect(verify([`${OURS}; spf=pass smtp.mailfrom=bounce@brightleaf.example; ${undersized}; dmarc=pass header.from=brightleaf.example`])).toMatchObject({ verified: true, method: 'dmarc' });
+    // The comment counts only on its own entry: an undersized unaligned signature does not spoil an aligned one.
+    expect(verify([`${OURS}; dkim=pass (undersized signature: 9 bytes unsigned) header.d=esp.example; dkim=pass header.d=brightleaf.example`])).toMatchObject({ verified: true, method: 'dkim' });
   });
 });

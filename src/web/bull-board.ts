@@ -1,0 +1,60 @@
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { FastifyAdapter } from '@bull-board/fastify';
+import type { FastifyInstance } from 'fastify';
+import type { AppContext } from '../context.js';
+import { formatAge } from '../executor/review-view.js';
+import { ApprovalJob } from '../queues/approval-job.js';
+import { QueueCatalog, type QueueKey } from '../queues/catalog.js';
+import { guardDashboardWrites } from './review-routes.js';
+
+/** Where Bull Board lives on the web role's server. */
+export const BOARD_PATH = '/admin/queues';
+
+const DESCRIPTIONS: Record<QueueKey, string> = {
+  ingest: 'Emails received, waiting to be parsed and triaged.',
+  plan: 'Triaged emails waiting for a plan.',
+  approval:
+    'Plans waiting for a human. Open a job and read it top to bottom. Promote (the ↰ button) approves exactly the effects shown; ' +
+    'Remove (the bin) rejects. Both are recorded with your name. Nothing else can be changed here.',
+  steps: 'Steps of approved or automatic plans, run one at a time.',
+  notify: 'Notices to the reviewers that a plan waits (webhook), retried while the receiver fails.',
+  deadLetter: 'Mail or jobs that could not be handled, with the reason.',
+};
+
+/** The approval job's data with its age filled in at display time. */
+function withAge(data: unknown): unknown {
+  const parsed = ApprovalJob.safeParse(data);
+  if (!parsed.success) return data;
+  const parked = Date.parse(parsed.data.time.parked);
+  return { ...parsed.data, time: { ...parsed.data.time, age: formatAge(Date.now() - parked) } };
+}
+
+/**
+ * Mounts Bull Board at {@link BOARD_PATH} with every queue. Only the approval queue offers
+ * actions, and only two of them pass: promote (approve) and remove (reject), which our own guard
+ * turns into Mailroom's decisions; every other write is refused before Bull Board sees it.
+ */
+export function bullBoardPlugin(app: AppContext) {
+  return async (server: FastifyInstance): Promise<void> => {
+    guardDashboardWrites(server, app, BOARD_PATH);
+    const serverAdapter = new FastifyAdapter();
+    serverAdapter.setBasePath(BOARD_PATH);
+    const adapters = (Object.keys(QueueCatalog) as QueueKey[]).map((key) => {
+      const adapter = new BullMQAdapter(app.queues.get(key), {
+        readOnlyMode: key !== 'approval',
+        allowRetries: false,
+        description: DESCRIPTIONS[key],
+        displayName: key === 'approval' ? 'approval — plans waiting for a human' : QueueCatalog[key].name,
+      });
+      if (key === 'approval') adapter.setFormatter('data', withAge);
+      return adapter;
+    });
+    createBullBoard({
+      queues: adapters,
+      serverAdapter,
+      options: { uiConfig: { boardTitle: 'Mailroom', hideDocsLink: true, jobDetails: { defaultTab: 'Data' }, showWorkers: false } },
+    });
+    await server.register(serverAdapter.registerPlugin(), { prefix: BOARD_PATH });
+  };
+}

@@ -1,0 +1,74 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../src/queues/embedded-redis.js';
+import { EXAMPLE_CONFIG_FILE, EXAMPLES } from '../fixtures/examples.js';
+import { waitFor } from '../harness/mail.js';
+
+const run = promisify(execFile);
+const BIN = path.resolve(import.meta.dirname, '../../bin/mailroom.js');
+
+describe('the CLI reaches a running daemon (embedded Redis) from a second shell', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'mailroom-review-cli-'));
+  let daemon: ChildProcess | undefined;
+  afterAll(() => {
+    daemon?.kill('SIGKILL');
+  });
+
+  /** A second shell: the data folder, and none of the daemon's secrets. */
+  async function mailroom(args: string[]) {
+    const { stdout } = await run(process.execPath, [BIN, ...args, '--config', config], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, MAILROOM_DATA_DIR: dir },
+      timeout: 60_000,
+    });
+    return stdout;
+  }
+
+  // The example config, plus an IMAP mailbox whose password only the daemon's environment holds.
+  const example = JSON.parse(readFileSync(EXAMPLE_CONFIG_FILE, 'utf8')) as Record<string, unknown>;
+  const config = path.join(dir, 'mailroom.config.json');
+  writeFileSync(
+    config,
+    JSON.stringify({
+      ...example,
+      accountsFile: path.join(EXAMPLES, 'accounts.json'),
+      kbDir: path.join(EXAMPLES, 'kb'),
+      imap: [{ name: 'support', host: '127.0.0.1', port: 1, tls: 'none', user: 'support', password: { env: 'SUPPORT_IMAP_PASSWORD' }, folders: ['INBOX'] }],
+    }),
+  );
+
+  it('pending, approve, status and audit work while `mailroom start` holds the embedded Redis, without IMAP secrets', { timeout: 180_000 }, async () => {
+    const port = await freePort();
+    daemon = spawn(process.execPath, [BIN, 'start', '--role', 'triage,planner,executor,web', '--config', config], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, MAILROOM_DATA_DIR: dir, MAILROOM_HTTP_PORT: String(port), SUPPORT_IMAP_PASSWORD: 'daemon-only', MAILROOM_REVIEWERS: 'alice:pw' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    daemon.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
+    await waitFor('the daemon', async () => {
+      if (daemon?.exitCode !== null) throw new Error(`the daemon exited: ${stderr.slice(-2000)}`);
+      const res = await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null);
+      return res && ((await res.json()) as { redis?: string }).redis === 'ok' ? true : undefined;
+    }, 90_000);
+
+    const processed = JSON.parse(await mailroom(['process', path.join(EXAMPLES, 'mailbox', '06-refund-after-closing-studio.eml'), '--json'])) as { emails: Array<{ emailId: string; state: string }> };
+    const emailId = processed.emails[0]?.emailId ?? '';
+    expect(processed.emails[0]?.state).toBe('awaiting_approval');
+
+    const pending = await mailroom(['pending']);
+    expect(pending).toContain(`${emailId}  refund · acct_1006 · $49.00 · 2 effects`);
+    expect(pending).toContain('effect: refund 49.00 USD of order ORD-10234 to account acct_1006');
+
+    expect(await mailroom(['approve', emailId, '--by', 'carol'])).toContain(`${emailId} approved by carol`);
+    // The daemon's executor runs the approved plan.
+    await waitFor('the approved plan to complete', async () => {
+      const status = JSON.parse(await mailroom(['status', '--json'])) as { states: Record<string, number> };
+      return status.states.completed === 1 ? status : undefined;
+    }, 30_000);
+    expect(await mailroom(['audit', emailId])).toMatch(/approved\s+carol/);
+    daemon.kill('SIGTERM');
+  });
+});
