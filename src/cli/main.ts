@@ -11,6 +11,7 @@ import { runAudit } from './audit-command.js';
 import { formatReport, runReport } from './report-command.js';
 import { runPending, runReview } from './review-command.js';
 import { parseRoles, runDaemon } from '../daemon/daemon.js';
+import { registerEvalCommand } from '../eval/command.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const EXAMPLES = path.resolve(here, '../../examples');
@@ -226,6 +227,8 @@ Environment:
       const config = opts.shadow ? inShadow(loaded) : loaded;
       await runDaemon(config, createLogger({ level: config.logLevel }), { roles });
     });
+
+  registerEvalCommand(program, EXAMPLES);
   return program;
 }
 
