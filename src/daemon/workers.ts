@@ -3,7 +3,8 @@ import type { AppContext } from '../context.js';
 import { processIngestJob } from '../ingest/ingest-worker.js';
 import { processPlanJob } from '../planner/plan-worker.js';
 import { processStepJob } from '../executor/step-worker.js';
-import { QueueCatalog } from '../queues/catalog.js';
+import { MAX_STALLED_COUNT, QueueCatalog } from '../queues/catalog.js';
+import { failedForGood, settleFailedJob, sweepFailedJobs, type WorkQueue } from './failed-jobs.js';
 
 /** Queue-worker roles: `triage` parses and triages (the ingest queue), then plan, then steps. */
 export const ROLES = ['triage', 'planner', 'executor'] as const;
@@ -26,23 +27,27 @@ export function startWorkers(app: AppContext, roles: readonly Role[] = ROLES): R
     prefix: app.config.prefix,
     lockDuration: app.config.lockDurationMs,
     stalledInterval: app.config.lockDurationMs,
+    maxStalledCount: MAX_STALLED_COUNT,
   };
-  const make = (name: string, fn: (job: Job) => Promise<void>, concurrency: number) => {
+  const make = (queue: WorkQueue, fn: (job: Job) => Promise<void>, concurrency: number) => {
+    const name = QueueCatalog[queue].name;
     const w = new Worker(name, fn, { ...common, concurrency });
     w.on('error', (err) => app.logger.error({ err, queue: name }, 'worker error'));
-    // Processors settle every email themselves; a job that still fails for good means the
-    // settling itself failed (e.g. Redis gone), and the email needs someone to look.
+    // Processors settle every email themselves; a job that still fails for good stalled too often
+    // (a poison job) or could not settle (e.g. Redis gone): dead-letter it and quarantine its email.
     w.on('failed', (job, err) => {
-      if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) {
-        app.logger.error({ err, queue: name, jobId: job.id }, 'job failed for good; its email may not have reached a final state');
+      if (job && failedForGood(job, err)) {
+        settleFailedJob(app, queue, job, err).catch((e: unknown) => app.logger.error({ err: e, queue: name, jobId: job.id }, 'could not dead-letter a failed job; the next start sweeps it'));
       }
     });
+    // What failed for good while no process could settle it (it died right then) is settled now.
+    sweepFailedJobs(app, queue).catch((e: unknown) => app.logger.error({ err: e, queue: name }, 'failed-job sweep did not finish'));
     return w;
   };
   const workers: Worker[] = [];
-  if (roles.includes('triage')) workers.push(make(QueueCatalog.ingest.name, (j) => processIngestJob(app, j), app.config.concurrency));
-  if (roles.includes('planner')) workers.push(make(QueueCatalog.plan.name, (j) => processPlanJob(app, j), app.config.concurrency));
-  if (roles.includes('executor')) workers.push(make(QueueCatalog.steps.name, (j) => processStepJob(app, j), app.config.concurrency));
+  if (roles.includes('triage')) workers.push(make('ingest', (j) => processIngestJob(app, j), app.config.concurrency));
+  if (roles.includes('planner')) workers.push(make('plan', (j) => processPlanJob(app, j), app.config.concurrency));
+  if (roles.includes('executor')) workers.push(make('steps', (j) => processStepJob(app, j), app.config.concurrency));
   return {
     workers,
     async close(force = false) {

@@ -19,7 +19,7 @@ import { startSmtpCapture, type SmtpCapture } from '../harness/smtp-capture.js';
 
 const MAILBOX = path.join(EXAMPLES, 'mailbox');
 const files = readdirSync(MAILBOX).filter((f) => f.endsWith('.eml')).sort();
-const STATES: readonly EmailState[] = ['completed', 'rejected', 'escalated', 'quarantined', 'awaiting_approval'];
+const STATES = ['completed', 'rejected', 'escalated', 'quarantined', 'awaiting_approval'] as const satisfies readonly EmailState[];
 
 /** Keys per cluster node, read straight from each node (not through the cluster client). */
 async function keysByNode(cluster: TestRedisCluster): Promise<string[][]> {
