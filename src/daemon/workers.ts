@@ -5,6 +5,7 @@ import { processPlanJob } from '../planner/plan-worker.js';
 import { processStepJob } from '../executor/step-worker.js';
 import { MAX_STALLED_COUNT, QueueCatalog } from '../queues/catalog.js';
 import { failedForGood, settleFailedJob, sweepFailedJobs, type WorkQueue } from './failed-jobs.js';
+import { watchFetching } from './fetch-watchdog.js';
 
 /** Queue-worker roles: `triage` parses and triages (the ingest queue), then plan, then steps. */
 export const ROLES = ['triage', 'planner', 'executor'] as const;
@@ -20,7 +21,15 @@ export interface RunningWorkers {
 }
 
 /** Starts the BullMQ workers of the given roles against the shared context. */
-export function startWorkers(app: AppContext, roles: readonly Role[] = ROLES): RunningWorkers {
+export function startWorkers(
+  app: AppContext,
+  roles: readonly Role[] = ROLES,
+  options: {
+    /** Called once when a worker stops fetching while its queue has work (see fetch-watchdog.ts). @defaultValue log only */
+    onStuck?: (queue: string) => void;
+  } = {},
+): RunningWorkers {
+  const stopWatching: Array<() => void> = [];
   // A crashed worker's job is re-delivered once its lock lapses and the stalled check sees it.
   const common = {
     connection: app.redis,
@@ -40,6 +49,15 @@ export function startWorkers(app: AppContext, roles: readonly Role[] = ROLES): R
         settleFailedJob(app, queue, job, err).catch((e: unknown) => app.logger.error({ err: e, queue: name, jobId: job.id }, 'could not dead-letter a failed job; the next start sweeps it'));
       }
     });
+    stopWatching.push(
+      watchFetching(w, app.queues.get(queue), {
+        concurrency,
+        onStuck: () => {
+          app.logger.error({ queue: name }, 'worker stopped taking jobs although jobs wait');
+          options.onStuck?.(name);
+        },
+      }),
+    );
     // What failed for good while no process could settle it (it died right then) is settled now.
     sweepFailedJobs(app, queue).catch((e: unknown) => app.logger.error({ err: e, queue: name }, 'failed-job sweep did not finish'));
     return w;
@@ -51,6 +69,7 @@ export function startWorkers(app: AppContext, roles: readonly Role[] = ROLES): R
   return {
     workers,
     async close(force = false) {
+      for (const stop of stopWatching) stop();
       await Promise.all(workers.map((w) => w.close(force)));
     },
   };

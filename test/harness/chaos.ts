@@ -63,6 +63,8 @@ export interface ChaosReport {
   webhook_redeliveries: number;
   replies: number;
   kills: number;
+  /** Roles that exited on their own (a stuck worker) and were restarted by the harness. */
+  self_restarts: number;
   redis_restarts: number;
   imap_restarts: number;
   /** The poison email: its jobs' crashes (each step job is a separate job with its own stall count) and where it ended. */
@@ -234,6 +236,7 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
     };
 
     let kills = 0;
+    let selfRestarts = 0;
     let poisonKills = 0;
     let redisRestarts = 0;
     let imapRestarts = 0;
@@ -292,6 +295,14 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
         break;
       }
       await poisonWatch();
+      // A role that exited on its own (the stuck-worker watchdog exits 75) is restarted, as its supervisor would.
+      for (const r of roles) {
+        if (r.pid === undefined) {
+          selfRestarts += 1;
+          log(`${r.name} exited on its own; restarting it (${selfRestarts})`);
+          r.start();
+        }
+      }
       if (Date.now() >= nextProgress) {
         log(`${Math.round((Date.now() - started) / 1000)} s: ${resting}/${n} at rest, ${kills} kills`);
         nextProgress = Date.now() + 10_000;
@@ -365,6 +376,7 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
       webhook_redeliveries: webhookRedeliveries,
       replies: toCustomers.length,
       kills: kills + poisonKills,
+      self_restarts: selfRestarts,
       redis_restarts: redisRestarts,
       imap_restarts: imapRestarts,
       poison: poisonId

@@ -46,12 +46,23 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs: num
  * A redis-server on a free loopback port with AOF on (`appendfsync` as given), which a test may
  * stop and start again: the data survives in `dir`.
  */
-export async function startRedisProcess(options: { extraArgs?: string[]; appendfsync?: 'always' | 'everysec'; dir?: string } = {}): Promise<RedisProcess> {
+export async function startRedisProcess(
+  options: {
+    extraArgs?: string[];
+    appendfsync?: 'always' | 'everysec';
+    dir?: string;
+    /** Serve TLS only (no plain port), with this certificate and key (PEM files). */
+    tls?: { cert: string; key: string };
+  } = {},
+): Promise<RedisProcess> {
   const port = await freePort();
   const dir = options.dir ?? mkdtempSync(path.join(os.tmpdir(), 'mailroom-redisp-'));
   mkdirSync(dir, { recursive: true });
+  const listen = options.tls
+    ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', options.tls.cert, '--tls-key-file', options.tls.key, '--tls-auth-clients', 'no']
+    : ['--port', String(port)];
   const args = [
-    '--port', String(port),
+    ...listen,
     '--bind', '127.0.0.1',
     '--dir', dir,
     '--save', '',
@@ -65,7 +76,7 @@ export async function startRedisProcess(options: { extraArgs?: string[]; appendf
   const proc: RedisProcess = {
     port,
     dir,
-    url: `redis://127.0.0.1:${port}`,
+    url: `${options.tls ? 'rediss' : 'redis'}://127.0.0.1:${port}`,
     async start() {
       if (child) return;
       const c = spawn('redis-server', args, { stdio: 'ignore' });
