@@ -3,6 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { MailroomError } from './errors.js';
 import { ImapAccount, ImapMailboxFile, resolveImapAccounts } from './ingest/imap-config.js';
+import { describeRedisTarget, parseRedisTarget } from './queues/connection.js';
 
 /** A category name: lowercase words joined by underscores, e.g. `account_access`. */
 export const CategoryName = z.string().regex(/^[a-z][a-z0-9_]{0,39}$/, 'lowercase letters, digits and _');
@@ -220,8 +221,14 @@ const DEFAULT_CATEGORIES = ['billing', 'refund', 'bug', 'account_access', 'featu
 
 /** The resolved configuration every component receives. */
 export const Config = z.object({
-  /** `REDIS_URL`; unset → a private embedded redis-server under `dataDir`. */
-  redisUrl: z.string().url().optional(),
+  /**
+   * `REDIS_URL` (`redis://`, `rediss://` for TLS, `redis+cluster://h1:p1,h2:p2` or
+   * `rediss+cluster://user:pass@h1:p1,…` for a Redis Cluster), or `REDIS_CLUSTER_NODES` (`h1:p1,h2:p2`)
+   * written as a `redis+cluster://` URL. Unset → a private embedded redis-server under `dataDir`.
+   */
+  redisUrl: z.string().min(1).optional(),
+  /** `REDIS_TLS_CA_FILE`: PEM of the CA behind a `rediss://` server's certificate. @defaultValue the system CAs */
+  redisTlsCaFile: z.string().min(1).optional(),
   /** `MAILROOM_DATA_DIR`. @defaultValue `.mailroom` in the working directory */
   dataDir: z.string(),
   /** `MAILROOM_PREFIX`: key prefix; hash-tagged so a Redis Cluster keeps one slot. @defaultValue `{mailroom}` */
@@ -283,7 +290,9 @@ export const Config = z.object({
 export type Config = z.infer<typeof Config>;
 
 const Env = z.object({
-  REDIS_URL: z.string().url('REDIS_URL must be a URL such as redis://127.0.0.1:6379').optional(),
+  REDIS_URL: z.string().min(1).optional(),
+  REDIS_CLUSTER_NODES: z.string().min(1).optional(),
+  REDIS_TLS_CA_FILE: z.string().min(1).optional(),
   MAILROOM_CONFIG: z.string().min(1).optional(),
   MAILROOM_DATA_DIR: z.string().min(1).optional(),
   MAILROOM_PREFIX: z.string().optional(),
@@ -399,8 +408,11 @@ export function loadConfig(options: {
   if (problems.length) throw new MailroomError('CONFIG_INVALID', `configuration: ${problems.join('; ')}`);
   const deadlineSeconds = durationSeconds(file.approval?.deadline ?? '48h');
 
+  // Parsed here so that a wrong Redis setting is reported at start, with the other problems' wording.
+  const redisTarget = parseRedisTarget({ url: env.REDIS_URL, clusterNodes: env.REDIS_CLUSTER_NODES });
   const candidate = {
-    redisUrl: env.REDIS_URL,
+    redisUrl: redisTarget ? (env.REDIS_URL ?? describeRedisTarget(redisTarget)) : undefined,
+    redisTlsCaFile: env.REDIS_TLS_CA_FILE === undefined ? undefined : path.resolve(cwd, env.REDIS_TLS_CA_FILE),
     dataDir,
     prefix: env.MAILROOM_PREFIX ?? '{mailroom}',
     logLevel: env.MAILROOM_LOG_LEVEL ?? 'info',

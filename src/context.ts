@@ -71,13 +71,15 @@ export async function createContext(
     redisUrl = embeddedRedis.url;
     logger.info({ port: embeddedRedis.port, dir: embeddedRedis.dir }, 'started embedded redis-server');
   }
+  const tlsOptions = config.redisTlsCaFile ? { tlsCaFile: config.redisTlsCaFile } : {};
   try {
-    await assertRedisReachable(redisUrl);
+    await assertRedisReachable(redisUrl, 3_000, tlsOptions);
   } catch (err) {
     await embeddedRedis?.close();
     throw err;
   }
-  const redis = createRedis(redisUrl, 'main');
+  // A single server or a Redis Cluster: the keys' hash tag keeps either working the same way.
+  const redis = createRedis(redisUrl, 'main', tlsOptions);
   const keys = redisKeys(config.prefix);
   const queues = createQueues(redis, config.prefix);
   const mailer = createMailer(config.smtp);

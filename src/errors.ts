@@ -13,6 +13,7 @@ export const ErrorCodes = {
   EMAIL_TOO_LARGE: { exit: 65, retryable: false },
   CONTENT_EXPIRED: { exit: 70, retryable: false },
   JOB_DATA_INVALID: { exit: 70, retryable: false },
+  JOB_STALLED: { exit: 70, retryable: false },
   PLAN_INVALID: { exit: 70, retryable: false },
   TOOL_UNKNOWN: { exit: 70, retryable: false },
   TOOL_INPUT_INVALID: { exit: 70, retryable: false },

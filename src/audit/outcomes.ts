@@ -3,6 +3,7 @@ import type { SourceInfo } from '../ingest/trusted-context.js';
 import type { AppContext } from '../context.js';
 import { toMailroomError } from '../errors.js';
 import { parkForReview } from '../executor/review.js';
+import { jobIdFor } from '../queues/catalog.js';
 
 type Ctx = Pick<AppContext, 'ledger' | 'audit' | 'queues' | 'logger'>;
 
@@ -18,7 +19,9 @@ export async function quarantine(
   source: SourceInfo | null,
 ): Promise<void> {
   const e = toMailroomError(err);
-  await app.queues.add('deadLetter', { emailId, stage, code: e.publicCode, reason: e.message.slice(0, 500), source });
+  // One entry per email: a second quarantine of the same email (a re-delivered job, the failed-job
+  // sweep racing the 'failed' handler) must not show a human the same mail twice.
+  await app.queues.add('deadLetter', { emailId, stage, code: e.publicCode, reason: e.message.slice(0, 500), source }, emailId ? { jobId: jobIdFor('dl', emailId) } : {});
   if (emailId) {
     await app.ledger.setState(emailId, 'quarantined', { reason: `${e.publicCode}: ${e.message.slice(0, 200)}` });
     await app.audit.append(emailId, 'quarantined', stage, { code: e.publicCode, reason: e.message.slice(0, 200) });

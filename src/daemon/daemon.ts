@@ -54,6 +54,8 @@ export interface DaemonOptions {
    * @defaultValue prints a generated login to stderr, once
    */
   onWebReady?: (web: { url: string; login: { name: string; password: string } | null }) => void;
+  /** A worker stopped taking jobs although jobs wait (src/daemon/fetch-watchdog.ts). @defaultValue log only */
+  onWorkerStuck?: () => void;
 }
 
 function printCredentials({ url, login }: { url: string; login: { name: string; password: string } | null }): void {
@@ -71,7 +73,7 @@ export async function startDaemon(config: Config, logger: Logger, options: Daemo
   const metrics = createMetrics(app);
   app.audit = metrics.observeAudit(app.audit);
   const workerRoles = roles.filter((r): r is Role => r === 'triage' || r === 'planner' || r === 'executor');
-  const workers = startWorkers(app, workerRoles);
+  const workers = startWorkers(app, workerRoles, options.onWorkerStuck ? { onStuck: options.onWorkerStuck } : {});
   let imap: ImapSources | null = null;
   let http: HttpServer | null = null;
   try {
@@ -132,7 +134,15 @@ export async function startDaemon(config: Config, logger: Logger, options: Daemo
 
 /** `mailroom start`: the roles until SIGTERM/SIGINT, then a bounded clean stop (exit 0). */
 export async function runDaemon(config: Config, logger: Logger, options: DaemonOptions = {}): Promise<void> {
-  const daemon = await startDaemon(config, logger, options);
+  const daemon = await startDaemon(config, logger, {
+    // A stuck fetch loop does not heal in-process: stop cleanly and exit 75 (EX_TEMPFAIL) so that
+    // the supervisor (systemd, compose) starts a fresh process.
+    onWorkerStuck: () => {
+      process.exitCode = 75;
+      process.kill(process.pid, 'SIGTERM');
+    },
+    ...options,
+  });
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       logger.info({ signal }, 'stopping');

@@ -5,7 +5,9 @@ import { processPlanJob } from '../planner/plan-worker.js';
 import { processStepJob } from '../executor/step-worker.js';
 import { escalateIfOverdue } from '../executor/review.js';
 import { processNotifyJob } from '../executor/notify.js';
-import { QueueCatalog } from '../queues/catalog.js';
+import { MAX_STALLED_COUNT, QueueCatalog } from '../queues/catalog.js';
+import { failedForGood, settleFailedJob, sweepFailedJobs, type WorkQueue } from './failed-jobs.js';
+import { watchFetching } from './fetch-watchdog.js';
 
 /** Queue-worker roles: `triage` parses and triages (the ingest queue), then plan, then steps. */
 export const ROLES = ['triage', 'planner', 'executor'] as const;
@@ -21,46 +23,75 @@ export interface RunningWorkers {
 }
 
 /** Starts the BullMQ workers of the given roles against the shared context. */
-export function startWorkers(app: AppContext, roles: readonly Role[] = ROLES): RunningWorkers {
+export function startWorkers(
+  app: AppContext,
+  roles: readonly Role[] = ROLES,
+  options: {
+    /** Called once when a worker stops fetching while its queue has work (see fetch-watchdog.ts). @defaultValue log only */
+    onStuck?: (queue: string) => void;
+  } = {},
+): RunningWorkers {
+  const stopWatching: Array<() => void> = [];
   // A crashed worker's job is re-delivered once its lock lapses and the stalled check sees it.
   const common = {
     connection: app.redis,
     prefix: app.config.prefix,
     lockDuration: app.config.lockDurationMs,
     stalledInterval: app.config.lockDurationMs,
+    maxStalledCount: MAX_STALLED_COUNT,
   };
-  const make = (name: string, fn: (job: Job) => Promise<void>, concurrency: number) => {
+  const make = (queue: WorkQueue, fn: (job: Job) => Promise<void>, concurrency: number) => {
+    const name = QueueCatalog[queue].name;
     const w = new Worker(name, fn, { ...common, concurrency });
     w.on('error', (err) => app.logger.error({ err, queue: name }, 'worker error'));
-    // Processors settle every email themselves; a job that still fails for good means the
-    // settling itself failed (e.g. Redis gone), and the email needs someone to look.
+    // Processors settle every email themselves; a job that still fails for good stalled too often
+    // (a poison job) or could not settle (e.g. Redis gone): dead-letter it and quarantine its email.
     w.on('failed', (job, err) => {
-      if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) {
-        app.logger.error({ err, queue: name, jobId: job.id }, 'job failed for good; its email may not have reached a final state');
+      if (job && failedForGood(job, err)) {
+        settleFailedJob(app, queue, job, err).catch((e: unknown) => app.logger.error({ err: e, queue: name, jobId: job.id }, 'could not dead-letter a failed job; the next start sweeps it'));
       }
     });
+    stopWatching.push(
+      watchFetching(w, app.queues.get(queue), {
+        concurrency,
+        onStuck: () => {
+          app.logger.error({ queue: name }, 'worker stopped taking jobs although jobs wait');
+          options.onStuck?.(name);
+        },
+      }),
+    );
+    // What failed for good while no process could settle it (it died right then) is settled now.
+    sweepFailedJobs(app, queue).catch((e: unknown) => app.logger.error({ err: e, queue: name }, 'failed-job sweep did not finish'));
+    return w;
+  };
+  /** Workers beside an email's run (deadlines, notices): they settle no email, so no dead-letter route. */
+  const side = (queue: 'approval' | 'notify', fn: (job: Job) => Promise<void>, concurrency: number) => {
+    const name = QueueCatalog[queue].name;
+    const w = new Worker(name, fn, { ...common, concurrency });
+    w.on('error', (err) => app.logger.error({ err, queue: name }, 'worker error'));
     return w;
   };
   const workers: Worker[] = [];
-  if (roles.includes('triage')) workers.push(make(QueueCatalog.ingest.name, (j) => processIngestJob(app, j), app.config.concurrency));
-  if (roles.includes('planner')) workers.push(make(QueueCatalog.plan.name, (j) => processPlanJob(app, j), app.config.concurrency));
+  if (roles.includes('triage')) workers.push(make('ingest', (j) => processIngestJob(app, j), app.config.concurrency));
+  if (roles.includes('planner')) workers.push(make('plan', (j) => processPlanJob(app, j), app.config.concurrency));
   if (roles.includes('executor')) {
-    workers.push(make(QueueCatalog.steps.name, (j) => processStepJob(app, j), app.config.concurrency));
+    workers.push(make('steps', (j) => processStepJob(app, j), app.config.concurrency));
     // Parked plans are delayed until their deadline: a job that becomes due was not decided in time.
     workers.push(
-      make(
-        QueueCatalog.approval.name,
+      side(
+        'approval',
         async (j) => {
           await escalateIfOverdue(app, j.id ?? '');
         },
         1,
       ),
     );
-    workers.push(make(QueueCatalog.notify.name, (j) => processNotifyJob(app, j), 4));
+    workers.push(side('notify', (j) => processNotifyJob(app, j), 4));
   }
   return {
     workers,
     async close(force = false) {
+      for (const stop of stopWatching) stop();
       await Promise.all(workers.map((w) => w.close(force)));
     },
   };

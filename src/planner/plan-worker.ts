@@ -102,12 +102,16 @@ async function startPlan(app: AppContext, emailId: EmailId, stored: StoredPlan):
 }
 
 /**
- * A re-delivered plan job whose plan is already stored: start it only if the crash came before it
- * started; an email already running, parked or finished is left alone.
+ * A re-delivered plan job (or replan) whose plan is already stored: start it only if the crash came
+ * before it started; an email already running this plan, parked or finished is left alone. A
+ * replan replaces a plan that was `running`: found by the chaos run, a worker killed between
+ * storing the new plan and starting it left the email `running` the old plan for ever. The ledger
+ * names the plan that started, so a running email whose plan is not this one has not started it.
  */
 async function resumeStoredPlan(app: AppContext, emailId: EmailId, planId: PlanId): Promise<void> {
   const record = await app.ledger.get(emailId);
-  if (record && record.state !== 'triaged' && record.state !== 'planned') return;
+  const notStarted = record?.state === 'triaged' || record?.state === 'planned' || (record?.state === 'running' && record.planId !== planId);
+  if (record && !notStarted) return;
   const stored = StoredPlan.parse(JSON.parse((await app.redis.get(app.keys.plan(planId))) ?? 'null'));
   await app.ledger.setState(emailId, 'planned', { planId, tools: stored.plan.steps.map((s) => s.tool).join(',') });
   await startPlan(app, emailId, stored);

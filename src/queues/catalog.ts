@@ -46,17 +46,33 @@ export const DeadLetterJob = z
 export type DeadLetterJob = z.infer<typeof DeadLetterJob>;
 
 const retention = { removeOnComplete: { age: 7 * 24 * 3600, count: 10_000 }, removeOnFail: { age: 30 * 24 * 3600 } };
-const backoff = { type: 'exponential', delay: 500 } as const;
+/**
+ * Retries of a job whose processor threw a retryable error (Redis, SMTP 4xx, IMAP or webhook down):
+ * 1, 2, 4, 8, 16, 32, 64 s after each failure, so 8 attempts span about two minutes — longer than
+ * a Redis or IMAP restart, short enough that a real outage reaches a human the same hour. Crashes
+ * are not attempts: they are stalls (below).
+ */
+const ATTEMPTS = 8;
+const backoff = { type: 'exponential', delay: 1_000 } as const;
+
+/**
+ * How often a job may be orphaned by its worker (a crash, SIGKILL, OOM: the lock lapses and a
+ * live worker re-delivers it) before BullMQ fails it as a poison job instead of running it again.
+ * The failure is dead-lettered and its email quarantined (src/daemon/failed-jobs.ts). Two: a job
+ * survives a deploy and a crash, and a message that kills every worker that reads it costs three
+ * crashes, not an endless loop.
+ */
+export const MAX_STALLED_COUNT = 2;
 
 /**
  * The one catalog of queues: name → job-data schema and job options. Producers get typed `add`;
  * processors parse with `parseJobData` first thing.
  */
 export const QueueCatalog = {
-  ingest: { name: 'ingest', schema: IngestJob, options: { attempts: 5, backoff, ...retention } },
-  plan: { name: 'plan', schema: PlanJob, options: { attempts: 5, backoff, ...retention } },
+  ingest: { name: 'ingest', schema: IngestJob, options: { attempts: ATTEMPTS, backoff, ...retention } },
+  plan: { name: 'plan', schema: PlanJob, options: { attempts: ATTEMPTS, backoff, ...retention } },
   approval: { name: 'approval', schema: ApprovalJob, options: { attempts: 1, removeOnComplete: false, removeOnFail: false } },
-  steps: { name: 'steps', schema: StepJob, options: { attempts: 5, backoff, ...retention } },
+  steps: { name: 'steps', schema: StepJob, options: { attempts: ATTEMPTS, backoff, ...retention } },
   // A receiver that is down is retried for about an hour (1 s doubling, 12 tries), never blocking a plan.
   notify: { name: 'notify', schema: NotifyJob, options: { attempts: 12, backoff: { type: 'exponential', delay: 1000 }, ...retention } },
   deadLetter: { name: 'dead-letter', schema: DeadLetterJob, options: { attempts: 1, removeOnComplete: false, removeOnFail: false } },
@@ -99,7 +115,11 @@ export function createQueues(connection: Redis, prefix: string): Queues {
   const queues = new Map<QueueKey, Queue>();
   for (const key of Object.keys(QueueCatalog) as QueueKey[]) {
     const entry = QueueCatalog[key];
-    queues.set(key, new Queue(entry.name, { connection, prefix, defaultJobOptions: entry.options }));
+    const queue = new Queue(entry.name, { connection, prefix, defaultJobOptions: entry.options });
+    // Connection errors (a Redis restart) surface through the commands that fail and are retried
+    // on reconnect; unheard, BullMQ would print each one to stderr.
+    queue.on('error', () => undefined);
+    queues.set(key, queue);
   }
   const get = <K extends QueueKey>(key: K): Queue => {
     const q = queues.get(key);

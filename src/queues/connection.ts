@@ -1,7 +1,105 @@
-import { Redis } from 'ioredis';
+import { readFileSync } from 'node:fs';
+import type { ConnectionOptions as TlsOptions } from 'node:tls';
+import { Cluster, Redis as SingleRedis } from 'ioredis';
+import { z } from 'zod';
 import { MailroomError } from '../errors.js';
 
-export type { Redis };
+/**
+ * A connection Mailroom and BullMQ talk through: one Redis server, or a Redis Cluster. Every key
+ * shares the hash-tagged prefix, so everything (BullMQ's scripts, our MULTI and Lua) runs on one
+ * slot of a cluster, and code written against one type works on the other.
+ */
+export type Redis = SingleRedis | Cluster;
+
+/** One seed node of a Redis Cluster. */
+export const RedisNode = z.object({ host: z.string().min(1), port: z.number().int().min(1).max(65535) });
+export type RedisNode = z.infer<typeof RedisNode>;
+
+/**
+ * Where Redis is, parsed once from `REDIS_URL` / `REDIS_CLUSTER_NODES`:
+ * - `redis://[user:pass@]host:port[/db]`, `rediss://…` (TLS): one server;
+ * - `redis+cluster://[user:pass@]h1:p1,h2:p2,…`, `rediss+cluster://…` (TLS): a cluster, from any
+ *   of its nodes (the others are discovered).
+ */
+export const RedisTarget = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('single'), url: z.string().min(1), tls: z.boolean() }),
+  z.object({
+    kind: z.literal('cluster'),
+    nodes: z.array(RedisNode).min(1),
+    tls: z.boolean(),
+    username: z.string().optional(),
+    password: z.string().optional(),
+  }),
+]);
+export type RedisTarget = z.infer<typeof RedisTarget>;
+
+/** How to connect beyond the target: a private CA for a managed Redis with its own certificates. */
+export interface RedisConnectOptions {
+  /** PEM file of the CA that signed the server's certificate (`REDIS_TLS_CA_FILE`). @defaultValue the system CAs */
+  tlsCaFile?: string;
+}
+
+const CLUSTER_SCHEME = /^(rediss?)\+cluster:\/\/(?:([^@/]*)@)?([^/?#]+)\/?$/i;
+
+function parseNodes(list: string, where: string): RedisNode[] {
+  const nodes = list.split(',').map((s) => s.trim()).filter(Boolean);
+  if (nodes.length === 0) throw new MailroomError('CONFIG_INVALID', `${where}: name at least one cluster node as host:port`);
+  return nodes.map((hp) => {
+    const m = /^(\[[0-9a-f:.]+\]|[^:[\]]+):(\d{1,5})$/i.exec(hp);
+    const port = Number(m?.[2]);
+    if (!m?.[1] || !(port >= 1 && port <= 65535)) {
+      throw new MailroomError('CONFIG_INVALID', `${where}: "${hp}" is not host:port`);
+    }
+    return { host: m[1].replace(/^\[|\]$/g, ''), port };
+  });
+}
+
+/**
+ * Parses `REDIS_URL` (one server or a `redis+cluster://` URL) or `REDIS_CLUSTER_NODES`
+ * (`h1:p1,h2:p2`); one clear MAILROOM_CONFIG_INVALID naming the setting when it does not parse.
+ */
+export function parseRedisTarget(value: { url?: string; clusterNodes?: string }): RedisTarget | undefined {
+  if (value.url !== undefined && value.clusterNodes !== undefined) {
+    throw new MailroomError('CONFIG_INVALID', 'set REDIS_URL or REDIS_CLUSTER_NODES, not both (a cluster with a password or TLS: REDIS_URL=rediss+cluster://user:pass@h1:p1,h2:p2)');
+  }
+  if (value.clusterNodes !== undefined) {
+    return { kind: 'cluster', nodes: parseNodes(value.clusterNodes, 'REDIS_CLUSTER_NODES'), tls: false };
+  }
+  const url = value.url;
+  if (url === undefined) return undefined;
+  const cluster = CLUSTER_SCHEME.exec(url);
+  if (cluster) {
+    const [, scheme = '', auth, hosts = ''] = cluster;
+    const colon = auth === undefined ? -1 : auth.indexOf(':');
+    const username = auth === undefined ? '' : decodeURIComponent(colon < 0 ? auth : auth.slice(0, colon));
+    const password = auth === undefined || colon < 0 ? '' : decodeURIComponent(auth.slice(colon + 1));
+    return {
+      kind: 'cluster',
+      nodes: parseNodes(hosts, 'REDIS_URL'),
+      tls: scheme.toLowerCase() === 'rediss',
+      ...(username ? { username } : {}),
+      ...(password ? { password } : {}),
+    };
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new MailroomError('CONFIG_INVALID', 'REDIS_URL must be a URL such as redis://127.0.0.1:6379, rediss://user:pass@host:6380 or redis+cluster://h1:7000,h2:7001');
+  }
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
+    throw new MailroomError('CONFIG_INVALID', `REDIS_URL: scheme ${parsed.protocol} is not one of redis:, rediss:, redis+cluster:, rediss+cluster:`);
+  }
+  return { kind: 'single', url, tls: parsed.protocol === 'rediss:' };
+}
+
+/** The target as one line for messages and logs, without any password. */
+export function describeRedisTarget(target: RedisTarget | string): string {
+  if (typeof target === 'string') return redactUrl(target);
+  if (target.kind === 'single') return redactUrl(target.url);
+  const auth = target.password ? `${target.username ?? ''}:***@` : target.username ? `${target.username}@` : '';
+  return `${target.tls ? 'rediss' : 'redis'}+cluster://${auth}${target.nodes.map((n) => `${n.host}:${n.port}`).join(',')}`;
+}
 
 /** The URL with any password replaced, for messages and logs. */
 export function redactUrl(url: string): string {
@@ -14,27 +112,74 @@ export function redactUrl(url: string): string {
   }
 }
 
+function tlsOptions(target: RedisTarget, options: RedisConnectOptions): TlsOptions | undefined {
+  if (!target.tls) return undefined;
+  if (!options.tlsCaFile) return {};
+  try {
+    return { ca: readFileSync(options.tlsCaFile) };
+  } catch (err) {
+    throw new MailroomError('CONFIG_INVALID', `REDIS_TLS_CA_FILE ${options.tlsCaFile} cannot be read`, { cause: err });
+  }
+}
+
+/** Per-connection settings shared by probes and long-lived clients. */
+interface ClientSettings {
+  name: string;
+  /** Long-lived clients (BullMQ's too) need null: blocking commands must survive reconnects. */
+  maxRetriesPerRequest: number | null;
+  lazyConnect: boolean;
+  /** Probes give up at once instead of reconnecting. */
+  probe: boolean;
+  connectTimeout?: number;
+}
+
+function build(target: RedisTarget, options: RedisConnectOptions, s: ClientSettings): Redis {
+  const tls = tlsOptions(target, options);
+  const base = {
+    connectionName: `mailroom:${s.name}`,
+    maxRetriesPerRequest: s.maxRetriesPerRequest,
+    ...(tls ? { tls } : {}),
+    ...(s.connectTimeout !== undefined ? { connectTimeout: s.connectTimeout } : {}),
+    ...(s.probe ? { retryStrategy: () => null, enableOfflineQueue: false } : {}),
+  };
+  if (target.kind === 'single') return new SingleRedis(target.url, { ...base, lazyConnect: s.lazyConnect });
+  return new Cluster(target.nodes, {
+    lazyConnect: s.lazyConnect,
+    redisOptions: {
+      ...base,
+      ...(target.username ? { username: target.username } : {}),
+      ...(target.password ? { password: target.password } : {}),
+    },
+    // Managed clusters behind TLS announce node addresses their certificates name; keep them as announced.
+    ...(tls ? { dnsLookup: (address: string, callback: (err: null, address: string) => void) => callback(null, address) } : {}),
+    // A failover or a restarted node: wait and retry rather than fail the command.
+    retryDelayOnFailover: 200,
+    retryDelayOnClusterDown: 500,
+    retryDelayOnTryAgain: 200,
+    ...(s.probe ? { clusterRetryStrategy: () => null, enableOfflineQueue: false } : {}),
+  });
+}
+
 /**
  * Checks that Redis answers before anything else starts, so a wrong REDIS_URL is one clear error
- * instead of an endless reconnect loop.
+ * instead of an endless reconnect loop. A cluster must also report `cluster_state:ok`.
  */
-export async function assertRedisReachable(url: string, timeoutMs = 3_000): Promise<void> {
-  const probe = new Redis(url, {
-    lazyConnect: true,
-    connectTimeout: timeoutMs,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-    enableOfflineQueue: false,
-  });
+export async function assertRedisReachable(target: RedisTarget | string, timeoutMs = 3_000, options: RedisConnectOptions = {}): Promise<void> {
+  const t = typeof target === 'string' ? toTarget(target) : target;
+  const probe = build(t, options, { name: 'probe', maxRetriesPerRequest: 0, lazyConnect: true, probe: true, connectTimeout: timeoutMs });
   probe.on('error', () => undefined);
   try {
-    await probe.connect();
-    await probe.ping();
+    await withTimeout(probe.connect(), timeoutMs);
+    await withTimeout(probe.ping(), timeoutMs);
+    if (probe instanceof Cluster) {
+      const info = await withTimeout(probe.cluster('INFO'), timeoutMs);
+      if (!/cluster_state:ok/.test(String(info))) throw new Error('the cluster reports a state other than ok');
+    }
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
     throw new MailroomError(
       'REDIS_UNREACHABLE',
-      `Redis at ${redactUrl(url)} is unreachable (${reason}); start it, fix REDIS_URL, or unset REDIS_URL to use the embedded redis-server`,
+      `Redis at ${describeRedisTarget(t)} is unreachable (${reason}); start it, fix REDIS_URL / REDIS_CLUSTER_NODES, or unset them to use the embedded redis-server`,
       { cause: err },
     );
   } finally {
@@ -42,12 +187,28 @@ export async function assertRedisReachable(url: string, timeoutMs = 3_000): Prom
   }
 }
 
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+function toTarget(url: string): RedisTarget {
+  const t = parseRedisTarget({ url });
+  if (!t) throw new MailroomError('CONFIG_INVALID', 'a Redis URL is required');
+  return t;
+}
+
 /**
- * The one Redis connection factory. BullMQ workers need `maxRetriesPerRequest: null` so that
- * blocking commands survive reconnects; the same settings suit our own commands.
+ * The one Redis connection factory (a single server or a cluster). BullMQ workers need
+ * `maxRetriesPerRequest: null` so that blocking commands survive reconnects; the same settings
+ * suit our own commands, which wait out a Redis restart instead of failing the job.
  */
-export function createRedis(url: string, name: string): Redis {
-  const redis = new Redis(url, { maxRetriesPerRequest: null, connectionName: `mailroom:${name}` });
+export function createRedis(target: RedisTarget | string, name: string, options: RedisConnectOptions = {}): Redis {
+  const t = typeof target === 'string' ? toTarget(target) : target;
+  const redis = build(t, options, { name, maxRetriesPerRequest: null, lazyConnect: false, probe: false });
   // Errors surface through the commands that fail; an unhandled 'error' event would kill the process.
   redis.on('error', () => undefined);
   return redis;

@@ -144,6 +144,9 @@ export async function startSmtpCapture(): Promise<SmtpCapture> {
       );
     },
   });
+  // A client that dies mid-session (a SIGKILLed worker) resets its connection; that is the
+  // client's failure, not the capture's, and must not crash the test process.
+  server.on('error', () => undefined);
 
   await new Promise<void>((resolve, reject) => {
     server.server.once('error', reject);

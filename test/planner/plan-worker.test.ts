@@ -1,7 +1,8 @@
 import { Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { planIdFor, type EmailId } from '../../src/ids.js';
-import { processPlanJob } from '../../src/planner/plan-worker.js';
+import { adoptPlan, loadTriage, plannerDeps, plannerViewFor, processPlanJob } from '../../src/planner/plan-worker.js';
+import { planEmail } from '../../src/planner/planner.js';
 import { startExampleApp, storeEmail, type ExampleApp } from '../harness/toolbox.js';
 
 describe('the plan stage is idempotent (real Redis)', () => {
@@ -36,5 +37,24 @@ describe('the plan stage is idempotent (real Redis)', () => {
     await app.ledger.setState(emailId, 'running');
     await runPlanJob('late', emailId);
     expect((await app.ledger.get(emailId))?.state).toBe('running');
+  });
+
+  it('a replan killed between storing the new plan and starting it starts it when re-delivered (found by chaos)', async () => {
+    const { app } = example;
+    const { emailId } = await storeEmail(app, { verified: 'dana.whitfield@brightleaf.example', category: 'billing', text: 'Invoice copy, please.' });
+    await runPlanJob('gen0', emailId);
+    await app.ledger.setState(emailId, 'running');
+    // The dead worker's replan got as far as storing generation 1.
+    const gen1 = planIdFor(emailId, 1);
+    const stored = JSON.parse((await app.redis.get(app.keys.plan(planIdFor(emailId, 0)))) ?? '{}') as Record<string, unknown>;
+    await app.redis.set(app.keys.plan(gen1), JSON.stringify({ ...stored, planId: gen1, generation: 1 }));
+    // The re-delivered step fails again and replans: the stored plan is adopted and must start.
+    const { context } = await loadTriage(app, emailId);
+    const outcome = await planEmail(plannerDeps(app), plannerViewFor(app, context));
+    await adoptPlan(app, emailId, context, outcome, { generation: 1, replaces: planIdFor(emailId, 0) });
+    const rec = await app.ledger.get(emailId);
+    expect(rec?.planId).toBe(gen1);
+    const steps = await app.queues.get('steps').getJobs(['waiting', 'delayed', 'active']);
+    expect(steps.filter((j) => j.data.planId === gen1)).toHaveLength(1);
   });
 });
