@@ -269,7 +269,9 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
       if (!poisonId || !app) return;
       const steps = app.queues.get('steps');
       const active: Job[] = await steps.getActive(0, 500).catch(() => []);
-      const job = active.find((j) => (j.data as { emailId?: string }).emailId === poisonId);
+      // Only the ticket step, whose webhook never answers: killing the poison at its send step
+      // would (rightly) end it DELIVERY_UNKNOWN, at most once, instead of poisoning the worker.
+      const job = active.find((j) => (j.data as { emailId?: string }).emailId === poisonId && (j.id ?? '').split('__').includes('ticket'));
       if (!job || job.deferredFailure) return;
       const token = await app.redis.get(`${prefix}:steps:${job.id}:lock`).catch(() => null);
       if (!token || killedTokens.has(token)) return;
