@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ContentRef } from '../ids.js';
-import { runReader } from './sandbox.js';
+import { clipUntrusted, runReader } from './sandbox.js';
 import { defineTool } from './tool.js';
 
 /**
@@ -23,7 +23,8 @@ const has = (text: string, words: readonly string[]) => words.some((w) => new Re
 
 /** The offline reader: keyword rules over the first part of subject and body. */
 export function readFactsOffline(subject: string, text: string): EmailFacts {
-  const all = `${subject}\n${text}`.slice(0, 8_000).toLowerCase();
+  // Clipped before joining, like the other offline readers: the body may be a megabyte.
+  const all = `${clipUntrusted(subject, 8_000)}\n${clipUntrusted(text, 8_000)}`.slice(0, 8_000).toLowerCase();
   const language: Language = has(all, ['bitte', 'rechnung', 'danke', 'ich', 'und', 'nicht'])
     ? 'de'
     : has(all, ['bonjour', 'merci', 'commande', 'je', 'vous', 'remboursement'])
