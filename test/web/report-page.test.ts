@@ -254,7 +254,9 @@ describe('the report page in a real browser (headless Chromium on the web role, 
       })`),
     );
     for (const n of inked) expect(n).toBeGreaterThan(500);
-    await page.screenshot({ path: path.join(ARTIFACTS, 'report-page.png'), fullPage: true });
+    // What a lead sees first (docs/report-page.png is one of these), and the whole page.
+    await page.screenshot({ path: path.join(ARTIFACTS, 'report-page.png') });
+    await page.screenshot({ path: path.join(ARTIFACTS, 'report-page-full.png'), fullPage: true });
   });
 
   it('shows the figures `mailroom report` computes, per mailbox and category, and the shadow would-dos', async () => {
