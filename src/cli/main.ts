@@ -61,8 +61,8 @@ Environment:
   OPENAI_BASE_URL    any OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp)
   OPENAI_MODEL       model name (default gpt-4.1-mini)
   SMTP_URL           smtp(s)://user:pass@host:port for replies; unset: .eml files in the outbox
-  MAILROOM_HTTP_PORT port of the web role's /healthz, /metrics and Bull Board (default 9310)
-  MAILROOM_REVIEWERS Bull Board logins, name:password,name:password (unset: one generated per start, loopback only)
+  MAILROOM_HTTP_PORT port of the web role's /healthz, /metrics, Bull Board and /admin/report (default 9310)
+  MAILROOM_REVIEWERS logins for Bull Board and the report page, name:password,name:password (unset: one generated per start, loopback only)
   MAILROOM_LOG_LEVEL fatal|error|warn|info|debug (default info for start, error for process and demo, warn otherwise)`,
     );
 
