@@ -141,7 +141,7 @@ export const MailroomReport = z.object({
 export type MailroomReport = z.infer<typeof MailroomReport>;
 
 /** What one email contributes, read from its ledger record and its trail. */
-interface EmailFacts {
+export interface EmailFacts {
   record: EmailRecord;
   completedAutomatically: boolean;
   parked: boolean;
@@ -367,6 +367,8 @@ export function median(values: readonly number[]): number | null {
 export async function buildReport(
   app: { redis: Redis; keys: RedisKeys; ledger: Pick<EmailLedger, 'getMany'> },
   window: { since: Date; until: Date },
+  /** Sees each email's facts as they are counted (the report page's time series folds them too). */
+  onEmail?: (facts: EmailFacts) => void,
 ): Promise<MailroomReport> {
   const raw = await app.redis.zrangebyscore(
     app.keys.emailsByTime(),
@@ -396,6 +398,7 @@ export async function buildReport(
       totals.add(facts);
       box.row.add(facts);
       cat.add(facts);
+      onEmail?.(facts);
     }
   }
   return {

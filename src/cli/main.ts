@@ -9,9 +9,12 @@ import { runProcess, runStatus } from './process-command.js';
 import { formatTable } from './summary.js';
 import { runAudit } from './audit-command.js';
 import { formatReport, runReport } from './report-command.js';
+import { configBesideInputs, INPUT_CONFIG_NAME } from './input-config.js';
 import { runPending, runReview } from './review-command.js';
 import { parseRoles, runDaemon } from '../daemon/daemon.js';
 import { registerEvalCommand } from '../eval/command.js';
+import { BOARD_PATH } from '../web/bull-board.js';
+import { REPORT_PATH } from '../web/report-html.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const EXAMPLES = path.resolve(here, '../../examples');
@@ -21,11 +24,14 @@ interface GlobalOpts {
 }
 
 /** `withoutSecrets`: for commands that never touch IMAP or serve the web: no secret need be set. */
-function configFrom(cmd: Command, defaults: { logLevel: Config['logLevel']; withoutSecrets?: boolean }): Config {
+function configFrom(
+  cmd: Command,
+  defaults: { logLevel: Config['logLevel']; withoutSecrets?: boolean; configPath?: string | undefined },
+): Config {
   const opts = cmd.optsWithGlobals<GlobalOpts>();
   const env = { ...process.env };
   env.MAILROOM_LOG_LEVEL ??= defaults.logLevel;
-  return loadConfig({ env, configPath: opts.config, withoutSecrets: defaults.withoutSecrets ?? false });
+  return loadConfig({ env, configPath: opts.config ?? defaults.configPath, withoutSecrets: defaults.withoutSecrets ?? false });
 }
 
 function progress(enabled: boolean) {
@@ -55,8 +61,8 @@ Environment:
   OPENAI_BASE_URL    any OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp)
   OPENAI_MODEL       model name (default gpt-4.1-mini)
   SMTP_URL           smtp(s)://user:pass@host:port for replies; unset: .eml files in the outbox
-  MAILROOM_HTTP_PORT port of the web role's /healthz, /metrics and Bull Board (default 9310)
-  MAILROOM_REVIEWERS Bull Board logins, name:password,name:password (unset: one generated per start, loopback only)
+  MAILROOM_HTTP_PORT port of the web role's /healthz, /metrics, Bull Board and /admin/report (default 9310)
+  MAILROOM_REVIEWERS logins for Bull Board and the report page, name:password,name:password (unset: one generated per start, loopback only)
   MAILROOM_LOG_LEVEL fatal|error|warn|info|debug (default info for start, error for process and demo, warn otherwise)`,
     );
 
@@ -67,8 +73,18 @@ Environment:
     .option('--json', 'print one JSON summary object instead of the table')
     .option('--shadow', 'shadow mode: plan everything, act on nothing; the emails end "shadowed" with what would have been done')
     .addOption(new Option('--timeout <seconds>', 'give up waiting after this long').default('300'))
+    .addHelpText(
+      'after',
+      `
+Config: --config, else MAILROOM_CONFIG, else a ${INPUT_CONFIG_NAME} at the top of a folder given
+(or beside a file given), as examples/ carries one: \`mailroom process examples/\` runs on the
+examples' config. Inputs carrying different configs are refused. None found: built-in defaults.`,
+    )
     .action(async (paths: string[], opts: { json?: boolean; shadow?: boolean; timeout: string }, cmd: Command) => {
-      const loaded = configFrom(cmd, { logLevel: 'error', withoutSecrets: true });
+      const given = cmd.optsWithGlobals<GlobalOpts>().config ?? process.env.MAILROOM_CONFIG;
+      const beside = given ? undefined : configBesideInputs(paths);
+      if (beside) process.stderr.write(`mailroom: using ${path.relative(process.cwd(), beside) || beside} (found with the input; --config chooses another)\n`);
+      const loaded = configFrom(cmd, { logLevel: 'error', withoutSecrets: true, configPath: beside });
       const config = opts.shadow ? inShadow(loaded) : loaded;
       const timeout = Number(opts.timeout);
       if (!Number.isFinite(timeout) || timeout <= 0) throw new MailroomError('CONFIG_INVALID', '--timeout must be a positive number of seconds');
@@ -135,6 +151,7 @@ Environment:
             [
               '',
               `Bull Board: ${url}/queue/approval?status=delayed   (${pending} plans wait for a human)`,
+              `Report:     ${url.slice(0, -BOARD_PATH.length)}${REPORT_PATH}   (what happened to the demo's mail, with charts)`,
               login
                 ? `sign in as: ${login.name}   password: ${login.password}   (generated for this run; loopback only)`
                 : 'sign in as one of the reviewers in MAILROOM_REVIEWERS or the config file',

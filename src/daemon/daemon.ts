@@ -9,6 +9,7 @@ import { createMetrics } from './metrics.js';
 import { startWorkers, type Role } from './workers.js';
 import { isLoopback, webAuthFor } from '../web/auth.js';
 import { BOARD_PATH, bullBoardPlugin } from '../web/bull-board.js';
+import { reportPagePlugin } from '../web/report-page.js';
 
 /**
  * What one process runs. `ingest` watches the IMAP mailboxes; `triage`, `planner` and `executor`
@@ -46,7 +47,7 @@ export interface Daemon {
 export interface DaemonOptions {
   roles?: readonly DaemonRole[];
   dnsResolver?: DnsResolver;
-  /** Mounted on the web role's server besides Bull Board. */
+  /** Mounted on the web role's server besides Bull Board and the report page. */
   httpPlugins?: readonly HttpPlugin[];
   /**
    * Told once the web role listens: Bull Board's URL, and the login when no reviewer is configured
@@ -87,7 +88,7 @@ export async function startDaemon(config: Config, logger: Logger, options: Daemo
       // A generated password is printed to the console: such a server never listens beyond loopback.
       const host = auth.generated && !isLoopback(config.http.host) ? '127.0.0.1' : config.http.host;
       if (host !== config.http.host) logger.warn({ configured: config.http.host }, 'no reviewers configured: the web server listens on 127.0.0.1 only');
-      http = await startHttpServer(app, metrics, [bullBoardPlugin(app), ...(options.httpPlugins ?? [])], { auth, host });
+      http = await startHttpServer(app, metrics, [bullBoardPlugin(app), reportPagePlugin(app, { boardPath: BOARD_PATH }), ...(options.httpPlugins ?? [])], { auth, host });
       const reviewer = auth.generated ? auth.reviewers[0] : undefined;
       const shownHost = http.host.includes(':') ? `[${http.host}]` : http.host === '0.0.0.0' ? '127.0.0.1' : http.host;
       (options.onWebReady ?? printCredentials)({

@@ -6,6 +6,7 @@ import type { AppContext } from '../context.js';
 import { formatAge } from '../executor/review-view.js';
 import { ApprovalJob } from '../queues/approval-job.js';
 import { QueueCatalog, type QueueKey } from '../queues/catalog.js';
+import { REPORT_PATH } from './report-html.js';
 import { guardDashboardWrites } from './review-routes.js';
 
 /** Where Bull Board lives on the web role's server. */
@@ -53,7 +54,7 @@ export function bullBoardPlugin(app: AppContext) {
     createBullBoard({
       queues: adapters,
       serverAdapter,
-      options: { uiConfig: { boardTitle: 'Mailroom', hideDocsLink: true, jobDetails: { defaultTab: 'Data' }, showWorkers: false } },
+      options: { uiConfig: { boardTitle: 'Mailroom', hideDocsLink: true, miscLinks: [{ text: 'Report', url: REPORT_PATH }], jobDetails: { defaultTab: 'Data' }, showWorkers: false } },
     });
     await server.register(serverAdapter.registerPlugin(), { prefix: BOARD_PATH });
   };

@@ -14,7 +14,7 @@ describe('mailroom demo --serve', () => {
     child?.kill('SIGKILL');
   });
 
-  it("leaves the daemon and Bull Board running with the demo's parked plans, and prints the URL and a login", async () => {
+  it("leaves the daemon, Bull Board and the report page running with the demo's parked plans, and prints the URLs and a login", async () => {
     const port = await freePort();
     const cwd = mkdtempSync(path.join(os.tmpdir(), 'mailroom-demo-serve-'));
     child = spawn(process.execPath, [BIN, 'demo', '--serve'], {
@@ -39,6 +39,13 @@ describe('mailroom demo --serve', () => {
     expect(approval?.counts.delayed).toBe(login.pending);
     expect(approval?.jobs.map((j) => j.name)).toContain('refund · acct_1006 · $49.00 · 2 effects');
     expect((await fetch(login.url)).status).toBe(401);
+    // The report page of the demo's run, behind the same login.
+    const report = /Report: +(http:\/\/127\.0\.0\.1:\d+\/admin\/report)\s/.exec(stdout)?.[1];
+    expect(report).toBe(`http://127.0.0.1:${port}/admin/report`);
+    expect((await fetch(report ?? '')).status).toBe(401);
+    const page = await fetch(report ?? '', { headers: auth });
+    expect(page.status).toBe(200);
+    expect(await page.text()).toMatch(/data-key="emails" data-value="45"/);
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
   }, 180_000);

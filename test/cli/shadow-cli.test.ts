@@ -14,11 +14,14 @@ import { startSmtpCapture, type SmtpCapture } from '../harness/smtp-capture.js';
 const run = promisify(execFile);
 const BIN = path.resolve(import.meta.dirname, '../../bin/mailroom.js');
 
-async function mailroom(args: string[], env: Record<string, string>) {
+const REPO = path.resolve(import.meta.dirname, '../..');
+
+async function mailroom(args: string[], env: Record<string, string>, cwd?: string) {
   try {
     const { stdout, stderr } = await run(process.execPath, [BIN, ...args], {
       env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
       timeout: 120_000,
+      ...(cwd ? { cwd } : {}),
     });
     return { code: 0, stdout, stderr };
   } catch (err) {
@@ -83,6 +86,40 @@ describe('mailroom process --shadow and mailroom report (CLI, real Redis and SMT
     expect(bad.code).not.toBe(0);
     expect(bad.stderr.trim().split('\n')).toHaveLength(1);
     expect(bad.stderr).toContain('MAILROOM_CONFIG_INVALID');
+  });
+
+  it('exactly `mailroom process examples/ --shadow --json` (no --config): the examples carry their config, so shadowed > 0, would_send > 0, sent 0', async () => {
+    // Without the config found beside the input, nobody is a verified sender and nothing would be sent.
+    const env = exampleEnv({ redis, smtp, dataDir: mkdtempSync(path.join(tmp, 'exact-')) });
+    const res = await mailroom(['process', 'examples/', '--shadow', '--json'], env, REPO);
+    expect(res.code, res.stderr).toBe(0);
+    const summary = ProcessSummary.parse(JSON.parse(res.stdout));
+    expect(summary.shadowed).toBeGreaterThan(0);
+    expect(summary.would_send).toBeGreaterThan(0);
+    expect(summary.sent).toBe(0);
+    expect(smtp.messages).toHaveLength(0);
+    expect(res.stderr).toContain(`using ${path.join('examples', 'mailroom.config.json')}`);
+  });
+
+  it('process finds no config in a folder without one, and refuses inputs that carry different configs', async () => {
+    const eml = readFileSync(path.join(EXAMPLES, 'mailbox', '01-invoice-copy-request.eml'));
+    const [a, b] = ['a', 'b'].map((name) => {
+      const dir = mkdtempSync(path.join(tmp, `carry-${name}-`));
+      writeFileSync(path.join(dir, 'mail.eml'), eml);
+      return dir;
+    });
+    const env = exampleEnv({ redis, smtp, dataDir: mkdtempSync(path.join(tmp, 'carry-')) });
+    const bare = await mailroom(['process', a ?? '', '--json'], env);
+    expect(bare.code, bare.stderr).toBe(0);
+    expect(bare.stderr).not.toContain('using');
+    // Nobody is verified on the built-in defaults: the invoice request escalates.
+    expect(ProcessSummary.parse(JSON.parse(bare.stdout)).escalated).toBe(1);
+    for (const dir of [a, b]) writeFileSync(path.join(dir ?? '', 'mailroom.config.json'), readFileSync(EXAMPLE_CONFIG_FILE));
+    const two = await mailroom(['process', a ?? '', b ?? '', '--json'], env);
+    expect(two.code).not.toBe(0);
+    expect(two.stderr.trim().split('\n')).toHaveLength(1);
+    expect(two.stderr).toContain('MAILROOM_CONFIG_INVALID');
+    expect(two.stderr).toContain('choose one with --config');
   });
 
   it('mailbox.shadow in the config puts its mail in shadow without the flag', async () => {
