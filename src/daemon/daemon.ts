@@ -1,3 +1,4 @@
+import { closeAll } from '../close-all.js';
 import type { Config } from '../config.js';
 import { createContext, type AppContext } from '../context.js';
 import { MailroomError } from '../errors.js';
@@ -96,9 +97,16 @@ export async function startDaemon(config: Config, logger: Logger, options: Daemo
       });
     }
   } catch (err) {
-    await imap?.close();
-    await workers.close(true);
-    await app.close();
+    // Release what started, each part even if another fails (each failure is logged); the start
+    // error is the one to report.
+    await closeAll(
+      [
+        ['imap', () => imap?.close()],
+        ['workers', () => workers.close(true)],
+        ['context', () => app.close()],
+      ],
+      logger,
+    ).catch(() => undefined);
     throw err;
   }
   logger.info(
@@ -112,9 +120,7 @@ export async function startDaemon(config: Config, logger: Logger, options: Daemo
     imap,
     http,
     close() {
-      closing ??= (async () => {
-        // Reverse order of start: no new mail, then no new jobs, then the servers and Redis.
-        await imap?.close();
+      const drainWorkers = async () => {
         let drained = false;
         const drain = workers.close().then(() => {
           drained = true;
@@ -124,9 +130,18 @@ export async function startDaemon(config: Config, logger: Logger, options: Daemo
           logger.warn({ afterMs: DRAIN_MS }, 'running jobs did not finish; handing them back to the queue');
           await workers.close(true);
         }
-        await http?.close();
-        await app.close();
-      })();
+      };
+      // Reverse order of start: no new mail, then no new jobs, then the servers and Redis; a part
+      // that fails to close does not keep the later ones (the embedded redis-server) running.
+      closing ??= closeAll(
+        [
+          ['imap', () => imap?.close()],
+          ['workers', drainWorkers],
+          ['http', () => http?.close()],
+          ['context', () => app.close()],
+        ],
+        logger,
+      );
       return closing;
     },
   };
