@@ -12,22 +12,41 @@ import { isLoopback, webAuthFor } from '../web/auth.js';
 import { BOARD_PATH, bullBoardPlugin } from '../web/bull-board.js';
 
 /**
- * What one process runs. `ingest` watches the IMAP mailboxes; `triage`, `planner` and `executor`
- * are queue workers; `web` serves /healthz and /metrics. Any split across processes works
- * against one Redis, and any role may run in several processes.
+ * What one process runs. `imap` watches the IMAP mailboxes and feeds the ingest queue; `triage`
+ * (the ingest queue), `planner` and `executor` are queue workers; `web` serves /healthz, /metrics
+ * and Bull Board. Any split across processes works against one Redis, and any role may run in
+ * several processes.
  */
-export const DAEMON_ROLES = ['ingest', 'triage', 'planner', 'executor', 'web'] as const;
+export const DAEMON_ROLES = ['imap', 'triage', 'planner', 'executor', 'web'] as const;
 export type DaemonRole = (typeof DAEMON_ROLES)[number];
+
+/**
+ * Old role names still accepted, with a warning, so that deployed units and scripts keep working.
+ * `ingest` named the IMAP watchers while the ingest queue ran under `triage`.
+ */
+const RENAMED_ROLES: Readonly<Record<string, DaemonRole>> = { ingest: 'imap' };
 
 /** Running jobs get this long to finish on shutdown; after it they are handed back to the queue. */
 const DRAIN_MS = 20_000;
 /** How long shutdown may take in all before the process exits anyway. */
 const SHUTDOWN_BOUND_MS = 30_000;
 
-/** `--role ingest,web` → the roles, each once; one clear error for an unknown name. */
-export function parseRoles(value: string | undefined): DaemonRole[] {
+/**
+ * `--role imap,web` → the roles, each once; one clear error for an unknown name. An old name is
+ * read as its new one and reported to `warn` once.
+ */
+export function parseRoles(value: string | undefined, warn: (message: string) => void = () => undefined): DaemonRole[] {
   if (!value) return [...DAEMON_ROLES];
-  const names = value.split(',').map((r) => r.trim()).filter(Boolean);
+  const names = value
+    .split(',')
+    .map((r) => r.trim())
+    .filter(Boolean)
+    .map((r) => {
+      const renamed = Object.hasOwn(RENAMED_ROLES, r) ? RENAMED_ROLES[r] : undefined;
+      if (renamed === undefined) return r;
+      warn(`role "${r}" is now called "${renamed}"; the old name still works but is deprecated`);
+      return renamed;
+    });
   const unknown = names.filter((r) => !(DAEMON_ROLES as readonly string[]).includes(r));
   if (unknown.length || names.length === 0) {
     throw new MailroomError('CONFIG_INVALID', `--role: unknown role ${unknown.join(', ') || '(none)'}; choose from ${DAEMON_ROLES.join(', ')}`);
@@ -78,8 +97,8 @@ export async function startDaemon(config: Config, logger: Logger, options: Daemo
   let imap: ImapSources | null = null;
   let http: HttpServer | null = null;
   try {
-    if (roles.includes('ingest')) {
-      if (config.imap.length === 0) logger.warn('ingest role: no IMAP mailboxes configured (config key "imap")');
+    if (roles.includes('imap')) {
+      if (config.imap.length === 0) logger.warn('imap role: no IMAP mailboxes configured (config key "imap")');
       imap = startImapSources(app);
       metrics.watchers = imap.watchers;
     }
