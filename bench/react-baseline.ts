@@ -1,9 +1,14 @@
 /**
- * A minimal ReAct-style baseline agent, written for this benchmark because the evaluation issue's
- * react-baseline (src/eval) is not on main yet. It does what an agent that reads the email does:
- * one conversation per email holding the tool list and the email's text, one model call per
- * action, each call resending the whole conversation, until the model answers with a final reply.
- * It speaks plain HTTP to any OpenAI-compatible endpoint (the bench's scripted server).
+ * A minimal ReAct-style baseline agent for the cost benchmark. It does what an agent that reads
+ * the email does: one conversation per email holding the tool list and the email's text, one
+ * model call per action, each call resending the whole conversation, until the model answers with
+ * a final reply. It speaks plain HTTP to any OpenAI-compatible endpoint (the bench's scripted
+ * server) and counts calls, tokens and each call's wall time.
+ *
+ * Not the eval's agent (src/eval/react-baseline) on purpose: that one measures harm, so it runs
+ * real tools against Redis, webhooks and a mailer in an eval environment, uses function calling,
+ * and reports what it did, not what it cost; this one measures cost, with canned tool results and
+ * JSON-object turns that the bench's server scripts per email (`baselineReply`).
  */
 import { z } from 'zod';
 import { parseEmail } from '../src/ingest/parse-email.js';

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { createAuditTrail, type AuditTrail } from './audit/audit-trail.js';
 import { createEmailLedger, type EmailLedger } from './audit/email-ledger.js';
+import { closeAll } from './close-all.js';
 import type { Config } from './config.js';
 import { loadAccounts, type AccountsDirectory } from './ingest/accounts.js';
 import { createContentStore, type ContentStore } from './ingest/content-store.js';
@@ -41,7 +42,8 @@ export interface AppContext {
 
 /**
  * Connects to Redis (starting the embedded one when REDIS_URL is unset), loads accounts and the
- * knowledge base, and builds the shared context. `close()` releases everything in reverse order.
+ * knowledge base, and builds the shared context. `close()` releases everything in reverse order,
+ * every part even when an earlier one fails, then rethrows (see {@link closeAll}).
  */
 export async function createContext(
   config: Config,
@@ -84,6 +86,7 @@ export async function createContext(
   const queues = createQueues(redis, config.prefix);
   const mailer = createMailer(config.smtp);
   const clock = () => new Date();
+  let closing: Promise<void> | undefined;
   return {
     config,
     logger,
@@ -104,11 +107,18 @@ export async function createContext(
     redisUrl,
     embeddedRedis,
     clock,
-    async close() {
-      mailer.close();
-      await queues.close();
-      await redis.quit().catch(() => redis.disconnect());
-      await embeddedRedis?.close();
+    close() {
+      // Every part is released even when an earlier one fails; a second call waits for the first.
+      closing ??= closeAll(
+        [
+          ['mailer', () => mailer.close()],
+          ['queues', () => queues.close()],
+          ['redis', () => redis.quit().catch(() => redis.disconnect())],
+          ['embedded redis-server', () => embeddedRedis?.close()],
+        ],
+        logger,
+      );
+      return closing;
     },
   };
 }

@@ -235,11 +235,11 @@ examples' config. Inputs carrying different configs are refused. None found: bui
 
   program
     .command('start')
-    .description('run the daemon: IMAP ingest, workers and the HTTP server until SIGTERM/SIGINT')
-    .option('--role <roles>', 'comma-separated roles: ingest,triage,planner,executor,web (default: all)')
+    .description('run the daemon: IMAP watchers, workers and the HTTP server until SIGTERM/SIGINT')
+    .option('--role <roles>', 'comma-separated roles: imap,triage,planner,executor,web (default: all; "ingest" is the old name of imap)')
     .option('--shadow', 'every mailbox in shadow mode for this run: mail taken in is planned, never acted on (and stays so)')
     .action(async (opts: { role?: string; shadow?: boolean }, cmd: Command) => {
-      const roles = parseRoles(opts.role);
+      const roles = parseRoles(opts.role, (message) => process.stderr.write(`mailroom: warning: ${message}\n`));
       const loaded = configFrom(cmd, { logLevel: 'info' });
       const config = opts.shadow ? inShadow(loaded) : loaded;
       await runDaemon(config, createLogger({ level: config.logLevel }), { roles });

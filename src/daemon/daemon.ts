@@ -1,3 +1,4 @@
+import { closeAll } from '../close-all.js';
 import type { Config } from '../config.js';
 import { createContext, type AppContext } from '../context.js';
 import { MailroomError } from '../errors.js';
@@ -12,22 +13,41 @@ import { BOARD_PATH, bullBoardPlugin } from '../web/bull-board.js';
 import { reportPagePlugin } from '../web/report-page.js';
 
 /**
- * What one process runs. `ingest` watches the IMAP mailboxes; `triage`, `planner` and `executor`
- * are queue workers; `web` serves /healthz and /metrics. Any split across processes works
- * against one Redis, and any role may run in several processes.
+ * What one process runs. `imap` watches the IMAP mailboxes and feeds the ingest queue; `triage`
+ * (the ingest queue), `planner` and `executor` are queue workers; `web` serves /healthz, /metrics
+ * and Bull Board. Any split across processes works against one Redis, and any role may run in
+ * several processes.
  */
-export const DAEMON_ROLES = ['ingest', 'triage', 'planner', 'executor', 'web'] as const;
+export const DAEMON_ROLES = ['imap', 'triage', 'planner', 'executor', 'web'] as const;
 export type DaemonRole = (typeof DAEMON_ROLES)[number];
+
+/**
+ * Old role names still accepted, with a warning, so that deployed units and scripts keep working.
+ * `ingest` named the IMAP watchers while the ingest queue ran under `triage`.
+ */
+const RENAMED_ROLES: Readonly<Record<string, DaemonRole>> = { ingest: 'imap' };
 
 /** Running jobs get this long to finish on shutdown; after it they are handed back to the queue. */
 const DRAIN_MS = 20_000;
 /** How long shutdown may take in all before the process exits anyway. */
 const SHUTDOWN_BOUND_MS = 30_000;
 
-/** `--role ingest,web` → the roles, each once; one clear error for an unknown name. */
-export function parseRoles(value: string | undefined): DaemonRole[] {
+/**
+ * `--role imap,web` → the roles, each once; one clear error for an unknown name. An old name is
+ * read as its new one and reported to `warn` once.
+ */
+export function parseRoles(value: string | undefined, warn: (message: string) => void = () => undefined): DaemonRole[] {
   if (!value) return [...DAEMON_ROLES];
-  const names = value.split(',').map((r) => r.trim()).filter(Boolean);
+  const names = value
+    .split(',')
+    .map((r) => r.trim())
+    .filter(Boolean)
+    .map((r) => {
+      const renamed = Object.hasOwn(RENAMED_ROLES, r) ? RENAMED_ROLES[r] : undefined;
+      if (renamed === undefined) return r;
+      warn(`role "${r}" is now called "${renamed}"; the old name still works but is deprecated`);
+      return renamed;
+    });
   const unknown = names.filter((r) => !(DAEMON_ROLES as readonly string[]).includes(r));
   if (unknown.length || names.length === 0) {
     throw new MailroomError('CONFIG_INVALID', `--role: unknown role ${unknown.join(', ') || '(none)'}; choose from ${DAEMON_ROLES.join(', ')}`);
@@ -78,8 +98,8 @@ export async function startDaemon(config: Config, logger: Logger, options: Daemo
   let imap: ImapSources | null = null;
   let http: HttpServer | null = null;
   try {
-    if (roles.includes('ingest')) {
-      if (config.imap.length === 0) logger.warn('ingest role: no IMAP mailboxes configured (config key "imap")');
+    if (roles.includes('imap')) {
+      if (config.imap.length === 0) logger.warn('imap role: no IMAP mailboxes configured (config key "imap")');
       imap = startImapSources(app);
       metrics.watchers = imap.watchers;
     }
@@ -97,9 +117,16 @@ export async function startDaemon(config: Config, logger: Logger, options: Daemo
       });
     }
   } catch (err) {
-    await imap?.close();
-    await workers.close(true);
-    await app.close();
+    // Release what started, each part even if another fails (each failure is logged); the start
+    // error is the one to report.
+    await closeAll(
+      [
+        ['imap', () => imap?.close()],
+        ['workers', () => workers.close(true)],
+        ['context', () => app.close()],
+      ],
+      logger,
+    ).catch(() => undefined);
     throw err;
   }
   logger.info(
@@ -113,9 +140,7 @@ export async function startDaemon(config: Config, logger: Logger, options: Daemo
     imap,
     http,
     close() {
-      closing ??= (async () => {
-        // Reverse order of start: no new mail, then no new jobs, then the servers and Redis.
-        await imap?.close();
+      const drainWorkers = async () => {
         let drained = false;
         const drain = workers.close().then(() => {
           drained = true;
@@ -125,9 +150,18 @@ export async function startDaemon(config: Config, logger: Logger, options: Daemo
           logger.warn({ afterMs: DRAIN_MS }, 'running jobs did not finish; handing them back to the queue');
           await workers.close(true);
         }
-        await http?.close();
-        await app.close();
-      })();
+      };
+      // Reverse order of start: no new mail, then no new jobs, then the servers and Redis; a part
+      // that fails to close does not keep the later ones (the embedded redis-server) running.
+      closing ??= closeAll(
+        [
+          ['imap', () => imap?.close()],
+          ['workers', drainWorkers],
+          ['http', () => http?.close()],
+          ['context', () => app.close()],
+        ],
+        logger,
+      );
       return closing;
     },
   };

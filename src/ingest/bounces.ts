@@ -11,17 +11,13 @@ import { EmailId, PlanId } from '../ids.js';
 import type { Logger } from '../logger.js';
 import type { Redis } from '../queues/connection.js';
 import type { RedisKeys } from '../queues/keys.js';
-import { extractBouncedMessageIds } from './robots.js';
+import { DsnAction, dsnOutcome, extractBouncedMessageIds } from './dsn-parser.js';
 
 /** What the outbound index holds per Message-ID we sent. */
 export const OutboundRecord = z
   .object({ emailId: EmailId, planId: PlanId, stepId: z.string().max(64), at: z.string() })
   .strict();
 export type OutboundRecord = z.infer<typeof OutboundRecord>;
-
-/** DSN `Action` values (RFC 3464 §2.3.3). */
-export const DsnAction = z.enum(['failed', 'delayed', 'delivered', 'relayed', 'expanded']);
-export type DsnAction = z.infer<typeof DsnAction>;
 
 /** One bounce recorded on the email whose reply it reports on. */
 export const BounceRecord = z
@@ -56,22 +52,6 @@ export async function lookupOutbound(redis: Redis, keys: RedisKeys, messageId: s
   if (raw === null) return null;
   const parsed = OutboundRecord.safeParse(JSON.parse(raw));
   return parsed.success ? parsed.data : null;
-}
-
-/**
- * The first recipient's `Action` and `Status` in the `message/delivery-status` part of a raw DSN,
- * each only if it has the RFC 3464 form; otherwise null.
- */
-export function dsnOutcome(raw: string): { action: DsnAction | null; status: string | null } {
-  const text = raw.replace(/\r\n?/g, '\n');
-  const start = text.search(/^content-type:\s*message\/(?:global-)?delivery-status/im);
-  if (start < 0) return { action: null, status: null };
-  const body = text.slice(start);
-  const end = body.search(/^--/m);
-  const part = end < 0 ? body : body.slice(0, end);
-  const action = DsnAction.safeParse(/^action:\s*([a-z]+)/im.exec(part)?.[1]?.toLowerCase());
-  const status = /^status:\s*([245]\.\d{1,3}\.\d{1,3})\b/im.exec(part)?.[1] ?? null;
-  return { action: action.success ? action.data : null, status };
 }
 
 export interface BounceDeps {

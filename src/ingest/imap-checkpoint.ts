@@ -29,7 +29,7 @@ const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
 /**
- * One watcher per folder across every process: several `ingest` processes against one Redis
+ * One watcher per folder across every process: several `imap`-role processes against one Redis
  * stand by for each other instead of fetching the same mail twice.
  */
 export interface Lease {

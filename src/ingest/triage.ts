@@ -5,7 +5,8 @@ import type { LlmGateway } from '../llm/gateway.js';
 import { classifyContent } from '../tools/classify-email.js';
 import { toAccount, type AccountsDirectory } from './accounts.js';
 import type { ParsedEmail } from './parse-email.js';
-import { detectRobot, robotSignalsFromHeaders } from './robots.js';
+import { detectRobot } from './robot-detector.js';
+import { robotSignalsFromHeaders } from './robot-signals.js';
 import { countFromMailboxes, verifySender, type LocalAuthResult, type VerificationInput } from './sender-verification.js';
 import { SourceInfo, TrustedContext, type Category } from './trusted-context.js';
 

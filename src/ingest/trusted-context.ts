@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { EmailId, UntrustedRef } from '../ids.js';
-import { AutoKind } from './robots.js';
+import { AutoKind } from './robot-detector.js';
 
 /** How a sender address was established. Only a verified sender may receive an automatic reply. */
 export const Sender = z.discriminatedUnion('verified', [

@@ -74,7 +74,6 @@ export function llmPlanSchema(registry: ToolRegistry) {
   const step = rest.length ? z.discriminatedUnion('tool', [first, ...rest]) : first;
   return z.object({ steps: z.array(step).min(1).max(20) }).strict();
 }
-export type LlmPlan = z.infer<ReturnType<typeof llmPlanSchema>>;
 
 /** Converts the model's plan to a `Plan`: nulls for optional arguments are dropped. */
 export function fromLlmPlan(llmPlan: { steps: Array<{ id: string; tool: string; args: Record<string, unknown>; checkpoint: boolean }> }, registry: ToolRegistry): Plan {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import { AttachmentKind, attachmentKinds } from '../ingest/attachment-kinds.js';
-import { AutoKind } from '../ingest/robots.js';
+import { AutoKind } from '../ingest/robot-detector.js';
 import { Account, CategorySource, type TrustedContext } from '../ingest/trusted-context.js';
 
 /**

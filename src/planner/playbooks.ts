@@ -1,4 +1,4 @@
-import type { AutoKind } from '../ingest/robots.js';
+import type { AutoKind } from '../ingest/robot-detector.js';
 import type { Plan, Step } from './plan.js';
 import type { PlannerView } from './planner-view.js';
 

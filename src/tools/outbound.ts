@@ -35,8 +35,3 @@ export async function sendMailOnce(
 export function sentMessageId(ctx: Pick<ToolContext, 'idempotencyKey' | 'config'>, part?: string): string {
   return outboundMessageId(part ? `${ctx.idempotencyKey}:${part}` : ctx.idempotencyKey, ctx.config.mailbox.address);
 }
-
-/** A header-safe one-line subject. */
-export function oneLine(text: string, max = 200): string {
-  return text.replace(/[\r\n\t]+/g, ' ').trim().slice(0, max);
-}

@@ -115,6 +115,14 @@ describe('mailroom start (a real daemon process)', () => {
     expect(stderr).not.toContain(dovecot.password);
   });
 
+  it('reads the old role name ingest as imap, with one deprecation warning (deployed units keep working)', () => {
+    const warnings: string[] = [];
+    expect(parseRoles('ingest,web', (m) => warnings.push(m))).toEqual(['imap', 'web']);
+    expect(warnings).toEqual(['role "ingest" is now called "imap"; the old name still works but is deprecated']);
+    expect(parseRoles('imap,triage', (m) => warnings.push(m))).toEqual(['imap', 'triage']);
+    expect(warnings).toHaveLength(1);
+  });
+
   it('refuses an unknown role and a missing secret with one clear error each', () => {
     expect(() => parseRoles('ingest,mailman')).toThrow(/unknown role mailman/);
     expect(parseRoles('web, executor')).toEqual(['executor', 'web']);

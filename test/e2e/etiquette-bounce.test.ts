@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EmailId } from '../../src/ids.js';
-import { dsnOutcome, linkBounce, readBounces } from '../../src/ingest/bounces.js';
+import { linkBounce, readBounces } from '../../src/ingest/bounces.js';
+import { dsnOutcome } from '../../src/ingest/dsn-parser.js';
 import { email, startRig, type Instance, type Rig } from '../etiquette/instance.js';
 import type { SmtpCapture } from '../harness/smtp-capture.js';
 

@@ -81,7 +81,7 @@ describe('shadow mode on an IMAP mailbox (real Dovecot, Redis, SMTP)', () => {
       exampleExtras(smtp.url),
     );
     const shadowDaemon = await startDaemon(shadowConfig, logger, {
-      roles: ['ingest', 'triage', 'planner', 'executor'],
+      roles: ['imap', 'triage', 'planner', 'executor'],
     });
     running.push(shadowDaemon);
     const oldIds = OLD.map(idOf);
@@ -121,7 +121,7 @@ describe('shadow mode on an IMAP mailbox (real Dovecot, Redis, SMTP)', () => {
     );
     expect(liveConfig.imap[0]?.shadow).toBe(false);
     const liveDaemon = await startDaemon(liveConfig, logger, {
-      roles: ['ingest', 'triage', 'planner', 'executor'],
+      roles: ['imap', 'triage', 'planner', 'executor'],
     });
     running.push(liveDaemon);
     await liveDaemon.imap?.watchers[0]?.firstSync;

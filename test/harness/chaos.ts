@@ -221,7 +221,7 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
     // The poison: a bug report (reply, then a ticket whose webhook never answers for it).
     if (usePoison) poisonId = ids[mail.findIndex((m) => m.file.startsWith('09-'))] ?? null;
 
-    roles.push(startRole('ingest+triage', 'ingest,triage', env), startRole('planner', 'planner', env));
+    roles.push(startRole('imap+triage', 'imap,triage', env), startRole('planner', 'planner', env));
     const execs: RoleProcess[] = [];
     for (let i = 0; i < executors; i++) execs.push(startRole(`executor-${i + 1}`, 'executor', env));
     roles.push(...execs);

@@ -37,7 +37,7 @@ describe('a refused IMAP login or a wrong tls mode is named as such', () => {
     // The wrong password comes from the environment, as a real one would.
     const env = { REDIS_URL: redis.url, MAILROOM_PREFIX: redis.prefix(), WRONG_IMAP_PASSWORD: WRONG_PASSWORD };
     const config = imapConfig(dovecot, env, { folders: ['Auth'], ...imap }, { http: { port: 0 } });
-    const d = await startDaemon(config, createLogger({ level: 'info', destination: sink }), { roles: ['ingest', 'web'] });
+    const d = await startDaemon(config, createLogger({ level: 'info', destination: sink }), { roles: ['imap', 'web'] });
     running.push(d);
     const health = async () => {
       const res = await fetch(`http://127.0.0.1:${d.http?.port ?? 0}/healthz`);

@@ -34,7 +34,7 @@ describe('IMAP ingest against a real Dovecot', () => {
     const admin = await connectImap(dovecot);
     await admin.mailboxCreate(folder).finally(() => admin.logout());
     const config = imapConfig(dovecot, { REDIS_URL: redis.url, MAILROOM_PREFIX: prefix }, { folders: [folder], ...imap }, extra);
-    const d = await startDaemon(config, logger, { roles: ['ingest', 'triage', 'planner', 'executor'], ...opts });
+    const d = await startDaemon(config, logger, { roles: ['imap', 'triage', 'planner', 'executor'], ...opts });
     running.push(d);
     await d.imap?.watchers[0]?.firstSync;
     return d;

@@ -7,7 +7,8 @@
 import { describe, expect, it } from 'vitest';
 import { MailroomError } from '../../src/errors.js';
 import { parseEmail, scanMimeShape, type ScanMeter } from '../../src/ingest/parse-email.js';
-import { extractBouncedMessageIds, robotSignalsFromHeaders } from '../../src/ingest/robots.js';
+import { extractBouncedMessageIds } from '../../src/ingest/dsn-parser.js';
+import { robotSignalsFromHeaders } from '../../src/ingest/robot-signals.js';
 
 const MB = 1024 * 1024;
 const HEAD = 'From: Pat <pat@customer.example>\r\nTo: support@acme.example\r\nSubject: hi\r\nMessage-ID: <p@customer.example>\r\n';

@@ -3,13 +3,10 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { simpleParser } from 'mailparser';
 import { describe, expect, it } from 'vitest';
-import {
-  RobotVerdict,
-  detectRobot,
-  extractBouncedMessageIds,
-  robotSignalsFromHeaders,
-} from '../../src/ingest/robots.js';
-import type { AutoKind, HeaderField, RobotPolicy, RobotSignals } from '../../src/ingest/robots.js';
+import { extractBouncedMessageIds } from '../../src/ingest/dsn-parser.js';
+import { RobotVerdict, detectRobot } from '../../src/ingest/robot-detector.js';
+import type { AutoKind, HeaderField, RobotPolicy, RobotSignals } from '../../src/ingest/robot-detector.js';
+import { robotSignalsFromHeaders } from '../../src/ingest/robot-signals.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/robots/', import.meta.url));
 const policy: RobotPolicy = { ourDomains: ['acme.example', 'mailroom.acme.example'] };

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { z } from 'zod';
 import { describe, expect, it } from 'vitest';
-import { AutoKind } from '../../src/ingest/robots.js';
+import { AutoKind } from '../../src/ingest/robot-detector.js';
 import { PLAYBOOK_CATEGORIES } from '../fixtures/categories.js';
 import { trustedContext, viewOf, type ContextOverrides } from '../fixtures/trusted-context.js';
 import { decideApproval } from '../../src/planner/approval-policy.js';
@@ -149,7 +149,7 @@ describe('decideApproval', () => {
     expect(decision.reasons).toHaveLength(2);
   });
 
-  // Regression (fixed): decideApproval ignores `context.auto`. robots.ts promises that a robot verdict takes
+  // Regression (fixed): decideApproval ignores `context.auto`. robot-detector.ts promises that a robot verdict takes
   // privileges away ("no automatic reply, no auto-approval"), but a send_reply plan for an
   // auto-reply from a verified sender (a cached or LLM plan; the playbook planner would not make
   // one) is auto-approved, so two autoresponders can loop.

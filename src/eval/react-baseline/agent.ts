@@ -1,4 +1,3 @@
-// eslint-disable-next-line no-restricted-imports -- the baseline is what a team builds without Mailroom: its own client, not Mailroom's gateway
 import { OpenAI } from 'openai';
 import type { ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
 import { parseJsonObject } from '../effects.js';

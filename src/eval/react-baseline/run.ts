@@ -1,4 +1,3 @@
-// eslint-disable-next-line no-restricted-imports -- the baseline is what a team builds without Mailroom: its own client, not Mailroom's gateway
 import type { OpenAI } from 'openai';
 import { simpleParser } from 'mailparser';
 import { emailIdFor } from '../../ids.js';

@@ -9,6 +9,7 @@
  * never grants any. A sender who forges `Auto-Submitted` only loses service for their own mail.
  */
 import { z } from 'zod';
+import { stripComments, unfold } from './header-syntax.js';
 
 /** What kind of machine (if any) wrote a message. */
 export const AutoKind = z.enum(['none', 'autoreply', 'bulk', 'list', 'bounce', 'loop']);
@@ -56,60 +57,8 @@ export const RobotPolicy = z.object({
 });
 export type RobotPolicy = z.infer<typeof RobotPolicy>;
 
-/** What the adapter cannot (or should not) take from raw header lines. */
-export const RobotSignalExtras = z.object({
-  /** Parsed From address (e.g. `parsed.from?.value[0]?.address`); else taken from the From line. */
-  from: z.string().nullable().optional(),
-  /** Envelope sender if the source knows it; else the topmost `Return-Path`, else null. */
-  envelopeFrom: z.string().nullable().optional(),
-  /** Decoded subject (e.g. `parsed.subject`); else the Subject line, RFC 2047-decoded here. */
-  subject: z.string().nullable().optional(),
-});
-export type RobotSignalExtras = z.infer<typeof RobotSignalExtras>;
-
 // ---------------------------------------------------------------------------------------------
 // Header value helpers
-
-/** RFC 5322 unfolding: a line break followed by whitespace is not part of the value. */
-function unfold(value: string): string {
-  return value.replace(/\r?\n(?=[ \t])/g, '').replace(/[\r\n]+/g, ' ');
-}
-
-/**
- * Removes RFC 5322 comments (nested, with quoted-pairs) outside quoted strings, so that
- * `auto-replied (vacation)` and `auto-replied` compare equal. An unclosed comment swallows the
- * rest, which is what a strict parser would do as well.
- */
-function stripComments(value: string): string {
-  // Kept text is collected as slices of the input, not character by character, so a long value
-  // costs one pass and one copy.
-  const kept: string[] = [];
-  let from = 0;
-  let depth = 0;
-  let quoted = false;
-  for (let i = 0; i < value.length; i++) {
-    const ch = value.charCodeAt(i);
-    if (ch === 92 /* \\ */ && (quoted || depth > 0)) {
-      i++;
-    } else if (quoted) {
-      if (ch === 34 /* " */) quoted = false;
-    } else if (ch === 40 /* ( */) {
-      if (depth === 0) kept.push(value.slice(from, i));
-      depth++;
-    } else if (ch === 41 /* ) */ && depth > 0) {
-      depth--;
-      // A comment separates tokens like whitespace does.
-      if (depth === 0) {
-        kept.push(' ');
-        from = i + 1;
-      }
-    } else if (depth === 0 && ch === 34) {
-      quoted = true;
-    }
-  }
-  if (depth === 0) kept.push(value.slice(from));
-  return kept.join('');
-}
 
 /** The leading keyword of a structured value: `Auto-Replied (x); a=b` → `auto-replied`. */
 function keyword(value: string): string {
@@ -333,7 +282,7 @@ function verdict(kind: AutoKind, reason: string): RobotVerdict {
  *    come before the reference check below because real DSNs (Postfix, Exim, Exchange, Gmail)
  *    carry `Auto-Submitted` and `In-Reply-To`/`References` to our Message-ID: a bounce must
  *    stay a bounce so it can be linked to the failed outbound message
- *    ({@link extractBouncedMessageIds}).
+ *    (`extractBouncedMessageIds` in `dsn-parser.ts`).
  * 3. `autoreply` — any other `multipart/report` (read receipts i.e. disposition-notification,
  *    feedback reports): machine-made answers to a message, but not delivery failures, and not
  *    a loop risk worth an alarm.
@@ -419,199 +368,4 @@ export function detectRobot(signals: RobotSignals, policy: RobotPolicy): RobotVe
 /** The header (or heuristic) name of a reason: `Auto-Submitted: auto-replied` → `Auto-Submitted`. */
 function signalName(reason: string): string {
   return reason.split(':')[0] ?? reason;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Adapter from mailparser
-
-/** The value part of a raw `Key: value` line, unfolded and trimmed. */
-function lineValue(line: string): string {
-  const colon = line.indexOf(':');
-  return colon < 0 ? '' : unfold(line.slice(colon + 1)).trim();
-}
-
-/** The first address in a From value, lowercased; quoted display names cannot fake it. */
-function firstAddress(value: string): string | null {
-  const cleaned = stripComments(value).replace(/"(?:[^"\\]|\\.)*"/g, '');
-  const angle = /<([^<>\s]+)>/.exec(cleaned);
-  if (angle?.[1]) return angle[1].toLowerCase();
-  // Prefer a token with an @; a bare `MAILER-DAEMON` is the only common address without one.
-  // Matches start only where a token starts, so a long token without an @ is read once, not
-  // once from each of its characters.
-  const bare = /(?<![^\s<>(),;:"])[^\s<>(),;:"@]+@[^\s<>(),;:"]+/.exec(cleaned) ?? /[^\s<>(),;:"]+/.exec(cleaned);
-  return bare ? bare[0].toLowerCase() : null;
-}
-
-/** `<>` → `''`, `<a@b>` → `a@b`; the null sender is the interesting case. */
-function envelopeAddress(value: string): string {
-  const cleaned = stripComments(value).trim();
-  const angle = /<([^<>]*)>/.exec(cleaned);
-  return (angle ? (angle[1] ?? '') : cleaned).trim().toLowerCase();
-}
-
-/** RFC 2047 encoded-words, for when the caller did not pass a decoded subject. */
-function decodeEncodedWords(value: string): string {
-  const word = /=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=/g;
-  // Whitespace between two adjacent encoded-words is not part of the text (RFC 2047 §6.2).
-  const joined = value.replace(/(\?=)\s+(?==\?)/g, '$1');
-  return joined.replace(word, (whole: string, charset: string, encoding: string, text: string) => {
-    try {
-      const bytes =
-        encoding.toLowerCase() === 'b'
-          ? Buffer.from(text, 'base64')
-          : Buffer.from(
-              text
-                .replace(/_/g, ' ')
-                .replace(/=([0-9a-fA-F]{2})/g, (_m: string, hex: string) =>
-                  String.fromCharCode(parseInt(hex, 16)),
-                ),
-              'latin1',
-            );
-      // RFC 2231 allows a language suffix: utf-8*en.
-      return new TextDecoder(charset.split('*')[0] ?? charset).decode(bytes);
-    } catch {
-      // Unknown charset: keep the raw word rather than fail; it only weakens the subject rule.
-      return whole;
-    }
-  });
-}
-
-/**
- * Builds {@link RobotSignals} from mailparser's `parsed.headerLines` (each `line` is the raw
- * `Key: value`, possibly folded). Pass `extra.from` and `extra.subject` from the parsed message
- * when available; otherwise they are read from the header lines. Without `extra.envelopeFrom`
- * the topmost `Return-Path` (written by the final delivering MTA) stands in for the envelope
- * sender — forgeable on undelivered .eml files, which is fine for a privilege-removing signal.
- */
-export function robotSignalsFromHeaders(
-  lines: ReadonlyArray<{ key: string; line: string }>,
-  extra: RobotSignalExtras = {},
-): RobotSignals {
-  const headers: HeaderField[] = lines.map(({ key, line }) => {
-    const name = key.trim() !== '' ? key : line.slice(0, Math.max(0, line.indexOf(':')));
-    return { key: name.trim().toLowerCase(), value: lineValue(line) };
-  });
-  const first = (key: string): string | undefined => headers.find((h) => h.key === key)?.value;
-
-  const fromLine = first('from');
-  const from = extra.from !== undefined ? extra.from : fromLine !== undefined ? firstAddress(fromLine) : null;
-
-  const returnPath = first('return-path');
-  const envelopeFrom =
-    extra.envelopeFrom !== undefined
-      ? extra.envelopeFrom
-      : returnPath !== undefined
-        ? envelopeAddress(returnPath)
-        : null;
-
-  const subjectLine = first('subject');
-  const subject =
-    extra.subject !== undefined
-      ? extra.subject
-      : subjectLine !== undefined
-        ? decodeEncodedWords(subjectLine)
-        : null;
-
-  return {
-    headers,
-    from: from === null ? null : from.trim().toLowerCase(),
-    envelopeFrom,
-    // RFC 2045 §5.2: a message without Content-Type is text/plain.
-    contentType: first('content-type') ?? 'text/plain',
-    subject,
-  };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Linking bounces to our outbound mail
-
-/** MIME types whose content is (the headers of) the original message or an MDN's fields. */
-const EMBEDDED_PART =
-  /content-type:\s*(?:message\/(?:rfc822|global-headers|global|disposition-notification)|text\/rfc822-headers)(?=[\s;]|$)/gi;
-
-/** Header fields that name the original message: its own Message-ID, or an MDN's pointer to it. */
-const ID_FIELDS = new Set(['message-id', 'original-message-id']);
-
-const MAX_IDS = 50;
-
-/**
- * Message-IDs from the header block starting at `start` (up to the first blank line), read in
- * place: no copy of the rest of the text. Returns where the block ends.
- */
-function idsFromHeaderBlock(text: string, start: number, out: string[], meter?: { steps: number }): number {
-  let fieldStart = start;
-  let pos = start;
-  const takeField = (end: number) => {
-    if (end <= fieldStart || out.length >= MAX_IDS) return;
-    const colon = text.indexOf(':', fieldStart);
-    if (colon < 0 || colon >= end || colon - fieldStart > 80) return;
-    if (!ID_FIELDS.has(text.slice(fieldStart, colon).trim().toLowerCase())) return;
-    for (const id of text.slice(colon + 1, end).match(/<[^<>\s@]+@[^<>\s@]+>/g) ?? []) {
-      if (!out.includes(id) && out.length < MAX_IDS) out.push(id);
-    }
-  };
-  for (;;) {
-    if (meter) meter.steps += 1;
-    const nl = text.indexOf('\n', pos);
-    const lineEnd = nl < 0 ? text.length : nl;
-    if (text.slice(pos, lineEnd).trim() === '') {
-      takeField(pos);
-      return lineEnd;
-    }
-    const first = text.charCodeAt(pos);
-    // A line not starting with whitespace starts a new field; a folded line continues the last.
-    if (pos > fieldStart && first !== 32 && first !== 9) {
-      takeField(pos);
-      fieldStart = pos;
-    }
-    if (nl < 0) {
-      takeField(text.length);
-      return text.length;
-    }
-    pos = nl + 1;
-  }
-}
-
-/**
- * Finds the Message-IDs (angle-bracketed, as written, e.g. `<r7.step-send@acme.example>`) of the
- * message a DSN or MDN reports on, so a bounce can be linked to our outbound message.
- *
- * Input is either the text of the report's `text/rfc822-headers`, `message/rfc822` or
- * `message/disposition-notification` part (mailparser's attachment content), or a whole raw
- * report: then only the header blocks following those parts' Content-Type are read, so the
- * report's own Message-ID and any IDs in the original body are ignored. Transfer-encoded
- * (base64) parts must be decoded by the caller.
- *
- * DSNs are unauthenticated: anyone can send one naming our Message-ID. Treat the link as a hint
- * (e.g. mark a delivery as failed), never as grounds for a privileged action.
- */
-export function extractBouncedMessageIds(rawOrText: string, meter?: { steps: number }): string[] {
-  const text = rawOrText.replace(/\r\n?/g, '\n');
-  const out: string[] = [];
-  let sawPart = false;
-  // Linear whatever the number of markers: the search for the blank line that ends a part's MIME
-  // headers resumes where the last one stopped, and a header block is read at most once, even
-  // when many markers lead to it.
-  let searchedFrom = -1;
-  let blank = -1;
-  let readUpTo = -1;
-  for (const match of text.matchAll(EMBEDDED_PART)) {
-    sawPart = true;
-    if (meter) meter.steps += 1;
-    if (out.length >= MAX_IDS) break;
-    // The embedded headers start after the blank line that ends this part's MIME headers.
-    if (searchedFrom < 0 || (blank >= 0 && blank < match.index)) {
-      searchedFrom = match.index;
-      blank = text.indexOf('\n\n', match.index);
-    }
-    if (blank < 0) break;
-    if (blank + 2 <= readUpTo) continue;
-    readUpTo = idsFromHeaderBlock(text, blank + 2, out, meter);
-  }
-  if (!sawPart) {
-    let start = 0;
-    while (text.charCodeAt(start) === 10) start += 1;
-    idsFromHeaderBlock(text, start, out, meter);
-  }
-  return out;
 }
