@@ -6,7 +6,8 @@ import type { ToolDescriptor } from '../tools/tool.js';
 import { replySubject } from '../tools/send-reply.js';
 import { StoredDraft } from '../tools/draft-reply.js';
 import type { ShownEffect } from '../queues/approval-job.js';
-import { resolveArgs, type LabelledOutput } from './resolve-args.js';
+import type { LabelledOutput } from '../run/run-store.js';
+import { resolveArgs } from './resolve-args.js';
 
 /**
  * An effect is what leaves Mailroom or cannot be taken back: anything outward (`external`), with

@@ -5,7 +5,7 @@ import type { StoredPlan } from '../planner/stored-plan.js';
 import type { ApprovalJob, ShownEffect } from '../queues/approval-job.js';
 import type { AuditEvent } from '../audit/audit-trail.js';
 import { describeEffect, effectAmounts, effectDigest, effectsDigest, isEffect } from './effects.js';
-import type { LabelledOutput } from './resolve-args.js';
+import type { LabelledOutput } from '../run/run-store.js';
 import type { ReviewRecord } from './review-record.js';
 
 /** How much of the sender's text the review shows (the whole email is in the raw store). */
