@@ -8,6 +8,16 @@ import { parsePlaceholder, type Step } from '../planner/plan.js';
 import type { LabelledOutput } from '../run/run-store.js';
 import type { ToolDescriptor } from '../tools/tool.js';
 
+/**
+ * What a step's placeholders resolve from: the trusted context (`{{context.…}}`), the email's
+ * content ref (`{{email.ref}}`) and the labelled outputs of earlier steps (`{{steps.…}}`).
+ */
+export interface RefSources {
+  trusted: TrustedContext;
+  emailRef: ContentRef;
+  outputs: Record<string, LabelledOutput>;
+}
+
 export interface ResolvedArgs {
   args: Record<string, unknown>;
   labels: Record<string, Label>;
@@ -32,7 +42,7 @@ function pick(value: unknown, path: readonly string[]): unknown {
 export function resolveArgs(
   step: Step,
   tool: ToolDescriptor,
-  sources: { context: TrustedContext; emailRef: ContentRef; outputs: Record<string, LabelledOutput> },
+  sources: RefSources,
 ): ResolvedArgs {
   const args: Record<string, unknown> = {};
   const labels: Record<string, Label> = {};
@@ -45,7 +55,7 @@ export function resolveArgs(
       value = sources.emailRef;
       label = refLabel(ref);
     } else if (ref?.kind === 'context') {
-      value = pick(sources.context, ref.path);
+      value = pick(sources.trusted, ref.path);
       label = refLabel(ref);
     } else if (ref?.kind === 'step') {
       const out = sources.outputs[ref.stepId];

@@ -1,11 +1,11 @@
 import type { AppContext } from '../context.js';
 import { MailroomError } from '../errors.js';
-import { PlanId, type ContentRef, type EmailId } from '../ids.js';
-import type { TrustedContext } from '../ingest/trusted-context.js';
+import { PlanId, type EmailId } from '../ids.js';
 import type { Step } from '../planner/plan.js';
-import { keepForReview, loadOutputs, loadPlan, loadTriage, type LabelledOutput } from '../run/run-store.js';
+import { keepForReview, loadOutputs, loadPlan, loadTriage } from '../run/run-store.js';
 import type { ToolDescriptor } from '../tools/tool.js';
 import { describeEffect, effectDigest } from './effects.js';
+import type { RefSources } from './resolve-args.js';
 import { approvalJobId, parseApprovalJobId } from './review-ids.js';
 import { nextReviewSeq, readReview, writeReview, type ReviewRecord, type ReviewState } from './review-record.js';
 import { buildReview } from './review-view.js';
@@ -51,7 +51,7 @@ export async function openReview(
     resumeAt,
     reasons: clipped,
     stored,
-    context: triage.trusted,
+    trusted: triage.trusted,
     emailRef: triage.emailRef,
     outputs,
   });
@@ -94,7 +94,7 @@ export async function checkApprovedEffect(
   planId: PlanId,
   step: Step,
   tool: ToolDescriptor,
-  sources: { context: TrustedContext; emailRef: ContentRef; outputs: Record<string, LabelledOutput> },
+  sources: RefSources,
 ): Promise<{ ok: true; reviewer: string } | { ok: false; reason: string }> {
   const review = await readReview(app, planId);
   if (!review || review.status !== 'approved' || !review.decidedBy) {

@@ -283,7 +283,7 @@ export async function runStep(app: AppContext, job: JobData<'steps'>, attempt: n
     const tool = app.registry.get(step.tool);
     if (!tool) throw new MailroomError('TOOL_UNKNOWN', `tool ${step.tool} is not in the registry`);
     const triage = await loadTriage(app, emailId);
-    const sources = { context: triage.trusted, emailRef: triage.emailRef, outputs };
+    const sources = { trusted: triage.trusted, emailRef: triage.emailRef, outputs };
     const resolved = resolveArgs(step, tool, sources);
     // An effect after the gate (or any effect an approval is claimed for) runs only as the
     // reviewer saw it: the approval is read from Mailroom's review record, never from job data.

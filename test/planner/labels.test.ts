@@ -35,7 +35,7 @@ describe('one label rule for the validator and the executor', () => {
     const tool = registry.get('send_email');
     if (!tool) throw new Error('send_email missing');
     const resolved = resolveArgs(send, tool, {
-      context: trustedContext(),
+      trusted: trustedContext(),
       emailRef: newUntrustedRef('content'),
       outputs: { draft: { value: { ref: newUntrustedRef('draft'), needsReview: false }, label: { tainted: false, conf: 'public' }, taintedFields: [] } },
     });
