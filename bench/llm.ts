@@ -9,7 +9,8 @@ import type { Config } from '../src/config.js';
 import type { AppContext } from '../src/context.js';
 import type { EmailId } from '../src/ids.js';
 import type { LlmGateway } from '../src/llm/gateway.js';
-import { loadTriage, plannerViewFor } from '../src/planner/plan-worker.js';
+import { plannerViewFor } from '../src/run/lifecycle.js';
+import { loadTriage } from '../src/run/run-store.js';
 import { planEmail } from '../src/planner/planner.js';
 import { submitEmail } from '../src/ingest/submit.js';
 import { benchConfig, corpus, mapLimit, percentile, restingCount, round, waitResting } from './lib.js';
@@ -126,8 +127,7 @@ async function plannerCallsNoCache(app: AppContext, ids: readonly EmailId[], byR
     // Quarantined mail never reached the planner: nothing to ask about.
     const triage = await loadTriage(app, id).catch(() => null);
     if (!triage) return;
-    const { context } = triage;
-    await planEmail({ llm: app.llm, registry: app.registry, cache: null }, plannerViewFor(app, context));
+    await planEmail({ llm: app.llm, registry: app.registry, cache: null }, plannerViewFor(app, triage.trusted));
   });
   return byRole('planner').length - before;
 }

@@ -16,27 +16,42 @@ import { loadKnowledgeBase, type KnowledgeBase } from './tools/knowledge-base.js
 import { createMailer, type Mailer } from './tools/mailer.js';
 import { createRegistry, type ToolRegistry } from './tools/registry.js';
 
-/** Everything a stage needs, built once at start and passed in; nothing is created on import. */
-export interface AppContext {
+/**
+ * The services a tool may use (its `ToolContext` adds the step it runs in). A tool that needs a
+ * new service: add it here and build it in `createContext` — the lifecycle hands every tool
+ * these through `toolServices`, so nothing else changes.
+ */
+export interface ToolServices {
   config: Config;
-  logger: Logger;
   redis: Redis;
   keys: RedisKeys;
+  llm: LlmGateway;
+  kb: KnowledgeBase;
+  accounts: AccountsDirectory;
+  content: ContentStore;
+  mailer: Mailer;
+  /** The time tools stamp on what they record; tests may fix it. */
+  clock: () => Date;
+}
+
+/** The tool services of an app, and nothing else of it (no ledger, queues or audit trail). */
+export function toolServices(app: ToolServices): ToolServices {
+  const { config, redis, keys, llm, kb, accounts, content, mailer, clock } = app;
+  return { config, redis, keys, llm, kb, accounts, content, mailer, clock };
+}
+
+/** Everything a stage needs, built once at start and passed in; nothing is created on import. */
+export interface AppContext extends ToolServices {
+  logger: Logger;
   queues: Queues;
   ledger: EmailLedger;
   audit: AuditTrail;
-  content: ContentStore;
-  llm: LlmGateway;
   registry: ToolRegistry;
-  kb: KnowledgeBase;
-  accounts: AccountsDirectory;
-  mailer: Mailer;
   /** Our own DKIM/DMARC check for mail without trusted Authentication-Results; null when turned off. */
   senderCheck: LocalSenderCheck | null;
   /** Where Redis is: the configured URL or the embedded server's. */
   redisUrl: string;
   embeddedRedis: EmbeddedRedis | null;
-  clock: () => Date;
   close(): Promise<void>;
 }
 
@@ -57,6 +72,11 @@ export async function createContext(
      * @defaultValue false
      */
     attachToRunning?: boolean;
+    /**
+     * Wraps the audit trail as it is built, e.g. so that the daemon's metrics count audit writes
+     * (src/daemon/metrics.ts). @defaultValue the trail as is
+     */
+    observeAudit?: (trail: AuditTrail) => AuditTrail;
   } = {},
 ): Promise<AppContext> {
   const accounts = loadAccounts(config.accountsFile);
@@ -94,7 +114,7 @@ export async function createContext(
     keys,
     queues,
     ledger: createEmailLedger(redis, keys, clock, logger.child({ component: 'ledger' })),
-    audit: createAuditTrail(redis, keys, clock),
+    audit: (options.observeAudit ?? ((trail) => trail))(createAuditTrail(redis, keys, clock)),
     content: createContentStore(redis, keys, config.contentTtlSeconds),
     llm: createLlmGateway(config, logger),
     registry: createRegistry(),

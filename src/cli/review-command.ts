@@ -1,7 +1,8 @@
 import type { Config } from '../config.js';
 import { createContext } from '../context.js';
 import { MailroomError } from '../errors.js';
-import { approveParked, parseApprovalJobId, rejectParked } from '../executor/review.js';
+import { parseApprovalJobId } from '../executor/review.js';
+import { approveParked, rejectParked } from '../run/lifecycle.js';
 import { readReview } from '../executor/review-record.js';
 import { EmailId } from '../ids.js';
 import type { Logger } from '../logger.js';

@@ -90,9 +90,18 @@ function printCredentials({ url, login }: { url: string; login: { name: string; 
 /** Starts the given roles (all by default) and returns once they run. */
 export async function startDaemon(config: Config, logger: Logger, options: DaemonOptions = {}): Promise<Daemon> {
   const roles = options.roles ?? DAEMON_ROLES;
-  const app = await createContext(config, logger, options.dnsResolver ? { dnsResolver: options.dnsResolver } : {});
-  const metrics = createMetrics(app);
-  app.audit = metrics.observeAudit(app.audit);
+  // The metrics read the app at scrape time, and count audit writes (step durations, failures,
+  // notices, would-do effects) as the trail records them: the trail is built wrapped.
+  let built: AppContext | null = null;
+  const metrics = createMetrics(() => {
+    if (!built) throw new MailroomError('INTERNAL', 'metrics scraped before the app was built');
+    return built;
+  });
+  const app = await createContext(config, logger, {
+    ...(options.dnsResolver ? { dnsResolver: options.dnsResolver } : {}),
+    observeAudit: (trail) => metrics.observeAudit(trail),
+  });
+  built = app;
   const workerRoles = roles.filter((r): r is Role => r === 'triage' || r === 'planner' || r === 'executor');
   const workers = startWorkers(app, workerRoles, options.onWorkerStuck ? { onStuck: options.onWorkerStuck } : {});
   let imap: ImapSources | null = null;

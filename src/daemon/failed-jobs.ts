@@ -1,15 +1,9 @@
 import { UnrecoverableError, type Job } from 'bullmq';
-import { RESTING_STATES } from '../audit/email-ledger.js';
-import { quarantine } from '../audit/outcomes.js';
 import type { AppContext } from '../context.js';
 import { MailroomError, toMailroomError } from '../errors.js';
-import { EmailId } from '../ids.js';
-import { QueueCatalog, type QueueKey } from '../queues/catalog.js';
+import { emailIdOfJob, settleForGood, type WorkQueue } from '../run/settle.js';
 
-/** The worker queues whose jobs carry an email and whose failures must settle it. */
-export type WorkQueue = Extract<QueueKey, 'ingest' | 'plan' | 'steps'>;
-
-const STAGE: Record<WorkQueue, 'ingest' | 'plan' | 'steps'> = { ingest: 'ingest', plan: 'plan', steps: 'steps' };
+export type { WorkQueue };
 
 /** Whether BullMQ has given up on this job: no attempts left, or failed without a retry (stalled too often, unrecoverable). */
 export function failedForGood(job: Job, err: unknown): boolean {
@@ -18,25 +12,16 @@ export function failedForGood(job: Job, err: unknown): boolean {
 
 /**
  * Brings the email of a job BullMQ gave up on to rest: the dead-letter queue and `quarantined`
- * with the reason. Processors settle every failure they see themselves; this covers what they
- * cannot see — a job that killed its worker more than `maxStalledCount` times (a poison job, which
- * BullMQ fails without running it again) or a last attempt whose own settling failed. Idempotent:
- * an email already at rest is left alone.
+ * with the reason. Processors settle every failure they see themselves (src/run/settle.ts); this
+ * covers what they cannot see — a job that killed its worker more than `maxStalledCount` times (a
+ * poison job, which BullMQ fails without running it again) or a last attempt whose own settling
+ * failed. Idempotent: an email already at rest is left alone.
  */
 export async function settleFailedJob(app: AppContext, queue: WorkQueue, job: Job, err: unknown): Promise<boolean> {
-  const parsed = QueueCatalog[queue].schema.safeParse(job.data);
-  const emailId = parsed.success ? EmailId.safeParse(parsed.data.emailId) : null;
-  const id = emailId?.success ? emailId.data : null;
-  if (id) {
-    const rec = await app.ledger.get(id);
-    if (rec && RESTING_STATES.includes(rec.state)) return false;
-  }
   const cause = job.deferredFailure
     ? new MailroomError('JOB_STALLED', `the ${queue} job stopped its worker ${job.stalledCounter} time(s) (a crash or a kill each time); not retried again`)
     : toMailroomError(err);
-  app.logger.error({ queue, jobId: job.id, emailId: id, code: cause.publicCode }, 'job failed for good; dead-lettered');
-  await quarantine(app, id, STAGE[queue], cause, null);
-  return true;
+  return settleForGood(app, queue, emailIdOfJob(job.data), cause, job.id);
 }
 
 /**

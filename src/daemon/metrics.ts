@@ -18,7 +18,15 @@ export interface Metrics {
   watchers: readonly FolderWatcher[];
 }
 
-export function createMetrics(app: Pick<AppContext, 'ledger' | 'queues' | 'llm' | 'redis' | 'keys'>): Metrics {
+/** What the metrics read at scrape time. */
+export type MetricsSource = Pick<AppContext, 'ledger' | 'queues' | 'llm' | 'redis' | 'keys'>;
+
+/**
+ * The metrics of an app, or of an app still being built (a function returning it at scrape time),
+ * so that the app's audit trail can be built wrapped by {@link Metrics.observeAudit}.
+ */
+export function createMetrics(source: MetricsSource | (() => MetricsSource)): Metrics {
+  const app = typeof source === 'function' ? lazySource(source) : source;
   const registry = new Registry();
   registry.setDefaultLabels({ app: 'mailroom' });
   const metrics: Metrics = { registry, observeAudit, watchers: [] };
@@ -75,7 +83,7 @@ export function createMetrics(app: Pick<AppContext, 'ledger' | 'queues' | 'llm' 
 
   // Whole system, from the counts the plan cache keeps in Redis: the numbers `mailroom status`
   // prints, whichever process planned. Advanced by the difference at each scrape.
-  const cacheStats = createPlanCache(app.redis, app.keys);
+  let cacheStats: ReturnType<typeof createPlanCache> | null = null;
   const seenCache = { hit: 0, miss: 0 };
   new Counter({
     name: 'mailroom_plan_cache_total',
@@ -83,6 +91,7 @@ export function createMetrics(app: Pick<AppContext, 'ledger' | 'queues' | 'llm' 
     labelNames: ['result'],
     registers: [registry],
     async collect() {
+      cacheStats ??= createPlanCache(app.redis, app.keys);
       const { hits, misses } = await cacheStats.stats();
       if (hits > seenCache.hit) this.inc({ result: 'hit' }, hits - seenCache.hit);
       if (misses > seenCache.miss) this.inc({ result: 'miss' }, misses - seenCache.miss);
@@ -147,4 +156,25 @@ export function createMetrics(app: Pick<AppContext, 'ledger' | 'queues' | 'llm' 
     };
   }
   return metrics;
+}
+
+/** A source whose members are looked up on each use (the app exists by the first scrape). */
+function lazySource(get: () => MetricsSource): MetricsSource {
+  return {
+    get ledger() {
+      return get().ledger;
+    },
+    get queues() {
+      return get().queues;
+    },
+    get llm() {
+      return get().llm;
+    },
+    get redis() {
+      return get().redis;
+    },
+    get keys() {
+      return get().keys;
+    },
+  };
 }

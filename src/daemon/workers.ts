@@ -3,7 +3,7 @@ import type { AppContext } from '../context.js';
 import { processIngestJob } from '../ingest/ingest-worker.js';
 import { processPlanJob } from '../planner/plan-worker.js';
 import { processStepJob } from '../executor/step-worker.js';
-import { escalateIfOverdue } from '../executor/review.js';
+import { escalateIfOverdue } from '../run/lifecycle.js';
 import { processNotifyJob } from '../executor/notify.js';
 import { MAX_STALLED_COUNT, QueueCatalog } from '../queues/catalog.js';
 import { failedForGood, settleFailedJob, sweepFailedJobs, type WorkQueue } from './failed-jobs.js';

@@ -1,12 +1,11 @@
 import type { AppContext } from '../context.js';
-import { DraftRef, sha256Hex, type ContentRef } from '../ids.js';
-import type { TrustedContext } from '../ingest/trusted-context.js';
+import { DraftRef, sha256Hex } from '../ids.js';
 import type { Step } from '../planner/plan.js';
 import type { ToolDescriptor } from '../tools/tool.js';
 import { replySubject } from '../tools/send-reply.js';
 import { StoredDraft } from '../tools/draft-reply.js';
 import type { ShownEffect } from '../queues/approval-job.js';
-import { resolveArgs, type LabelledOutput } from './resolve-args.js';
+import { resolveArgs, type RefSources } from './resolve-args.js';
 
 /**
  * An effect is what leaves Mailroom or cannot be taken back: anything outward (`external`), with
@@ -61,7 +60,7 @@ export async function describeEffect(
   app: Pick<AppContext, 'content' | 'config' | 'accounts'>,
   step: Step,
   tool: ToolDescriptor,
-  sources: { context: TrustedContext; emailRef: ContentRef; outputs: Record<string, LabelledOutput> },
+  sources: RefSources,
 ): Promise<ShownEffect> {
   let resolved: Record<string, unknown>;
   try {
@@ -92,7 +91,7 @@ export async function describeEffect(
       args[name] = value === null ? null : 'untrusted text (not shown)';
     }
   }
-  const sender = sources.context.sender.verified ? sources.context.sender.address : null;
+  const sender = sources.trusted.sender.verified ? sources.trusted.sender.address : null;
   let to: string | null = null;
   let subject: string | null = null;
   let summary = `${tool.name} ${canonical(args)}`;
@@ -116,7 +115,7 @@ export async function describeEffect(
     }
     case 'send_reply':
       to = sender;
-      subject = replySubject(sources.context.category.name);
+      subject = replySubject(sources.trusted.category.name);
       summary = `reply to ${sender ?? 'an unverified sender'}${note ? ` (${note})` : ''}`;
       break;
     case 'send_email':

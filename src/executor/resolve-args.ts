@@ -2,17 +2,20 @@ import type { z } from 'zod';
 import { MailroomError } from '../errors.js';
 import { refKindOf, type ContentRef } from '../ids.js';
 import type { TrustedContext } from '../ingest/trusted-context.js';
-import { audienceMayRead, refKinds, type Label } from '../planner/plan-validator.js';
+import { argumentFlow, LITERAL_LABEL, refLabel, type Label } from '../planner/labels.js';
+import { refKinds } from '../planner/plan-validator.js';
 import { parsePlaceholder, type Step } from '../planner/plan.js';
+import type { LabelledOutput } from '../run/run-store.js';
 import type { ToolDescriptor } from '../tools/tool.js';
 
-/** A step output as persisted: the value and the label it carries to later steps. */
-export interface LabelledOutput {
-  value: Record<string, unknown>;
-  /** The whole output's label: confidentiality, and whether any field is tainted. */
-  label: Label;
-  /** Fields derived from untrusted content, as the tool declares; taint is tracked per field. */
-  taintedFields: string[];
+/**
+ * What a step's placeholders resolve from: the trusted context (`{{context.…}}`), the email's
+ * content ref (`{{email.ref}}`) and the labelled outputs of earlier steps (`{{steps.…}}`).
+ */
+export interface RefSources {
+  trusted: TrustedContext;
+  emailRef: ContentRef;
+  outputs: Record<string, LabelledOutput>;
 }
 
 export interface ResolvedArgs {
@@ -39,27 +42,26 @@ function pick(value: unknown, path: readonly string[]): unknown {
 export function resolveArgs(
   step: Step,
   tool: ToolDescriptor,
-  sources: { context: TrustedContext; emailRef: ContentRef; outputs: Record<string, LabelledOutput> },
+  sources: RefSources,
 ): ResolvedArgs {
   const args: Record<string, unknown> = {};
   const labels: Record<string, Label> = {};
   const parkReasons: string[] = [];
   for (const [name, raw] of Object.entries(step.args)) {
     let value: unknown = raw;
-    let label: Label = { tainted: false, conf: 'public' };
+    let label: Label = LITERAL_LABEL;
     const ref = typeof raw === 'string' ? parsePlaceholder(raw) : null;
     if (ref?.kind === 'email') {
       value = sources.emailRef;
-      label = { tainted: true, conf: 'sender' };
+      label = refLabel(ref);
     } else if (ref?.kind === 'context') {
-      value = pick(sources.context, ref.path);
-      label = { tainted: false, conf: 'sender' };
+      value = pick(sources.trusted, ref.path);
+      label = refLabel(ref);
     } else if (ref?.kind === 'step') {
       const out = sources.outputs[ref.stepId];
       if (!out) throw new MailroomError('PLAN_INVALID', `step ${step.id} needs the output of ${ref.stepId}, which has none`);
       value = ref.path.length ? pick(out.value, ref.path) : out.value;
-      const field = ref.path[0];
-      label = { conf: out.label.conf, tainted: field === undefined ? out.label.tainted : out.taintedFields.includes(field) };
+      label = refLabel(ref, { conf: out.label.conf, tainted: out.label.tainted, taintedFields: out.taintedFields });
     }
     // The ref's kind is checked again where it is used: a summary never runs as a draft, even in
     // a plan that slipped past the validator or an output that changed under it.
@@ -69,10 +71,11 @@ export function resolveArgs(
     if ((accepted.size > 0 && value != null && (kind === null || !accepted.has(kind))) || (kind !== null && accepted.size === 0)) {
       throw new MailroomError('TAINT_VIOLATION', `a ${kind ?? 'non-ref'} value reached "${name}" of ${tool.name}, which takes ${accepted.size ? `a ${[...accepted].join('/')} ref` : 'no ref'}`);
     }
-    if (label.tainted && !tool.untrustedInputs.includes(name)) {
+    const flow = argumentFlow(tool, name, label);
+    if (flow.taintViolation) {
       throw new MailroomError('TAINT_VIOLATION', `tainted data reached the control parameter "${name}" of ${tool.name}`);
     }
-    if (tool.audience && !audienceMayRead(tool.audience, label.conf)) {
+    if (flow.audienceConcern && tool.audience) {
       parkReasons.push(`${label.conf} data would reach ${tool.audience} through ${tool.name}.${name}`);
     }
     args[name] = value;

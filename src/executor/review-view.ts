@@ -5,7 +5,7 @@ import type { StoredPlan } from '../planner/stored-plan.js';
 import type { ApprovalJob, ShownEffect } from '../queues/approval-job.js';
 import type { AuditEvent } from '../audit/audit-trail.js';
 import { describeEffect, effectAmounts, effectDigest, effectsDigest, isEffect } from './effects.js';
-import type { LabelledOutput } from './resolve-args.js';
+import type { LabelledOutput } from '../run/run-store.js';
 import type { ReviewRecord } from './review-record.js';
 
 /** How much of the sender's text the review shows (the whole email is in the raw store). */
@@ -93,7 +93,7 @@ export interface ReviewInputs {
   resumeAt: number;
   reasons: string[];
   stored: StoredPlan;
-  context: TrustedContext;
+  trusted: TrustedContext;
   emailRef: ContentRef;
   outputs: Record<string, LabelledOutput>;
 }
@@ -107,16 +107,16 @@ export async function buildReview(
   app: Pick<AppContext, 'registry' | 'content' | 'config' | 'accounts' | 'audit' | 'clock'>,
   input: ReviewInputs,
 ): Promise<{ record: ReviewRecord; view: ApprovalJob }> {
-  const { stored, context, outputs, resumeAt } = input;
+  const { stored, trusted, outputs, resumeAt } = input;
   const effects: ShownEffect[] = [];
   for (const step of stored.plan.steps.slice(resumeAt)) {
     const tool = app.registry.get(step.tool);
     if (!tool || !isEffect(tool)) continue;
-    effects.push(await describeEffect(app, step, tool, { context, emailRef: input.emailRef, outputs }));
+    effects.push(await describeEffect(app, step, tool, { trusted, emailRef: input.emailRef, outputs }));
   }
   const now = app.clock();
   const deadline = new Date(now.getTime() + app.config.approval.deadlineSeconds * 1000);
-  const title = reviewTitle(context, effects, app);
+  const title = reviewTitle(trusted, effects, app);
   const record: ReviewRecord = {
     emailId: input.emailId,
     planId: input.planId,
@@ -129,8 +129,8 @@ export async function buildReview(
     effectDigests: Object.fromEntries(effects.filter((e) => e.pending === null).map((e) => [e.step, effectDigest(e)])),
     digest: effectsDigest(effects),
     registryVersion: stored.registryVersion,
-    category: context.category.name,
-    account: context.account?.id ?? null,
+    category: trusted.category.name,
+    account: trusted.account?.id ?? null,
     title,
   };
   const email: UntrustedContent | null = await app.content.getContent(input.emailRef).catch(() => null);
@@ -138,7 +138,7 @@ export async function buildReview(
   const view: ApprovalJob = {
     'waiting because': input.reasons,
     'effects if you approve': effectLines(effects),
-    'trusted facts': trustedFacts(context),
+    'trusted facts': trustedFacts(trusted),
     steps: stepLines(app, stored, outputs, resumeAt),
     'audit trail': trail.map(auditLine).slice(-60),
     'email — UNTRUSTED, written by the sender; do not follow it': email

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { AppContext } from '../context.js';
 import { MailroomError } from '../errors.js';
-import { MessageRef, type EmailId, type PlanId } from '../ids.js';
+import { MessageRef } from '../ids.js';
 import type { ToolContext, ToolDescriptor } from '../tools/tool.js';
 
 /**
@@ -12,7 +12,8 @@ import type { ToolContext, ToolDescriptor } from '../tools/tool.js';
  *
  * Whether an email is in shadow is fixed when it is taken in (`EmailRecord.mode`) and copied into
  * each of its plans (`StoredPlan.shadow`), so switching a mailbox or the daemon to live later never
- * acts on mail handled in shadow: its plans end here, and nothing of it waits for approval.
+ * acts on mail handled in shadow: its plans end `shadowed` (src/run/lifecycle.ts), and nothing of it
+ * waits for approval.
  */
 
 /** Whether steps of this tool act on the world (and so are previewed, never run, in shadow). */
@@ -42,7 +43,7 @@ export type WouldDo = z.infer<typeof WouldDo>;
 export const ShadowOutcome = z.enum(['complete', 'park', 'escalate']);
 export type ShadowOutcome = z.infer<typeof ShadowOutcome>;
 
-type Deps = Pick<AppContext, 'audit' | 'content' | 'ledger'>;
+type Deps = Pick<AppContext, 'audit' | 'content'>;
 
 /**
  * Runs a write or external step in shadow: the tool's preview (same checks as `run`, so a draft
@@ -73,22 +74,4 @@ export async function previewStep(
   };
   await app.audit.append(ctx.emailId, 'would_do', 'shadow', event);
   return preview.output;
-}
-
-/**
- * Ends an email handled in shadow. A plan a live run would park is not parked: nothing of a
- * shadow email may wait for a reviewer whose approval would then act on it. The reasons it would
- * have parked with are kept, so the report can say how much policy would have auto-approved.
- */
-export async function endShadowed(
-  app: Deps,
-  emailId: EmailId,
-  planId: PlanId,
-  would: ShadowOutcome,
-  reasons: readonly string[] = [],
-): Promise<void> {
-  const clipped = reasons.map((r) => r.slice(0, 300));
-  const reason = `would ${would}${clipped.length ? `: ${clipped.join('; ')}` : ''}`.slice(0, 300);
-  await app.ledger.setState(emailId, 'shadowed', { reason });
-  await app.audit.append(emailId, 'shadowed', 'shadow', { planId, would, reasons: clipped });
 }

@@ -1,5 +1,5 @@
 import type { FetchMessageObject, ImapFlow } from 'imapflow';
-import { quarantine } from '../audit/outcomes.js';
+import { quarantine } from '../run/lifecycle.js';
 import type { AppContext } from '../context.js';
 import { MailroomError } from '../errors.js';
 import { emailIdFor, type EmailId } from '../ids.js';

@@ -1,6 +1,5 @@
-import { z } from 'zod';
 import type { Config } from '../config.js';
-import { ContentRef, type EmailId } from '../ids.js';
+import type { EmailId } from '../ids.js';
 import type { LlmGateway } from '../llm/gateway.js';
 import { classifyContent } from '../tools/classify-email.js';
 import { toAccount, type AccountsDirectory } from './accounts.js';
@@ -8,14 +7,7 @@ import type { ParsedEmail } from './parse-email.js';
 import { detectRobot } from './robot-detector.js';
 import { robotSignalsFromHeaders } from './robot-signals.js';
 import { countFromMailboxes, verifySender, type LocalAuthResult, type VerificationInput } from './sender-verification.js';
-import { SourceInfo, TrustedContext, type Category } from './trusted-context.js';
-
-/**
- * What triage stores per email: the trusted context, the ref of the untrusted content, and where
- * the email came from (the IMAP tools act on the server through it).
- */
-export const TriageRecord = z.object({ context: TrustedContext, contentRef: ContentRef, source: SourceInfo.optional() }).strict();
-export type TriageRecord = z.infer<typeof TriageRecord>;
+import { TrustedContext, type Category, type SourceInfo } from './trusted-context.js';
 
 export interface TriageDeps {
   config: Config;

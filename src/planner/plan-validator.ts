@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { refKindsOfPattern, type RefKind } from '../ids.js';
 import { TrustedContext } from '../ingest/trusted-context.js';
-import type { Confidentiality, ToolDescriptor } from '../tools/tool.js';
 import type { ToolRegistry } from '../tools/registry.js';
+import { argumentFlow, outputLabelFor, refLabel, type Label } from './labels.js';
 import { parsePlaceholder, type Plan, type PlaceholderRef } from './plan.js';
 
 /** One rule, one code: the feedback the LLM planner gets and the audit records. */
@@ -40,24 +40,6 @@ export interface PlanLimits {
 }
 
 export const DEFAULT_LIMITS: PlanLimits = { maxSteps: 12, maxFanOut: 4 };
-
-/** Where a value came from: whether untrusted text shaped it, and who may read it. */
-export interface Label {
-  tainted: boolean;
-  conf: Confidentiality;
-}
-
-const CONF_ORDER: Record<Confidentiality, number> = { public: 0, sender: 1, internal: 2 };
-export function joinConf(a: Confidentiality, b: Confidentiality): Confidentiality {
-  return CONF_ORDER[a] >= CONF_ORDER[b] ? a : b;
-}
-
-/** Who may read data sent to an audience. */
-export function audienceMayRead(audience: 'sender' | 'internal' | 'anyone', conf: Confidentiality): boolean {
-  if (audience === 'internal') return true;
-  if (audience === 'sender') return conf !== 'internal';
-  return conf === 'public';
-}
 
 export interface ValidationResult {
   ok: boolean;
@@ -219,11 +201,14 @@ export function validatePlan(plan: Plan, registry: ToolRegistry, limits: PlanLim
       const label = labelOf(ref, step.id, name, i);
       if (!label) continue;
       inputLabels.push(label);
-      if (label.tainted && !tool.untrustedInputs.includes(name)) {
+      const flow = argumentFlow(tool, name, label);
+      if (flow.taintViolation) {
         err('tainted_control_argument', step.id, name, `"${name}" of ${tool.name} is a control parameter; it cannot take a value derived from untrusted content`);
       }
-      if (tool.audience && tool.untrustedInputs.includes(name) && !audienceMayRead(tool.audience, label.conf)) {
-        parkReasons.push(`step ${step.id}: ${label.conf} data would reach ${tool.audience === 'anyone' ? 'an outside recipient' : 'the sender'} through ${tool.name}`);
+      if (flow.audienceConcern && tool.audience) {
+        const reason = `step ${step.id}: ${label.conf} data would reach ${tool.audience === 'anyone' ? 'an outside recipient' : 'the sender'} through ${tool.name}`;
+        // One reason per step and label, however many of its arguments carry such data.
+        if (!parkReasons.includes(reason)) parkReasons.push(reason);
       }
     }
     outputLabels[step.id] = outputLabelFor(tool, inputLabels);
@@ -234,7 +219,7 @@ export function validatePlan(plan: Plan, registry: ToolRegistry, limits: PlanLim
       if (ref.kind === 'email') {
         const mismatch = refKindMismatch(new Set(['content']), target);
         if (mismatch) err('ref_kind', stepId, arg, `"${arg}" cannot take {{email.ref}}: ${mismatch}`);
-        return { tainted: true, conf: 'sender' };
+        return refLabel(ref);
       }
       if (ref.kind === 'context') {
         const f = fieldAt(TrustedContext, ref.path);
@@ -243,7 +228,7 @@ export function validatePlan(plan: Plan, registry: ToolRegistry, limits: PlanLim
           return null;
         }
         if (!typeCompatible(f, target)) err('argument_type', stepId, arg, `context.${ref.path.join('.')} does not fit "${arg}"`);
-        return { tainted: false, conf: 'sender' };
+        return refLabel(ref);
       }
       const at = index.get(ref.stepId);
       if (at === undefined) {
@@ -270,9 +255,11 @@ export function validatePlan(plan: Plan, registry: ToolRegistry, limits: PlanLim
         const mismatch = refKindMismatch(produced, target);
         if (mismatch) err('ref_kind', stepId, arg, `output ${ref.stepId}.${ref.path.join('.')} does not fit "${arg}": ${mismatch}`);
       } else if (!typeCompatible(f, target)) err('argument_type', stepId, arg, `output ${ref.stepId}.${ref.path.join('.')} does not fit "${arg}"`);
-      const field = ref.path[0];
-      const tainted = ref.path.length === 0 ? sourceTool.taintedOutputs.length > 0 : sourceTool.taintedOutputs.includes(field ?? '');
-      return { tainted, conf: outputLabels[ref.stepId]?.conf ?? 'internal' };
+      return refLabel(ref, {
+        conf: outputLabels[ref.stepId]?.conf ?? 'internal',
+        tainted: sourceTool.taintedOutputs.length > 0,
+        taintedFields: sourceTool.taintedOutputs,
+      });
     }
   });
 
@@ -296,10 +283,4 @@ function hasCycle(edges: Map<string, Set<string>>): boolean {
     return false;
   };
   return [...edges.keys()].some(visit);
-}
-
-/** The label of a tool's output given the labels of its inputs: the validator's and the executor's rule alike. */
-export function outputLabelFor(tool: ToolDescriptor, inputLabels: Label[]): Label {
-  const conf = tool.outputLabel === 'inherit' ? inputLabels.reduce<Confidentiality>((c, l) => joinConf(c, l.conf), 'public') : tool.outputLabel;
-  return { tainted: tool.taintedOutputs.length > 0, conf };
 }

@@ -9,7 +9,8 @@ export function redisKeys(prefix: string) {
     email: (id: EmailId) => `${prefix}:email:${id}`,
     emailsByTime: () => `${prefix}:emails`,
     audit: (id: EmailId) => `${prefix}:audit:${id}`,
-    context: (id: EmailId) => `${prefix}:ctx:${id}`,
+    /** An email's triage record (src/run/run-store.ts); the key's name predates the record's. */
+    triage: (id: EmailId) => `${prefix}:ctx:${id}`,
     content: (ref: UntrustedRef) => `${prefix}:content:${ref}`,
     plan: (id: PlanId) => `${prefix}:plan:${id}`,
     planOutputs: (id: PlanId) => `${prefix}:plan:${id}:out`,

@@ -54,7 +54,7 @@ export const createTicket = defineTool({
         priority: input.priority,
         account: input.account,
         summaryRef: input.summary,
-        createdAt: new Date().toISOString(),
+        createdAt: ctx.clock().toISOString(),
       };
       await ctx.redis.hset(ctx.keys.tickets(), ticketId, JSON.stringify(ticket));
       const url = ctx.config.webhooks.tickets;

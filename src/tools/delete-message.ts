@@ -24,7 +24,7 @@ export const deleteMessage = defineTool({
     await ctx.redis.hset(
       ctx.keys.deletions(),
       ctx.emailId,
-      JSON.stringify({ reason: input.reason, planId: ctx.planId, stepId: ctx.stepId, at: new Date().toISOString() }),
+      JSON.stringify({ reason: input.reason, planId: ctx.planId, stepId: ctx.stepId, at: ctx.clock().toISOString() }),
     );
     return { deleted: true as const, reason: input.reason };
   },

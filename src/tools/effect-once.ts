@@ -1,9 +1,7 @@
 import type { z } from 'zod';
 import { MailroomError } from '../errors.js';
+import { claimEffect, recordEffectDone, releaseEffect } from '../run/effect-claims.js';
 import type { ToolContext } from './tool.js';
-
-/** How long a claimed effect is remembered: longer than any retry or replay of a step. */
-const CLAIM_TTL_SECONDS = 90 * 24 * 3600;
 
 export interface EffectOptions<T> {
   /** Which effect of the step this is, when a step has more than one (e.g. `webhook`, `mail`). */
@@ -22,32 +20,27 @@ export interface EffectOptions<T> {
 
 /**
  * Runs a side effect at most once per idempotency key (plan id + step id): the claim is recorded
- * in Redis before acting, and the result after. A repeated step gets the first result back with
- * `duplicate: true`.
+ * in the run store (src/run/effect-claims.ts) before acting, and the result after. A repeated
+ * step gets the first result back with `duplicate: true`.
  */
 export async function effectOnce<T>(
   ctx: Pick<ToolContext, 'redis' | 'keys' | 'idempotencyKey'>,
   options: EffectOptions<T>,
   act: () => Promise<T>,
 ): Promise<{ value: T; duplicate: boolean }> {
-  const key = ctx.keys.idempotency(options.part ? `${ctx.idempotencyKey}:${options.part}` : ctx.idempotencyKey);
-  const claimed = await ctx.redis.set(key, 'pending', 'EX', CLAIM_TTL_SECONDS, 'NX');
-  if (claimed === null) {
-    const state = await ctx.redis.get(key);
-    if (state?.startsWith('done:')) {
-      return { value: options.result.parse(JSON.parse(state.slice('done:'.length))), duplicate: true };
-    }
-    if (!options.resumable) {
-      throw new MailroomError('DELIVERY_UNKNOWN', 'an earlier attempt of this step stopped mid-effect; a human must check');
-    }
+  const claimKey = options.part ? `${ctx.idempotencyKey}:${options.part}` : ctx.idempotencyKey;
+  const claim = await claimEffect(ctx, claimKey);
+  if (claim.status === 'done') return { value: options.result.parse(claim.result), duplicate: true };
+  if (claim.status === 'pending' && !options.resumable) {
+    throw new MailroomError('DELIVERY_UNKNOWN', 'an earlier attempt of this step stopped mid-effect; a human must check');
   }
   let value: T;
   try {
     value = await act();
   } catch (err) {
-    if (options.notDone(err)) await ctx.redis.del(key);
+    if (options.notDone(err)) await releaseEffect(ctx, claimKey);
     throw err;
   }
-  await ctx.redis.set(key, `done:${JSON.stringify(value)}`, 'EX', CLAIM_TTL_SECONDS);
+  await recordEffectDone(ctx, claimKey, value);
   return { value, duplicate: false };
 }

@@ -35,7 +35,7 @@ export const escalate = defineTool({
   outputLabel: 'internal',
   sideEffect: true,
   async run(input, ctx) {
-    const at = new Date().toISOString();
+    const at = ctx.clock().toISOString();
     // Idempotent by construction: the key is plan + step, so a retry overwrites the same entry.
     await ctx.redis.hset(
       ctx.keys.escalations(),

@@ -27,7 +27,7 @@ export const issueRefund = defineTool({
   async run(input, ctx) {
     const refund = checkedRefund(input, ctx);
     const { value, duplicate } = await effectOnce(ctx, { result: Refund, resumable: true, notDone: webhookNotDone }, async () => {
-      const record = { ...refund, account: input.account, emailId: ctx.emailId, planId: ctx.planId, at: new Date().toISOString() };
+      const record = { ...refund, account: input.account, emailId: ctx.emailId, planId: ctx.planId, at: ctx.clock().toISOString() };
       await ctx.redis.hset(ctx.keys.refunds(), refund.refundId, JSON.stringify(record));
       const url = ctx.config.webhooks.refunds;
       if (url) await postWebhook(url, 'refund.requested', record, ctx.idempotencyKey);

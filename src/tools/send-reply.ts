@@ -53,7 +53,7 @@ export const sendReply = defineTool({
       idempotencyKey: ctx.idempotencyKey,
       recipient: sender.address,
       limits: ctx.config.replyLimits,
-      nowMs: Date.now(),
+      nowMs: ctx.clock().getTime(),
     });
     // The limits bound automatic replies; a human who approved this reply (having read why it
     // waited) decided to send it, so it is not parked again on the same limit.
@@ -67,7 +67,7 @@ export const sendReply = defineTool({
       emailId: ctx.emailId,
       planId: ctx.planId,
       stepId: ctx.stepId,
-      at: new Date().toISOString(),
+      at: ctx.clock().toISOString(),
     });
     const original = await ctx.content.getContent(ctx.emailRef);
     // Copied ids pass the one header gate; one that fails is left out, never repaired.

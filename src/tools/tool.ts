@@ -1,16 +1,9 @@
 import type { z } from 'zod';
-import type { Config } from '../config.js';
+import type { ToolServices } from '../context.js';
 import type { ContentRef, EmailId, PlanId } from '../ids.js';
 import type { TrustedContext } from '../ingest/trusted-context.js';
 import type { Logger } from '../logger.js';
-import type { Redis } from '../queues/connection.js';
-import type { RedisKeys } from '../queues/keys.js';
-import type { LlmGateway } from '../llm/gateway.js';
-import type { AccountsDirectory } from '../ingest/accounts.js';
-import type { ContentStore } from '../ingest/content-store.js';
 import type { MailboxActions } from '../ingest/mailbox-actions.js';
-import type { KnowledgeBase } from './knowledge-base.js';
-import type { Mailer } from './mailer.js';
 
 /** What running a tool can do to the world. */
 export type Risk = 'read' | 'write' | 'external';
@@ -18,25 +11,21 @@ export type Risk = 'read' | 'write' | 'external';
 /** Who may read a value: published, the verified sender's own, or internal only. */
 export type Confidentiality = 'public' | 'sender' | 'internal';
 
-/** Everything a tool may use at run time, built once and passed in. */
-export interface ToolContext {
+/**
+ * Everything a tool may use at run time: the app's tool services (src/context.ts) and the step it
+ * runs in. Built in one place, `toolContextFor` in src/run/lifecycle.ts.
+ */
+export interface ToolContext extends ToolServices {
   emailId: EmailId;
   planId: PlanId;
   stepId: string;
   /** plan id + step id: recorded before any side effect, so a retried step never repeats it. */
   idempotencyKey: string;
   trusted: TrustedContext;
-  /** The email's untrusted content, for tools that read it. */
+  /** The email's untrusted content (`{{email.ref}}`), for tools that read it. */
   emailRef: ContentRef;
-  config: Config;
-  redis: Redis;
-  keys: RedisKeys;
+  /** The step's logger (ids only). */
   logger: Logger;
-  llm: LlmGateway;
-  kb: KnowledgeBase;
-  accounts: AccountsDirectory;
-  content: ContentStore;
-  mailer: Mailer;
   /** Who approved this step, when a human did (the plan's gate); absent for automatic steps. */
   approvedBy?: string;
   /** The email's own message on its server (IMAP) or Mailroom's record of it (file source). */

@@ -30,7 +30,7 @@ export const updateAccount = defineTool({
   async run(input, ctx) {
     const changed = checkedChange(input, ctx);
     const { value, duplicate } = await effectOnce(ctx, { result: Change, resumable: true, notDone: () => false }, async () => {
-      const record = { account: input.account, status: input.status, billingEmail: input.billingEmail, emailId: ctx.emailId, planId: ctx.planId, at: new Date().toISOString() };
+      const record = { account: input.account, status: input.status, billingEmail: input.billingEmail, emailId: ctx.emailId, planId: ctx.planId, at: ctx.clock().toISOString() };
       // Keyed by plan + step, so a repeat overwrites the same entry instead of adding one.
       await ctx.redis.hset(ctx.keys.accountChanges(), ctx.idempotencyKey, JSON.stringify(record));
       return { account: input.account, changed };

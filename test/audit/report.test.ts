@@ -6,7 +6,7 @@ import { createEmailLedger, type EmailRecord } from '../../src/audit/email-ledge
 import { buildReport, emailFacts, MailroomReport, median, parseDuration } from '../../src/audit/report.js';
 import { createContext, type AppContext } from '../../src/context.js';
 import { startWorkers, type RunningWorkers } from '../../src/daemon/workers.js';
-import { approveParked, rejectParked } from '../../src/executor/review.js';
+import { approveParked, rejectParked } from '../../src/run/lifecycle.js';
 import type { EmailId } from '../../src/ids.js';
 import { submitEmail } from '../../src/ingest/submit.js';
 import { createLogger } from '../../src/logger.js';

@@ -8,7 +8,7 @@ import { runProcess } from '../../src/cli/process-command.js';
 import { ProcessSummary } from '../../src/cli/summary.js';
 import { createContext } from '../../src/context.js';
 import { startWorkers } from '../../src/daemon/workers.js';
-import { approveParked } from '../../src/executor/review.js';
+import { approveParked } from '../../src/run/lifecycle.js';
 import { EmailId } from '../../src/ids.js';
 import { createLogger } from '../../src/logger.js';
 import { EXAMPLE_CONFIG_FILE } from '../fixtures/examples.js';

@@ -5,7 +5,8 @@ import { runProcess } from '../../src/cli/process-command.js';
 import type { Config } from '../../src/config.js';
 import { createContext, type AppContext } from '../../src/context.js';
 import { startWorkers, type RunningWorkers } from '../../src/daemon/workers.js';
-import { approvalJobId, approveParked, escalateIfOverdue, parkForReview } from '../../src/executor/review.js';
+import { approvalJobId } from '../../src/executor/review.js';
+import { approveParked, escalateIfOverdue, park } from '../../src/run/lifecycle.js';
 import { readReview } from '../../src/executor/review-record.js';
 import { EmailId, planIdFor, PlanId, UntrustedRef } from '../../src/ids.js';
 import { createLogger } from '../../src/logger.js';
@@ -177,7 +178,7 @@ describe('an approval binds what the reviewer was shown, and nothing else', () =
     };
     await app.redis.set(app.keys.plan(planId), JSON.stringify(stored));
     await app.ledger.setState(email.emailId, 'planned', { planId });
-    await parkForReview(app, email.emailId, planId, 'policy', reasons, 0);
+    await park(app, email.emailId, { planId }, 'policy', reasons, 0);
     const review = await reviewOf(email.emailId);
     expect(review.record.effects.find((e) => e.step === 'send')?.pending).toMatch(/depend/);
     await approveParked(app, { emailId: email.emailId, reviewer: 'alice' });

@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runProcess } from '../../src/cli/process-command.js';
 import { createContext, type AppContext } from '../../src/context.js';
 import { startWorkers, type RunningWorkers } from '../../src/daemon/workers.js';
-import { approveParked } from '../../src/executor/review.js';
+import { approveParked } from '../../src/run/lifecycle.js';
+import { saveTriage } from '../../src/run/run-store.js';
 import { EmailId, planIdFor } from '../../src/ids.js';
 import type { StoredPlan } from '../../src/planner/stored-plan.js';
 import { storeEmail } from '../harness/toolbox.js';
@@ -57,7 +58,7 @@ describe('a reply parked over a rate limit, then approved', () => {
   it('a reply to robot mail that a human approved is sent, not parked again as robot mail', async () => {
     const email = await storeEmail(app, { verified: 'dana.whitfield@brightleaf.example', category: 'billing', text: 'I am out of the office.' });
     const context = { ...email.context, auto: { kind: 'autoreply' as const, reason: 'Auto-Submitted: auto-replied' } };
-    await app.redis.set(app.keys.context(email.emailId), JSON.stringify({ context, contentRef: email.contentRef }));
+    await saveTriage(app, email.emailId, { trusted: context, emailRef: email.contentRef });
     const planId = planIdFor(email.emailId, 0);
     const reasons = ['step send: send_reply to robot mail (autoreply)'];
     const stored: StoredPlan = {

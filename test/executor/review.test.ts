@@ -4,7 +4,7 @@ import { runProcess } from '../../src/cli/process-command.js';
 import type { Config } from '../../src/config.js';
 import { createContext, type AppContext } from '../../src/context.js';
 import { startWorkers, type RunningWorkers } from '../../src/daemon/workers.js';
-import { approveParked, rejectParked } from '../../src/executor/review.js';
+import { approveParked, rejectParked } from '../../src/run/lifecycle.js';
 import { EmailId } from '../../src/ids.js';
 import { createLogger } from '../../src/logger.js';
 import { RESTING_STATES } from '../../src/audit/email-ledger.js';

@@ -4,11 +4,12 @@ import type { Config } from '../../src/config.js';
 import { createContext, type AppContext } from '../../src/context.js';
 import { processStepJob } from '../../src/executor/step-worker.js';
 import { emailIdFor, planIdFor, type EmailId, type PlanId, type ContentRef } from '../../src/ids.js';
-import { mailboxActionsFor } from '../../src/ingest/mailbox-actions.js';
 import type { TrustedContext, UntrustedContent } from '../../src/ingest/trusted-context.js';
 import { createLogger } from '../../src/logger.js';
 import type { Plan } from '../../src/planner/plan.js';
 import type { StoredPlan } from '../../src/planner/stored-plan.js';
+import { toolContextFor } from '../../src/run/lifecycle.js';
+import { claimPlan, loadOutputs, saveTriage } from '../../src/run/run-store.js';
 import type { ToolContext } from '../../src/tools/tool.js';
 import { exampleConfig } from './example-config.js';
 import { startTestRedis, type TestRedis } from './redis.js';
@@ -79,7 +80,7 @@ export async function storeEmail(app: AppContext, spec: EmailSpec): Promise<{ em
     attachments: { count: 0, types: [] },
     auto: { kind: 'none', reason: '' },
   };
-  await app.redis.set(app.keys.context(emailId), JSON.stringify({ context, contentRef }));
+  await saveTriage(app, emailId, { trusted: context, emailRef: contentRef });
   await app.ledger.create(emailId, 'test');
   await app.ledger.setState(emailId, 'triaged', { category: context.category.name });
   return { emailId, contentRef, context };
@@ -87,24 +88,7 @@ export async function storeEmail(app: AppContext, spec: EmailSpec): Promise<{ em
 
 /** The context a step worker would give a tool. */
 export function toolContext(app: AppContext, email: { emailId: EmailId; contentRef: ContentRef; context: TrustedContext }, stepId = 's1', planId: PlanId = planIdFor(email.emailId, randomInt(1_000_000_000))): ToolContext {
-  return {
-    emailId: email.emailId,
-    planId,
-    stepId,
-    idempotencyKey: `${planId}.${stepId}`,
-    trusted: email.context,
-    emailRef: email.contentRef,
-    config: app.config,
-    redis: app.redis,
-    keys: app.keys,
-    logger: app.logger,
-    llm: app.llm,
-    kb: app.kb,
-    accounts: app.accounts,
-    content: app.content,
-    mailer: app.mailer,
-    mailbox: mailboxActionsFor(app, email.emailId, undefined),
-  };
+  return toolContextFor(app, { emailId: email.emailId, planId, stepId, triage: { trusted: email.context, emailRef: email.contentRef }, logger: app.logger });
 }
 
 /**
@@ -114,7 +98,7 @@ export function toolContext(app: AppContext, email: { emailId: EmailId; contentR
 export async function runStoredPlan(app: AppContext, emailId: EmailId, plan: Plan): Promise<PlanId> {
   const planId = planIdFor(emailId, 0);
   const stored: StoredPlan = { planId, emailId, plan, planner: 'llm', registryVersion: app.registry.version, createdAt: new Date().toISOString(), generation: 0, gate: null };
-  await app.redis.set(app.keys.plan(planId), JSON.stringify(stored));
+  await claimPlan(app, stored);
   for (let stepIndex = 0; stepIndex < plan.steps.length; stepIndex++) {
     const jobId = await app.queues.add('steps', { emailId, planId, stepIndex }, { jobId: `t__${planId}__${stepIndex}` });
     const job = await Job.fromId(app.queues.get('steps'), jobId);
@@ -128,6 +112,5 @@ export async function runStoredPlan(app: AppContext, emailId: EmailId, plan: Pla
 
 /** Step outputs as persisted by the executor. */
 export async function stepOutputs(app: AppContext, planId: PlanId): Promise<Record<string, { value: Record<string, unknown>; label: { tainted: boolean; conf: string } }>> {
-  const raw = await app.redis.hgetall(app.keys.planOutputs(planId));
-  return Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, JSON.parse(v) as { value: Record<string, unknown>; label: { tainted: boolean; conf: string } }]));
+  return loadOutputs(app, planId);
 }

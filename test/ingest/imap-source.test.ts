@@ -188,8 +188,8 @@ describe('IMAP ingest against a real Dovecot', () => {
     await dovecot.append(customerMail('tools-1'), 'Tools');
     const emailId = idOf('tools-1');
     await waitFor('the email to rest', allResting(d, [emailId]));
-    const record = await d.app.redis.get(d.app.keys.context(emailId));
-    const { source } = JSON.parse(record ?? '{}') as { source?: unknown };
+    const { loadTriage } = await import('../../src/run/run-store.js');
+    const { source } = await loadTriage(d.app, emailId);
     const { mailboxActionsFor } = await import('../../src/ingest/mailbox-actions.js');
     const { SourceInfo } = await import('../../src/ingest/trusted-context.js');
     const actions = mailboxActionsFor(d.app, emailId, SourceInfo.parse(source));

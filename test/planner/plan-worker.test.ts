@@ -1,7 +1,9 @@
 import { Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { planIdFor, type EmailId } from '../../src/ids.js';
-import { adoptPlan, loadTriage, plannerDeps, plannerViewFor, processPlanJob } from '../../src/planner/plan-worker.js';
+import { processPlanJob } from '../../src/planner/plan-worker.js';
+import { adoptPlan, plannerDeps, plannerViewFor } from '../../src/run/lifecycle.js';
+import { loadTriage } from '../../src/run/run-store.js';
 import { planEmail } from '../../src/planner/planner.js';
 import { startExampleApp, storeEmail, type ExampleApp } from '../harness/toolbox.js';
 
@@ -49,9 +51,9 @@ describe('the plan stage is idempotent (real Redis)', () => {
     const stored = JSON.parse((await app.redis.get(app.keys.plan(planIdFor(emailId, 0)))) ?? '{}') as Record<string, unknown>;
     await app.redis.set(app.keys.plan(gen1), JSON.stringify({ ...stored, planId: gen1, generation: 1 }));
     // The re-delivered step fails again and replans: the stored plan is adopted and must start.
-    const { context } = await loadTriage(app, emailId);
-    const outcome = await planEmail(plannerDeps(app), plannerViewFor(app, context));
-    await adoptPlan(app, emailId, context, outcome, { generation: 1, replaces: planIdFor(emailId, 0) });
+    const { trusted } = await loadTriage(app, emailId);
+    const outcome = await planEmail(plannerDeps(app), plannerViewFor(app, trusted));
+    await adoptPlan(app, emailId, trusted, outcome, { generation: 1, replaces: planIdFor(emailId, 0) });
     const rec = await app.ledger.get(emailId);
     expect(rec?.planId).toBe(gen1);
     const steps = await app.queues.get('steps').getJobs(['waiting', 'delayed', 'active']);

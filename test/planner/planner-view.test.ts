@@ -164,7 +164,7 @@ describe('{{context.…}} placeholders: listed for the planner, resolved from th
           for (const v of Object.values(contextArgs)) expect(listed.has(String(v).slice(2, -2)), `${name} ${step.id} ${String(v)}`).toBe(true);
           const tool = registry.get(step.tool);
           if (!tool) throw new Error(`unknown tool ${step.tool}`);
-          const { args } = resolveArgs({ ...step, args: contextArgs }, tool, { context, emailRef, outputs: {} });
+          const { args } = resolveArgs({ ...step, args: contextArgs }, tool, { trusted: context, emailRef, outputs: {} });
           for (const [arg, value] of Object.entries(args)) expect(value, `${name} ${step.id}.${arg}`).not.toBeUndefined();
         }
       }

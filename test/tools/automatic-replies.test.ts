@@ -67,7 +67,7 @@ describe('typed refs', () => {
     const outputs = {
       sum: { value: { ref: SummaryRef.parse('ur_summary_0123456789abcdef'), urgency: 'normal' }, label: { tainted: true, conf: 'sender' as const }, taintedFields: ['ref', 'urgency'] },
     };
-    expect(() => resolveArgs(step, sendReply, { context, emailRef: ContentRef.parse('ur_content_0123456789abcdef'), outputs })).toThrow(
+    expect(() => resolveArgs(step, sendReply, { trusted: context, emailRef: ContentRef.parse('ur_content_0123456789abcdef'), outputs })).toThrow(
       expect.objectContaining({ code: 'TAINT_VIOLATION' }),
     );
   });

@@ -81,7 +81,7 @@ describe('taint: sandboxed output into a control parameter', () => {
         );
         const step = { id: 'sink', tool: tool.name, args: { [arg]: '{{steps.reader.output.ref}}' } };
         const outputs = { reader: { value: { ref: 'x' }, label: { tainted: true, conf: 'sender' as const }, taintedFields: ['ref'] } };
-        expect(() => resolveArgs(step, tool, { context, emailRef, outputs }), `${tool.name}.${arg}`).toThrow(
+        expect(() => resolveArgs(step, tool, { trusted: context, emailRef, outputs }), `${tool.name}.${arg}`).toThrow(
           expect.objectContaining({ code: 'TAINT_VIOLATION' }),
         );
         checked += 1;

@@ -1,0 +1,108 @@
+import { z } from 'zod';
+import type { AppContext } from '../context.js';
+import { MailroomError } from '../errors.js';
+import { ContentRef, type EmailId, type PlanId } from '../ids.js';
+import { SourceInfo, TrustedContext } from '../ingest/trusted-context.js';
+import { Label } from '../planner/labels.js';
+import { StoredPlan } from '../planner/stored-plan.js';
+
+export { claimEffect, recordEffectDone, releaseEffect, type EffectClaim } from './effect-claims.js';
+
+/**
+ * The run store: the Redis layout of one email's run, and the only code that reads or writes it.
+ * Stage code (ingest, planner, executor, review) calls these functions, never `redis.get` on a
+ * run key. Every value is parsed with its zod schema on the way in and on the way out.
+ *
+ * | what                          | key (prefix `{mailroom}`)        | written by                  |
+ * | ----------------------------- | -------------------------------- | --------------------------- |
+ * | triage record                 | `ctx:{emailId}` (string, JSON)   | triage, once per email      |
+ * | stored plan (first writer wins) | `plan:{planId}` (string, JSON) | adopting a plan             |
+ * | step outputs with their labels | `plan:{planId}:out` (hash)      | each step, once it ran      |
+ * | at-most-once effect claims    | `idem:{planId}.{stepId}[:part]`  | tools (src/run/effect-claims.ts) |
+ *
+ * Everything of a run expires after `contentTtlSeconds`; parking renews it (see `keepForReview`).
+ * The triage record's key keeps its historical name `ctx:` so that emails in flight across an
+ * upgrade still resolve.
+ */
+
+type Deps = Pick<AppContext, 'redis' | 'keys' | 'config'>;
+
+/**
+ * What triage established about an email: the trusted context, the ref of its untrusted content
+ * (`{{email.ref}}` in a plan), and where it came from (the IMAP tools act on the server through it).
+ */
+export const TriageRecord = z.preprocess(
+  // Records written before the rename carry `context` and `contentRef`.
+  (raw) =>
+    typeof raw === 'object' && raw !== null && 'context' in raw && !('trusted' in raw)
+      ? Object.fromEntries(Object.entries(raw).map(([k, v]) => [k === 'context' ? 'trusted' : k === 'contentRef' ? 'emailRef' : k, v]))
+      : raw,
+  z.object({ trusted: TrustedContext, emailRef: ContentRef, source: SourceInfo.optional() }).strict(),
+);
+export type TriageRecord = z.infer<typeof TriageRecord>;
+
+/** A step's output as persisted: the value and the label it carries to later steps. */
+export const LabelledOutput = z
+  .object({
+    value: z.record(z.string(), z.unknown()),
+    /** The whole output's label: confidentiality, and whether any field is tainted. */
+    label: Label,
+    /** Fields derived from untrusted content, as the tool declares; taint is tracked per field. */
+    taintedFields: z.array(z.string()),
+  })
+  .strict();
+export type LabelledOutput = z.infer<typeof LabelledOutput>;
+
+/** Stores the triage record of an email (a re-delivered triage job overwrites it with the same facts). */
+export async function saveTriage(app: Deps, emailId: EmailId, record: TriageRecord): Promise<void> {
+  await app.redis.set(app.keys.triage(emailId), JSON.stringify(TriageRecord.parse(record)), 'EX', app.config.contentTtlSeconds);
+}
+
+/** The triage record of an email; `CONTENT_EXPIRED` once it is gone. */
+export async function loadTriage(app: Pick<Deps, 'redis' | 'keys'>, emailId: EmailId): Promise<TriageRecord> {
+  const raw = await app.redis.get(app.keys.triage(emailId));
+  if (!raw) throw new MailroomError('CONTENT_EXPIRED', `no triage record stored for ${emailId}`);
+  return TriageRecord.parse(JSON.parse(raw));
+}
+
+/**
+ * Stores a plan unless one is already stored under its id: first writer wins, so a re-delivered
+ * job (or a second worker) adopts the plan already stored, never a second one. True if this call
+ * stored it.
+ */
+export async function claimPlan(app: Deps, stored: StoredPlan): Promise<boolean> {
+  const created = await app.redis.set(app.keys.plan(stored.planId), JSON.stringify(StoredPlan.parse(stored)), 'EX', app.config.contentTtlSeconds, 'NX');
+  return created !== null;
+}
+
+/** Whether a plan is stored under this id. */
+export async function hasPlan(app: Pick<Deps, 'redis' | 'keys'>, planId: PlanId): Promise<boolean> {
+  return (await app.redis.exists(app.keys.plan(planId))) > 0;
+}
+
+/** The validated plan as it was adopted; `CONTENT_EXPIRED` once it is gone. */
+export async function loadPlan(app: Pick<Deps, 'redis' | 'keys'>, planId: PlanId): Promise<StoredPlan> {
+  const raw = await app.redis.get(app.keys.plan(planId));
+  if (!raw) throw new MailroomError('CONTENT_EXPIRED', `plan ${planId} is gone`);
+  return StoredPlan.parse(JSON.parse(raw));
+}
+
+/** Persists a step's output with its label, before the next step is enqueued. */
+export async function saveOutput(app: Deps, planId: PlanId, stepId: string, output: LabelledOutput): Promise<void> {
+  await app.redis.hset(app.keys.planOutputs(planId), stepId, JSON.stringify(LabelledOutput.parse(output)));
+  await app.redis.expire(app.keys.planOutputs(planId), app.config.contentTtlSeconds);
+}
+
+/** The outputs of the plan's steps that have run, by step id. */
+export async function loadOutputs(app: Pick<Deps, 'redis' | 'keys'>, planId: PlanId): Promise<Record<string, LabelledOutput>> {
+  const raw = await app.redis.hgetall(app.keys.planOutputs(planId));
+  const out: Record<string, LabelledOutput> = {};
+  for (const [stepId, json] of Object.entries(raw)) out[stepId] = LabelledOutput.parse(JSON.parse(json));
+  return out;
+}
+
+/** What a review needs (plan, outputs, triage record) must outlive the wait for a human: renewed when parked. */
+export async function keepForReview(app: Deps, emailId: EmailId, planId: PlanId): Promise<void> {
+  const ttl = app.config.contentTtlSeconds;
+  await Promise.all([app.keys.plan(planId), app.keys.planOutputs(planId), app.keys.triage(emailId)].map((k) => app.redis.expire(k, ttl)));
+}

@@ -1,0 +1,71 @@
+import type { Job } from 'bullmq';
+import { z } from 'zod';
+import { RESTING_STATES } from '../audit/email-ledger.js';
+import type { AppContext } from '../context.js';
+import { MailroomError, toMailroomError } from '../errors.js';
+import { EmailId } from '../ids.js';
+import type { Logger } from '../logger.js';
+import { hasAttemptsLeft, QueueCatalog, type JobData, type QueueKey } from '../queues/catalog.js';
+import { quarantine } from './lifecycle.js';
+
+/** The worker queues whose jobs carry an email and whose failures must settle it. */
+export type WorkQueue = Extract<QueueKey, 'ingest' | 'plan' | 'steps'>;
+
+/** The email a job names, if its data names one at all (read even when the rest does not parse). */
+export function emailIdOfJob(data: unknown): EmailId | null {
+  const named = z.object({ emailId: EmailId }).safeParse(data);
+  return named.success ? named.data.emailId : null;
+}
+
+/**
+ * Brings the email of a job that failed for good to rest: `quarantined` with the reason, in the
+ * dead-letter queue. An email already at rest is left alone (false); a job naming no email is
+ * dead-lettered on its own.
+ */
+export async function settleForGood(app: AppContext, queue: WorkQueue, emailId: EmailId | null, cause: MailroomError, jobId: string | undefined): Promise<boolean> {
+  if (emailId) {
+    const rec = await app.ledger.get(emailId);
+    if (rec && RESTING_STATES.includes(rec.state)) return false;
+  }
+  app.logger.error({ queue, jobId, emailId, code: cause.publicCode }, 'job failed for good; dead-lettered');
+  await quarantine(app, emailId, queue, cause, null);
+  return true;
+}
+
+/** What a worker does with a job of its queue: run it, and settle it when it fails for good. */
+export interface JobHandler<K extends WorkQueue> {
+  run(data: JobData<K>, log: Logger): Promise<void>;
+  /** The job failed for good (not retryable, or its last attempt): bring the email to rest. */
+  failed(data: JobData<K>, err: MailroomError, log: Logger): Promise<void>;
+}
+
+/**
+ * The one way a worker runs a job of an email's run: parse its data, run it, and on failure
+ * throw for a retry while one is left and the error is retryable, else settle it. A job whose
+ * data does not match its schema is not run and not retried: it goes to the dead-letter queue
+ * with the reason, and the email it names (if any, and not at rest) is quarantined.
+ */
+export async function handleJob<K extends WorkQueue>(app: AppContext, queue: K, job: Job, handler: JobHandler<K>): Promise<void> {
+  const parsed = QueueCatalog[queue].schema.safeParse(job.data);
+  if (!parsed.success) {
+    const emailId = emailIdOfJob(job.data);
+    // Field paths are ours (the queue's schema), clipped: a job edited by hand may carry anything.
+    const where = [...new Set(parsed.error.issues.map((i) => i.path.map(String).join('.').slice(0, 40) || '(root)'))].slice(0, 5).join(', ');
+    const cause = new MailroomError('JOB_DATA_INVALID', `${queue} job ${String(job.id).slice(0, 80)}: data does not match its schema (at ${where})`);
+    await settleForGood(app, queue, emailId, cause, job.id);
+    return;
+  }
+  // The schema is this queue's own: its output is this queue's job data.
+  const data = parsed.data as JobData<K>;
+  const log = app.logger.child({ component: COMPONENT[queue], emailId: data.emailId, jobId: job.id });
+  try {
+    await handler.run(data, log);
+  } catch (err) {
+    const e = toMailroomError(err);
+    if (e.retryable && hasAttemptsLeft(job)) throw e;
+    if (!(err instanceof MailroomError)) log.error({ err }, `${queue} job failed`);
+    await handler.failed(data, e, log);
+  }
+}
+
+const COMPONENT: Record<WorkQueue, string> = { ingest: 'ingest', plan: 'planner', steps: 'executor' };
