@@ -72,17 +72,6 @@ export const config = tseslint.config(
     rules: { 'no-restricted-imports': restrict(OPENAI_ONLY_IN_LLM, ...plannerFromIngest(PLANNER_MAY_TAKE)) },
   },
   {
-    // TODO(issue 16): plan-worker reads the triage record itself until the run store owns it
-    // (branch lifecycle); then this exception goes.
-    files: ['src/planner/plan-worker.ts'],
-    rules: {
-      'no-restricted-imports': restrict(
-        OPENAI_ONLY_IN_LLM,
-        ...plannerFromIngest([...PLANNER_MAY_TAKE, { file: 'triage.js', names: ['TriageRecord'] }]),
-      ),
-    },
-  },
-  {
     files: ['src/tools/**/*.ts'],
     rules: { 'no-restricted-imports': restrict(OPENAI_ONLY_IN_LLM, TOOLS_NOT_STAGES) },
   },

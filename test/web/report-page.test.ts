@@ -11,7 +11,7 @@ import type { Config } from '../../src/config.js';
 import { createContext, type AppContext } from '../../src/context.js';
 import { startDaemon, type Daemon } from '../../src/daemon/daemon.js';
 import { startWorkers, type RunningWorkers } from '../../src/daemon/workers.js';
-import { approveParked, rejectParked } from '../../src/executor/review.js';
+import { approveParked, rejectParked } from '../../src/run/lifecycle.js';
 import type { EmailId } from '../../src/ids.js';
 import { submitEmail } from '../../src/ingest/submit.js';
 import { createLogger } from '../../src/logger.js';
