@@ -14,6 +14,7 @@ import { redisKeys, type RedisKeys } from './queues/keys.js';
 import { loadKnowledgeBase, type KnowledgeBase } from './tools/knowledge-base.js';
 import { createMailer, type Mailer } from './tools/mailer.js';
 import { createRegistry, type ToolRegistry } from './tools/registry.js';
+import { checkAutonomy } from './planner/autonomy.js';
 
 /** Everything a stage needs, built once at start and passed in; nothing is created on import. */
 export interface AppContext {
@@ -57,6 +58,9 @@ export async function createContext(
     attachToRunning?: boolean;
   } = {},
 ): Promise<AppContext> {
+  const registry = createRegistry();
+  // A config that tries to lift an autonomy limit is refused here, before anything starts.
+  checkAutonomy(config, registry.tools);
   const accounts = loadAccounts(config.accountsFile);
   const kb = loadKnowledgeBase(config.kbDir);
   let embeddedRedis: EmbeddedRedis | null = null;
@@ -94,7 +98,7 @@ export async function createContext(
     audit: createAuditTrail(redis, keys, clock),
     content: createContentStore(redis, keys, config.contentTtlSeconds),
     llm: createLlmGateway(config, logger),
-    registry: createRegistry(),
+    registry,
     kb,
     accounts,
     mailer,

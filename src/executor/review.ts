@@ -4,6 +4,7 @@ import { MailroomError } from '../errors.js';
 import { PlanId, type EmailId } from '../ids.js';
 import { approvalJobId, parseApprovalJobId } from './review-ids.js';
 import { queueParkedNotice } from './notify.js';
+import { recordSuggestions } from './suggest.js';
 
 export { approvalJobId, parseApprovalJobId };
 import { loadTriage } from '../planner/plan-worker.js';
@@ -51,6 +52,7 @@ export async function parkForReview(app: AppContext, emailId: EmailId, planId: P
     outputs,
   });
   await writeReview(app, record);
+  await recordSuggestions(app, emailId, planId, stored, record.effects);
   // What the review needs must outlive the wait.
   const ttl = app.config.contentTtlSeconds;
   await Promise.all([app.keys.plan(planId), app.keys.planOutputs(planId), app.keys.context(emailId)].map((k) => app.redis.expire(k, ttl)));

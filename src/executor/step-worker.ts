@@ -17,6 +17,7 @@ import { loadOutputs, loadPlan } from './plan-store.js';
 import { checkApprovedEffect } from './review.js';
 import { actsOnTheWorld, endShadowed, previewStep } from './shadow.js';
 import { outputLabelFor } from '../planner/plan-validator.js';
+import { amountOverCeiling } from '../planner/autonomy.js';
 
 /** Values of control arguments for the audit: literals and trusted references, never tainted data. */
 function auditArgs(args: Record<string, unknown>, untrusted: readonly string[]): Record<string, unknown> {
@@ -59,7 +60,8 @@ export async function processStepJob(app: AppContext, job: Job): Promise<void> {
         if (verdict.ok) reviewer = verdict.reviewer;
         else waits = [verdict.reason];
       } else {
-        waits = resolved.parkReasons;
+        // A money step left `auto` by an autonomy rule runs only up to the rule's ceiling.
+        waits = [...resolved.parkReasons, ...amountOverCeiling(stored.autonomy, step.id, tool.name, resolved.args)];
       }
       if (waits.length) {
         if (stored.shadow) await endShadowed(app, emailId, planId, 'park', waits);

@@ -1,5 +1,5 @@
 import type { Job } from 'bullmq';
-import { park, quarantine } from '../audit/outcomes.js';
+import { escalateEmail, park, quarantine } from '../audit/outcomes.js';
 import type { AppContext } from '../context.js';
 import { MailroomError, toMailroomError } from '../errors.js';
 import { planIdFor, type EmailId, type PlanId } from '../ids.js';
@@ -7,6 +7,7 @@ import type { TrustedContext } from '../ingest/trusted-context.js';
 import { TriageRecord } from '../ingest/triage.js';
 import { hasAttemptsLeft, jobIdFor, parseJobData } from '../queues/catalog.js';
 import { decideApproval } from './approval-policy.js';
+import { autonomyPolicy } from './autonomy.js';
 import { hoistBeforeGate } from './pre-gate.js';
 import { endShadowed } from '../executor/shadow.js';
 import { createPlanCache } from './plan-cache.js';
@@ -49,7 +50,7 @@ export async function adoptPlan(
   const shadow = (await app.ledger.get(emailId))?.mode === 'shadow';
   // Reads and drafts that do not depend on a gated step run before the gate: the reviewer sees their results.
   const plan = hoistBeforeGate(outcome.plan, app.registry);
-  const approval = decideApproval(plan, app.registry, context, outcome.validation.parkReasons);
+  const approval = decideApproval(plan, app.registry, context, outcome.validation.parkReasons, autonomyPolicy(app.config));
   const fresh: StoredPlan = {
     planId,
     emailId,
@@ -60,6 +61,8 @@ export async function adoptPlan(
     generation: meta.generation,
     gate: approval.decision === 'park' ? { step: approval.gate, reasons: approval.reasons } : null,
     shadow,
+    autonomy: approval.steps,
+    ...(approval.decision === 'refuse' ? { refused: approval.reasons } : {}),
     // A robot's email completes with its kind as the reason (`bounce`, `loop`, …).
     ...(outcome.planner === 'robot' && context.auto.kind !== 'none' ? { completionReason: context.auto.kind } : {}),
   };
@@ -84,7 +87,10 @@ export async function adoptPlan(
   });
   await app.audit.append(emailId, 'validated', 'planner', { ok: outcome.validation.ok, planId });
   await app.ledger.setState(emailId, 'planned', { planId, tools: plan.steps.map((s) => s.tool).join(',') });
-  if (fresh.gate) await app.audit.append(emailId, 'gated', 'policy', { planId, gate: fresh.gate.step, reasons: fresh.gate.reasons });
+  await app.audit.append(emailId, 'autonomy', 'policy', { planId, steps: approval.steps });
+  if (fresh.refused) {
+    // Escalated by startPlan, with the refusal as the reason.
+  } else if (fresh.gate) await app.audit.append(emailId, 'gated', 'policy', { planId, gate: fresh.gate.step, reasons: fresh.gate.reasons });
   else await app.audit.append(emailId, 'approved', 'policy', { planId, auto: true });
   await startPlan(app, emailId, fresh);
   return planId;
@@ -92,6 +98,13 @@ export async function adoptPlan(
 
 /** Parks a plan gated at its first step, or enqueues that step; both idempotent by job id. */
 async function startPlan(app: AppContext, emailId: EmailId, stored: StoredPlan): Promise<void> {
+  // Autonomy `never`: the step is refused before anything of the plan runs; a human takes over.
+  if (stored.refused) {
+    const reason = stored.refused.join('; ').slice(0, 300);
+    if (stored.shadow) await endShadowed(app, emailId, stored.planId, 'escalate', stored.refused);
+    else await escalateEmail(app, emailId, 'policy', reason, { planId: stored.planId });
+    return;
+  }
   if (stored.gate?.step === 0) {
     if (stored.shadow) await endShadowed(app, emailId, stored.planId, 'park', stored.gate.reasons);
     else await park(app, emailId, stored.planId, 'policy', stored.gate.reasons, 0);
