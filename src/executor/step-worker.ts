@@ -17,7 +17,7 @@ import { loadOutputs, loadPlan } from './plan-store.js';
 import { checkApprovedEffect } from './review.js';
 import { actsOnTheWorld, endShadowed, previewStep } from './shadow.js';
 import { outputLabelFor } from '../planner/plan-validator.js';
-import { amountOverCeiling } from '../planner/autonomy.js';
+import { moneyOverCeiling } from './autonomy-ceiling.js';
 
 /** Values of control arguments for the audit: literals and trusted references, never tainted data. */
 function auditArgs(args: Record<string, unknown>, untrusted: readonly string[]): Record<string, unknown> {
@@ -61,7 +61,7 @@ export async function processStepJob(app: AppContext, job: Job): Promise<void> {
         else waits = [verdict.reason];
       } else {
         // A money step left `auto` by an autonomy rule runs only up to the rule's ceiling.
-        waits = [...resolved.parkReasons, ...amountOverCeiling(stored.autonomy, step.id, tool.name, resolved.args)];
+        waits = [...resolved.parkReasons, ...(await moneyOverCeiling(app, emailId, planId, stored.autonomy, step, resolved.args))];
       }
       if (waits.length) {
         if (stored.shadow) await endShadowed(app, emailId, planId, 'park', waits);

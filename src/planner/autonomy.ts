@@ -203,13 +203,31 @@ export function situationOf(context: TrustedContext): Pick<StepSituation, 'categ
  * no recorded decision, or no number) it parks. Returns the reasons to park; empty to run.
  */
 export function amountOverCeiling(decisions: readonly StepAutonomy[] | undefined, stepId: string, tool: string, args: Record<string, unknown>): string[] {
+  return ceilingCheck(decisions, stepId, tool, args)?.reasons ?? [];
+}
+
+/**
+ * {@link amountOverCeiling} with the step's new decision (`review`, limit `amount`) for the audit;
+ * null when the step may run.
+ */
+export function ceilingCheck(
+  decisions: readonly StepAutonomy[] | undefined,
+  stepId: string,
+  tool: string,
+  args: Record<string, unknown>,
+): { reasons: string[]; decision: StepAutonomy } | null {
   const arg = MONEY_TOOLS[tool];
-  if (arg === undefined) return [];
+  if (arg === undefined) return null;
   const d = decisions?.find((x) => x.stepId === stepId);
   const amount = args[arg];
-  if (d?.level === 'auto' && d.ceiling !== undefined && typeof amount === 'number' && amount <= d.ceiling) return [];
+  if (d?.level === 'auto' && d.ceiling !== undefined && typeof amount === 'number' && amount <= d.ceiling) return null;
   const ceiling = d?.ceiling === undefined ? 'none' : String(d.ceiling);
-  return [`step ${stepId}: ${tool} of ${typeof amount === 'number' ? amount : 'an unknown amount'} is above the autonomy ceiling (${ceiling})`];
+  const why = `${tool} of ${typeof amount === 'number' ? amount : 'an unknown amount'} is above the autonomy ceiling (${ceiling})`;
+  const { ceiling: _dropped, ...rest } = d ?? { stepId, tool, level: 'review' as const, configured: 'review' as const, rule: null, limit: null };
+  return {
+    reasons: [`step ${stepId}: ${why}`],
+    decision: { ...rest, level: stricter(rest.level, 'review'), limit: { kind: 'amount', why } },
+  };
 }
 
 /**
