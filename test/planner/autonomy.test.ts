@@ -1,6 +1,9 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { AutonomyFile, AutonomyLevel, type AutonomyRule } from '../../src/config.js';
+import { AutonomyFile, loadConfig, type AutonomyLevel, type AutonomyRule } from '../../src/config.js';
 import { MailroomError } from '../../src/errors.js';
 import {
   LEVELS,
@@ -226,5 +229,26 @@ describe('money ceiling at run time', () => {
     expect(amountOverCeiling([auto], 'refund', 'issue_refund', { amount: '1' })).toHaveLength(1);
     expect(amountOverCeiling([{ ...auto, level: 'review' }], 'refund', 'issue_refund', { amount: 1 })).toHaveLength(1);
     expect(amountOverCeiling(undefined, 'send', 'send_reply', {})).toEqual([]);
+  });
+});
+
+describe('the autonomy section of the config file', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'mailroom-autonomy-'));
+  const load = (autonomy: unknown) => {
+    const file = path.join(dir, `c${Math.random().toString(36).slice(2)}.json`);
+    writeFileSync(file, JSON.stringify({ categories: ['billing', 'bug'], autonomy }));
+    return loadConfig({ env: {}, configPath: file, withoutSecrets: true });
+  };
+
+  it('is absent by default (today’s policy), and one value or a list is a list once parsed', () => {
+    expect(loadConfig({ env: {}, withoutSecrets: true }).autonomy).toEqual({ rules: [] });
+    const config = load({ rules: [{ tool: 'send_reply', category: 'bug', tier: ['pro', 'enterprise'], level: 'review' }], default: 'auto' });
+    expect(config.autonomy).toEqual({ rules: [{ tool: ['send_reply'], category: ['bug'], tier: ['pro', 'enterprise'], level: 'review' }], default: 'auto' });
+  });
+
+  it('refuses, with the rule named, a level that does not exist, an unknown key and a category the config does not declare', () => {
+    expect(() => load({ rules: [{ tool: 'send_reply', level: 'always' }] })).toThrow(/autonomy\.rules\.0\.level/);
+    expect(() => load({ rules: [{ tool: 'send_reply', recipient: 'x@y.example', level: 'auto' }] })).toThrow(/autonomy\.rules\.0/);
+    expect(() => load({ rules: [{ level: 'review' }, { name: 'typo', category: 'biling', level: 'review' }] })).toThrow(/autonomy\.rules\.1 \("typo"\): category "biling" is not one of the configured categories/);
   });
 });
