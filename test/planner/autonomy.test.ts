@@ -252,3 +252,50 @@ describe('the autonomy section of the config file', () => {
     expect(() => load({ rules: [{ level: 'review' }, { name: 'typo', category: 'biling', level: 'review' }] })).toThrow(/autonomy\.rules\.1 \("typo"\): category "biling" is not one of the configured categories/);
   });
 });
+
+describe('decideApproval applies the level of each step', () => {
+  const plan: Plan = {
+    steps: [
+      { id: 'kb', tool: 'search_kb', args: { topic: '{{context.category.name}}' } },
+      { id: 'draft', tool: 'draft_reply', args: { email: '{{email.ref}}', article: '{{steps.kb.output.articleId}}' } },
+      { id: 'label', tool: 'apply_label', args: { label: 'mailroom/billing' } },
+      { id: 'send', tool: 'send_reply', args: { draft: '{{steps.draft.output.ref}}' } },
+    ],
+  };
+  const routed = trustedContext({ category: { name: 'billing', source: 'route' } });
+
+  it('auto everywhere: the plan runs, each write and external step recorded with its level and rule', () => {
+    const d = decideApproval(plan, registry, routed, [], policy([{ name: 'replies', tool: 'send_reply', level: 'auto' }]));
+    expect(d).toMatchObject({ decision: 'auto', reasons: [] });
+    expect(d.steps).toEqual([
+      expect.objectContaining({ stepId: 'label', tool: 'apply_label', level: 'auto', rule: null }),
+      expect.objectContaining({ stepId: 'send', tool: 'send_reply', level: 'auto', rule: { index: 0, name: 'replies' } }),
+    ]);
+  });
+
+  it('review on a write step parks the plan there; the reads before it run first', () => {
+    const d = decideApproval(plan, registry, routed, [], policy([{ name: 'labels', tool: 'apply_label', level: 'review' }]));
+    expect(d).toMatchObject({ decision: 'park', gate: 2, reasons: ['step label: apply_label is review by autonomy rules[0] "labels"'] });
+  });
+
+  it('never refuses the plan with the rule named', () => {
+    const d = decideApproval(plan, registry, routed, [], policy([{ name: 'no replies', tool: 'send_reply', level: 'never' }]));
+    expect(d).toMatchObject({ decision: 'refuse', reasons: ['step send: send_reply is never done alone (autonomy rules[0] "no replies")'] });
+  });
+
+  it('a category the classifier chose is held as the safest one, and says so', () => {
+    const rules = [{ name: 'bug replies', tool: 'send_reply', category: 'bug', level: 'review' }];
+    expect(decideApproval(plan, registry, routed, [], policy(rules)).decision).toBe('auto');
+    const d = decideApproval(plan, registry, trustedContext({ category: { name: 'billing', source: 'classifier' } }), [], policy(rules));
+    expect(d.decision).toBe('park');
+    expect(d.reasons).toEqual(['step send: send_reply: the classifier chose the category, so it is as strict as for "bug" (rules[0] "bug replies": review)']);
+  });
+
+  it('money: a literal amount over the ceiling parks at once; within it the refund runs alone with its ceiling recorded', () => {
+    const refund = (amount: number): Plan => ({ steps: [{ id: 'refund', tool: 'issue_refund', args: { account: '{{context.account.id}}', order: 'ORD-1', amount } }] });
+    const rules = policy([{ name: 'small', tool: 'issue_refund', maxAmount: 20, level: 'auto' }]);
+    expect(decideApproval(refund(25), registry, routed, [], rules)).toMatchObject({ decision: 'park', reasons: ['step refund: issue_refund: issue_refund of 25 is above the ceiling of 20'] });
+    const ok = decideApproval(refund(20), registry, routed, [], rules);
+    expect(ok).toMatchObject({ decision: 'auto', steps: [expect.objectContaining({ level: 'auto', ceiling: 20 })] });
+  });
+});
