@@ -10,6 +10,9 @@ import type { EmailId } from '../../src/ids.js';
 import { createLogger } from '../../src/logger.js';
 import { StepAutonomy } from '../../src/planner/autonomy.js';
 import { ApprovalJob } from '../../src/queues/approval-job.js';
+import { startWorkers } from '../../src/daemon/workers.js';
+import { approveParked } from '../../src/executor/review.js';
+import { waitFor } from '../harness/mail.js';
 import { EXAMPLES } from '../fixtures/examples.js';
 import { exampleConfig } from '../harness/example-config.js';
 import { startTestRedis, type TestRedis } from '../harness/redis.js';
@@ -22,7 +25,7 @@ const README = readFileSync(path.resolve(EXAMPLES, '../README.md'), 'utf8');
 const FILES = {
   billing: '01-invoice-copy-request.eml',
   refund49: '06-refund-after-closing-studio.eml',
-  refund540: '07-refund-duplicate-seats.eml',
+  refund468: '08-remboursement-commande.eml',
   bug: '09-bug-csv-export-crash.eml',
   feature: '16-feature-dark-mode.eml',
   spam: '23-spam-guest-post-verified.eml',
@@ -35,7 +38,7 @@ const DOCUMENTED: Record<string, Record<Example, string>> = {
   'cautious-first-week': {
     billing: 'awaiting_approval',
     refund49: 'escalated',
-    refund540: 'escalated',
+    refund468: 'escalated',
     bug: 'awaiting_approval',
     feature: 'awaiting_approval',
     spam: 'awaiting_approval',
@@ -44,7 +47,7 @@ const DOCUMENTED: Record<string, Record<Example, string>> = {
   'steady-state': {
     billing: 'completed',
     refund49: 'completed',
-    refund540: 'awaiting_approval',
+    refund468: 'awaiting_approval',
     bug: 'completed',
     feature: 'completed',
     spam: 'awaiting_approval',
@@ -53,7 +56,7 @@ const DOCUMENTED: Record<string, Record<Example, string>> = {
   'high-volume-desk': {
     billing: 'completed',
     refund49: 'completed',
-    refund540: 'awaiting_approval',
+    refund468: 'awaiting_approval',
     bug: 'completed',
     feature: 'completed',
     spam: 'awaiting_approval',
@@ -151,8 +154,8 @@ describe('the README autonomy policies, end to end (real Redis, real SMTP, the e
     const refunds = Object.values(await r.app.redis.hgetall(r.app.keys.refunds())).map((v) => JSON.parse(v) as { emailId: string; amount: number });
     expect(refunds).toEqual([expect.objectContaining({ emailId: r.idOf('refund49'), amount: 49 })]);
     expect(r.smtp.messages.filter((m) => m.parsed.inReplyTo !== undefined).length).toBeGreaterThanOrEqual(4);
-    const large = await r.app.audit.read(r.idOf('refund540'));
-    expect(large.find((e) => e.type === 'parked')?.data.reasons).toEqual(['step refund: issue_refund of 540 is above the autonomy ceiling (50)']);
+    const large = await r.app.audit.read(r.idOf('refund468'));
+    expect(large.find((e) => e.type === 'parked')?.data.reasons).toEqual(['step refund: issue_refund of 468 is above the autonomy ceiling (50)']);
     const last = large.filter((e) => e.type === 'autonomy').at(-1);
     expect(StepAutonomy.array().parse(last?.data.steps)).toEqual([expect.objectContaining({ tool: 'issue_refund', level: 'review', limit: expect.objectContaining({ kind: 'amount' }) })]);
   });
@@ -164,11 +167,10 @@ describe('the README autonomy policies, end to end (real Redis, real SMTP, the e
     expect(trail.some((e) => e.type === 'step_started' && e.data.tool === 'delete_message')).toBe(false);
   });
 
-  it.each(Object.keys(DOCUMENTED))('%s: the report counts steps per level, tool and category exactly as the audit records them', async (name) => {
-    const r = run(name);
-    const until = new Date(Date.now() + 60_000);
-    const report = await buildReport(r.app, { since: new Date(0), until });
-    // Counted again here from the trails, the plain way: the last level of each plan step, and whether it finished.
+  /** The report's autonomy figure, and the same counted again from the trails the plain way. */
+  async function reportAndAudit(r: Run) {
+    const report = await buildReport(r.app, { since: new Date(0), until: new Date(Date.now() + 60_000) });
+    // The last level of each plan step, and whether it finished.
     const expected = new Map<string, { decided: number; ran: number }>();
     for (const row of r.summary.emails) {
       const trail = await r.app.audit.read(row.emailId as EmailId);
@@ -186,7 +188,33 @@ describe('the README autonomy policies, end to end (real Redis, real SMTP, the e
       }
     }
     const got = new Map(report.autonomy.map((a) => [`${a.tool}|${a.category}|${a.level}`, { decided: a.decided, ran: a.ran }]));
+    return { got, expected };
+  }
+
+  it.each(Object.keys(DOCUMENTED))('%s: the report counts steps per level, tool and category exactly as the audit records them', async (name) => {
+    const { got, expected } = await reportAndAudit(run(name));
     expect(got).toEqual(expected);
-    expect(report.autonomy.length).toBeGreaterThan(5);
+    expect(got.size).toBeGreaterThan(5);
+  });
+
+  it('steady state: a person approves the refund above the ceiling; it runs once, and the report counts it at review, ran', async () => {
+    const r = run('steady-state');
+    const workers = startWorkers(r.app, ['executor']);
+    try {
+      const emailId = r.idOf('refund468');
+      await approveParked(r.app, { emailId, reviewer: 'lead' });
+      const rec = await waitFor('the approved refund', async () => {
+        const got = await r.app.ledger.get(emailId);
+        return got && got.state !== 'running' ? got : undefined;
+      }, 20_000);
+      expect(rec.state).toBe('completed');
+      expect(await r.app.redis.hlen(r.app.keys.refunds())).toBe(2);
+      const { got, expected } = await reportAndAudit(r);
+      expect(got).toEqual(expected);
+      expect(got.get('issue_refund|refund|review')).toEqual({ decided: 1, ran: 1 });
+      expect(got.get('issue_refund|refund|auto')).toEqual({ decided: 1, ran: 1 });
+    } finally {
+      await workers.close();
+    }
   });
 });
