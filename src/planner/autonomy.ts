@@ -83,6 +83,7 @@ export interface AutonomyPolicy {
   categories: readonly string[];
 }
 
+/** The config's autonomy rules with the categories a classifier can answer: what {@link decideLevel} takes. */
 export function autonomyPolicy(config: Pick<Config, 'autonomy' | 'categories'>): AutonomyPolicy {
   return { ...config.autonomy, categories: [...new Set([...config.categories, 'unknown'])] };
 }
@@ -253,6 +254,7 @@ export function checkAutonomy(config: Pick<Config, 'autonomy' | 'categories'>, t
       refuse(i, `maxAmount applies to money tools (${Object.keys(MONEY_TOOLS).join(', ')}) and the rule names none`);
     }
   }
+  if (!policy.rules.length) return;
   // For each rule: alone, would a limit leave it as it asks somewhere? And among the steps it
   // decides behind earlier rules, is it ever left as it asks?
   const alone = new Map<number, { kept: boolean; why: string }>();
