@@ -88,10 +88,9 @@ export async function adoptPlan(
   await app.audit.append(emailId, 'validated', 'planner', { ok: outcome.validation.ok, planId });
   await app.ledger.setState(emailId, 'planned', { planId, tools: plan.steps.map((s) => s.tool).join(',') });
   await app.audit.append(emailId, 'autonomy', 'policy', { planId, steps: approval.steps });
-  if (fresh.refused) {
-    // Escalated by startPlan, with the refusal as the reason.
-  } else if (fresh.gate) await app.audit.append(emailId, 'gated', 'policy', { planId, gate: fresh.gate.step, reasons: fresh.gate.reasons });
-  else await app.audit.append(emailId, 'approved', 'policy', { planId, auto: true });
+  // A refused plan (autonomy `never`) has no gate and is not approved: startPlan escalates it.
+  if (fresh.gate) await app.audit.append(emailId, 'gated', 'policy', { planId, gate: fresh.gate.step, reasons: fresh.gate.reasons });
+  else if (!fresh.refused) await app.audit.append(emailId, 'approved', 'policy', { planId, auto: true });
   await startPlan(app, emailId, fresh);
   return planId;
 }
