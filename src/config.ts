@@ -84,6 +84,53 @@ export const ApprovalFile = z
   })
   .strict();
 
+/** How much a step may do alone: refused, suggested, parked for review, or run. Strictest first. */
+export const AutonomyLevel = z.enum(['never', 'suggest', 'review', 'auto']);
+export type AutonomyLevel = z.infer<typeof AutonomyLevel>;
+
+/** One value or a non-empty list of them; always a list once parsed. */
+const oneOrMany = <T extends z.ZodType>(item: T) => z.union([item, z.array(item).min(1)]).transform((v) => (Array.isArray(v) ? v : [v]));
+
+/**
+ * A rule of the `autonomy` section: every condition given must hold (a list means any of its
+ * values); the first rule that matches a step decides its level. Limits in code
+ * (src/planner/autonomy.ts) still apply on top: no rule can lift them.
+ */
+export const AutonomyRule = z
+  .object({
+    /** Shown by `policy explain`, the audit and the review screen. @defaultValue `rules[i]` */
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$/, 'letters, digits, space . _ -').optional(),
+    /** Tool names (write and external tools; read tools always run). @defaultValue any tool */
+    tool: oneOrMany(z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'a tool name')).optional(),
+    /** Category names (configured categories or `unknown`). @defaultValue any category */
+    category: oneOrMany(CategoryName).optional(),
+    /** Where the category came from: a routing rule (trusted) or the classifier (an attacker can choose it). @defaultValue either */
+    source: z.enum(['route', 'classifier']).optional(),
+    /** Account tier of the verified sender; `none` when no account was found. @defaultValue any */
+    tier: oneOrMany(z.enum(['free', 'pro', 'enterprise', 'none'])).optional(),
+    /** How the sender was verified; `unverified` when not. @defaultValue any */
+    verified: oneOrMany(z.enum(['dmarc', 'dkim', 'trusted-sender', 'trusted-mailbox', 'unverified'])).optional(),
+    /** For money tools (issue_refund): the largest amount this rule lets run alone; above it the step parks. Required for `auto` on money. */
+    maxAmount: z.number().positive().max(1_000_000).optional(),
+    level: AutonomyLevel,
+  })
+  .strict();
+export type AutonomyRule = z.infer<typeof AutonomyRule>;
+
+/** The `autonomy` section: how much each step may do alone (see the README's "Autonomy"). */
+export const AutonomyFile = z
+  .object({
+    /** Checked in order; the first match decides. @defaultValue [] */
+    rules: z.array(AutonomyRule).max(200).optional(),
+    /**
+     * The level of a step no rule matches. @defaultValue today's policy: `review` for tools that
+     * declare they need approval (money, deletion, account changes, mail to others), `auto` otherwise
+     */
+    default: AutonomyLevel.optional(),
+  })
+  .strict();
+export type AutonomyFile = z.infer<typeof AutonomyFile>;
+
 /** Parse limits in the config file; every key optional. */
 export const ParseLimitsFile = z
   .object({
@@ -198,6 +245,8 @@ export const ConfigFile = z
       .optional(),
     /** Human review of parked plans (see the README's "Reviewing parked plans"). */
     approval: ApprovalFile.optional(),
+    /** Per-step autonomy rules, inside limits no rule can lift (see the README's "Autonomy"). @defaultValue today's policy */
+    autonomy: AutonomyFile.optional(),
   })
   .strict();
 export type ConfigFile = z.infer<typeof ConfigFile>;
@@ -286,6 +335,8 @@ export const Config = z.object({
     notifyTeam: TeamName.optional(),
     digestMinutes: z.number().int().positive().optional(),
   }),
+  /** Resolved autonomy rules; checked against the tool registry and the limits when the context is built. */
+  autonomy: z.object({ rules: z.array(AutonomyRule), default: AutonomyLevel.optional() }),
 });
 export type Config = z.infer<typeof Config>;
 
@@ -466,6 +517,7 @@ export function loadConfig(options: {
       notifyTeam: file.approval?.notify?.team,
       digestMinutes: file.approval?.notify?.digestMinutes,
     },
+    autonomy: { rules: file.autonomy?.rules ?? [], ...(file.autonomy?.default ? { default: file.autonomy.default } : {}) },
     ...options.overrides,
   };
   const parsed = Config.safeParse(candidate);
@@ -479,6 +531,13 @@ export function loadConfig(options: {
   const escalationTeam = parsed.data.escalation.team;
   if (escalationTeam !== undefined && !teamNames.includes(escalationTeam)) {
     throw new MailroomError('CONFIG_INVALID', `configuration: escalation.team: "${escalationTeam}" is not one of the configured teams`);
+  }
+  const known = [...parsed.data.categories, 'unknown'];
+  for (const [i, rule] of parsed.data.autonomy.rules.entries()) {
+    const stray = rule.category?.find((c) => !known.includes(c));
+    if (stray !== undefined) {
+      throw new MailroomError('CONFIG_INVALID', `configuration: autonomy.rules.${i}${rule.name ? ` ("${rule.name}")` : ''}: category "${stray}" is not one of the configured categories`);
+    }
   }
   return parsed.data;
 }

@@ -15,6 +15,7 @@ import { redisKeys, type RedisKeys } from './queues/keys.js';
 import { loadKnowledgeBase, type KnowledgeBase } from './tools/knowledge-base.js';
 import { createMailer, type Mailer } from './tools/mailer.js';
 import { createRegistry, type ToolRegistry } from './tools/registry.js';
+import { checkAutonomy } from './planner/autonomy.js';
 
 /**
  * The services a tool may use (its `ToolContext` adds the step it runs in). A tool that needs a
@@ -79,6 +80,9 @@ export async function createContext(
     observeAudit?: (trail: AuditTrail) => AuditTrail;
   } = {},
 ): Promise<AppContext> {
+  const registry = createRegistry();
+  // A config that tries to lift an autonomy limit is refused here, before anything starts.
+  checkAutonomy(config, registry.tools);
   const accounts = loadAccounts(config.accountsFile);
   const kb = loadKnowledgeBase(config.kbDir);
   let embeddedRedis: EmbeddedRedis | null = null;
@@ -117,7 +121,7 @@ export async function createContext(
     audit: (options.observeAudit ?? ((trail) => trail))(createAuditTrail(redis, keys, clock)),
     content: createContentStore(redis, keys, config.contentTtlSeconds),
     llm: createLlmGateway(config, logger),
-    registry: createRegistry(),
+    registry,
     kb,
     accounts,
     mailer,

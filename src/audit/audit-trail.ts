@@ -18,6 +18,8 @@ export const AuditType = z.enum([
   'planned',
   'validated',
   'gated',
+  /** The autonomy level of each write and external step of a plan, with the rule and limit behind it. */
+  'autonomy',
   'parked',
   'approved',
   'rejected',

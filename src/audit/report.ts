@@ -4,6 +4,7 @@ import { EmailId } from '../ids.js';
 import type { Redis } from '../queues/connection.js';
 import type { RedisKeys } from '../queues/keys.js';
 import { AuditEvent, type AuditType } from './audit-trail.js';
+import { AutonomyCounter, AutonomyRow } from './autonomy-report.js';
 import type { EmailLedger, EmailRecord } from './email-ledger.js';
 
 /** Emails whose trails are fetched in one Redis round trip. */
@@ -59,6 +60,9 @@ const REPORT_TYPES: ReadonlySet<string> = new Set<AuditType>([
   'would_do',
   'quarantined',
   'shadowed',
+  // The autonomy figure (autonomy-report.ts): each plan's levels, and the steps that ran.
+  'autonomy',
+  'step_finished',
 ]);
 const reportWants = (type: string, line: string) =>
   REPORT_TYPES.has(type) && (type !== 'step_started' || line.includes('"tool":"escalate"'));
@@ -130,6 +134,8 @@ export const MailroomReport = z.object({
   since: z.string(),
   until: z.string(),
   totals: ReportRow,
+  /** Steps per autonomy level, per tool and category: what the policy decided and what ran. */
+  autonomy: z.array(AutonomyRow),
   mailboxes: z.array(
     z.object({
       mailbox: z.string(),
@@ -380,6 +386,7 @@ export async function buildReport(
     return parsed.success ? [parsed.data] : [];
   });
   const totals = new RowBuilder();
+  const autonomy = new AutonomyCounter();
   const byMailbox = new Map<string, { row: RowBuilder; categories: Map<string, RowBuilder> }>();
   for (let i = 0; i < ids.length; i += CHUNK) {
     const chunk = ids.slice(i, i + CHUNK);
@@ -396,6 +403,7 @@ export async function buildReport(
       let cat = box.categories.get(category);
       if (!cat) box.categories.set(category, (cat = new RowBuilder()));
       totals.add(facts);
+      autonomy.add(category, events);
       box.row.add(facts);
       cat.add(facts);
       onEmail?.(facts);
@@ -405,6 +413,7 @@ export async function buildReport(
     since: window.since.toISOString(),
     until: window.until.toISOString(),
     totals: totals.build(),
+    autonomy: autonomy.build(),
     mailboxes: [...byMailbox.entries()]
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([mailbox, box]) => ({

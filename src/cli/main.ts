@@ -15,6 +15,9 @@ import { parseRoles, runDaemon } from '../daemon/daemon.js';
 import { registerEvalCommand } from '../eval/command.js';
 import { BOARD_PATH } from '../web/bull-board.js';
 import { REPORT_PATH } from '../web/report-html.js';
+import { explainPolicy, formatExplanation } from './policy-command.js';
+import { checkAutonomy, TIERS, VERIFICATIONS } from '../planner/autonomy.js';
+import { createRegistry } from '../tools/registry.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const EXAMPLES = path.resolve(here, '../../examples');
@@ -31,7 +34,10 @@ function configFrom(
   const opts = cmd.optsWithGlobals<GlobalOpts>();
   const env = { ...process.env };
   env.MAILROOM_LOG_LEVEL ??= defaults.logLevel;
-  return loadConfig({ env, configPath: opts.config ?? defaults.configPath, withoutSecrets: defaults.withoutSecrets ?? false });
+  const config = loadConfig({ env, configPath: opts.config ?? defaults.configPath, withoutSecrets: defaults.withoutSecrets ?? false });
+  // Autonomy rules that try to lift a limit are refused before any command runs (and again by createContext).
+  checkAutonomy(config, createRegistry().tools);
+  return config;
 }
 
 function progress(enabled: boolean) {
@@ -221,6 +227,25 @@ examples' config. Inputs carrying different configs are refused. None found: bui
         process.stdout.write(`${emailId} ${verdict === 'approve' ? 'approved' : 'rejected'} by ${opts.by}\n`);
       });
   }
+
+  const policy = program.command('policy').description('the autonomy policy: what Mailroom may do alone (the config\'s "autonomy" section)');
+  policy
+    .command('explain')
+    .description('for an email with these trusted facts, the level each write or external tool would get, and why (the rule, or the limit that overrode it)')
+    .requiredOption('--category <name>', 'the category (one of the configured categories, or unknown)')
+    .addOption(new Option('--source <source>', 'where the category came from: a routing rule, or the classifier (an attacker can choose it)').choices(['route', 'classifier']).default('classifier'))
+    .addOption(new Option('--tier <tier>', "the sender's account tier (none: no account)").choices([...TIERS]).default('none'))
+    .addOption(new Option('--verified <method>', 'how the sender was verified').choices([...VERIFICATIONS]).default('dmarc'))
+    .option('--robot', 'the email is robot mail (auto-reply, bounce, list)')
+    .option('--amount <n>', 'the amount of a money step (issue_refund); unset: it comes from an earlier step and is checked when the step runs')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  mailroom -c mailroom.config.json policy explain --category billing --tier pro --verified dkim --source route --amount 15')
+    .action((opts: { category: string; source: string; tier: string; verified: string; robot?: boolean; amount?: string; json?: boolean }, cmd: Command) => {
+      const config = configFrom(cmd, { logLevel: 'warn', withoutSecrets: true });
+      const amount = opts.amount === undefined ? null : Number(opts.amount);
+      const explained = explainPolicy(config, createRegistry(), { category: opts.category, source: opts.source, tier: opts.tier, verified: opts.verified, robot: Boolean(opts.robot), amount });
+      process.stdout.write(opts.json ? `${JSON.stringify(explained)}\n` : formatExplanation(explained));
+    });
 
   program
     .command('audit')

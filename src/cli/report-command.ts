@@ -56,6 +56,19 @@ function rowLines(row: ReportRow, indent: string): string[] {
   return lines;
 }
 
+/** The autonomy figure: per tool and category, steps at each level (decided, and how many ran). */
+function autonomyLines(rows: MailroomReport['autonomy']): string[] {
+  if (!rows.length) return [];
+  const out = ['', 'autonomy: steps by level, per tool and category (decided / ran)'];
+  const groups = new Map<string, string[]>();
+  for (const r of rows) {
+    const key = `${r.tool.padEnd(16)} ${r.category.padEnd(16)}`;
+    groups.set(key, [...(groups.get(key) ?? []), `${r.level} ${r.decided}/${r.ran}`]);
+  }
+  for (const [key, levels] of groups) out.push(`  ${key} ${levels.join(', ')}`);
+  return out;
+}
+
 /** The report as text: the totals, then each mailbox and its categories. */
 export function formatReport(report: MailroomReport): string {
   const out = [
@@ -68,5 +81,6 @@ export function formatReport(report: MailroomReport): string {
     out.push('', `mailbox ${box.mailbox}`, ...rowLines(box.row, '  '));
     for (const cat of box.categories) out.push(`  category ${cat.category}`, ...rowLines(cat.row, '    '));
   }
+  out.push(...autonomyLines(report.autonomy));
   return `${out.join('\n')}\n`;
 }

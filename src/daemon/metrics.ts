@@ -151,7 +151,8 @@ export function createMetrics(source: MetricsSource | (() => MetricsSource)): Me
         if (type === 'step_failed') stepsFailed.inc();
         if (type === 'notified') notices.inc({ result: 'sent' });
         if (type === 'notify_failed') notices.inc({ result: 'failed' });
-        if (type === 'would_do') wouldDo.inc({ tool: String(data.tool ?? 'unknown') });
+        // Autonomy suggestions (actor `autonomy`) are would-dos too, but not shadow mode's.
+        if (type === 'would_do' && actor === 'shadow') wouldDo.inc({ tool: String(data.tool ?? 'unknown') });
       },
     };
   }

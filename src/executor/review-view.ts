@@ -7,6 +7,7 @@ import type { AuditEvent } from '../audit/audit-trail.js';
 import { describeEffect, effectAmounts, effectDigest, effectsDigest, isEffect } from './effects.js';
 import type { LabelledOutput } from '../run/run-store.js';
 import type { ReviewRecord } from './review-record.js';
+import { ruleLabel, type StepAutonomy } from '../planner/autonomy.js';
 
 /** How much of the sender's text the review shows (the whole email is in the raw store). */
 const MAX_EMAIL_CHARS = 6_000;
@@ -65,12 +66,19 @@ function trustedFacts(context: TrustedContext): Record<string, string> {
   };
 }
 
+/** `level review by rules[1] "bug replies"` or `level review (auto by the default; limit: …)`. */
+export function autonomyText(d: StepAutonomy): string {
+  const chose = d.configured === d.level ? ` by ${ruleLabel(d.rule)}` : ` (${d.configured} by ${ruleLabel(d.rule)}; ${d.limit?.why ?? 'a limit'})`;
+  return `level ${d.level}${chose}`;
+}
+
 function stepLines(app: Pick<AppContext, 'registry'>, stored: StoredPlan, outputs: Record<string, LabelledOutput>, resumeAt: number): string[] {
   return stored.plan.steps.map((step, i) => {
     const tool = app.registry.get(step.tool);
     const risk = tool ? [tool.risk, tool.requiresApproval].filter(Boolean).join(', ') : 'unknown tool';
     const status = outputs[step.id] ? 'done' : i === resumeAt ? '⏸ waits for your decision' : i > resumeAt ? 'after approval' : 'not run';
-    return `${i + 1}. ${step.id} · ${step.tool} (${risk}) · ${status}`;
+    const level = stored.autonomy?.find((d) => d.stepId === step.id);
+    return `${i + 1}. ${step.id} · ${step.tool} (${risk}) · ${status}${level ? ` · ${autonomyText(level)}` : ''}`;
   });
 }
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { EmailId, PlanId } from '../ids.js';
+import { StepAutonomy } from './autonomy.js';
 import { Plan } from './plan.js';
 
 /** A validated plan as kept in Redis for the executor and the review view. */
@@ -18,5 +19,9 @@ export const StoredPlan = z.object({
   completionReason: z.string().max(80).optional(),
   /** Shadow mode (src/executor/shadow.ts): the plan's write and external steps are previewed, never run. */
   shadow: z.boolean().optional(),
+  /** The autonomy level of each write and external step (src/planner/autonomy.ts); absent on plans stored before autonomy. */
+  autonomy: z.array(StepAutonomy).optional(),
+  /** Set when a step's level is `never`: nothing of the plan runs and the email escalates with these reasons. */
+  refused: z.array(z.string()).optional(),
 });
 export type StoredPlan = z.infer<typeof StoredPlan>;

@@ -5,6 +5,7 @@ import { mailboxActionsFor } from '../ingest/mailbox-actions.js';
 import type { SourceInfo, TrustedContext } from '../ingest/trusted-context.js';
 import type { Logger } from '../logger.js';
 import { decideApproval } from '../planner/approval-policy.js';
+import { autonomyPolicy } from '../planner/autonomy.js';
 import { outputLabelFor } from '../planner/labels.js';
 import { createPlanCache } from '../planner/plan-cache.js';
 import { validatePlan } from '../planner/plan-validator.js';
@@ -22,6 +23,8 @@ import { checkApprovedEffect, openReview, pendingReview, removeApprovalJob, type
 import { parseApprovalJobId } from '../executor/review-ids.js';
 import { claimDecision, readReview } from '../executor/review-record.js';
 import { actsOnTheWorld, previewStep, type ShadowOutcome } from '../executor/shadow.js';
+import { moneyOverCeiling } from '../executor/autonomy-ceiling.js';
+import { recordSuggestions } from '../executor/suggest.js';
 import { claimPlan, hasPlan, loadOutputs, loadPlan, loadTriage, saveOutput, saveTriage, type LabelledOutput, type TriageRecord } from './run-store.js';
 
 /**
@@ -113,7 +116,7 @@ export async function shadowed(
 export async function park(
   app: AppContext,
   emailId: EmailId,
-  plan: Pick<StoredPlan, 'planId' | 'shadow'>,
+  plan: Pick<StoredPlan, 'planId' | 'shadow' | 'autonomy'>,
   actor: string,
   reasons: string[],
   resumeAt: number,
@@ -124,6 +127,8 @@ export async function park(
     return;
   }
   const { record, clipped } = await openReview(app, emailId, planId, reasons, resumeAt);
+  // Autonomy `suggest`: what the plan would do is recorded as would-do effects for the reviewer.
+  await recordSuggestions(app, emailId, planId, plan, record.effects);
   await app.ledger.setState(emailId, 'awaiting_approval', { reason: clipped.join('; ').slice(0, 300) });
   await app.audit.append(emailId, 'parked', actor, { planId, reasons: clipped, resumeAt, seq: record.seq, digest: record.digest, deadline: record.deadline });
   await queueParkedNotice(app, { emailId, planId, seq: record.seq });
@@ -188,7 +193,7 @@ export async function adoptPlan(
   const shadow = (await app.ledger.get(emailId))?.mode === 'shadow';
   // Reads and drafts that do not depend on a gated step run before the gate: the reviewer sees their results.
   const plan = hoistBeforeGate(outcome.plan, app.registry);
-  const approval = decideApproval(plan, app.registry, context, outcome.validation.parkReasons);
+  const approval = decideApproval(plan, app.registry, context, outcome.validation.parkReasons, autonomyPolicy(app.config));
   const fresh: StoredPlan = {
     planId,
     emailId,
@@ -199,6 +204,8 @@ export async function adoptPlan(
     generation: meta.generation,
     gate: approval.decision === 'park' ? { step: approval.gate, reasons: approval.reasons } : null,
     shadow,
+    autonomy: approval.steps,
+    ...(approval.decision === 'refuse' ? { refused: approval.reasons } : {}),
     // A robot's email completes with its kind as the reason (`bounce`, `loop`, …).
     ...(outcome.planner === 'robot' && context.auto.kind !== 'none' ? { completionReason: context.auto.kind } : {}),
   };
@@ -222,14 +229,22 @@ export async function adoptPlan(
   });
   await app.audit.append(emailId, 'validated', 'planner', { ok: outcome.validation.ok, planId });
   await app.ledger.setState(emailId, 'planned', { planId, tools: plan.steps.map((s) => s.tool).join(',') });
+  await app.audit.append(emailId, 'autonomy', 'policy', { planId, steps: approval.steps });
+  // A refused plan (autonomy `never`) has no gate and is not approved: startPlan escalates it.
   if (fresh.gate) await app.audit.append(emailId, 'gated', 'policy', { planId, gate: fresh.gate.step, reasons: fresh.gate.reasons });
-  else await app.audit.append(emailId, 'approved', 'policy', { planId, auto: true });
+  else if (!fresh.refused) await app.audit.append(emailId, 'approved', 'policy', { planId, auto: true });
   await startPlan(app, emailId, fresh);
   return planId;
 }
 
 /** Started: parks a plan gated at its first step, or enqueues that step; both idempotent by job id. */
 async function startPlan(app: AppContext, emailId: EmailId, stored: StoredPlan): Promise<void> {
+  // Autonomy `never`: the step is refused before anything of the plan runs; a human takes over.
+  if (stored.refused) {
+    if (stored.shadow) await shadowed(app, emailId, stored.planId, 'escalate', stored.refused);
+    else await escalate(app, emailId, 'policy', stored.refused.join('; ').slice(0, 300), { planId: stored.planId });
+    return;
+  }
   if (stored.gate?.step === 0) {
     await park(app, emailId, stored, 'policy', stored.gate.reasons, 0);
     return;
@@ -294,7 +309,8 @@ export async function runStep(app: AppContext, job: JobData<'steps'>, attempt: n
       if (verdict.ok) reviewer = verdict.reviewer;
       else waits = [verdict.reason];
     } else {
-      waits = resolved.parkReasons;
+      // A money step left `auto` by an autonomy rule runs only up to the rule's ceiling.
+      waits = [...resolved.parkReasons, ...(await moneyOverCeiling(app, emailId, planId, stored.autonomy, step, resolved.args))];
     }
     if (waits.length) {
       await park(app, emailId, stored, 'executor', waits, stepIndex);

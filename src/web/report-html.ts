@@ -153,6 +153,23 @@ function reasonsTable(report: MailroomReport): string {
   return `<table id="reasons"><thead><tr><th scope="col">Mailbox / category</th><th scope="col">What</th><th scope="col">Count</th></tr></thead><tbody>\n${lines.join('\n')}\n</tbody></table>`;
 }
 
+/** Autonomy (issue 22): steps per level, tool and category — the figure a lead watches grow. */
+function autonomyTable(report: MailroomReport): string {
+  if (!report.autonomy.length) return '<p class="empty">No plan in this window was given autonomy levels.</p>';
+  const body = report.autonomy
+    .map(
+      (r) =>
+        `<tr data-tool="${escapeHtml(r.tool)}" data-category="${escapeHtml(r.category)}" data-level="${escapeHtml(r.level)}">` +
+        `<th scope="row">${escapeHtml(r.tool)}</th><td>${escapeHtml(r.category)}</td><td>${escapeHtml(r.level)}</td>` +
+        `${cell('decided', r.decided)}${cell('ran', r.ran)}</tr>`,
+    )
+    .join('\n');
+  return (
+    '<table id="autonomy"><thead><tr><th scope="col">Tool</th><th scope="col">Category</th><th scope="col">Level</th>' +
+    `<th scope="col">Steps given the level</th><th scope="col">Ran</th></tr></thead><tbody>\n${body}\n</tbody></table>`
+  );
+}
+
 function tile(key: string, label: string, value: number | null, shown?: string): string {
   return `<div class="tile" data-key="${escapeHtml(key)}" data-value="${value === null ? '' : escapeHtml(value)}"><span class="figure">${escapeHtml(shown ?? (value === null ? '–' : String(value)))}</span><span class="label">${escapeHtml(label)}</span></div>`;
 }
@@ -224,6 +241,8 @@ ${outcomesTable(report)}
 ${shadowTable(report)}
 <h2>Reasons and robots</h2>
 ${reasonsTable(report)}
+<h2>Autonomy: steps per level</h2>
+${autonomyTable(report)}
 </main>
 <script type="application/json" id="report-data">${jsonForHtml({ report, timeline })}</script>
 </body>

@@ -62,6 +62,7 @@ describe('the report page as HTML', () => {
       since: '2026-11-13T00:00:00.000Z',
       until: '2026-11-20T00:00:00.000Z',
       totals: row(),
+      autonomy: [{ tool: HOSTILE, category: HOSTILE, level: 'review', decided: 1, ran: 0 }],
       mailboxes: [{ mailbox: HOSTILE, row: row(), categories: [{ category: HOSTILE, row: row() }] }],
     };
     const timeline = new TimelineBuilder({
