@@ -82,15 +82,17 @@ Environment:
     .addHelpText(
       'after',
       `
-Config: --config, else MAILROOM_CONFIG, else a ${INPUT_CONFIG_NAME} at the top of a folder given
-(or beside a file given), as examples/ carries one: \`mailroom process examples/\` runs on the
-examples' config. Inputs carrying different configs are refused. None found: built-in defaults.`,
+Config: --config, else MAILROOM_CONFIG, else built-in defaults; \`mailroom process examples/\` runs
+on the bundled examples' ${INPUT_CONFIG_NAME}, as demo does. A ${INPUT_CONFIG_NAME} found
+among other input is named on stderr but never loaded: mail input does not configure Mailroom.`,
     )
     .action(async (paths: string[], opts: { json?: boolean; shadow?: boolean; timeout: string }, cmd: Command) => {
       const given = cmd.optsWithGlobals<GlobalOpts>().config ?? process.env.MAILROOM_CONFIG;
-      const beside = given ? undefined : configBesideInputs(paths);
-      if (beside) process.stderr.write(`mailroom: using ${path.relative(process.cwd(), beside) || beside} (found with the input; --config chooses another)\n`);
-      const loaded = configFrom(cmd, { logLevel: 'error', withoutSecrets: true, configPath: beside });
+      const beside = given ? { ignored: [] } : configBesideInputs(paths, path.join(EXAMPLES, INPUT_CONFIG_NAME));
+      const shown = (f: string) => path.relative(process.cwd(), f) || f;
+      if (beside.use) process.stderr.write(`mailroom: using ${shown(beside.use)} (the bundled examples' config; --config chooses another)\n`);
+      for (const f of beside.ignored) process.stderr.write(`mailroom: not using ${shown(f)}, found among the input (mail input does not configure Mailroom): pass --config ${shown(f)} to use it\n`);
+      const loaded = configFrom(cmd, { logLevel: 'error', withoutSecrets: true, configPath: beside.use });
       const config = opts.shadow ? inShadow(loaded) : loaded;
       const timeout = Number(opts.timeout);
       if (!Number.isFinite(timeout) || timeout <= 0) throw new MailroomError('CONFIG_INVALID', '--timeout must be a positive number of seconds');
