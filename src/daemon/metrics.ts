@@ -1,4 +1,6 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { z } from 'zod';
+import { StepAutonomy } from '../planner/autonomy.js';
 import type { AuditTrail } from '../audit/audit-trail.js';
 import { statesWithZeros } from '../audit/email-ledger.js';
 import { createPlanCache } from '../planner/plan-cache.js';
@@ -117,6 +119,19 @@ export function createMetrics(source: MetricsSource | (() => MetricsSource)): Me
     registers: [registry],
   });
 
+  const autonomySteps = new Counter({
+    name: 'mailroom_autonomy_steps_total',
+    help: 'Write and external steps given an autonomy level, by tool and level (this process); a money step parked over its ceiling at run time counts again at review',
+    labelNames: ['tool', 'level'],
+    registers: [registry],
+  });
+  const suggestions = new Counter({
+    name: 'mailroom_autonomy_suggestions_total',
+    help: 'Effects recorded as suggestions for a person (autonomy level suggest), by tool (this process)',
+    labelNames: ['tool'],
+    registers: [registry],
+  });
+
   const imapCounter = (name: string, help: string, pick: (w: FolderWatcher) => number) =>
     new Gauge({
       name,
@@ -142,6 +157,9 @@ export function createMetrics(source: MetricsSource | (() => MetricsSource)): Me
     registers: [registry],
   });
 
+  /** The steps of an `autonomy` audit event (src/planner/autonomy.ts), as the report reads them. */
+  const AutonomySteps = z.array(StepAutonomy);
+
   function observeAudit(trail: AuditTrail): AuditTrail {
     return {
       read: (emailId) => trail.read(emailId),
@@ -153,6 +171,11 @@ export function createMetrics(source: MetricsSource | (() => MetricsSource)): Me
         if (type === 'notify_failed') notices.inc({ result: 'failed' });
         // Autonomy suggestions (actor `autonomy`) are would-dos too, but not shadow mode's.
         if (type === 'would_do' && actor === 'shadow') wouldDo.inc({ tool: String(data.tool ?? 'unknown') });
+        if (type === 'would_do' && actor === 'autonomy') suggestions.inc({ tool: String(data.tool ?? 'unknown') });
+        if (type === 'autonomy') {
+          const steps = AutonomySteps.safeParse(data.steps);
+          for (const step of steps.success ? steps.data : []) autonomySteps.inc({ tool: step.tool, level: step.level });
+        }
       },
     };
   }

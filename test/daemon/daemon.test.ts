@@ -100,6 +100,8 @@ describe('mailroom start (a real daemon process)', () => {
     expect(metrics).toMatch(/mailroom_queue_jobs\{queue="ingest",state="completed",app="mailroom"\} 1/);
     expect(metrics).toMatch(/mailroom_imap_ingested_total\{account="support",folder="Daemon",app="mailroom"\} 1/);
     expect(metrics).toMatch(/mailroom_step_duration_seconds_count\{[^}]*tool="apply_label"[^}]*\} 1/);
+    // No autonomy section: today's policy, so the label ran at level auto.
+    expect(metrics).toMatch(/mailroom_autonomy_steps_total\{[^}]*tool="apply_label"[^}]*level="auto"[^}]*\} 1/);
     // Offline playbooks never look up the plan cache; the metric shows what `mailroom status` shows.
     expect(metrics).toMatch(/mailroom_plan_cache_total\{result="miss",app="mailroom"\} 0/);
     expect(metrics).toMatch(/mailroom_emails\{state="quarantined",app="mailroom"\} 0/);
