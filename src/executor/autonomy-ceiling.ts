@@ -1,6 +1,6 @@
 import type { AppContext } from '../context.js';
 import type { EmailId, PlanId } from '../ids.js';
-import { ceilingCheck, type StepAutonomy } from '../planner/autonomy.js';
+import { ceilingCheck, heldAtRunTime, type StepAutonomy } from '../planner/autonomy.js';
 
 /**
  * The run-time half of the money limit, at the step about to run without a reviewer: a money step
@@ -21,4 +21,21 @@ export async function moneyOverCeiling(
   if (!over) return [];
   await app.audit.append(emailId, 'autonomy', 'executor', { planId, steps: [over.decision] });
   return over.reasons;
+}
+
+/**
+ * A step left `auto` that parks when it is about to run for another reason (a reply rate limit, a
+ * confidentiality label known only then, a draft the reply tool refuses): its level becomes
+ * `review` in the audit, as for money over its ceiling, so the report counts it where it ended up.
+ */
+export async function recordHeld(
+  app: Pick<AppContext, 'audit'>,
+  emailId: EmailId,
+  planId: PlanId,
+  decisions: readonly StepAutonomy[] | undefined,
+  stepId: string,
+  reasons: readonly string[],
+): Promise<void> {
+  const held = heldAtRunTime(decisions, stepId, reasons);
+  if (held) await app.audit.append(emailId, 'autonomy', 'executor', { planId, steps: [held] });
 }

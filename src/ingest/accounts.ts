@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { MailroomError } from '../errors.js';
+import { lowerAscii } from './header-syntax.js';
 import type { Account } from './trusted-context.js';
 
 export const Order = z.object({
@@ -50,7 +51,8 @@ export function loadAccounts(file: string | undefined): AccountsDirectory {
     }
     records = parsed.data;
   }
-  const byEmail = new Map(records.map((r) => [r.email.toLowerCase(), r]));
+  // ASCII case only: a verified address must not reach another account through Unicode case folding.
+  const byEmail = new Map(records.map((r) => [lowerAscii(r.email), r]));
   const byId = new Map(records.map((r) => [r.id, r]));
-  return { byEmail: (a) => byEmail.get(a.toLowerCase()), byId: (id) => byId.get(id) };
+  return { byEmail: (a) => byEmail.get(lowerAscii(a)), byId: (id) => byId.get(id) };
 }

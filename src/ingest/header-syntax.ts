@@ -1,7 +1,18 @@
 /**
- * RFC 5322 lexical helpers shared by the robot detector and its MIME adapter: unfolding and
- * comment removal. Pure string functions, linear in their input, that never throw.
+ * RFC 5322 lexical helpers shared by the robot detector, its MIME adapter and sender
+ * verification: unfolding, comment removal, address case. Pure string functions, linear in their
+ * input, that never throw.
  */
+
+/**
+ * Lowercases the ASCII letters of an address and nothing else. `toLowerCase` also folds some
+ * other letters into ASCII (U+212A KELVIN SIGN becomes `k`), so an address a sender chose,
+ * `\u212Aate@example.com`, would compare equal to `kate@example.com`: another person's trusted
+ * address or account, behind any MTA rule that compares the bytes.
+ */
+export function lowerAscii(value: string): string {
+  return value.replace(/[A-Z]+/g, (m) => m.toLowerCase());
+}
 
 /** RFC 5322 unfolding: a line break followed by whitespace is not part of the value. */
 export function unfold(value: string): string {

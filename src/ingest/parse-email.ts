@@ -1,6 +1,7 @@
 import { simpleParser, type AddressObject, type ParsedMail } from 'mailparser';
 import { MailroomError } from '../errors.js';
 import { z } from 'zod';
+import { lowerAscii } from './header-syntax.js';
 import { UntrustedContent } from './trusted-context.js';
 
 /** Limits applied before and while parsing; over-limit mail is quarantined with the reason. */
@@ -43,7 +44,7 @@ const MIME_TYPE = /^[a-z0-9.+-]+\/[a-z0-9.+-]+$/;
 
 function addresses(obj: AddressObject | AddressObject[] | undefined): string[] {
   const list = obj === undefined ? [] : Array.isArray(obj) ? obj : [obj];
-  return list.flatMap((o) => o.value).flatMap((v) => (v.address ? [v.address.toLowerCase()] : []));
+  return list.flatMap((o) => o.value).flatMap((v) => (v.address ? [lowerAscii(v.address)] : []));
 }
 
 /**

@@ -1,5 +1,6 @@
 import addressparser from 'nodemailer/lib/addressparser';
 import { z } from 'zod';
+import { lowerAscii } from './header-syntax.js';
 import type { Sender } from './trusted-context.js';
 
 /** One `method=result` entry of an Authentication-Results header, with its properties. */
@@ -57,7 +58,7 @@ export function parseAuthenticationResults(value: string): ParsedAuthResults | n
     const props: Record<string, string> = {};
     for (const t of tokens) {
       const eq = t.indexOf('=');
-      if (eq > 0) props[t.slice(0, eq).toLowerCase()] = t.slice(eq + 1).replace(/^"|"$/g, '').toLowerCase();
+      if (eq > 0) props[t.slice(0, eq).toLowerCase()] = lowerAscii(t.slice(eq + 1).replace(/^"|"$/g, ''));
     }
     results.push({ method: m[1].toLowerCase(), result: m[2].toLowerCase(), props, comments: part.comments });
   }
@@ -94,7 +95,7 @@ export function countFromMailboxes(headerLines: ReadonlyArray<{ key: string; lin
   return count;
 }
 
-const domainOf = (address: string) => address.slice(address.lastIndexOf('@') + 1).toLowerCase();
+const domainOf = (address: string) => lowerAscii(address.slice(address.lastIndexOf('@') + 1));
 
 /** Relaxed alignment (DMARC): the signing domain is the From domain or a parent of it. */
 export function aligned(fromDomain: string, signingDomain: string): boolean {
@@ -142,7 +143,7 @@ function ownResults(input: Pick<VerificationInput, 'authResults' | 'authservId'>
  */
 export function needsLocalCheck(input: VerificationInput, hasDkimSignature: boolean): boolean {
   if (!hasDkimSignature || input.fromAddresses.length !== 1 || input.fromMailboxes !== 1 || input.trustedMailbox) return false;
-  const from = (input.fromAddresses[0] ?? '').toLowerCase();
+  const from = lowerAscii(input.fromAddresses[0] ?? '');
   if (input.trustedSenders.includes(from)) return false;
   return ownResults(input) === undefined;
 }
@@ -154,12 +155,12 @@ function verifyLocally(from: string, local: LocalAuthResult): Sender {
   const dmarc = local.dmarc;
   if (dmarc && dmarc.result !== 'pass' && dmarc.result !== 'none') return { verified: false, reason: `local check: dmarc=${dmarc.result}` };
   // mailauth evaluates DMARC on the From it parsed itself: another domain means the two parses disagree.
-  if (dmarc?.result === 'pass' && dmarc.headerFrom.toLowerCase() !== fromDomain) {
+  if (dmarc?.result === 'pass' && lowerAscii(dmarc.headerFrom) !== fromDomain) {
     return { verified: false, reason: 'local check: DMARC evaluated another From domain' };
   }
   // Locally DMARC rests on DKIM alone, so a pass through a partial signature is no pass.
   if (dmarc?.result === 'pass' && dmarc.unsignedBytes === 0) return { verified: true, address: from, method: 'dmarc' };
-  const passes = local.dkim.filter((d) => d.result === 'pass' && aligned(fromDomain, d.domain.toLowerCase()));
+  const passes = local.dkim.filter((d) => d.result === 'pass' && aligned(fromDomain, lowerAscii(d.domain)));
   if (passes.some((d) => d.unsignedBytes === 0)) return { verified: true, address: from, method: 'dkim' };
   if (passes.length > 0 || dmarc?.result === 'pass') return { verified: false, reason: `local check: ${PARTIAL_BODY}` };
   return { verified: false, reason: 'local check: no aligned DKIM pass' };
@@ -179,7 +180,7 @@ export function verifySender(input: VerificationInput): Sender {
   if (input.fromAddresses.length !== 1 || input.fromMailboxes !== 1) {
     return { verified: false, reason: input.fromAddresses.length === 0 ? 'no From address' : 'several From addresses' };
   }
-  const from = (input.fromAddresses[0] ?? '').toLowerCase();
+  const from = lowerAscii(input.fromAddresses[0] ?? '');
   if (!/^[^\s@<>]+@[^\s@<>]+\.[^\s@<>]+$/.test(from)) return { verified: false, reason: 'From is not an address' };
   if (input.trustedSenders.includes(from)) return { verified: true, address: from, method: 'trusted-sender' };
   if (input.trustedMailbox) return { verified: true, address: from, method: 'trusted-mailbox' };

@@ -1,4 +1,4 @@
-import { OpenAI, APIConnectionError, APIError, RateLimitError, InternalServerError } from 'openai';
+import { OpenAI, APIConnectionError, APIConnectionTimeoutError, APIError, RateLimitError, InternalServerError } from 'openai';
 import { zodResponseFormat } from 'openai/helpers/zod';
 import type { z } from 'zod';
 import type { Config } from '../config.js';
@@ -38,10 +38,16 @@ export interface LlmGateway {
   usage(): LlmUsage;
 }
 
+/**
+ * The error a failed call becomes. Its message names the failure, never the endpoint's own text:
+ * a proxy or model server may echo the prompt (for a sandboxed reader, the email) in its error
+ * body, and the message becomes a quarantine reason that the ledger, the report and the logs show.
+ */
 function mapError(err: unknown, role: string): MailroomError {
   if (err instanceof MailroomError) return err;
   if (err instanceof APIConnectionError || err instanceof RateLimitError || err instanceof InternalServerError) {
-    return new MailroomError('LLM_UNAVAILABLE', `LLM endpoint unavailable for ${role}: ${err.message}`, { cause: err });
+    const what = err instanceof APIConnectionTimeoutError ? 'timed out' : err instanceof APIConnectionError ? 'connection failed' : `HTTP ${String(err.status)}`;
+    return new MailroomError('LLM_UNAVAILABLE', `LLM endpoint unavailable for ${role} (${what})`, { cause: err });
   }
   if (err instanceof APIError) {
     return new MailroomError('LLM_UNAVAILABLE', `LLM endpoint refused ${role} (HTTP ${String(err.status)})`, {

@@ -52,7 +52,8 @@ export interface StepSituation {
   suggestionFed: boolean;
 }
 
-export const LimitKind = z.enum(['recipient', 'human_only', 'unverified_sender', 'robot_mail', 'suggestion', 'amount', 'classifier_category']);
+/** `run_time`: a check when the step was about to run (a reply rate limit, a label, a draft's links) held an `auto` step for a person. */
+export const LimitKind = z.enum(['recipient', 'human_only', 'unverified_sender', 'robot_mail', 'suggestion', 'amount', 'classifier_category', 'run_time']);
 export type LimitKind = z.infer<typeof LimitKind>;
 
 /** The level of one step of a plan and why: recorded with the plan, in the audit and the review. */
@@ -229,6 +230,18 @@ export function ceilingCheck(
     reasons: [`step ${stepId}: ${why}`],
     decision: { ...rest, level: stricter(rest.level, 'review'), limit: { kind: 'amount', why } },
   };
+}
+
+/**
+ * A step decided `auto` that a check at run time held for a person instead: its decision as it
+ * ended, `review` with the reasons, for the audit (so the report does not count a step a person
+ * approved as one that ran alone). Null when the step was not `auto`.
+ */
+export function heldAtRunTime(decisions: readonly StepAutonomy[] | undefined, stepId: string, reasons: readonly string[]): StepAutonomy | null {
+  const d = decisions?.find((x) => x.stepId === stepId);
+  if (d?.level !== 'auto') return null;
+  const { ceiling: _dropped, ...rest } = d;
+  return { ...rest, level: 'review', limit: { kind: 'run_time', why: reasons.join('; ').slice(0, 300) } };
 }
 
 /**

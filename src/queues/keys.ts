@@ -35,6 +35,8 @@ export function redisKeys(prefix: string) {
     bounces: (id: EmailId) => `${prefix}:bounces:${id}`,
     tickets: () => `${prefix}:tickets`,
     refunds: () => `${prefix}:refunds`,
+    /** What has been refunded of one order (hash: refund id → cents), so refunds never sum above what was paid. */
+    orderRefunds: (account: string, order: string) => `${prefix}:refunds:order:${account}:${order}`,
     deletions: () => `${prefix}:deletions`,
     accountChanges: () => `${prefix}:account-changes`,
     /** Emails per ledger state, kept by the ledger's own transitions (for /metrics). */

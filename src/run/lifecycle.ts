@@ -23,7 +23,7 @@ import { checkApprovedEffect, openReview, pendingReview, removeApprovalJob, type
 import { parseApprovalJobId } from '../executor/review-ids.js';
 import { claimDecision, readReview } from '../executor/review-record.js';
 import { actsOnTheWorld, previewStep, type ShadowOutcome } from '../executor/shadow.js';
-import { moneyOverCeiling } from '../executor/autonomy-ceiling.js';
+import { moneyOverCeiling, recordHeld } from '../executor/autonomy-ceiling.js';
 import { recordSuggestions } from '../executor/suggest.js';
 import { claimPlan, hasPlan, loadOutputs, loadPlan, loadTriage, saveOutput, saveTriage, type LabelledOutput, type TriageRecord } from './run-store.js';
 
@@ -310,7 +310,9 @@ export async function runStep(app: AppContext, job: JobData<'steps'>, attempt: n
       else waits = [verdict.reason];
     } else {
       // A money step left `auto` by an autonomy rule runs only up to the rule's ceiling.
-      waits = [...resolved.parkReasons, ...(await moneyOverCeiling(app, emailId, planId, stored.autonomy, step, resolved.args))];
+      const money = await moneyOverCeiling(app, emailId, planId, stored.autonomy, step, resolved.args);
+      waits = [...resolved.parkReasons, ...money];
+      if (waits.length && !money.length && !approvedBy) await recordHeld(app, emailId, planId, stored.autonomy, step.id, waits);
     }
     if (waits.length) {
       await park(app, emailId, stored, 'executor', waits, stepIndex);
@@ -372,6 +374,7 @@ export async function stepFailed(app: AppContext, job: JobData<'steps'>, e: Mail
   const stepId = stored?.plan.steps[stepIndex]?.id ?? `#${stepIndex}`;
   await app.audit.append(emailId, 'step_failed', 'executor', { planId, stepId, code: e.publicCode, attempts: attempt });
   if (e.code === 'NEEDS_REVIEW') {
+    if (stored && !job.approvedBy) await recordHeld(app, emailId, planId, stored.autonomy, stepId, [e.message]);
     await park(app, emailId, stored ?? { planId }, 'executor', [`step ${stepId}: ${e.message}`], stepIndex);
     return;
   }

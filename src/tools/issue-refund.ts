@@ -26,7 +26,10 @@ export const issueRefund = defineTool({
   sideEffect: true,
   async run(input, ctx) {
     const refund = checkedRefund(input, ctx);
-    const { value, duplicate } = await effectOnce(ctx, { result: Refund, resumable: true, notDone: webhookNotDone }, async () => {
+    // A refusal over the order's total proves nothing happened, as a webhook's rejection does.
+    const notDone = (err: unknown) => webhookNotDone(err) || (err instanceof MailroomError && err.code === 'REFUND_OVER_CAP');
+    const { value, duplicate } = await effectOnce(ctx, { result: Refund, resumable: true, notDone }, async () => {
+      await reserveOrderRefund(ctx, input.account, orderOf(ctx, input), refund);
       const record = { ...refund, account: input.account, emailId: ctx.emailId, planId: ctx.planId, at: ctx.clock().toISOString() };
       await ctx.redis.hset(ctx.keys.refunds(), refund.refundId, JSON.stringify(record));
       const url = ctx.config.webhooks.refunds;
@@ -40,11 +43,46 @@ export const issueRefund = defineTool({
   },
 });
 
+/**
+ * Adds a refund to what its order has had refunded, or refuses it when the sum would pass what
+ * the order cost. One at a time per order (a Lua script): each refund passes the per-refund cap,
+ * so without this, the same order asked for in several emails (or by several plans) was refunded
+ * once per email, with no human when autonomy lets refunds run alone. Keyed by refund id, so a
+ * retried step counts once.
+ */
+const RESERVE_REFUND = `
+local total = 0
+local entries = redis.call('HGETALL', KEYS[1])
+for i = 1, #entries, 2 do
+  if entries[i] ~= ARGV[1] then total = total + tonumber(entries[i + 1]) end
+end
+if total + tonumber(ARGV[2]) > tonumber(ARGV[3]) then return total end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return -1
+`;
+
+const cents = (amount: number) => Math.round(amount * 100);
+
+async function reserveOrderRefund(ctx: ToolContext, account: string, order: Order, refund: z.infer<typeof Refund>): Promise<void> {
+  const res = Number(await ctx.redis.eval(RESERVE_REFUND, 1, ctx.keys.orderRefunds(account, order.id), refund.refundId, String(cents(refund.amount)), String(cents(order.amount))));
+  if (res === -1) return;
+  throw new MailroomError(
+    'REFUND_OVER_CAP',
+    `order ${order.id} has had ${(res / 100).toFixed(2)} ${order.currency} refunded already: a refund of ${refund.amount} ${order.currency} would pass the ${order.amount} ${order.currency} it cost`,
+  );
+}
+
+/** The verified sender's order a refund names (checked to exist by {@link checkedRefund}). */
+function orderOf(ctx: ToolContext, input: { account: string; order: string }): Order {
+  const found = ownAccount(ctx, input.account).orders.find((o) => o.id === input.order);
+  if (!found) throw new MailroomError('ORDER_NOT_FOUND', "the order is not one of the verified sender's orders");
+  return found;
+}
+
 /** The refund `run` would make, after the checks it and `preview` share. */
 function checkedRefund(input: { account: string; order: string; amount: number }, ctx: ToolContext): z.infer<typeof Refund> {
   // Checked again here, although the arguments are trusted: a reviewer may have edited the plan.
-  const order = ownAccount(ctx, input.account).orders.find((o) => o.id === input.order);
-  if (!order) throw new MailroomError('ORDER_NOT_FOUND', "the order is not one of the verified sender's orders");
+  const order = orderOf(ctx, input);
   const cap = Math.min(order.amount, ctx.config.refunds.maxAmount);
   if (input.amount > cap) {
     throw new MailroomError('REFUND_OVER_CAP', `a refund of ${input.amount} ${order.currency} is above the limit of ${cap} ${order.currency}`);

@@ -5,7 +5,9 @@ import { defineTool } from './tool.js';
 export const TargetFolder = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9/_ .-]{0,99}$/, 'a folder of letters, digits, / _ . - and spaces')
-  .refine((f) => !/^(trash|deleted( items| messages)?|bin)$/i.test(f.split('/').pop() ?? f), 'moving to the trash is deletion: a human decides');
+  // The last level of the name, whichever hierarchy separator the server uses (`/`, or `.` as in
+  // Dovecot's default Maildir++ layout, where the trash is `INBOX.Trash`).
+  .refine((f) => !/^(trash|deleted( items| messages)?|bin)$/i.test(f.split(/[/.]/).filter(Boolean).pop() ?? f), 'moving to the trash is deletion: a human decides');
 
 export const moveMessage = defineTool({
   name: 'move_message',

@@ -157,7 +157,8 @@ describe('an approval binds what the reviewer was shown, and nothing else', () =
   });
 
   it('an effect that was not shown (it depended on a step after the gate) parks again after approval', async () => {
-    const email = await storeEmail(app, { verified: 'sarah.okafor@lumenstudio.example', category: 'refund', text: 'Please refund ORD-10234.' });
+    // ORD-10166, not ORD-10234: the earlier test refunded that order in full, and an order's refunds never pass what it cost.
+    const email = await storeEmail(app, { verified: 'sarah.okafor@lumenstudio.example', category: 'refund', text: 'Please refund ORD-10166.' });
     const planId = planIdFor(email.emailId, 0);
     const reasons = ['step refund: issue_refund moves money'];
     const stored: StoredPlan = {
@@ -165,7 +166,7 @@ describe('an approval binds what the reviewer was shown, and nothing else', () =
       emailId: email.emailId,
       plan: {
         steps: [
-          { id: 'refund', tool: 'issue_refund', args: { account: '{{context.account.id}}', order: 'ORD-10234', amount: 49 } },
+          { id: 'refund', tool: 'issue_refund', args: { account: '{{context.account.id}}', order: 'ORD-10166', amount: 49 } },
           { id: 'draft', tool: 'draft_reply', args: { article: '{{steps.refund.output.refundId}}' } },
           { id: 'send', tool: 'send_reply', args: { draft: '{{steps.draft.output.ref}}' } },
         ],

@@ -1,9 +1,10 @@
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
+import { loadAccounts } from '../../src/ingest/accounts.js';
 import { parseEmail } from '../../src/ingest/parse-email.js';
 import { verificationInput } from '../../src/ingest/triage.js';
 import { aligned, countFromMailboxes, parseAuthenticationResults, verifySender } from '../../src/ingest/sender-verification.js';
@@ -308,5 +309,24 @@ describe('verification that means what it says', () => {
     expect(verify([`${OURS}; spf=pass smtp.mailfrom=bounce@brightleaf.example; ${undersized}; dmarc=pass header.from=brightleaf.example`])).toMatchObject({ verified: true, method: 'dmarc' });
     // The comment counts only on its own entry: an undersized unaligned signature does not spoil an aligned one.
     expect(verify([`${OURS}; dkim=pass (undersized signature: 9 bytes unsigned) header.d=esp.example; dkim=pass header.d=brightleaf.example`])).toMatchObject({ verified: true, method: 'dkim' });
+  });
+
+  it('a From spelt with a Unicode letter that lowercases to ASCII is not a trusted sender nor its account (U+212A KELVIN SIGN used to fold to k)', async () => {
+    const kate = 'kate@brightleaf.example';
+    const kelvin = '\u212Aate@brightleaf.example';
+    // An MTA rule guarding the trusted address compares the bytes: this From is not that address.
+    const parsed = await parseEmail(Buffer.from(`From: Kate <${kelvin}>\r\nTo: support@acme.example\r\nSubject: hi\r\nMessage-ID: <k@x>\r\n\r\nhello\r\n`, 'utf8'));
+    expect(parsed.facts.fromAddresses).toEqual([kelvin]);
+    const sender = verify([], { fromAddresses: parsed.facts.fromAddresses, trustedSenders: [kate] });
+    expect(sender.verified).toBe(false);
+    // Verified some other way (its own domain's DKIM, say), the address still reaches no other account.
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mailroom-sv-acct-'));
+    const file = path.join(dir, 'accounts.json');
+    writeFileSync(file, JSON.stringify([{ id: 'acct_k', email: kate, name: 'Kate', tier: 'enterprise' }]));
+    const accounts = loadAccounts(file);
+    expect(accounts.byEmail(kelvin)).toBeUndefined();
+    expect(accounts.byEmail('KATE@BrightLeaf.example')?.id).toBe('acct_k');
+    // ASCII case still folds where it always did.
+    expect(verify([], { fromAddresses: ['Kate@BrightLeaf.example'], trustedSenders: [kate] })).toMatchObject({ verified: true, address: kate });
   });
 });

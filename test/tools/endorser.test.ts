@@ -76,4 +76,28 @@ describe('lookup_order endorses an order id only against the verified sender’s
     expect(again).toEqual({ ...first, duplicate: true });
     expect(await example.app.redis.hlen(example.app.keys.refunds())).toBe(1);
   });
+
+  it('refunds of one order never sum above what it cost, however many emails or plans ask (each used to pass the per-refund cap)', async () => {
+    // ORD-10166 is 49 USD (Sarah Okafor). Each email gets its own plan, so its own idempotency key.
+    const refund = async (amount: number) => {
+      const email = await storeEmail(example.app, { verified: SARAH, category: 'refund', text: 'refund ORD-10166 please' });
+      return issueRefund.run({ account: 'acct_1006', order: 'ORD-10166', amount }, toolContext(example.app, email, 'refund'));
+    };
+    const first = await refund(30);
+    expect(first).toMatchObject({ amount: 30, duplicate: false });
+    await expect(refund(30)).rejects.toMatchObject({ code: 'REFUND_OVER_CAP' });
+    await expect(refund(49)).rejects.toMatchObject({ code: 'REFUND_OVER_CAP' });
+    // What is left of the order may still be refunded; then nothing more.
+    expect(await refund(19)).toMatchObject({ amount: 19, duplicate: false });
+    await expect(refund(0.01)).rejects.toMatchObject({ code: 'REFUND_OVER_CAP' });
+    // Concurrent asks: at most what the order cost goes out.
+    const email = () => storeEmail(example.app, { verified: SARAH, category: 'refund', text: 'refund ORD-10234' });
+    const contexts = (await Promise.all([1, 2, 3, 4].map(email))).map((e) => toolContext(example.app, e, 'refund'));
+    const results = await Promise.allSettled(contexts.map((ctx) => issueRefund.run({ account: 'acct_1006', order: 'ORD-10234', amount: 49 }, ctx)));
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    // A retried step (same idempotency key) is still the one refund it was.
+    const ctx = contexts[results.findIndex((r) => r.status === 'fulfilled')];
+    if (!ctx) throw new Error('no refund went through');
+    await expect(issueRefund.run({ account: 'acct_1006', order: 'ORD-10234', amount: 49 }, ctx)).resolves.toMatchObject({ amount: 49, duplicate: true });
+  });
 });
