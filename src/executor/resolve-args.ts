@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import { MailroomError } from '../errors.js';
 import { refKindOf, type ContentRef } from '../ids.js';
 import type { TrustedContext } from '../ingest/trusted-context.js';
-import { argumentFlow, LITERAL_LABEL, refLabel, type Label } from '../planner/labels.js';
+import { argumentFlow, contextRefused, LITERAL_LABEL, refLabel, type Label } from '../planner/labels.js';
 import { refKinds } from '../planner/plan-validator.js';
 import { parsePlaceholder, type Step } from '../planner/plan.js';
 import type { LabelledOutput } from '../run/run-store.js';
@@ -55,6 +55,9 @@ export function resolveArgs(
       value = sources.emailRef;
       label = refLabel(ref);
     } else if (ref?.kind === 'context') {
+      // Checked again here: money never takes a number the sender's mail measured, even in a plan
+      // that slipped past the validator.
+      if (contextRefused(tool, name)) throw new MailroomError('TAINT_VIOLATION', `"${name}" of ${tool.name} takes a literal or a lookup's output, not {{context.${ref.path.join('.')}}}`);
       value = pick(sources.trusted, ref.path);
       label = refLabel(ref);
     } else if (ref?.kind === 'step') {

@@ -66,6 +66,14 @@ export function argumentFlow(tool: Pick<ToolDescriptor, 'untrustedInputs' | 'aud
   };
 }
 
+/**
+ * Whether a `{{context.…}}` value may reach argument `arg` of `tool`: not where the tool wants a
+ * literal or a lookup's output (money: the context's numbers measure mail the sender wrote).
+ */
+export function contextRefused(tool: Pick<ToolDescriptor, 'lookupInputs'>, arg: string): boolean {
+  return tool.lookupInputs?.includes(arg) ?? false;
+}
+
 /** The label of a tool's output given the labels of its inputs: the validator's and the executor's rule alike. */
 export function outputLabelFor(tool: Pick<ToolDescriptor, 'outputLabel' | 'taintedOutputs'>, inputLabels: readonly Label[]): Label {
   const conf = tool.outputLabel === 'inherit' ? inputLabels.reduce<Confidentiality>((c, l) => joinConf(c, l.conf), 'public') : tool.outputLabel;

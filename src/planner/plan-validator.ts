@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { refKindsOfPattern, type RefKind } from '../ids.js';
 import { TrustedContext } from '../ingest/trusted-context.js';
 import type { ToolRegistry } from '../tools/registry.js';
-import { argumentFlow, outputLabelFor, refLabel, type Label } from './labels.js';
+import { argumentFlow, contextRefused, outputLabelFor, refLabel, type Label } from './labels.js';
 import { parsePlaceholder, type Plan, type PlaceholderRef } from './plan.js';
 
 /** One rule, one code: the feedback the LLM planner gets and the audit records. */
@@ -23,6 +23,8 @@ export type ValidationRule =
   | 'tainted_control_argument'
   /** A ref of one kind (e.g. a summary) wired into a parameter that takes another (e.g. a draft). */
   | 'ref_kind'
+  /** A `{{context.…}}` value in a parameter that takes only a literal or a lookup's output (money). */
+  | 'context_in_lookup_argument'
   /** The model's output could not be decoded as a plan at all. */
   | 'output_schema';
 
@@ -174,6 +176,7 @@ export function validatePlan(plan: Plan, registry: ToolRegistry, limits: PlanLim
       return;
     }
     const shape = tool.input.shape as Record<string, z.ZodType>;
+    const refusesContext = (arg: string) => contextRefused(tool, arg);
     for (const name of Object.keys(step.args)) {
       if (!Object.hasOwn(shape, name)) err('unknown_argument', step.id, name, `${tool.name} has no argument "${name}"`);
     }
@@ -228,6 +231,9 @@ export function validatePlan(plan: Plan, registry: ToolRegistry, limits: PlanLim
           return null;
         }
         if (!typeCompatible(f, target)) err('argument_type', stepId, arg, `context.${ref.path.join('.')} does not fit "${arg}"`);
+        if (refusesContext(arg)) {
+          err('context_in_lookup_argument', stepId, arg, `"${arg}" takes a literal or a lookup's output, not context.${ref.path.join('.')}`);
+        }
         return refLabel(ref);
       }
       const at = index.get(ref.stepId);

@@ -19,6 +19,7 @@ export const issueRefund = defineTool({
   output: Refund.extend({ duplicate: z.boolean() }).strict(),
   untrustedInputs: [],
   taintedOutputs: [],
+  lookupInputs: ['order', 'amount'],
   outputLabel: 'sender',
   // The money goes back to the verified sender's own payment method.
   audience: 'sender',

@@ -71,6 +71,13 @@ export interface ToolDescriptor<I extends z.ZodObject = z.ZodObject, O extends z
    * without saying how it checks.
    */
   endorses?: { input: string; against: string };
+  /**
+   * Inputs that take a literal the planner wrote or an earlier step's output (a lookup), never a
+   * `{{context.…}}` value. The context's numbers are trusted measurements of the sender's own
+   * mail (its size, its attachment count): they fit a number parameter, yet the sender chose them,
+   * so they must never become an amount of money.
+   */
+  lookupInputs?: readonly string[];
   /** Confidentiality of the output; `inherit` = the union of the inputs' labels. */
   outputLabel: Confidentiality | 'inherit';
   /** For tools that send data out: who reads what flows in. */

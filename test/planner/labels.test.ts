@@ -56,3 +56,15 @@ describe('one label rule for the validator and the executor', () => {
     expect(argumentFlow(sendEmail, 'draft', { tainted: true, conf: 'public' })).toEqual({ taintViolation: false, audienceConcern: false });
   });
 });
+
+describe('money takes no context number, in the validator and again in the executor', () => {
+  it('the executor refuses {{context.sizeBytes}} as a refund amount in a plan that slipped past the validator', () => {
+    const tool = registry.get('issue_refund');
+    if (!tool) throw new Error('issue_refund missing');
+    const trusted = trustedContext();
+    const refund: Step = { id: 'refund', tool: 'issue_refund', args: { account: '{{context.account.id}}', order: 'ORD-1', amount: '{{context.sizeBytes}}' } };
+    expect(() => resolveArgs(refund, tool, { trusted, emailRef: newUntrustedRef('content'), outputs: {} })).toThrow(/takes a literal or a lookup's output/);
+    // The same step with a literal amount resolves.
+    expect(resolveArgs({ ...refund, args: { ...refund.args, amount: 20 } }, tool, { trusted, emailRef: newUntrustedRef('content'), outputs: {} }).args.amount).toBe(20);
+  });
+});

@@ -240,6 +240,19 @@ describe('validatePlan rules', () => {
     ).toContain('argument_type');
   });
 
+  it('context_in_lookup_argument: money never takes a number the sender\'s mail measured (size, attachment count)', () => {
+    const fields = step('fields', 'extract_fields', { email: '{{email.ref}}' });
+    const order = step('order', 'lookup_order', { account: '{{context.account.id}}', orderRef: '{{steps.fields.output.orderId}}' });
+    const refund = (amount: ArgValue) =>
+      plan(fields, order, step('refund', 'issue_refund', { account: '{{context.account.id}}', order: '{{steps.order.output.orderId}}', amount }));
+    // The lookup's amount (the playbook's plan) and a literal are accepted.
+    expect(rules(refund('{{steps.order.output.amount}}'))).toEqual([]);
+    expect(rules(refund(20))).toEqual([]);
+    // Trusted numbers, but chosen by the sender: before, both were adopted as refund amounts.
+    expect(rules(refund('{{context.sizeBytes}}'))).toEqual(['context_in_lookup_argument']);
+    expect(rules(refund('{{context.attachments.count}}'))).toEqual(['context_in_lookup_argument']);
+  });
+
   it('too_many_steps', () => {
     const labels = (n: number) =>
       plan(...Array.from({ length: n }, (_, i) => step(`l${i}`, 'apply_label', { label: `l${i}` })));
