@@ -30,7 +30,7 @@ export type PolicyExplanation = z.infer<typeof PolicyExplanation>;
  * external tool for an email with these trusted facts, and why. Pure: no Redis, no mail. The
  * config is checked as at start, so a refused config is refused here too.
  */
-export function explainPolicy(config: Pick<Config, 'autonomy' | 'categories'>, registry: ToolRegistry, raw: unknown): PolicyExplanation {
+export function explainPolicy(config: Pick<Config, 'autonomy' | 'categories' | 'refunds'>, registry: ToolRegistry, raw: unknown): PolicyExplanation {
   const parsed = ExplainQuery.safeParse(raw);
   if (!parsed.success) throw new MailroomError('CONFIG_INVALID', `policy explain: ${parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('; ')}`);
   const query = parsed.data;
@@ -49,7 +49,12 @@ export function explainPolicy(config: Pick<Config, 'autonomy' | 'categories'>, r
     // A limit that did not change this answer still bounds what a rule could make of it.
     const bound = limitsFor(s, d.ceiling)[0];
     if (!d.limit && bound && d.level !== 'auto') why += `; never auto: ${bound.why}`;
-    if (d.ceiling !== undefined) why += `; runs alone up to ${d.ceiling}${query.amount === null ? ' (the amount is checked when the step runs)' : ''}`;
+    if (d.ceiling !== undefined) {
+      // The refund tool refuses anything above its own cap, whatever a rule allows.
+      const cap = tool.name === 'issue_refund' && config.refunds.maxAmount < d.ceiling ? config.refunds.maxAmount : null;
+      const upTo = cap === null ? `${d.ceiling}` : `${cap} (refunds.maxAmount, the tool's own cap; the rule says ${d.ceiling})`;
+      why += `; runs alone up to ${upTo}${query.amount === null ? ' (the amount is checked when the step runs)' : ''}`;
+    }
     tools.push({ tool: tool.name, level: d.level, why });
   }
   return { query, tools, reads: registry.tools.filter((t) => t.risk === 'read').map((t) => t.name) };

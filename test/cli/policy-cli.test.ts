@@ -70,6 +70,15 @@ describe('mailroom policy explain', () => {
     expect(unverified.tools.find((t) => t.tool === 'send_reply')).toMatchObject({ level: 'review', why: expect.stringMatching(/unverified sender/) });
   });
 
+  it('names the refund tool\'s own cap when a rule\'s ceiling is above it (it refuses above refunds.maxAmount whatever a rule says)', async () => {
+    const generous = configFile('generous.json', { rules: [{ name: 'big refunds', tool: 'issue_refund', maxAmount: 5000, level: 'auto' }] });
+    const res = await mailroom(['-c', generous, 'policy', 'explain', '--category', 'refund', '--source', 'route', '--tier', 'pro']);
+    expect(res.code, res.stderr).toBe(0);
+    const line = res.stdout.split('\n').find((l) => l.startsWith('issue_refund ')) ?? '';
+    expect(line).toContain('runs alone up to 100 (refunds.maxAmount');
+    expect(line).toContain('the rule says 5000');
+  });
+
   it('refuses a config that tries to lift a limit, in one line naming the rule, here and when processing mail', async () => {
     const bad = configFile('bad.json', { rules: [{ name: 'strangers welcome', tool: 'send_reply', verified: 'unverified', level: 'auto' }] });
     for (const args of [['policy', 'explain', '--category', 'billing'], ['process', tmp]]) {
