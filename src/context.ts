@@ -105,9 +105,15 @@ export async function createContext(
     throw err;
   }
   // A single server or a Redis Cluster: the keys' hash tag keeps either working the same way.
-  const redis = createRedis(redisUrl, 'main', tlsOptions);
+  // Two connections: BullMQ's (queues and workers; its Lua scripts are defined there) and
+  // Mailroom's own (ledger, audit, run store, content, tools), auto-pipelined so that the writes of
+  // many jobs at once leave in few socket writes, and where a pipeline does not carry BullMQ's
+  // scripts along. Order between the two holds because every write is awaited before the job that
+  // depends on it is added.
+  const redis = createRedis(redisUrl, 'main', { ...tlsOptions, autoPipelining: true });
+  const queueRedis = createRedis(redisUrl, 'queues', tlsOptions);
   const keys = redisKeys(config.prefix);
-  const queues = createQueues(redis, config.prefix);
+  const queues = createQueues(queueRedis, config.prefix);
   const mailer = createMailer(config.smtp);
   const clock = () => new Date();
   let closing: Promise<void> | undefined;
@@ -138,6 +144,7 @@ export async function createContext(
           ['mailer', () => mailer.close()],
           ['queues', () => queues.close()],
           ['redis', () => redis.quit().catch(() => redis.disconnect())],
+          ['queue redis', () => queueRedis.quit().catch(() => queueRedis.disconnect())],
           ['embedded redis-server', () => embeddedRedis?.close()],
         ],
         logger,

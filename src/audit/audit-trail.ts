@@ -52,8 +52,17 @@ export const AuditEvent = z.object({
 });
 export type AuditEvent = z.infer<typeof AuditEvent>;
 
+/** An event to append, before it is stamped with the time. */
+export interface AuditEntry {
+  type: AuditType;
+  actor: string;
+  data?: Record<string, unknown>;
+}
+
 export interface AuditTrail {
   append(emailId: EmailId, type: AuditType, actor: string, data?: Record<string, unknown>): Promise<void>;
+  /** Appends the events of one transition in order, in one write (one RPUSH). */
+  appendAll(emailId: EmailId, entries: readonly AuditEntry[]): Promise<void>;
   read(emailId: EmailId): Promise<AuditEvent[]>;
 }
 
@@ -62,6 +71,11 @@ export function createAuditTrail(redis: Redis, keys: RedisKeys, clock: () => Dat
     async append(emailId, type, actor, data = {}) {
       const event: AuditEvent = { ts: clock().toISOString(), type, actor, data };
       await redis.rpush(keys.audit(emailId), JSON.stringify(event));
+    },
+    async appendAll(emailId, entries) {
+      if (entries.length === 0) return;
+      const ts = clock().toISOString();
+      await redis.rpush(keys.audit(emailId), ...entries.map(({ type, actor, data = {} }) => JSON.stringify({ ts, type, actor, data } satisfies AuditEvent)));
     },
     async read(emailId) {
       const raw = await redis.lrange(keys.audit(emailId), 0, -1);

@@ -59,6 +59,17 @@ export const EmailRecord = z.object({
 export type EmailRecord = z.infer<typeof EmailRecord>;
 export type EmailMode = EmailRecord['mode'];
 
+/**
+ * Creates an email's record unless it exists, in one round trip and atomically (no record is ever
+ * seen without its fields). ARGV: score, email id, then field/value pairs.
+ */
+const CREATE = `
+if redis.call('HSETNX', KEYS[1], 'state', 'received') == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
+redis.call('HINCRBY', KEYS[3], 'received', 1)
+return 1`;
+
 /** Moves an email to a new state unless it already rests in a terminal one (atomic). */
 /**
  * ARGV: new state, updatedAt, n, n terminal states, then field/value pairs written in the same
@@ -104,16 +115,10 @@ export function createEmailLedger(redis: Redis, keys: RedisKeys, clock: () => Da
   const ledger: EmailLedger = {
     async create(emailId, source, fields = {}) {
       const now = clock().toISOString();
-      const created = await redis.hsetnx(keys.email(emailId), 'state', 'received');
-      if (created === 0) return false;
       const extra = { ...(fields.mailbox ? { mailbox: fields.mailbox.toLowerCase() } : {}), mode: fields.mode ?? 'live' };
-      await redis
-        .multi()
-        .hset(keys.email(emailId), { emailId, source, createdAt: now, updatedAt: now, ...extra })
-        .zadd(keys.emailsByTime(), Date.now(), emailId)
-        .hincrby(keys.emailStateCounts(), 'received', 1)
-        .exec();
-      return true;
+      const record = Object.entries({ emailId, source, createdAt: now, updatedAt: now, ...extra }).flat();
+      const created = await redis.eval(CREATE, 3, keys.email(emailId), keys.emailsByTime(), keys.emailStateCounts(), String(Date.now()), emailId, ...record);
+      return created === 1;
     },
     async setState(emailId, state, fields = {}) {
       const pairs = Object.entries(fields).flatMap(([k, v]) => (typeof v === 'string' ? [k, v] : []));

@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { z } from 'zod';
 import { StepAutonomy } from '../planner/autonomy.js';
-import type { AuditTrail } from '../audit/audit-trail.js';
+import type { AuditTrail, AuditType } from '../audit/audit-trail.js';
 import { statesWithZeros } from '../audit/email-ledger.js';
 import { createPlanCache } from '../planner/plan-cache.js';
 import type { AppContext } from '../context.js';
@@ -160,22 +160,29 @@ export function createMetrics(source: MetricsSource | (() => MetricsSource)): Me
   /** The steps of an `autonomy` audit event (src/planner/autonomy.ts), as the report reads them. */
   const AutonomySteps = z.array(StepAutonomy);
 
+  const observe = (type: AuditType, actor: string, data: Record<string, unknown>) => {
+    if (type === 'step_finished' && typeof data.ms === 'number') stepSeconds.observe({ tool: String(data.tool ?? 'unknown') }, data.ms / 1000);
+    if (type === 'step_failed') stepsFailed.inc();
+    if (type === 'notified') notices.inc({ result: 'sent' });
+    if (type === 'notify_failed') notices.inc({ result: 'failed' });
+    // Autonomy suggestions (actor `autonomy`) are would-dos too, but not shadow mode's.
+    if (type === 'would_do' && actor === 'shadow') wouldDo.inc({ tool: String(data.tool ?? 'unknown') });
+    if (type === 'would_do' && actor === 'autonomy') suggestions.inc({ tool: String(data.tool ?? 'unknown') });
+    if (type === 'autonomy') {
+      const steps = AutonomySteps.safeParse(data.steps);
+      for (const step of steps.success ? steps.data : []) autonomySteps.inc({ tool: step.tool, level: step.level });
+    }
+  };
   function observeAudit(trail: AuditTrail): AuditTrail {
     return {
       read: (emailId) => trail.read(emailId),
       async append(emailId, type, actor, data = {}) {
         await trail.append(emailId, type, actor, data);
-        if (type === 'step_finished' && typeof data.ms === 'number') stepSeconds.observe({ tool: String(data.tool ?? 'unknown') }, data.ms / 1000);
-        if (type === 'step_failed') stepsFailed.inc();
-        if (type === 'notified') notices.inc({ result: 'sent' });
-        if (type === 'notify_failed') notices.inc({ result: 'failed' });
-        // Autonomy suggestions (actor `autonomy`) are would-dos too, but not shadow mode's.
-        if (type === 'would_do' && actor === 'shadow') wouldDo.inc({ tool: String(data.tool ?? 'unknown') });
-        if (type === 'would_do' && actor === 'autonomy') suggestions.inc({ tool: String(data.tool ?? 'unknown') });
-        if (type === 'autonomy') {
-          const steps = AutonomySteps.safeParse(data.steps);
-          for (const step of steps.success ? steps.data : []) autonomySteps.inc({ tool: step.tool, level: step.level });
-        }
+        observe(type, actor, data);
+      },
+      async appendAll(emailId, entries) {
+        await trail.appendAll(emailId, entries);
+        for (const e of entries) observe(e.type, e.actor, e.data ?? {});
       },
     };
   }

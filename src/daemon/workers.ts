@@ -34,7 +34,7 @@ export function startWorkers(
   const stopWatching: Array<() => void> = [];
   // A crashed worker's job is re-delivered once its lock lapses and the stalled check sees it.
   const common = {
-    connection: app.redis,
+    connection: app.queues.connection,
     prefix: app.config.prefix,
     lockDuration: app.config.lockDurationMs,
     stalledInterval: app.config.lockDurationMs,

@@ -42,8 +42,12 @@ export function planFetchBatches<T extends { size?: number }>(messages: readonly
   if (batch.length > 0) batches.push(batch);
   return batches;
 }
-/** Submissions in flight at once within a batch. */
-const SUBMIT_PARALLEL = 8;
+/**
+ * Submissions in flight at once within a batch (the batch's sources are in memory already). A
+ * submit waits on three Redis round trips and little CPU: at 8 the watcher sat idle half the time;
+ * 32 halved a 1,000-message catch-up's submit time (bench/imap.ts).
+ */
+const SUBMIT_PARALLEL = 32;
 /** A catch-up round taking longer than this means a dead connection: close it and reconnect. */
 const SYNC_TIMEOUT_MS = 120_000;
 /** On close, how long a batch in hand may take before the connection is cut (the checkpoint makes that safe). */

@@ -1,4 +1,5 @@
 import type { Job } from 'bullmq';
+import type { AuditEntry } from '../audit/audit-trail.js';
 import type { AppContext } from '../context.js';
 import type { Logger } from '../logger.js';
 import type { JobData } from '../queues/catalog.js';
@@ -6,7 +7,7 @@ import { quarantine, triaged } from '../run/lifecycle.js';
 import { handleJob } from '../run/settle.js';
 import { linkBounce } from './bounces.js';
 import { hasDkimSignature } from './local-auth.js';
-import { DEFAULT_PARSE_LIMITS } from './parse-email.js';
+import { DEFAULT_PARSE_LIMITS, type ParsedEmail } from './parse-email.js';
 import { parseEmailIsolated } from './parse-isolated.js';
 import { needsLocalCheck } from './sender-verification.js';
 import { triage, verificationInput } from './triage.js';
@@ -27,11 +28,30 @@ async function ingest(app: AppContext, data: JobData<'ingest'>, log: Logger): Pr
   const { emailId } = data;
   const raw = await app.content.getRaw(data.rawRef);
   const parsed = await parseEmailIsolated(raw, { ...DEFAULT_PARSE_LIMITS, ...app.config.limits, maxMessageBytes: app.config.maxMessageBytes });
-  await app.audit.append(emailId, 'parsed', 'ingest', {
-    sizeBytes: parsed.facts.sizeBytes,
-    attachments: parsed.content.attachments.length,
-    ...(parsed.facts.repairs ? { repairs: parsed.facts.repairs } : {}),
-  });
+  // The ingest's events go to the trail in one append, with triage's own (see `triaged`).
+  const events: AuditEntry[] = [
+    {
+      type: 'parsed',
+      actor: 'ingest',
+      data: {
+        sizeBytes: parsed.facts.sizeBytes,
+        attachments: parsed.content.attachments.length,
+        ...(parsed.facts.repairs ? { repairs: parsed.facts.repairs } : {}),
+      },
+    },
+  ];
+  try {
+    await triageParsed(app, data, raw, parsed, events, log);
+  } catch (err) {
+    // What was seen before the failure stays on the trail, ahead of the quarantine that follows.
+    await app.audit.appendAll(emailId, events);
+    throw err;
+  }
+}
+
+/** Triage of a parsed email; `events` is handed on to `triaged` (emptied once written). */
+async function triageParsed(app: AppContext, data: JobData<'ingest'>, raw: Buffer, parsed: ParsedEmail, events: AuditEntry[], log: Logger): Promise<void> {
+  const { emailId } = data;
   // Our own DKIM/DMARC check runs only where no trusted result exists and a signature could decide.
   const local =
     app.senderCheck && needsLocalCheck(verificationInput(app.config, parsed, data.source), hasDkimSignature(parsed.facts.headerLines))
@@ -39,14 +59,22 @@ async function ingest(app: AppContext, data: JobData<'ingest'>, log: Logger): Pr
       : undefined;
   const trusted = await triage(app, { emailId, parsed, source: data.source, receivedAt: app.clock(), localAuth: local });
   const emailRef = await app.content.putContent(parsed.content);
-  await app.audit.append(emailId, 'sender_verified', 'ingest', {
-    verified: trusted.sender.verified,
-    by: local ? 'local-check' : trusted.sender.verified && trusted.sender.method.startsWith('trusted') ? 'config' : 'authentication-results',
-    ...(trusted.sender.verified ? { method: trusted.sender.method } : { reason: trusted.sender.reason }),
+  events.push({
+    type: 'sender_verified',
+    actor: 'ingest',
+    data: {
+      verified: trusted.sender.verified,
+      by: local ? 'local-check' : trusted.sender.verified && trusted.sender.method.startsWith('trusted') ? 'config' : 'authentication-results',
+      ...(trusted.sender.verified ? { method: trusted.sender.method } : { reason: trusted.sender.reason }),
+    },
   });
-  if (trusted.auto.kind !== 'none') await app.audit.append(emailId, 'robot', 'ingest', trusted.auto);
-  // Only here is the raw DSN at hand: its embedded headers name the reply that bounced.
-  if (trusted.auto.kind === 'bounce') await linkBounce({ ...app, logger: log }, emailId, raw);
-  await triaged(app, emailId, { trusted, emailRef, source: data.source });
+  if (trusted.auto.kind !== 'none') events.push({ type: 'robot', actor: 'ingest', data: trusted.auto });
+  // Only here is the raw DSN at hand: its embedded headers name the reply that bounced (its own
+  // events follow ours in the trail).
+  if (trusted.auto.kind === 'bounce') {
+    await app.audit.appendAll(emailId, events.splice(0));
+    await linkBounce({ ...app, logger: log }, emailId, raw);
+  }
+  await triaged(app, emailId, { trusted, emailRef, source: data.source }, events.splice(0));
   log.debug({ category: trusted.category.name }, 'triaged');
 }

@@ -93,8 +93,11 @@ export async function submitEmail(
       return { emailId, duplicate: true, shadow };
     }
   }
-  const rawRef = await app.content.putRaw(raw);
-  await app.audit.append(emailId, 'ingested', 'ingest', { source: source.kind, sizeBytes: raw.length });
+  // The content and the trail's first entry do not depend on each other; both land before the job.
+  const [rawRef] = await Promise.all([
+    app.content.putRaw(raw),
+    app.audit.append(emailId, 'ingested', 'ingest', { source: source.kind, sizeBytes: raw.length }),
+  ]);
   await app.queues.add('ingest', { emailId, rawRef, source }, { jobId: emailId });
   return { emailId, duplicate: false, shadow };
 }

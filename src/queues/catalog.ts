@@ -105,6 +105,8 @@ export function jobIdFor(...parts: string[]): string {
 
 export interface Queues {
   readonly prefix: string;
+  /** BullMQ's connection (its Lua scripts are defined on it); workers share it. */
+  readonly connection: Redis;
   get<K extends QueueKey>(key: K): Queue;
   add<K extends QueueKey>(key: K, data: JobData<K>, opts?: { jobId?: string; delay?: number; name?: string }): Promise<string>;
   all(): Queue[];
@@ -128,6 +130,7 @@ export function createQueues(connection: Redis, prefix: string): Queues {
   };
   return {
     prefix,
+    connection,
     get,
     async add(key, data, opts = {}) {
       const valid = QueueCatalog[key].schema.parse(data);

@@ -131,6 +131,8 @@ interface ClientSettings {
   /** Probes give up at once instead of reconnecting. */
   probe: boolean;
   connectTimeout?: number;
+  /** Commands issued in the same tick leave in one write (ioredis auto-pipelining). */
+  autoPipelining?: boolean;
 }
 
 function build(target: RedisTarget, options: RedisConnectOptions, s: ClientSettings): Redis {
@@ -141,6 +143,7 @@ function build(target: RedisTarget, options: RedisConnectOptions, s: ClientSetti
     ...(tls ? { tls } : {}),
     ...(s.connectTimeout !== undefined ? { connectTimeout: s.connectTimeout } : {}),
     ...(s.probe ? { retryStrategy: () => null, enableOfflineQueue: false } : {}),
+    ...(s.autoPipelining ? { enableAutoPipelining: true } : {}),
   };
   if (target.kind === 'single') return new SingleRedis(target.url, { ...base, lazyConnect: s.lazyConnect });
   return new Cluster(target.nodes, {
@@ -157,6 +160,7 @@ function build(target: RedisTarget, options: RedisConnectOptions, s: ClientSetti
     retryDelayOnClusterDown: 500,
     retryDelayOnTryAgain: 200,
     ...(s.probe ? { clusterRetryStrategy: () => null, enableOfflineQueue: false } : {}),
+    ...(s.autoPipelining ? { enableAutoPipelining: true } : {}),
   });
 }
 
@@ -205,10 +209,14 @@ function toTarget(url: string): RedisTarget {
  * The one Redis connection factory (a single server or a cluster). BullMQ workers need
  * `maxRetriesPerRequest: null` so that blocking commands survive reconnects; the same settings
  * suit our own commands, which wait out a Redis restart instead of failing the job.
+ * `autoPipelining` sends the commands issued in one tick in one write: for Mailroom's own
+ * connection (many jobs' writes at once), not BullMQ's, where ioredis would copy every Lua
+ * script BullMQ defines into each tick's pipeline.
  */
-export function createRedis(target: RedisTarget | string, name: string, options: RedisConnectOptions = {}): Redis {
+export function createRedis(target: RedisTarget | string, name: string, options: RedisConnectOptions & { autoPipelining?: boolean } = {}): Redis {
   const t = typeof target === 'string' ? toTarget(target) : target;
-  const redis = build(t, options, { name, maxRetriesPerRequest: null, lazyConnect: false, probe: false });
+  const { autoPipelining, ...connect } = options;
+  const redis = build(t, connect, { name, maxRetriesPerRequest: null, lazyConnect: false, probe: false, ...(autoPipelining ? { autoPipelining } : {}) });
   // Errors surface through the commands that fail; an unhandled 'error' event would kill the process.
   redis.on('error', () => undefined);
   return redis;

@@ -1,3 +1,4 @@
+import type { AuditEntry } from '../audit/audit-trail.js';
 import { toolServices, type AppContext } from '../context.js';
 import { MailroomError, toMailroomError, type ErrorCode } from '../errors.js';
 import { planIdFor, type EmailId, type PlanId } from '../ids.js';
@@ -137,12 +138,21 @@ export async function park(
 
 // ───────────────────────── triage and planning ─────────────────────────
 
-/** Triaged: the triage record is stored, the ledger says so, and planning is enqueued. */
-export async function triaged(app: AppContext, emailId: EmailId, record: TriageRecord): Promise<void> {
+/**
+ * Triaged: the triage record is stored, the ledger says so, and planning is enqueued. `before`:
+ * the ingest worker's own events (parsed, sender verified, …), written with these in one append.
+ */
+export async function triaged(app: AppContext, emailId: EmailId, record: TriageRecord, before: readonly AuditEntry[] = []): Promise<void> {
   const { trusted } = record;
-  await saveTriage(app, emailId, record);
-  await app.audit.append(emailId, 'classified', 'ingest', { category: trusted.category.name, source: trusted.category.source });
-  await app.audit.append(emailId, 'triaged', 'ingest', { account: trusted.account?.id ?? null, auto: trusted.auto.kind });
+  // The record and the trail do not depend on each other: both are written before planning is enqueued.
+  await Promise.all([
+    saveTriage(app, emailId, record),
+    app.audit.appendAll(emailId, [
+      ...before,
+      { type: 'classified', actor: 'ingest', data: { category: trusted.category.name, source: trusted.category.source } },
+      { type: 'triaged', actor: 'ingest', data: { account: trusted.account?.id ?? null, auto: trusted.auto.kind } },
+    ]),
+  ]);
   await app.ledger.setState(emailId, 'triaged', {
     category: trusted.category.name,
     sender: trusted.sender.verified ? 'verified' : 'unverified',
@@ -214,10 +224,13 @@ export async function adoptPlan(
     await resumeStoredPlan(app, emailId, planId);
     return planId;
   }
-  for (const errors of outcome.rejected) {
-    await app.audit.append(emailId, 'validated', 'planner', { ok: false, errors: errors.map((e) => ({ rule: e.rule, stepId: e.stepId, arg: e.arg })) });
-  }
-  await app.audit.append(emailId, meta.replaces ? 'replanned' : 'planned', outcome.planner, {
+  // The adoption's events in one append, in the order they happened; then the ledger.
+  const events: AuditEntry[] = outcome.rejected.map((errors) => ({
+    type: 'validated',
+    actor: 'planner',
+    data: { ok: false, errors: errors.map((e) => ({ rule: e.rule, stepId: e.stepId, arg: e.arg })) },
+  }));
+  events.push({ type: meta.replaces ? 'replanned' : 'planned', actor: outcome.planner, data: {
     planId,
     plan,
     cacheHit: outcome.cacheHit,
@@ -226,13 +239,14 @@ export async function adoptPlan(
     generation: meta.generation,
     ...(meta.replaces ? { replaces: meta.replaces } : {}),
     ...(outcome.fallbackReason ? { fallbackReason: outcome.fallbackReason } : {}),
-  });
-  await app.audit.append(emailId, 'validated', 'planner', { ok: outcome.validation.ok, planId });
-  await app.ledger.setState(emailId, 'planned', { planId, tools: plan.steps.map((s) => s.tool).join(',') });
-  await app.audit.append(emailId, 'autonomy', 'policy', { planId, steps: approval.steps });
+  } });
+  events.push({ type: 'validated', actor: 'planner', data: { ok: outcome.validation.ok, planId } });
+  events.push({ type: 'autonomy', actor: 'policy', data: { planId, steps: approval.steps } });
   // A refused plan (autonomy `never`) has no gate and is not approved: startPlan escalates it.
-  if (fresh.gate) await app.audit.append(emailId, 'gated', 'policy', { planId, gate: fresh.gate.step, reasons: fresh.gate.reasons });
-  else if (!fresh.refused) await app.audit.append(emailId, 'approved', 'policy', { planId, auto: true });
+  if (fresh.gate) events.push({ type: 'gated', actor: 'policy', data: { planId, gate: fresh.gate.step, reasons: fresh.gate.reasons } });
+  else if (!fresh.refused) events.push({ type: 'approved', actor: 'policy', data: { planId, auto: true } });
+  await app.audit.appendAll(emailId, events);
+  await app.ledger.setState(emailId, 'planned', { planId, tools: plan.steps.map((s) => s.tool).join(',') });
   await startPlan(app, emailId, fresh);
   return planId;
 }
@@ -320,7 +334,9 @@ export async function runStep(app: AppContext, job: JobData<'steps'>, attempt: n
     }
     const input = tool.input.safeParse(resolved.args);
     if (!input.success) throw new MailroomError('TOOL_INPUT_INVALID', `arguments of ${tool.name} do not match its schema`);
-    await app.ledger.setState(emailId, 'running');
+    // The first step moves the email to running; later steps find it there (a plan's steps run in
+    // order, and an approval sets it running again before the step it resumes at).
+    if (stepIndex === 0) await app.ledger.setState(emailId, 'running');
     // In shadow, a step that would act is previewed and audited as `would_do` instead.
     const shadow = stored.shadow === true && actsOnTheWorld(tool);
     const args = auditArgs(resolved.args, tool.untrustedInputs);
@@ -335,16 +351,21 @@ export async function runStep(app: AppContext, job: JobData<'steps'>, attempt: n
       label: outputLabelFor(tool, Object.values(resolved.labels)),
       taintedFields: [...tool.taintedOutputs],
     };
-    await saveOutput(app, planId, step.id, labelled);
-    if (!shadow) await app.audit.append(emailId, 'step_finished', 'executor', {
-      planId,
-      stepId: step.id,
-      tool: tool.name,
-      // A duration, not a timestamp: measured on the process's own clock.
-      ms: Date.now() - started,
-      // Outputs named tainted are not echoed into the audit.
-      output: Object.fromEntries(Object.entries(output.data).filter(([k]) => !tool.taintedOutputs.includes(k))),
-    });
+    // Both land before the next step is enqueued; neither depends on the other.
+    await Promise.all([
+      saveOutput(app, planId, step.id, labelled),
+      shadow
+        ? undefined
+        : app.audit.append(emailId, 'step_finished', 'executor', {
+            planId,
+            stepId: step.id,
+            tool: tool.name,
+            // A duration, not a timestamp: measured on the process's own clock.
+            ms: Date.now() - started,
+            // Outputs named tainted are not echoed into the audit.
+            output: Object.fromEntries(Object.entries(output.data).filter(([k]) => !tool.taintedOutputs.includes(k))),
+          }),
+    ]);
   }
   const next = stored.plan.steps[stepIndex + 1];
   if (next && step.checkpoint && app.llm.mode === 'openai') {

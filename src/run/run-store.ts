@@ -28,6 +28,49 @@ export { claimEffect, recordEffectDone, releaseEffect, type EffectClaim } from '
 type Deps = Pick<AppContext, 'redis' | 'keys' | 'config'>;
 
 /**
+ * Values of a run that never change once written, kept per connection (so per app) for the steps
+ * that re-read them: a stored plan (first writer wins; nothing rewrites it) and a triage record
+ * (written once per email; a re-delivered triage job rewrites it, and a step then sees either
+ * record, as it could before, from Redis). Bounded in count and in age: an entry is dropped after
+ * {@link RUN_CACHE_MAX_AGE_MS}, so a run whose keys expired in Redis is not kept alive here for
+ * long. Callers treat what they get as read-only, as they did with a value parsed from Redis.
+ */
+export const RUN_CACHE_MAX_AGE_MS = 60_000;
+const RUN_CACHE_SIZE = 2_000;
+
+class RunCache<T> {
+  private readonly entries = new Map<string, { at: number; value: T }>();
+  get(key: string): T | undefined {
+    const hit = this.entries.get(key);
+    if (!hit) return undefined;
+    if (Date.now() - hit.at <= RUN_CACHE_MAX_AGE_MS) return hit.value;
+    this.entries.delete(key);
+    return undefined;
+  }
+  set(key: string, value: T): void {
+    this.entries.delete(key);
+    this.entries.set(key, { at: Date.now(), value });
+    // A Map keeps insertion order: the first entry is the oldest.
+    if (this.entries.size > RUN_CACHE_SIZE) {
+      const oldest = this.entries.keys().next();
+      if (!oldest.done) this.entries.delete(oldest.value);
+    }
+  }
+  delete(key: string): void {
+    this.entries.delete(key);
+  }
+}
+
+const runCaches = new WeakMap<object, { plans: RunCache<StoredPlan>; triage: RunCache<TriageRecord> }>();
+
+/** This app's cache (one per Redis connection: tests run many apps in one process). */
+function cacheOf(redis: object): { plans: RunCache<StoredPlan>; triage: RunCache<TriageRecord> } {
+  let cache = runCaches.get(redis);
+  if (!cache) runCaches.set(redis, (cache = { plans: new RunCache(), triage: new RunCache() }));
+  return cache;
+}
+
+/**
  * What triage established about an email: the trusted context, the ref of its untrusted content
  * (`{{email.ref}}` in a plan), and where it came from (the IMAP tools act on the server through it).
  */
@@ -55,14 +98,25 @@ export type LabelledOutput = z.infer<typeof LabelledOutput>;
 
 /** Stores the triage record of an email (a re-delivered triage job overwrites it with the same facts). */
 export async function saveTriage(app: Deps, emailId: EmailId, record: TriageRecord): Promise<void> {
-  await app.redis.set(app.keys.triage(emailId), JSON.stringify(TriageRecord.parse(record)), 'EX', app.config.contentTtlSeconds);
+  const key = app.keys.triage(emailId);
+  const cache = cacheOf(app.redis).triage;
+  const parsed = TriageRecord.parse(record);
+  cache.delete(key);
+  await app.redis.set(key, JSON.stringify(parsed), 'EX', app.config.contentTtlSeconds);
+  cache.set(key, parsed);
 }
 
-/** The triage record of an email; `CONTENT_EXPIRED` once it is gone. */
+/** The triage record of an email (cached per app once read); `CONTENT_EXPIRED` once it is gone. */
 export async function loadTriage(app: Pick<Deps, 'redis' | 'keys'>, emailId: EmailId): Promise<TriageRecord> {
-  const raw = await app.redis.get(app.keys.triage(emailId));
+  const key = app.keys.triage(emailId);
+  const cache = cacheOf(app.redis).triage;
+  const hit = cache.get(key);
+  if (hit) return hit;
+  const raw = await app.redis.get(key);
   if (!raw) throw new MailroomError('CONTENT_EXPIRED', `no triage record stored for ${emailId}`);
-  return TriageRecord.parse(JSON.parse(raw));
+  const record = TriageRecord.parse(JSON.parse(raw));
+  cache.set(key, record);
+  return record;
 }
 
 /**
@@ -71,7 +125,9 @@ export async function loadTriage(app: Pick<Deps, 'redis' | 'keys'>, emailId: Ema
  * stored it.
  */
 export async function claimPlan(app: Deps, stored: StoredPlan): Promise<boolean> {
-  const created = await app.redis.set(app.keys.plan(stored.planId), JSON.stringify(StoredPlan.parse(stored)), 'EX', app.config.contentTtlSeconds, 'NX');
+  const parsed = StoredPlan.parse(stored);
+  const created = await app.redis.set(app.keys.plan(stored.planId), JSON.stringify(parsed), 'EX', app.config.contentTtlSeconds, 'NX');
+  if (created !== null) cacheOf(app.redis).plans.set(app.keys.plan(stored.planId), parsed);
   return created !== null;
 }
 
@@ -80,17 +136,26 @@ export async function hasPlan(app: Pick<Deps, 'redis' | 'keys'>, planId: PlanId)
   return (await app.redis.exists(app.keys.plan(planId))) > 0;
 }
 
-/** The validated plan as it was adopted; `CONTENT_EXPIRED` once it is gone. */
+/** The validated plan as it was adopted (cached per app once read); `CONTENT_EXPIRED` once it is gone. */
 export async function loadPlan(app: Pick<Deps, 'redis' | 'keys'>, planId: PlanId): Promise<StoredPlan> {
-  const raw = await app.redis.get(app.keys.plan(planId));
+  const key = app.keys.plan(planId);
+  const cache = cacheOf(app.redis).plans;
+  const hit = cache.get(key);
+  if (hit) return hit;
+  const raw = await app.redis.get(key);
   if (!raw) throw new MailroomError('CONTENT_EXPIRED', `plan ${planId} is gone`);
-  return StoredPlan.parse(JSON.parse(raw));
+  const stored = StoredPlan.parse(JSON.parse(raw));
+  cache.set(key, stored);
+  return stored;
 }
 
 /** Persists a step's output with its label, before the next step is enqueued. */
 export async function saveOutput(app: Deps, planId: PlanId, stepId: string, output: LabelledOutput): Promise<void> {
-  await app.redis.hset(app.keys.planOutputs(planId), stepId, JSON.stringify(LabelledOutput.parse(output)));
-  await app.redis.expire(app.keys.planOutputs(planId), app.config.contentTtlSeconds);
+  const key = app.keys.planOutputs(planId);
+  // One round trip (a pipeline, as before two commands: a MULTI would add two more).
+  const res = await app.redis.pipeline().hset(key, stepId, JSON.stringify(LabelledOutput.parse(output))).expire(key, app.config.contentTtlSeconds).exec();
+  const failed = res?.find(([err]) => err)?.[0];
+  if (failed) throw failed;
 }
 
 /** The outputs of the plan's steps that have run, by step id. */

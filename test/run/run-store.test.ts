@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { planIdFor } from '../../src/ids.js';
 import type { StoredPlan } from '../../src/planner/stored-plan.js';
-import { claimPlan, loadOutputs, loadPlan, loadTriage, saveOutput } from '../../src/run/run-store.js';
+import { claimPlan, loadOutputs, loadPlan, loadTriage, saveOutput, saveTriage } from '../../src/run/run-store.js';
 import { escalate } from '../../src/tools/escalate.js';
 import { startExampleApp, storeEmail, toolContext, type ExampleApp } from '../harness/toolbox.js';
 
@@ -45,6 +45,48 @@ describe('the run store', () => {
     expect(Object.keys(await loadOutputs(app, planId))).toEqual(['s1']);
     await app.redis.hset(app.keys.planOutputs(planId), 's2', JSON.stringify({ value: {}, label: { tainted: 'no', conf: 'secret' }, taintedFields: [] }));
     await expect(loadOutputs(app, planId)).rejects.toThrow();
+  });
+
+  it('serves a plan and a triage record it already read from the app (no second GET), and a rewritten triage record replaces the one it kept', async () => {
+    const { app } = ex;
+    const email = await storeEmail(app, { verified: 'dana.whitfield@brightleaf.example', text: 'Hello' });
+    const planId = planIdFor(email.emailId, 0);
+    expect(
+      await claimPlan(app, {
+        planId,
+        emailId: email.emailId,
+        plan: { steps: [{ id: 's1', tool: 'escalate', args: { reason: 'needs_human' } }] },
+        planner: 'playbook',
+        registryVersion: app.registry.version,
+        createdAt: new Date(0).toISOString(),
+        generation: 0,
+        gate: null,
+      }),
+    ).toBe(true);
+    await saveTriage(app, email.emailId, { trusted: email.context, emailRef: email.contentRef });
+    // Gone from Redis behind the store's back: what a step re-reads comes from the app's cache.
+    await app.redis.del(app.keys.plan(planId), app.keys.triage(email.emailId));
+    expect((await loadPlan(app, planId)).plan.steps[0]?.tool).toBe('escalate');
+    expect((await loadTriage(app, email.emailId)).emailRef).toBe(email.contentRef);
+    // A re-delivered triage job writes the record again: steps read the new one.
+    const again = { trusted: { ...email.context, receivedAt: new Date(1).toISOString() }, emailRef: email.contentRef };
+    await saveTriage(app, email.emailId, again);
+    expect((await loadTriage(app, email.emailId)).trusted.receivedAt).toBe(new Date(1).toISOString());
+  });
+
+  it('appends a transition\'s audit events in their order, after what the trail held', async () => {
+    const { app } = ex;
+    const email = await storeEmail(app, { verified: 'dana.whitfield@brightleaf.example', text: 'Hello' });
+    await app.audit.append(email.emailId, 'ingested', 'test');
+    await app.audit.appendAll(email.emailId, [
+      { type: 'classified', actor: 'ingest', data: { category: 'billing' } },
+      { type: 'triaged', actor: 'ingest' },
+    ]);
+    await app.audit.appendAll(email.emailId, []);
+    const trail = await app.audit.read(email.emailId);
+    expect(trail.map((e) => e.type)).toEqual(['ingested', 'classified', 'triaged']);
+    expect(trail[1]?.data).toEqual({ category: 'billing' });
+    expect(trail[2]?.data).toEqual({});
   });
 
   it('tools stamp what they record with the context clock', async () => {
