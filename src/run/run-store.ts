@@ -71,6 +71,20 @@ function cacheOf(redis: object): { plans: RunCache<StoredPlan>; triage: RunCache
 }
 
 /**
+ * A value of this run that never changes once written: from the cache, else read from Redis,
+ * parsed by its schema and cached; `CONTENT_EXPIRED` (with `gone`) when the key has expired.
+ */
+async function readCached<T>(redis: Deps['redis'], cache: RunCache<T>, key: string, schema: { parse(raw: unknown): T }, gone: string): Promise<T> {
+  const hit = cache.get(key);
+  if (hit) return hit;
+  const raw = await redis.get(key);
+  if (!raw) throw new MailroomError('CONTENT_EXPIRED', gone);
+  const value = schema.parse(JSON.parse(raw));
+  cache.set(key, value);
+  return value;
+}
+
+/**
  * What triage established about an email: the trusted context, the ref of its untrusted content
  * (`{{email.ref}}` in a plan), and where it came from (the IMAP tools act on the server through it).
  */
@@ -108,15 +122,7 @@ export async function saveTriage(app: Deps, emailId: EmailId, record: TriageReco
 
 /** The triage record of an email (cached per app once read); `CONTENT_EXPIRED` once it is gone. */
 export async function loadTriage(app: Pick<Deps, 'redis' | 'keys'>, emailId: EmailId): Promise<TriageRecord> {
-  const key = app.keys.triage(emailId);
-  const cache = cacheOf(app.redis).triage;
-  const hit = cache.get(key);
-  if (hit) return hit;
-  const raw = await app.redis.get(key);
-  if (!raw) throw new MailroomError('CONTENT_EXPIRED', `no triage record stored for ${emailId}`);
-  const record = TriageRecord.parse(JSON.parse(raw));
-  cache.set(key, record);
-  return record;
+  return readCached(app.redis, cacheOf(app.redis).triage, app.keys.triage(emailId), TriageRecord, `no triage record stored for ${emailId}`);
 }
 
 /**
@@ -138,15 +144,7 @@ export async function hasPlan(app: Pick<Deps, 'redis' | 'keys'>, planId: PlanId)
 
 /** The validated plan as it was adopted (cached per app once read); `CONTENT_EXPIRED` once it is gone. */
 export async function loadPlan(app: Pick<Deps, 'redis' | 'keys'>, planId: PlanId): Promise<StoredPlan> {
-  const key = app.keys.plan(planId);
-  const cache = cacheOf(app.redis).plans;
-  const hit = cache.get(key);
-  if (hit) return hit;
-  const raw = await app.redis.get(key);
-  if (!raw) throw new MailroomError('CONTENT_EXPIRED', `plan ${planId} is gone`);
-  const stored = StoredPlan.parse(JSON.parse(raw));
-  cache.set(key, stored);
-  return stored;
+  return readCached(app.redis, cacheOf(app.redis).plans, app.keys.plan(planId), StoredPlan, `plan ${planId} is gone`);
 }
 
 /** Persists a step's output with its label, before the next step is enqueued. */
