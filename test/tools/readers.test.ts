@@ -81,6 +81,17 @@ describe('sandboxed readers against an OpenAI-compatible server', () => {
     expect(system).not.toContain('IGNORE');
   });
 
+  it('read_facts answers from the facts triage read with the content and asks no model; without them it asks its own reader', async () => {
+    const email = await sarah();
+    const facts = { topic: 'invoice', questionKind: 'how_to', language: 'es', sentiment: 'positive' } as const;
+    const read = { ...email, contentRef: await app.content.putContent(await app.content.getContent(email.contentRef), { facts }) };
+    expect(await readFacts.run({ email: read.contentRef }, toolContext(app, read))).toEqual(facts);
+    expect(server.requests).toHaveLength(0);
+    // Mail triage did not read (a routed category, offline triage) still gets its facts, in one call.
+    expect(await readFacts.run({ email: email.contentRef }, toolContext(app, email))).toEqual({ topic: 'refund', questionKind: 'request', language: 'en', sentiment: 'neutral' });
+    expect(server.requests.map((r) => r.role)).toEqual(['sandbox:read_facts']);
+  });
+
   it('keeps the untrusted input bounded however long the email is', async () => {
     const email = await storeEmail(app, { verified: 'sarah.okafor@lumenstudio.example', text: 'refund '.repeat(50_000) });
     const ctx = toolContext(app, email);
