@@ -68,9 +68,13 @@ export async function classifyContent(
   });
 }
 
-/** The triage reader's output: the classifier's, plus read_facts' closed-vocabulary facts. */
+/**
+ * The triage reader's output: the classifier's, plus read_facts' closed-vocabulary facts. Facts
+ * the model leaves null or that do not fit their enums read as null (read_facts then asks its own
+ * reader, as before): the extra fields never cost an email its category.
+ */
 export function triageReaderSchema(categories: readonly string[]) {
-  return classifierSchema(categories).extend({ facts: EmailFacts }).strict();
+  return classifierSchema(categories).extend({ facts: EmailFacts.nullable().catch(null) }).strict();
 }
 
 /**
@@ -79,6 +83,7 @@ export function triageReaderSchema(categories: readonly string[]) {
  * so a read_facts step reuses them). Same sandbox, spotlighting, strict schema and input bound
  * as the classifier alone. The facts are closed enums like the category and a model that obeys
  * the email chooses both either way; only the category goes on to routing and the planner.
+ * `facts` is null when the model's facts did not fit their enums.
  * Offline there is no call to save: the category comes from the keyword classifier and `facts`
  * is null (read_facts runs its own rules at its step).
  */
