@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ContentRef } from '../ids.js';
-import { EmailFacts, FACTS_INSTRUCTION, readFactsOffline } from './read-facts.js';
+import { EmailFacts, FACTS_ASKED, readFactsOffline } from './read-facts.js';
 import { clipUntrusted, MAX_SUBJECT_CHARS, OFFLINE_INPUT_CHARS, runReader } from './sandbox.js';
 import { defineTool } from './tool.js';
 import type { LlmGateway } from '../llm/gateway.js';
@@ -96,7 +96,7 @@ export async function classifyForTriage(
   const out = await runReader(llm, {
     tool: 'classify_email',
     schema: triageReaderSchema(categories),
-    instruction: `${classifyInstruction(categories)} Also read its facts: ${FACTS_INSTRUCTION}`,
+    instruction: `${classifyInstruction(categories)} In facts, give ${FACTS_ASKED}. Answer only with the listed values.`,
     untrusted: { subject: content.subject, body: content.text },
     maxInputChars: 8_000,
     maxOutputTokens: 160,

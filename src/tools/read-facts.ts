@@ -19,10 +19,8 @@ export type Sentiment = z.infer<typeof Sentiment>;
 export const EmailFacts = z.object({ topic: Topic, questionKind: QuestionKind, language: Language, sentiment: Sentiment }).strict();
 export type EmailFacts = z.infer<typeof EmailFacts>;
 
-/** What the reader is asked; triage's classifier asks it too, in the same call (classify-email.ts). */
-export const FACTS_INSTRUCTION =
-  'Classify the support email: its topic, what kind of question it is, the language it is written in and its sentiment. ' +
-  'Answer only with the listed values.';
+/** The facts the reader is asked for; triage's classifier asks for them too, in its own call (classify-email.ts). */
+export const FACTS_ASKED = 'its topic, what kind of question it is, the language it is written in and its sentiment';
 
 const has = (text: string, words: readonly string[]) => words.some((w) => new RegExp(`(^|[^\\p{L}])${w}($|[^\\p{L}])`, 'iu').test(text));
 
@@ -86,7 +84,7 @@ export const readFacts = defineTool({
     return runReader(ctx.llm, {
       tool: 'read_facts',
       schema: EmailFacts,
-      instruction: FACTS_INSTRUCTION,
+      instruction: `Classify the support email: ${FACTS_ASKED}. Answer only with the listed values.`,
       untrusted: { subject: content.subject, body: content.text },
       maxInputChars: 4_000,
       maxOutputTokens: 60,
