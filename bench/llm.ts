@@ -15,7 +15,7 @@ import { planEmail } from '../src/planner/planner.js';
 import { submitEmail } from '../src/ingest/submit.js';
 import { benchConfig, corpus, mapLimit, percentile, restingCount, round, waitResting } from './lib.js';
 import { startMailroom } from './pipeline.js';
-import { baselineReply, runBaseline } from './react-baseline.js';
+import { baselineReply, baselineScript, runBaseline } from './react-baseline.js';
 
 /** A valid plan in the model's schema (every argument present, optional ones null). */
 const PLAN = {
@@ -94,7 +94,7 @@ export async function benchLlm(base: { redisUrl: string; prefix: string; dataDir
     let b = { calls: 0, tokens: 0 };
     const baselineCalls: number[] = [];
     const runs = await mapLimit(raws, 8, (raw, i) =>
-      runBaseline({ baseUrl: server.url, tools: app.registry.tools, raw, script: (records[i]?.tools ?? '').split(',').filter(Boolean) }),
+      runBaseline({ baseUrl: server.url, tools: app.registry.tools, raw, script: baselineScript((records[i]?.tools ?? '').split(',').filter(Boolean), app.registry.tools) }),
     );
     for (const r of runs) {
       b = { calls: b.calls + r.calls, tokens: b.tokens + r.tokens };

@@ -32,8 +32,21 @@ export interface BaselineUsage {
 }
 
 /**
+ * The actions the baseline takes for an email: the tools of Mailroom's plan for it, less the
+ * readers that exist only because Mailroom's planner cannot read the email — read tools that take
+ * the email and return its facts (read_facts, extract_fields, classify_email) rather than a ref a
+ * later tool needs (summarize_email's summary, suggest_reply's draft). The baseline agent has the
+ * email in its conversation: scripting it to ask a tool for what it already read would bill it a
+ * turn (a whole resent conversation) that no such agent takes.
+ */
+export function baselineScript(planTools: readonly string[], tools: readonly ToolDescriptor[]): string[] {
+  const readsWhatItHolds = new Set(tools.filter((t) => t.risk === 'read' && t.untrustedInputs.includes('email') && !('ref' in t.output.shape)).map((t) => t.name));
+  return planTools.filter((t) => !readsWhatItHolds.has(t));
+}
+
+/**
  * Runs the agent on one raw email. `script` names the actions the scripted server will have the
- * model take (the same tools Mailroom's plan used for this email), so both do the same work.
+ * model take (`baselineScript`: the tools Mailroom's plan used for this email), so both do the same work.
  */
 export async function runBaseline(opts: { baseUrl: string; tools: readonly ToolDescriptor[]; raw: Buffer; script: readonly string[]; maxTurns?: number }): Promise<BaselineUsage> {
   const usage: BaselineUsage = { calls: 0, tokens: 0, callMs: [] };

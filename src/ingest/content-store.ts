@@ -1,8 +1,19 @@
+import { z } from 'zod';
 import { MailroomError } from '../errors.js';
 import { newUntrustedRef, type RefOf, type UntrustedRef } from '../ids.js';
 import type { Redis } from '../queues/connection.js';
 import type { RedisKeys } from '../queues/keys.js';
+import { EmailFacts } from '../tools/read-facts.js';
 import { UntrustedContent } from './trusted-context.js';
+
+/**
+ * What triage's sandboxed classifier already read from a content in the same call (closed enums
+ * only), kept beside the content under its ref so a read_facts step reuses it instead of asking
+ * the model again. It is as untrusted as the content: like it, only tools read it, never the
+ * planner, routing or job data.
+ */
+export const ContentReadings = z.object({ facts: EmailFacts }).strict();
+export type ContentReadings = z.infer<typeof ContentReadings>;
 
 /**
  * Untrusted content lives here, once, under an opaque ref with a TTL. Jobs and the planner carry
@@ -11,8 +22,11 @@ import { UntrustedContent } from './trusted-context.js';
 export interface ContentStore {
   putRaw(raw: Buffer): Promise<UntrustedRef>;
   getRaw(ref: UntrustedRef): Promise<Buffer>;
-  putContent(content: UntrustedContent): Promise<RefOf<'content'>>;
+  /** Stores parsed content, and what a sandboxed reader read from it when there is such a reading. */
+  putContent(content: UntrustedContent, readings?: ContentReadings): Promise<RefOf<'content'>>;
   getContent(ref: UntrustedRef): Promise<UntrustedContent>;
+  /** The readings stored with a content, or null when none were (offline, robots, routed mail, expired). */
+  getReadings(ref: UntrustedRef): Promise<ContentReadings | null>;
   putText<K extends 'draft' | 'summary' | 'message'>(kind: K, text: string): Promise<RefOf<K>>;
   getText(ref: UntrustedRef): Promise<string>;
 }
@@ -31,10 +45,19 @@ export function createContentStore(redis: Redis, keys: RedisKeys, ttlSeconds: nu
       if (!raw) throw missing(ref);
       return raw;
     },
-    async putContent(content) {
+    async putContent(content, readings) {
       const ref = newUntrustedRef('content');
-      await redis.set(keys.content(ref), JSON.stringify(UntrustedContent.parse(content)), 'EX', ttlSeconds);
+      const body = JSON.stringify(UntrustedContent.parse(content));
+      // Both writes leave together (the connection pipelines them) and expire together.
+      await Promise.all([
+        redis.set(keys.content(ref), body, 'EX', ttlSeconds),
+        readings ? redis.set(keys.readings(ref), JSON.stringify(ContentReadings.parse(readings)), 'EX', ttlSeconds) : null,
+      ]);
       return ref;
+    },
+    async getReadings(ref) {
+      const raw = await redis.get(keys.readings(ref));
+      return raw === null ? null : ContentReadings.parse(JSON.parse(raw));
     },
     async getContent(ref) {
       const raw = await redis.get(keys.content(ref));

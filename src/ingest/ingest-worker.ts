@@ -57,8 +57,8 @@ async function triageParsed(app: AppContext, data: JobData<'ingest'>, raw: Buffe
     app.senderCheck && needsLocalCheck(verificationInput(app.config, parsed, data.source), hasDkimSignature(parsed.facts.headerLines))
       ? await app.senderCheck(raw)
       : undefined;
-  const trusted = await triage(app, { emailId, parsed, source: data.source, receivedAt: app.clock(), localAuth: local });
-  const emailRef = await app.content.putContent(parsed.content);
+  const { trusted, readings } = await triage(app, { emailId, parsed, source: data.source, receivedAt: app.clock(), localAuth: local });
+  const emailRef = await app.content.putContent(parsed.content, readings ?? undefined);
   events.push({
     type: 'sender_verified',
     actor: 'ingest',

@@ -1,7 +1,8 @@
 import type { Config } from '../config.js';
 import type { EmailId } from '../ids.js';
 import type { LlmGateway } from '../llm/gateway.js';
-import { classifyContent } from '../tools/classify-email.js';
+import { classifyForTriage } from '../tools/classify-email.js';
+import type { ContentReadings } from './content-store.js';
 import { toAccount, type AccountsDirectory } from './accounts.js';
 import type { ParsedEmail } from './parse-email.js';
 import { detectRobot } from './robot-detector.js';
@@ -32,14 +33,25 @@ function routeCategory(config: Config, mailbox: string, folder: string | null, s
 }
 
 /**
+ * What triage established, and apart from it what its sandboxed reader read from the untrusted
+ * content: `readings` are tainted and go to the content store beside the content, never into
+ * `trusted` (whose strict schema has no place for them) nor to the planner.
+ */
+export interface TriageResult {
+  trusted: TrustedContext;
+  readings: ContentReadings | null;
+}
+
+/**
  * Builds the TrustedContext: sender verification, robot detection, category (route first, else
  * the sandboxed classifier, skipped for robots so they cost no model call) and account lookup
- * from the verified address only.
+ * from the verified address only. The classifier's call also reads the email's closed-vocabulary
+ * facts (`readings`), so a read_facts step later costs no second call.
  */
 export async function triage(
   deps: TriageDeps,
   input: { emailId: EmailId; parsed: ParsedEmail; source: SourceInfo; receivedAt: Date; mailbox?: string; localAuth?: LocalAuthResult },
-): Promise<TrustedContext> {
+): Promise<TriageResult> {
   const { config, llm, accounts } = deps;
   const { facts, content } = input.parsed;
   const mailbox = input.mailbox ?? imapAccountOf(config, input.source)?.address ?? config.mailbox.address;
@@ -51,14 +63,16 @@ export async function triage(
     { ourDomains: [mailboxDomain] },
   );
   let category = routeCategory(config, mailbox, folder, input.source);
+  let readings: ContentReadings | null = null;
   if (!category) {
-    category =
-      auto.kind === 'none'
-        ? { name: (await classifyContent(llm, config.categories, content)).category, source: 'classifier' }
-        : { name: 'unknown', source: 'classifier' };
+    if (auto.kind === 'none') {
+      const read = await classifyForTriage(llm, config.categories, content);
+      category = { name: read.category, source: 'classifier' };
+      readings = read.facts ? { facts: read.facts } : null;
+    } else category = { name: 'unknown', source: 'classifier' };
   }
   const record = sender.verified ? accounts.byEmail(sender.address) : undefined;
-  return TrustedContext.parse({
+  const trusted = TrustedContext.parse({
     emailId: input.emailId,
     mailbox,
     folder,
@@ -71,6 +85,7 @@ export async function triage(
     attachments: { count: content.attachments.length, types: facts.attachmentTypes.slice(0, 50) },
     auto: { kind: auto.kind, reason: auto.reason },
   });
+  return { trusted, readings };
 }
 
 /** The trusted facts sender verification works from (the local check, if any, is added by the caller). */

@@ -12,6 +12,8 @@ export function redisKeys(prefix: string) {
     /** An email's triage record (src/run/run-store.ts); the key's name predates the record's. */
     triage: (id: EmailId) => `${prefix}:ctx:${id}`,
     content: (ref: UntrustedRef) => `${prefix}:content:${ref}`,
+    /** What triage's reader read from a content (src/ingest/content-store.ts); expires with it. */
+    readings: (ref: UntrustedRef) => `${prefix}:content:${ref}:read`,
     plan: (id: PlanId) => `${prefix}:plan:${id}`,
     planOutputs: (id: PlanId) => `${prefix}:plan:${id}:out`,
     /**

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ContentRef } from '../ids.js';
+import { EmailFacts, FACTS_ASKED, readFactsOffline } from './read-facts.js';
 import { clipUntrusted, MAX_SUBJECT_CHARS, OFFLINE_INPUT_CHARS, runReader } from './sandbox.js';
 import { defineTool } from './tool.js';
 import type { LlmGateway } from '../llm/gateway.js';
@@ -48,6 +49,8 @@ export function classifierSchema(categories: readonly string[]) {
   return z.object({ category: z.enum(values), confidence: z.number().min(0).max(1) }).strict();
 }
 
+const classifyInstruction = (categories: readonly string[]) => `Classify the support email into exactly one of: ${[...categories, 'unknown'].join(', ')}.`;
+
 /** The sandboxed classifier: subject and body in, a closed enum out. */
 export async function classifyContent(
   llm: LlmGateway,
@@ -57,12 +60,50 @@ export async function classifyContent(
   return runReader(llm, {
     tool: 'classify_email',
     schema: classifierSchema(categories),
-    instruction: `Classify the support email into exactly one of: ${[...categories, 'unknown'].join(', ')}.`,
+    instruction: classifyInstruction(categories),
     untrusted: { subject: content.subject, body: content.text },
     maxInputChars: 8_000,
     maxOutputTokens: 100,
     offline: () => classifyOffline(categories, content.subject, content.text),
   });
+}
+
+/**
+ * The triage reader's output: the classifier's, plus read_facts' closed-vocabulary facts. Facts
+ * the model leaves null or that do not fit their enums read as null (read_facts then asks its own
+ * reader, as before): the extra fields never cost an email its category.
+ */
+export function triageReaderSchema(categories: readonly string[]) {
+  return classifierSchema(categories).extend({ facts: EmailFacts.nullable().catch(null) }).strict();
+}
+
+/**
+ * Triage's one sandboxed read of an email: the category, and in the same call the facts
+ * read_facts would ask a second call for (kept beside the content, src/ingest/content-store.ts,
+ * so a read_facts step reuses them). Same sandbox, spotlighting, strict schema and input bound
+ * as the classifier alone. The facts are closed enums like the category and a model that obeys
+ * the email chooses both either way; only the category goes on to routing and the planner.
+ * `facts` is null when the model's facts did not fit their enums.
+ * Offline there is no call to save: the category comes from the keyword classifier and `facts`
+ * is null (read_facts runs its own rules at its step).
+ */
+export async function classifyForTriage(
+  llm: LlmGateway,
+  categories: readonly string[],
+  content: Pick<UntrustedContent, 'subject' | 'text'>,
+): Promise<{ category: string; facts: EmailFacts | null }> {
+  if (llm.mode === 'offline') return { category: classifyOffline(categories, content.subject, content.text).category, facts: null };
+  const out = await runReader(llm, {
+    tool: 'classify_email',
+    schema: triageReaderSchema(categories),
+    instruction: `${classifyInstruction(categories)} In facts, give ${FACTS_ASKED}. Answer only with the listed values.`,
+    untrusted: { subject: content.subject, body: content.text },
+    maxInputChars: 8_000,
+    maxOutputTokens: 160,
+    // Not reached (the offline branch above answers first): a reader spec always names its fallback.
+    offline: () => ({ ...classifyOffline(categories, content.subject, content.text), facts: readFactsOffline(content.subject, content.text) }),
+  });
+  return { category: out.category, facts: out.facts };
 }
 
 export const classifyEmail = defineTool({

@@ -19,6 +19,9 @@ export type Sentiment = z.infer<typeof Sentiment>;
 export const EmailFacts = z.object({ topic: Topic, questionKind: QuestionKind, language: Language, sentiment: Sentiment }).strict();
 export type EmailFacts = z.infer<typeof EmailFacts>;
 
+/** The facts the reader is asked for; triage's classifier asks for them too, in its own call (classify-email.ts). */
+export const FACTS_ASKED = 'its topic, what kind of question it is, the language it is written in and its sentiment';
+
 const has = (text: string, words: readonly string[]) => words.some((w) => new RegExp(`(^|[^\\p{L}])${w}($|[^\\p{L}])`, 'iu').test(text));
 
 /** The offline reader: keyword rules over the first part of subject and body. */
@@ -73,13 +76,15 @@ export const readFacts = defineTool({
   outputLabel: 'inherit',
   sideEffect: false,
   async run(input, ctx) {
+    // Triage's classifier read these facts from this very content in its own sandboxed call; the
+    // answer is kept beside the content under the same ref, so asking again would only cost a call.
+    const read = await ctx.content.getReadings(input.email);
+    if (read) return read.facts;
     const content = await ctx.content.getContent(input.email);
     return runReader(ctx.llm, {
       tool: 'read_facts',
       schema: EmailFacts,
-      instruction:
-        'Classify the support email: its topic, what kind of question it is, the language it is written in and its sentiment. ' +
-        'Answer only with the listed values.',
+      instruction: `Classify the support email: ${FACTS_ASKED}. Answer only with the listed values.`,
       untrusted: { subject: content.subject, body: content.text },
       maxInputChars: 4_000,
       maxOutputTokens: 60,

@@ -7,6 +7,7 @@ import type { Config } from '../../src/config.js';
 import { createContext } from '../../src/context.js';
 import { EmailId } from '../../src/ids.js';
 import { createLogger } from '../../src/logger.js';
+import { classifierReply } from '../fixtures/model-answers.js';
 import { exampleConfig } from '../harness/example-config.js';
 import { buildMail } from '../harness/mail-factory.js';
 import { startModelServices, type ModelServices } from '../harness/model-services.js';
@@ -28,7 +29,7 @@ const REPLY_PLAN = {
   ],
 };
 const planResponder: Responder = () => ({ content: JSON.stringify(REPLY_PLAN) });
-const billingClassifier: Responder = () => ({ content: JSON.stringify({ category: 'billing', confidence: 0.9 }) });
+const billingClassifier: Responder = classifierReply('billing');
 
 function writeMails(dir: string, mails: Array<{ name: string; raw: string }>): string {
   mkdirSync(dir, { recursive: true });
@@ -105,7 +106,7 @@ describe('the LLM planner over real HTTP', () => {
     services.llm.setResponder(
       roleResponder({
         planner: sequenceResponder(invalid.map((p) => ({ content: JSON.stringify(p) }))),
-        'sandbox:classify_email': () => ({ content: JSON.stringify({ category: 'bug', confidence: 0.8 }) }),
+        'sandbox:classify_email': classifierReply('bug', {}, 0.8),
       }),
     );
     const { raw } = buildMail({ from: 'dev@crash-test.example', verified: true, subject: 'App crashes', text: 'The export crashes.' });

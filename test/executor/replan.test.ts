@@ -6,6 +6,7 @@ import { runProcess } from '../../src/cli/process-command.js';
 import { createContext } from '../../src/context.js';
 import { EmailId } from '../../src/ids.js';
 import { createLogger } from '../../src/logger.js';
+import { classifierReply } from '../fixtures/model-answers.js';
 import { exampleConfig } from '../harness/example-config.js';
 import { buildMail } from '../harness/mail-factory.js';
 import { startModelServices, type ModelServices } from '../harness/model-services.js';
@@ -34,7 +35,7 @@ describe('the executor replans from trusted facts only', () => {
     services.llm.setResponder(
       roleResponder({
         planner,
-        'sandbox:classify_email': () => ({ content: JSON.stringify({ category: 'billing', confidence: 1 }) }),
+        'sandbox:classify_email': classifierReply('billing', {}, 1),
         'sandbox:suggest_reply': draft,
       }),
     );
