@@ -14,8 +14,9 @@ import type { SourceInfo } from './trusted-context.js';
 /** Most messages fetched, submitted and marked per round; the checkpoint advances after each. */
 const BATCH = 100;
 /**
- * Most bytes of message sources (by their RFC822.SIZE) fetched in one round: a round holds its
- * sources in memory until they are stored, so 100 messages of 25 MiB must not come at once.
+ * Most bytes of message sources (by their RFC822.SIZE) in memory at once: a round holds its
+ * sources until they are stored, so 100 messages of 25 MiB must not come at once. The next round
+ * is fetched while one is being stored only when the two fit in this budget together.
  */
 export const DEFAULT_FETCH_BUDGET_BYTES = 32 * 1024 * 1024;
 
