@@ -1,9 +1,9 @@
 /**
  * The IMAP figure alone (bench/imap.ts), several runs on one Redis:
- *   npx tsx bench/imap-only.ts [messages] [runs] [--profile]
- * Prints each run's ingest and bare-imapflow rates and their ratio, with the CPU this process and
+ *   npx tsx bench/imap-only.ts [messages] [runs] [pairs] [--profile]
+ * Prints each run's ingest and bare-imapflow rates (medians of `pairs` alternations) and their ratio, with the CPU this process and
  * Redis spent per message in each part (steadier than wall time on a shared machine), then the
- * spread of the ratio. `--profile` writes a CPU profile of each run's ingest alone (not the
+ * spread of the ratio. `--profile` writes a CPU profile of each run's last ingest alone (not the
  * mailbox setup or the bare fetch) to $TMPDIR/imap-ingest-N.cpuprofile.
  */
 import { writeFileSync } from 'node:fs';
@@ -19,6 +19,7 @@ const args = process.argv.slice(2).filter((a) => a !== '--profile');
 const profile = process.argv.includes('--profile');
 const messages = Number(args[0] ?? 1000);
 const runs = Number(args[1] ?? 3);
+const pairs = Number(args[2] ?? 3);
 const redis = await startTestRedis();
 const control = createRedis(redis.url, 'bench-control');
 const session = new Session();
@@ -28,7 +29,7 @@ try {
   for (let i = 0; i < runs; i++) {
     const cpu: Record<string, { node: number; redis: number }> = {};
     let at = { node: 0, redis: 0 };
-    const r = await benchImap({ url: redis.url, prefix: redis.prefix() }, { messages }, async (part, edge) => {
+    const r = await benchImap({ url: redis.url, prefix: redis.prefix() }, { messages, pairs }, async (part, edge) => {
       if (edge === 'start') {
         if (profile && part === 'ingest') {
           await session.post('Profiler.enable');
@@ -39,7 +40,8 @@ try {
         return;
       }
       const u = process.cpuUsage();
-      cpu[part] = { node: (u.user + u.system) / 1000 - at.node, redis: (await redisCpuSeconds(control)) * 1000 - at.redis };
+      const sum = cpu[part] ?? { node: 0, redis: 0 };
+      cpu[part] = { node: sum.node + (u.user + u.system) / 1000 - at.node, redis: sum.redis + (await redisCpuSeconds(control)) * 1000 - at.redis };
       if (profile && part === 'ingest') {
         const { profile: p } = await session.post('Profiler.stop');
         writeFileSync(path.join(os.tmpdir(), `imap-ingest-${i + 1}.cpuprofile`), JSON.stringify(p));
@@ -47,7 +49,7 @@ try {
     });
     const ratio = r.imap_ingest_msgs_per_s / r.imapflow_raw_fetch_msgs_per_s;
     ratios.push(ratio);
-    const per = (part: string) => `node ${((cpu[part]?.node ?? 0) * 1000 / messages).toFixed(0)} µs, redis ${((cpu[part]?.redis ?? 0) * 1000 / messages).toFixed(0)} µs`;
+    const per = (part: string) => `node ${(((cpu[part]?.node ?? 0) * 1000) / (messages * pairs)).toFixed(0)} µs, redis ${(((cpu[part]?.redis ?? 0) * 1000) / (messages * pairs)).toFixed(0)} µs`;
     process.stdout.write(
       `run ${i + 1}: ingest ${r.imap_ingest_msgs_per_s} msgs/s (${per('ingest')} CPU a message), raw ${r.imapflow_raw_fetch_msgs_per_s} msgs/s (${per('raw')}), ratio ${ratio.toFixed(2)}, load ${os.loadavg()[0]?.toFixed(1)}\n`,
     );
