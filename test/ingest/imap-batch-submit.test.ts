@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createContext, type AppContext } from '../../src/context.js';
 import type { EmailId } from '../../src/ids.js';
 import { checkpointStore } from '../../src/ingest/imap-checkpoint.js';
+import { uidSet } from '../../src/ingest/imap-client.js';
 import { watchFolder } from '../../src/ingest/imap-source.js';
 import { emailIdOf, submitEmails, type SubmitItem } from '../../src/ingest/submit.js';
 import { createLogger } from '../../src/logger.js';
@@ -15,6 +16,16 @@ const MAILBOX = 'support@acme.example';
 const mail = (id: string) => Buffer.from(customerMail(id));
 const idOf = (id: string): EmailId => emailIdOf(mail(id), MAILBOX);
 const fileItem = (id: string): SubmitItem => ({ input: mail(id), source: { kind: 'file', path: `${id}.eml` } });
+
+describe('uidSet', () => {
+  it('joins runs of consecutive UIDs and never spans a UID it was not given', () => {
+    expect(uidSet([5, 1, 2, 3, 7, 8, 10])).toBe('1:3,5,7:8,10');
+    // 2 is missing (flagged, oversize or refused): a range 1:3 would mark it too.
+    expect(uidSet([1, 3])).toBe('1,3');
+    expect(uidSet([4, 4, 5])).toBe('4:5');
+    expect(uidSet([9])).toBe('9');
+  });
+});
 
 /**
  * Batched submission and the watcher's rounds against a real Redis and Dovecot. Redis refuses one
