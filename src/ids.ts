@@ -80,6 +80,16 @@ export function planIdFor(emailId: EmailId, generation: number): PlanId {
   return PlanId.parse(`pl_${sha256Hex(`${emailId}\n${generation}`).slice(0, 16)}`);
 }
 
+/** One schema per kind, built once: minting a ref is on the ingest path, once per message. */
+const REF_SCHEMAS: { [K in RefKind]: z.ZodType<RefOf<K>, string> } = {
+  raw: refOf('raw'),
+  content: refOf('content'),
+  draft: refOf('draft'),
+  summary: refOf('summary'),
+  message: refOf('message'),
+};
+
 export function newUntrustedRef<K extends RefKind>(kind: K): RefOf<K> {
-  return refOf(kind).parse(`ur_${kind}_${randomBytes(12).toString('hex')}`);
+  const schema: z.ZodType<RefOf<K>, string> = REF_SCHEMAS[kind];
+  return schema.parse(`ur_${kind}_${randomBytes(12).toString('hex')}`);
 }

@@ -108,3 +108,21 @@ export async function withImapSession<T>(account: ImapAccount, logger: Logger, f
     await closeImapClient(client);
   }
 }
+
+/**
+ * A UID set for a command: runs of consecutive UIDs as `a:b`, the rest one by one (`1:100,102`).
+ * A run names exactly the UIDs given (a range holds only the integers between its ends), and the
+ * command stays short: a list of a hundred single UIDs costs imapflow more to compile than the
+ * server to answer.
+ */
+export function uidSet(uids: readonly number[]): string {
+  const sorted = [...new Set(uids)].sort((a, b) => a - b);
+  const parts: string[] = [];
+  for (let i = 0; i < sorted.length; ) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1] === (sorted[j] ?? 0) + 1) j += 1;
+    parts.push(j > i ? `${sorted[i]}:${sorted[j]}` : String(sorted[i]));
+    i = j + 1;
+  }
+  return parts.join(',');
+}

@@ -1,21 +1,22 @@
-import type { FetchMessageObject, ImapFlow } from 'imapflow';
+import type { FetchMessageObject, ImapFlow, SearchObject } from 'imapflow';
 import { quarantine } from '../run/lifecycle.js';
 import type { AppContext } from '../context.js';
-import { MailroomError } from '../errors.js';
+import { MailroomError, toMailroomError } from '../errors.js';
 import { emailIdFor, type EmailId } from '../ids.js';
 import type { Logger } from '../logger.js';
 import { checkpointStore, folderLease, type ImapCheckpoint } from './imap-checkpoint.js';
-import { closeImapClient, createImapClient, toImapError } from './imap-client.js';
+import { closeImapClient, createImapClient, toImapError, uidSet } from './imap-client.js';
 import type { ImapAccount } from './imap-config.js';
 import { recordLocation } from './mailbox-actions.js';
-import { submitEmail } from './submit.js';
+import { submitEmails, type SubmitOutcome } from './submit.js';
 import type { SourceInfo } from './trusted-context.js';
 
 /** Most messages fetched, submitted and marked per round; the checkpoint advances after each. */
 const BATCH = 100;
 /**
- * Most bytes of message sources (by their RFC822.SIZE) fetched in one round: a round holds its
- * sources in memory until they are stored, so 100 messages of 25 MiB must not come at once.
+ * Most bytes of message sources (by their RFC822.SIZE) in memory at once: a round holds its
+ * sources until they are stored, so 100 messages of 25 MiB must not come at once. The next round
+ * is fetched while one is being stored only when the two fit in this budget together.
  */
 export const DEFAULT_FETCH_BUDGET_BYTES = 32 * 1024 * 1024;
 
@@ -42,12 +43,6 @@ export function planFetchBatches<T extends { size?: number }>(messages: readonly
   if (batch.length > 0) batches.push(batch);
   return batches;
 }
-/**
- * Submissions in flight at once within a batch (the batch's sources are in memory already). A
- * submit waits on three Redis round trips and little CPU: at 8 the watcher sat idle half the time;
- * 32 halved a 1,000-message catch-up's submit time (bench/imap.ts).
- */
-const SUBMIT_PARALLEL = 32;
 /** A catch-up round taking longer than this means a dead connection: close it and reconnect. */
 const SYNC_TIMEOUT_MS = 120_000;
 /** On close, how long a batch in hand may take before the connection is cut (the checkpoint makes that safe). */
@@ -160,27 +155,32 @@ export function watchFolder(app: SourceDeps, account: ImapAccount, folder: strin
 
   const sourceInfo = (uid: number, uidValidity: string): SourceInfo => ({ kind: 'imap', account: account.name, folder, uid, uidValidity });
 
-  /** A message over the size limit is never downloaded: it is recorded and quarantined from its size alone. */
-  const quarantineOversize = async (m: FetchMessageObject, uidValidity: string): Promise<EmailId> => {
-    const emailId = emailIdFor(account.address, `imap:${account.name}/${folder}/${uidValidity}/${m.uid}`);
+  /**
+   * A message we cannot take in as it is (over the size limit, never downloaded; or one whose own
+   * bytes cannot be identified) is recorded under an id from its UID and quarantined with the reason.
+   */
+  const quarantineUnread = async (uid: number, sizeBytes: number, uidValidity: string, err: MailroomError): Promise<EmailId> => {
+    const emailId = emailIdFor(account.address, `imap:${account.name}/${folder}/${uidValidity}/${uid}`);
     const mode = account.shadow ? 'shadow' : 'live';
-    if (await app.ledger.create(emailId, `${account.name}/${folder}/${m.uid}`, { mailbox: account.address, mode })) {
-      await app.audit.append(emailId, 'ingested', 'ingest', { source: 'imap', sizeBytes: m.size ?? 0 });
-      const err = new MailroomError('EMAIL_TOO_LARGE', `message is ${m.size ?? 0} bytes, over the limit of ${app.config.maxMessageBytes}`);
-      await quarantine(app, emailId, 'source', err, sourceInfo(m.uid, uidValidity));
+    if (await app.ledger.create(emailId, `${account.name}/${folder}/${uid}`, { mailbox: account.address, mode })) {
+      await app.audit.append(emailId, 'ingested', 'ingest', { source: 'imap', sizeBytes });
+      await quarantine(app, emailId, 'source', err, sourceInfo(uid, uidValidity));
       stats.quarantined += 1;
     }
     return emailId;
   };
+  const quarantineOversize = (m: { uid: number; size: number }, uidValidity: string): Promise<EmailId> =>
+    quarantineUnread(m.uid, m.size, uidValidity, new MailroomError('EMAIL_TOO_LARGE', `message is ${m.size} bytes, over the limit of ${app.config.maxMessageBytes}`));
 
   const markHandled = async (client: ImapFlow, all: Array<{ uid: number; emailId: EmailId; shadow: boolean }>, uidValidity: string) => {
     // Shadow mode leaves the server exactly as it was, and so does a live mailbox for mail it
     // first took in while in shadow; the UID checkpoint and dedup keep either from coming back.
     const done = all.filter((d) => !d.shadow);
     if (done.length === 0) return;
-    const range = done.map((d) => d.uid).join(',');
+    const range = uidSet(done.map((d) => d.uid));
     if ('flag' in account.markHandled) {
-      await client.messageFlagsAdd(range, [account.markHandled.flag], { uid: true });
+      // SILENT: the server need not echo every message's flags back; we read none of them.
+      await client.messageFlagsAdd(range, [account.markHandled.flag], { uid: true, silent: true });
       return;
     }
     const moved = await client.messageMove(range, account.markHandled.move, { uid: true });
@@ -192,34 +192,105 @@ export function watchFolder(app: SourceDeps, account: ImapAccount, folder: strin
     }
   };
 
-  const handleBatch = async (client: ImapFlow, batch: FetchMessageObject[], uidValidity: string) => {
+  /** A message above the checkpoint, as the listing found it. */
+  interface Listed {
+    uid: number;
+    /** RFC822.SIZE, or for a message the listing found small, the bound it is known to be under. */
+    size: number;
+    /** It carries the handled flag already (taken in before; only the checkpoint did not move). */
+    handled: boolean;
+  }
+
+  /**
+   * Lists the folder above `lastUid` with SEARCH, whose answer is one line however many messages
+   * there are: every UID, those already flagged handled, and those larger than `smallBound`. Only
+   * the large ones have their sizes fetched; each of the others counts as `smallBound` in a round's
+   * byte budget, an upper bound, so the budget holds without a per-message FETCH of every size.
+   */
+  const list = async (client: ImapFlow, lastUid: number, smallBound: number): Promise<Listed[]> => {
+    const range = `${lastUid + 1}:*`;
+    const search = async (query: SearchObject): Promise<number[]> => {
+      const found = await client.search({ uid: range, ...query }, { uid: true });
+      if (!Array.isArray(found)) throw new MailroomError('IMAP_COMMAND_FAILED', `SEARCH in ${folder} failed`);
+      // `N:*` always names the highest message, even below N: filter.
+      return found.filter((uid) => uid > lastUid);
+    };
     const flag = 'flag' in account.markHandled ? account.markHandled.flag : null;
-    const todo = batch.filter((m) => !(flag && m.flags?.has(flag)));
+    const all = await search({});
+    if (all.length === 0) return [];
+    const handled = new Set(flag ? await search({ keyword: flag }) : []);
+    const large = await search({ larger: smallBound });
+    const sizes = new Map<number, number>();
+    if (large.length) {
+      for (const m of await client.fetchAll(uidSet(large), { uid: true, size: true }, { uid: true })) sizes.set(m.uid, m.size ?? 0);
+    }
+    return [...new Set(all)].sort((a, b) => a - b).map((uid) => ({ uid, size: sizes.get(uid) ?? smallBound, handled: handled.has(uid) }));
+  };
+
+  /** One fetch round: its messages, and what the fetch brought of them. */
+  interface Round {
+    batch: Listed[];
+    /** Messages over the size limit: quarantined from their size, never downloaded. */
+    oversize: Listed[];
+    /** Sources as fetched (a message expunged meanwhile comes without one). */
+    fetched: FetchMessageObject[];
+    /** The bytes held in memory until the round is stored. */
+    bytes: number;
+  }
+  type Stored = Array<{ m: FetchMessageObject; outcome: SubmitOutcome }>;
+
+  /** Fetches the sources of one round's messages in one FETCH. */
+  const fetchRound = async (client: ImapFlow, batch: Listed[]): Promise<Round> => {
+    const todo = batch.filter((m) => !m.handled);
     stats.skippedHandled += batch.length - todo.length;
-    const oversize = todo.filter((m) => (m.size ?? 0) > app.config.maxMessageBytes);
-    const wanted = todo.filter((m) => !oversize.includes(m));
-    const done: Array<{ uid: number; emailId: EmailId; shadow: boolean }> = [];
+    const oversize = todo.filter((m) => m.size > app.config.maxMessageBytes);
+    const wanted = todo.filter((m) => m.size <= app.config.maxMessageBytes);
+    const fetched = wanted.length ? await client.fetchAll(uidSet(wanted.map((m) => m.uid)), { uid: true, source: true }, { uid: true }) : [];
+    const bytes = fetched.reduce((n, m) => n + (m.source?.length ?? 0), 0);
     if (wanted.length) {
       stats.sourceFetches += 1;
-      stats.largestFetchBytes = Math.max(stats.largestFetchBytes, wanted.reduce((n, m) => n + (m.size ?? 0), 0));
+      stats.largestFetchBytes = Math.max(stats.largestFetchBytes, bytes);
     }
-    const fetched = wanted.length
-      ? await client.fetchAll(wanted.map((m) => m.uid).join(','), { uid: true, source: true }, { uid: true })
-      : [];
-    let next = 0;
-    const submitOne = async () => {
-      for (let m = fetched[next++]; m; m = fetched[next++]) {
-        if (!m.source) continue; // expunged between listing and fetching
-        const sub = await submitEmail(app, m.source, sourceInfo(m.uid, uidValidity), account.address, { shadow: account.shadow });
-        if (sub.duplicate) stats.duplicates += 1;
+    return { batch, oversize, fetched, bytes };
+  };
+
+  /** Stores a fetched round in Redis; resolves to each source's outcome and never rejects. */
+  const storeRound = async (round: Round, uidValidity: string): Promise<Stored> => {
+    // A message expunged between listing and fetching comes without a source: nothing to take in.
+    const sources = round.fetched.flatMap((m) => (m.source ? [{ m, input: m.source }] : []));
+    let outcomes: SubmitOutcome[];
+    try {
+      outcomes = await submitEmails(app, sources.map(({ m, input }) => ({ input, source: sourceInfo(m.uid, uidValidity) })), account.address, { shadow: account.shadow });
+    } catch (err) {
+      outcomes = sources.map(() => ({ ok: false, stage: 'store', error: toMailroomError(err) }));
+    }
+    return sources.map(({ m }, i) => ({ m, outcome: outcomes[i] ?? { ok: false, stage: 'store', error: new MailroomError('INTERNAL', 'message has no outcome') } }));
+  };
+
+  /**
+   * Settles a stored round: quarantines what cannot be taken in, marks on the server only what is
+   * durably in Redis, and returns the UIDs that failed to store (left unmarked, taken in again).
+   */
+  const settleRound = async (client: ImapFlow, round: Round, stored: Stored, uidValidity: string): Promise<number[]> => {
+    const done: Array<{ uid: number; emailId: EmailId; shadow: boolean }> = [];
+    const failed: number[] = [];
+    for (const { m, outcome } of stored) {
+      if (outcome.ok) {
+        if (outcome.submission.duplicate) stats.duplicates += 1;
         else stats.ingested += 1;
-        done.push({ uid: m.uid, emailId: sub.emailId, shadow: sub.shadow });
+        done.push({ uid: m.uid, emailId: outcome.submission.emailId, shadow: outcome.submission.shadow });
+      } else if (outcome.stage === 'identify') {
+        // The message's own bytes fail the same way every time: quarantined with the reason, not retried.
+        done.push({ uid: m.uid, emailId: await quarantineUnread(m.uid, m.source?.length ?? 0, uidValidity, outcome.error), shadow: account.shadow });
+      } else {
+        failed.push(m.uid);
+        log.warn({ uid: m.uid, code: outcome.error.publicCode }, 'message not stored; left unmarked and taken in again');
       }
-    };
-    await Promise.all(Array.from({ length: SUBMIT_PARALLEL }, submitOne));
-    for (const m of oversize) done.push({ uid: m.uid, emailId: await quarantineOversize(m, uidValidity), shadow: account.shadow });
-    // Only now, with every job durably in Redis, does the server learn the mail was handled.
+    }
+    for (const m of round.oversize) done.push({ uid: m.uid, emailId: await quarantineOversize(m, uidValidity), shadow: account.shadow });
+    // Only now, with each of these durably in Redis, does the server learn the mail was handled.
     await markHandled(client, done, uidValidity);
+    return failed;
   };
 
   /** One catch-up round: everything above the checkpoint, in UID order, in batches. */
@@ -239,15 +310,52 @@ export function watchFolder(app: SourceDeps, account: ImapAccount, folder: strin
       await checkpoints.save(cp);
     }
     if (mailbox.exists > 0) {
-      const listed = await client.fetchAll(`${cp.lastUid + 1}:*`, { uid: true, flags: true, size: true }, { uid: true });
-      // `N:*` always names the highest message, even below N: filter.
-      const fresh = listed.filter((m) => m.uid > (cp?.lastUid ?? 0)).sort((a, b) => a.uid - b.uid);
-      // Sizes first (above), sources after, in rounds bounded by count and by bytes.
-      for (const batch of planFetchBatches(fresh, { maxCount: BATCH, maxBytes: fetchBudgetBytes, skipOver: app.config.maxMessageBytes })) {
-        await handleBatch(client, batch, uidValidity);
-        cp = { uidValidity, lastUid: batch[batch.length - 1]?.uid ?? cp.lastUid };
-        await checkpoints.save(cp);
+      // Half the budget per round of unknown sizes: a round being stored and the next being
+      // fetched fit in the budget together, so the two overlap.
+      const smallBound = Math.max(1, Math.min(app.config.maxMessageBytes, Math.floor(fetchBudgetBytes / (2 * BATCH))));
+      const fresh = await list(client, cp.lastUid, smallBound);
+      // Sizes first (above), sources after, in rounds bounded by count and by bytes. A round is
+      // fetched while the one before it is stored, when both fit in the byte budget together;
+      // the server is told and the checkpoint moves only once a round is stored.
+      let lowestFailed = Infinity;
+      const settle = async (pending: { round: Round; stored: Promise<Stored> }) => {
+        const failed = await settleRound(client, pending.round, await pending.stored, uidValidity);
+        lowestFailed = Math.min(lowestFailed, ...failed);
+        // Never past a message that is not stored: the next catch-up lists it and everything after
+        // it again (what was stored meanwhile is marked handled, or deduplicated in shadow mode).
+        const lastUid = Math.min(pending.round.batch[pending.round.batch.length - 1]?.uid ?? 0, lowestFailed - 1);
+        if (cp && lastUid > cp.lastUid) {
+          cp = { uidValidity, lastUid };
+          await checkpoints.save(cp);
+        }
+      };
+      let storing: { round: Round; stored: Promise<Stored> } | null = null;
+      try {
+        for (const batch of planFetchBatches(fresh, { maxCount: BATCH, maxBytes: fetchBudgetBytes, skipOver: app.config.maxMessageBytes })) {
+          const batchBytes = batch.reduce((n, m) => n + (m.size > app.config.maxMessageBytes ? 0 : m.size), 0);
+          if (storing && storing.round.bytes + batchBytes > fetchBudgetBytes) {
+            // Both rounds in memory at once could pass the budget: settle the stored one first.
+            const pending: { round: Round; stored: Promise<Stored> } = storing;
+            storing = null;
+            await settle(pending);
+          }
+          const round = await fetchRound(client, batch);
+          // One round is stored at a time, so two copies of a message in neighbouring rounds stay one email.
+          const previous: { round: Round; stored: Promise<Stored> } | null = storing;
+          if (previous) await previous.stored;
+          storing = { round, stored: storeRound(round, uidValidity) };
+          if (previous) await settle(previous);
+        }
+        if (storing) {
+          const pending: { round: Round; stored: Promise<Stored> } = storing;
+          storing = null;
+          await settle(pending);
+        }
+      } finally {
+        // A round still being stored when the connection fails finishes before the session ends.
+        if (storing) await storing.stored;
       }
+      if (lowestFailed !== Infinity) log.warn({ fromUid: lowestFailed }, 'some messages were not stored; the checkpoint waits below the first of them');
     }
     stats.lastSyncAt = new Date();
   };

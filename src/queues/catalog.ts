@@ -109,6 +109,8 @@ export interface Queues {
   readonly connection: Redis;
   get<K extends QueueKey>(key: K): Queue;
   add<K extends QueueKey>(key: K, data: JobData<K>, opts?: { jobId?: string; delay?: number; name?: string }): Promise<string>;
+  /** Adds several jobs in one MULTI (BullMQ's `addBulk`): all of them are in Redis, or none. */
+  addBulk<K extends QueueKey>(key: K, jobs: ReadonlyArray<{ data: JobData<K>; jobId?: string }>): Promise<string[]>;
   all(): Queue[];
   close(): Promise<void>;
 }
@@ -137,6 +139,11 @@ export function createQueues(connection: Redis, prefix: string): Queues {
       const { name, ...jobOpts } = opts;
       const job = await get(key).add(name ?? key, valid, jobOpts);
       return job.id ?? '';
+    },
+    async addBulk(key, jobs) {
+      const schema = QueueCatalog[key].schema;
+      const added = await get(key).addBulk(jobs.map((j) => ({ name: key, data: schema.parse(j.data), opts: j.jobId === undefined ? {} : { jobId: j.jobId } })));
+      return added.map((job) => job.id ?? '');
     },
     all: () => [...queues.values()],
     async close() {
