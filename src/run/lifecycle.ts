@@ -4,7 +4,7 @@ import { MailroomError, toMailroomError, type ErrorCode } from '../errors.js';
 import { planIdFor, type EmailId, type PlanId } from '../ids.js';
 import { mailboxActionsFor } from '../ingest/mailbox-actions.js';
 import type { SourceInfo, TrustedContext } from '../ingest/trusted-context.js';
-import type { Logger } from '../logger.js';
+import { lazyChild, type Logger } from '../logger.js';
 import { decideApproval } from '../planner/approval-policy.js';
 import { autonomyPolicy } from '../planner/autonomy.js';
 import { outputLabelFor } from '../planner/labels.js';
@@ -342,7 +342,7 @@ export async function runStep(app: AppContext, job: JobData<'steps'>, attempt: n
     const args = auditArgs(resolved.args, tool.untrustedInputs);
     if (!shadow) await app.audit.append(emailId, 'step_started', 'executor', { planId, stepId: step.id, tool: tool.name, args, attempt });
     const started = Date.now();
-    const ctx = toolContextFor(app, { emailId, planId, stepId: step.id, triage, logger: log.child({ stepId: step.id }), ...(reviewer ? { approvedBy: reviewer } : {}) });
+    const ctx = toolContextFor(app, { emailId, planId, stepId: step.id, triage, logger: lazyChild(log, { stepId: step.id }), ...(reviewer ? { approvedBy: reviewer } : {}) });
     const rawOutput = shadow ? await previewStep(app, tool, input.data, ctx, args) : await tool.run(input.data, ctx);
     const output = tool.output.safeParse(rawOutput);
     if (!output.success) throw new MailroomError('TOOL_OUTPUT_INVALID', `output of ${tool.name} does not match its schema`);
