@@ -200,7 +200,7 @@ export async function adoptPlan(
 ): Promise<PlanId> {
   const planId = planIdFor(emailId, meta.generation);
   // Fixed when the email was taken in; a replan of a shadow email stays in shadow.
-  const shadow = (await app.ledger.get(emailId))?.mode === 'shadow';
+  const shadow = (await app.ledger.mode(emailId)) === 'shadow';
   // Reads and drafts that do not depend on a gated step run before the gate: the reviewer sees their results.
   const plan = hoistBeforeGate(outcome.plan, app.registry);
   const approval = decideApproval(plan, app.registry, context, outcome.validation.parkReasons, autonomyPolicy(app.config));

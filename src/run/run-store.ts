@@ -61,12 +61,29 @@ class RunCache<T> {
   }
 }
 
-const runCaches = new WeakMap<object, { plans: RunCache<StoredPlan>; triage: RunCache<TriageRecord> }>();
+/**
+ * A step output as last seen in Redis (or written by this app) with its parsed value. Outputs are
+ * still read from Redis on every step, which stays the authority on which steps have run; only a
+ * value whose JSON is exactly the one parsed before skips `JSON.parse` and its schema (every
+ * later step of a plan reads every earlier output again).
+ */
+interface SeenOutput {
+  json: string;
+  value: LabelledOutput;
+}
+
+interface RunCaches {
+  plans: RunCache<StoredPlan>;
+  triage: RunCache<TriageRecord>;
+  outputs: RunCache<SeenOutput>;
+}
+
+const runCaches = new WeakMap<object, RunCaches>();
 
 /** This app's cache (one per Redis connection: tests run many apps in one process). */
-function cacheOf(redis: object): { plans: RunCache<StoredPlan>; triage: RunCache<TriageRecord> } {
+function cacheOf(redis: object): RunCaches {
   let cache = runCaches.get(redis);
-  if (!cache) runCaches.set(redis, (cache = { plans: new RunCache(), triage: new RunCache() }));
+  if (!cache) runCaches.set(redis, (cache = { plans: new RunCache(), triage: new RunCache(), outputs: new RunCache() }));
   return cache;
 }
 
@@ -150,17 +167,32 @@ export async function loadPlan(app: Pick<Deps, 'redis' | 'keys'>, planId: PlanId
 /** Persists a step's output with its label, before the next step is enqueued. */
 export async function saveOutput(app: Deps, planId: PlanId, stepId: string, output: LabelledOutput): Promise<void> {
   const key = app.keys.planOutputs(planId);
+  const value = LabelledOutput.parse(output);
+  const json = JSON.stringify(value);
   // One round trip (a pipeline, as before two commands: a MULTI would add two more).
-  const res = await app.redis.pipeline().hset(key, stepId, JSON.stringify(LabelledOutput.parse(output))).expire(key, app.config.contentTtlSeconds).exec();
+  const res = await app.redis.pipeline().hset(key, stepId, json).expire(key, app.config.contentTtlSeconds).exec();
   const failed = res?.find(([err]) => err)?.[0];
   if (failed) throw failed;
+  cacheOf(app.redis).outputs.set(`${key}\n${stepId}`, { json, value });
 }
 
 /** The outputs of the plan's steps that have run, by step id. */
 export async function loadOutputs(app: Pick<Deps, 'redis' | 'keys'>, planId: PlanId): Promise<Record<string, LabelledOutput>> {
-  const raw = await app.redis.hgetall(app.keys.planOutputs(planId));
+  const key = app.keys.planOutputs(planId);
+  const raw = await app.redis.hgetall(key);
+  const seen = cacheOf(app.redis).outputs;
   const out: Record<string, LabelledOutput> = {};
-  for (const [stepId, json] of Object.entries(raw)) out[stepId] = LabelledOutput.parse(JSON.parse(json));
+  for (const [stepId, json] of Object.entries(raw)) {
+    const at = `${key}\n${stepId}`;
+    const hit = seen.get(at);
+    if (hit && hit.json === json) {
+      out[stepId] = hit.value;
+      continue;
+    }
+    const value = LabelledOutput.parse(JSON.parse(json));
+    seen.set(at, { json, value });
+    out[stepId] = value;
+  }
   return out;
 }
 
