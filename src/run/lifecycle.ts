@@ -334,13 +334,16 @@ export async function runStep(app: AppContext, job: JobData<'steps'>, attempt: n
     }
     const input = tool.input.safeParse(resolved.args);
     if (!input.success) throw new MailroomError('TOOL_INPUT_INVALID', `arguments of ${tool.name} do not match its schema`);
-    // The first step moves the email to running; later steps find it there (a plan's steps run in
-    // order, and an approval sets it running again before the step it resumes at).
-    if (stepIndex === 0) await app.ledger.setState(emailId, 'running');
     // In shadow, a step that would act is previewed and audited as `would_do` instead.
     const shadow = stored.shadow === true && actsOnTheWorld(tool);
     const args = auditArgs(resolved.args, tool.untrustedInputs);
-    if (!shadow) await app.audit.append(emailId, 'step_started', 'executor', { planId, stepId: step.id, tool: tool.name, args, attempt });
+    // The first step moves the email to running; later steps find it there (a plan's steps run in
+    // order, and an approval sets it running again before the step it resumes at). Issued in one
+    // tick on the one connection, the move and the trail's entry run in Redis in this order.
+    await Promise.all([
+      stepIndex === 0 ? app.ledger.setState(emailId, 'running') : undefined,
+      shadow ? undefined : app.audit.append(emailId, 'step_started', 'executor', { planId, stepId: step.id, tool: tool.name, args, attempt }),
+    ]);
     const started = Date.now();
     const ctx = toolContextFor(app, { emailId, planId, stepId: step.id, triage, logger: lazyChild(log, { stepId: step.id }), ...(reviewer ? { approvedBy: reviewer } : {}) });
     const rawOutput = shadow ? await previewStep(app, tool, input.data, ctx, args) : await tool.run(input.data, ctx);

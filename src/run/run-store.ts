@@ -127,14 +127,18 @@ export const LabelledOutput = z
   .strict();
 export type LabelledOutput = z.infer<typeof LabelledOutput>;
 
-/** Stores the triage record of an email (a re-delivered triage job overwrites it with the same facts). */
+/**
+ * Stores the triage record of an email (a re-delivered triage job overwrites it with the same
+ * facts). Its parts were parsed where they were made (triage parses the `TrustedContext` it builds,
+ * the content ref is minted, the source comes from parsed job data); parsing the whole record again
+ * here cost as much as triage's own parse. It is parsed again on the way out.
+ */
 export async function saveTriage(app: Deps, emailId: EmailId, record: TriageRecord): Promise<void> {
   const key = app.keys.triage(emailId);
   const cache = cacheOf(app.redis).triage;
-  const parsed = TriageRecord.parse(record);
   cache.delete(key);
-  await app.redis.set(key, JSON.stringify(parsed), 'EX', app.config.contentTtlSeconds);
-  cache.set(key, parsed);
+  await app.redis.set(key, JSON.stringify(record), 'EX', app.config.contentTtlSeconds);
+  cache.set(key, record);
 }
 
 /** The triage record of an email (cached per app once read); `CONTENT_EXPIRED` once it is gone. */
@@ -169,10 +173,9 @@ export async function saveOutput(app: Deps, planId: PlanId, stepId: string, outp
   const key = app.keys.planOutputs(planId);
   const value = LabelledOutput.parse(output);
   const json = JSON.stringify(value);
-  // One round trip (a pipeline, as before two commands: a MULTI would add two more).
-  const res = await app.redis.pipeline().hset(key, stepId, json).expire(key, app.config.contentTtlSeconds).exec();
-  const failed = res?.find(([err]) => err)?.[0];
-  if (failed) throw failed;
+  // Issued in one tick, both leave in the connection's next auto-pipelined write, with whatever
+  // else this and other jobs send now (an explicit pipeline was a socket write of its own).
+  await Promise.all([app.redis.hset(key, stepId, json), app.redis.expire(key, app.config.contentTtlSeconds)]);
   cacheOf(app.redis).outputs.set(`${key}\n${stepId}`, { json, value });
 }
 
