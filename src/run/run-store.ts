@@ -11,7 +11,8 @@ export { claimEffect, recordEffectDone, releaseEffect, type EffectClaim } from '
 /**
  * The run store: the Redis layout of one email's run, and the only code that reads or writes it.
  * Stage code (ingest, planner, executor, review) calls these functions, never `redis.get` on a
- * run key. Every value is parsed with its zod schema on the way in and on the way out.
+ * run key. Every value is parsed with its zod schema on the way out; on the way in too, except the
+ * triage record, whose parts were parsed where they were made.
  *
  * | what                          | key (prefix `{mailroom}`)        | written by                  |
  * | ----------------------------- | -------------------------------- | --------------------------- |
