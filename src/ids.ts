@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 
 /**
@@ -77,7 +77,8 @@ export const MessageRef = refOf('message');
 export type MessageRef = z.infer<typeof MessageRef>;
 
 export function sha256Hex(input: string | Buffer): string {
-  return createHash('sha256').update(input).digest('hex');
+  // One-shot: no Hash object per call (ids are hashed several times an email).
+  return hash('sha256', input, 'hex');
 }
 
 /** The email id is derived from where the mail arrived and what it is, so re-ingesting dedups. */
@@ -93,6 +94,10 @@ export function planIdFor(emailId: EmailId, generation: number): PlanId {
   return PlanId.parse(`pl_${sha256Hex(`${emailId}\n${generation}`).slice(0, 16)}`);
 }
 
+/**
+ * A fresh ref: 32 hex digits of a random UUID (122 random bits). `randomUUID` draws from a cached
+ * batch of random bytes; `randomBytes` per ref went to OpenSSL (and a getpid syscall) each time.
+ */
 export function newUntrustedRef<K extends RefKind>(kind: K): RefOf<K> {
-  return refOf(kind).parse(`ur_${kind}_${randomBytes(12).toString('hex')}`);
+  return refOf(kind).parse(`ur_${kind}_${randomUUID().replaceAll('-', '')}`);
 }
