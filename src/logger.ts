@@ -60,9 +60,11 @@ export function lazyChild(parent: Logger, bindings: pino.Bindings): Logger {
   let made: Logger | undefined;
   const real = (): Logger => (made ??= parent.child(bindings));
   // Until it is made, the child's level is the one it would be made with: its parent's.
-  const levels = (): Logger => made ?? levelsOf.get(parent)?.() ?? parent;
-  const lazy = new Proxy(parent, {
+  const parentLevels = levelsOf(parent);
+  const levels = (): Logger => made ?? parentLevels();
+  return new Proxy(parent, {
     get(_target, prop) {
+      if (prop === LEVELS) return levels;
       if (!made) {
         if (typeof prop === 'string' && LEVEL_METHODS.has(prop) && !levels().isLevelEnabled(prop)) return noop;
         if (prop === 'isLevelEnabled') return (level: string) => levels().isLevelEnabled(level);
@@ -76,9 +78,21 @@ export function lazyChild(parent: Logger, bindings: pino.Bindings): Logger {
       return Reflect.set(real(), prop, value);
     },
   });
-  levelsOf.set(lazy, levels);
-  return lazy;
 }
 
-/** For a lazy child: the logger that holds its level now (itself once made), so asking does not make it. */
-const levelsOf = new WeakMap<Logger, () => Logger>();
+/** Asked of a lazy child: the logger that holds its level now (itself once made), so asking does not make it. */
+const LEVELS = Symbol('mailroom.lazyChild.levels');
+
+function levelsOf(logger: Logger): () => Logger {
+  // Only a lazy child answers LEVELS (its proxy's trap); a pino logger has no such property.
+  const lazy: unknown = Reflect.get(logger, LEVELS);
+  if (typeof lazy !== 'function') return () => logger;
+  return (): Logger => {
+    const current: unknown = lazy();
+    return isLogger(current) ? current : logger;
+  };
+}
+
+function isLogger(value: unknown): value is Logger {
+  return typeof value === 'object' && value !== null && typeof Reflect.get(value, 'isLevelEnabled') === 'function';
+}
