@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 
 /**
@@ -34,11 +34,24 @@ export function refPattern(kind: RefKind): RegExp {
   return new RegExp(`^ur_${kind}_[a-f0-9]{16,32}$`);
 }
 
+const refSchema = (pattern: RegExp) => z.string().regex(pattern).brand<'UntrustedRef'>();
+
+/** One schema (and one compiled pattern) per kind: building a zod schema costs more than parsing with it. */
+const refSchemas = new Map<RefKind, { schema: ReturnType<typeof refSchema>; pattern: RegExp }>();
+function refEntry(kind: RefKind): { schema: ReturnType<typeof refSchema>; pattern: RegExp } {
+  const known = refSchemas.get(kind);
+  if (known) return known;
+  const pattern = refPattern(kind);
+  const entry = { schema: refSchema(pattern), pattern };
+  refSchemas.set(kind, entry);
+  return entry;
+}
+
 /** The schema of a ref of one kind: the kind is checked by its regex and branded in its type. */
 export function refOf<K extends RefKind>(kind: K): z.ZodType<RefOf<K>, string> {
   // zod cannot brand with a key that is still generic here; the kind is checked by the regex, and
   // this one assertion gives the value the brand the regex proves.
-  return z.string().regex(refPattern(kind)).brand<'UntrustedRef'>() as unknown as z.ZodType<RefOf<K>, string>;
+  return refEntry(kind).schema as unknown as z.ZodType<RefOf<K>, string>;
 }
 
 /** The kind a pattern (from a schema's JSON form) admits, or null when it is not a ref pattern. */
@@ -51,7 +64,7 @@ export function refKindsOfPattern(pattern: string): RefKind[] {
 /** The kind of a ref value, read from its text; null for anything that is not a well-formed ref. */
 export function refKindOf(value: unknown): RefKind | null {
   if (typeof value !== 'string') return null;
-  return RefKind.options.find((k) => refPattern(k).test(value)) ?? null;
+  return RefKind.options.find((k) => refEntry(k).pattern.test(value)) ?? null;
 }
 
 export const ContentRef = refOf('content');
@@ -64,7 +77,8 @@ export const MessageRef = refOf('message');
 export type MessageRef = z.infer<typeof MessageRef>;
 
 export function sha256Hex(input: string | Buffer): string {
-  return createHash('sha256').update(input).digest('hex');
+  // One-shot: no Hash object per call (ids are hashed several times an email).
+  return hash('sha256', input, 'hex');
 }
 
 /** The email id is derived from where the mail arrived and what it is, so re-ingesting dedups. */
@@ -80,16 +94,10 @@ export function planIdFor(emailId: EmailId, generation: number): PlanId {
   return PlanId.parse(`pl_${sha256Hex(`${emailId}\n${generation}`).slice(0, 16)}`);
 }
 
-/** One schema per kind, built once: minting a ref is on the ingest path, once per message. */
-const REF_SCHEMAS: { [K in RefKind]: z.ZodType<RefOf<K>, string> } = {
-  raw: refOf('raw'),
-  content: refOf('content'),
-  draft: refOf('draft'),
-  summary: refOf('summary'),
-  message: refOf('message'),
-};
-
+/**
+ * A fresh ref: 32 hex digits of a random UUID (122 random bits). `randomUUID` draws from a cached
+ * batch of random bytes; `randomBytes` per ref went to OpenSSL (and a getpid syscall) each time.
+ */
 export function newUntrustedRef<K extends RefKind>(kind: K): RefOf<K> {
-  const schema: z.ZodType<RefOf<K>, string> = REF_SCHEMAS[kind];
-  return schema.parse(`ur_${kind}_${randomBytes(12).toString('hex')}`);
+  return refOf(kind).parse(`ur_${kind}_${randomUUID().replaceAll('-', '')}`);
 }

@@ -80,8 +80,7 @@ local cur = redis.call('HGET', KEYS[1], 'state')
 if not cur then return -1 end
 local n = tonumber(ARGV[3])
 for i = 4, 3 + n do if ARGV[i] == cur then return 0 end end
-redis.call('HSET', KEYS[1], 'state', ARGV[1], 'updatedAt', ARGV[2])
-for i = 4 + n, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('HSET', KEYS[1], 'state', ARGV[1], 'updatedAt', ARGV[2], unpack(ARGV, 4 + n))
 redis.call('HINCRBY', KEYS[2], cur, -1)
 redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
 return 1`;
@@ -93,6 +92,8 @@ export interface EmailLedger {
   setState(emailId: EmailId, state: EmailState, fields?: Partial<Record<'reason' | 'planId' | 'category' | 'sender' | 'robot' | 'tools', string>>): Promise<boolean>;
   annotate(emailId: EmailId, fields: Partial<Record<'planId' | 'category' | 'sender' | 'robot' | 'tools' | 'reason', string>>): Promise<void>;
   get(emailId: EmailId): Promise<EmailRecord | null>;
+  /** The email's mode alone (fixed at intake), without reading and parsing its whole record. */
+  mode(emailId: EmailId): Promise<EmailMode>;
   getMany(ids: readonly EmailId[]): Promise<Array<EmailRecord | null>>;
   /** Most recent first. */
   list(limit: number): Promise<EmailRecord[]>;
@@ -144,6 +145,11 @@ export function createEmailLedger(redis: Redis, keys: RedisKeys, clock: () => Da
     },
     async get(emailId) {
       return parse(await redis.hgetall(keys.email(emailId)));
+    },
+    async mode(emailId) {
+      // As `get` reads it: no field (a record made before modes) is live, and so is a record that does not parse.
+      const mode = EmailRecord.shape.mode.safeParse((await redis.hget(keys.email(emailId), 'mode')) ?? undefined);
+      return mode.success ? mode.data : 'live';
     },
     async getMany(ids) {
       const pipe = redis.pipeline();

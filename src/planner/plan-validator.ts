@@ -147,11 +147,39 @@ function refKindMismatch(produced: ReadonlySet<RefKind>, target: z.ZodType): str
   return wrong.length ? `it is a ${wrong.join('/')} ref; this parameter takes a ${[...accepted].join('/')} ref` : null;
 }
 
+/** Results of {@link validatePlan} per registry, by the plan's JSON and the limits; oldest dropped first. */
+const validations = new WeakMap<ToolRegistry, Map<string, ValidationResult>>();
+const VALIDATIONS_KEPT = 500;
+
 /**
  * Validates a plan against the registry: every rule of the design's invariant 3. Pure: no I/O,
  * no clock, no model. The same function checks fresh, cached and replanned plans.
+ *
+ * Being pure, its result for a plan it already checked (the same JSON, registry and limits) is
+ * remembered: a playbook or a cached LLM plan recurs for every email of its kind, and checking it
+ * cost ~0.1 ms an email. Each caller gets its own copy of the result.
  */
 export function validatePlan(plan: Plan, registry: ToolRegistry, limits: PlanLimits = DEFAULT_LIMITS): ValidationResult {
+  let known = validations.get(registry);
+  if (!known) validations.set(registry, (known = new Map()));
+  const key = `${limits.maxSteps}/${limits.maxFanOut}/${JSON.stringify(plan)}`;
+  let result = known.get(key);
+  if (!result) {
+    result = checkPlan(plan, registry, limits);
+    known.set(key, result);
+    if (known.size > VALIDATIONS_KEPT) {
+      const oldest = known.keys().next();
+      if (!oldest.done) known.delete(oldest.value);
+    }
+  }
+  return { ok: result.ok, errors: result.errors.map((e) => ({ ...e })), parkReasons: [...result.parkReasons], outputLabels: copyLabels(result.outputLabels) };
+}
+
+function copyLabels(labels: Record<string, Label>): Record<string, Label> {
+  return Object.fromEntries(Object.entries(labels).map(([k, v]) => [k, { ...v }]));
+}
+
+function checkPlan(plan: Plan, registry: ToolRegistry, limits: PlanLimits): ValidationResult {
   const errors: ValidationError[] = [];
   const parkReasons: string[] = [];
   const outputLabels: Record<string, Label> = {};

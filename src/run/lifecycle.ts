@@ -4,7 +4,7 @@ import { MailroomError, toMailroomError, type ErrorCode } from '../errors.js';
 import { planIdFor, type EmailId, type PlanId } from '../ids.js';
 import { mailboxActionsFor } from '../ingest/mailbox-actions.js';
 import type { SourceInfo, TrustedContext } from '../ingest/trusted-context.js';
-import type { Logger } from '../logger.js';
+import { lazyChild, type Logger } from '../logger.js';
 import { decideApproval } from '../planner/approval-policy.js';
 import { autonomyPolicy } from '../planner/autonomy.js';
 import { outputLabelFor } from '../planner/labels.js';
@@ -200,7 +200,7 @@ export async function adoptPlan(
 ): Promise<PlanId> {
   const planId = planIdFor(emailId, meta.generation);
   // Fixed when the email was taken in; a replan of a shadow email stays in shadow.
-  const shadow = (await app.ledger.get(emailId))?.mode === 'shadow';
+  const shadow = (await app.ledger.mode(emailId)) === 'shadow';
   // Reads and drafts that do not depend on a gated step run before the gate: the reviewer sees their results.
   const plan = hoistBeforeGate(outcome.plan, app.registry);
   const approval = decideApproval(plan, app.registry, context, outcome.validation.parkReasons, autonomyPolicy(app.config));
@@ -334,15 +334,18 @@ export async function runStep(app: AppContext, job: JobData<'steps'>, attempt: n
     }
     const input = tool.input.safeParse(resolved.args);
     if (!input.success) throw new MailroomError('TOOL_INPUT_INVALID', `arguments of ${tool.name} do not match its schema`);
-    // The first step moves the email to running; later steps find it there (a plan's steps run in
-    // order, and an approval sets it running again before the step it resumes at).
-    if (stepIndex === 0) await app.ledger.setState(emailId, 'running');
     // In shadow, a step that would act is previewed and audited as `would_do` instead.
     const shadow = stored.shadow === true && actsOnTheWorld(tool);
     const args = auditArgs(resolved.args, tool.untrustedInputs);
-    if (!shadow) await app.audit.append(emailId, 'step_started', 'executor', { planId, stepId: step.id, tool: tool.name, args, attempt });
+    // The first step moves the email to running; later steps find it there (a plan's steps run in
+    // order, and an approval sets it running again before the step it resumes at). Issued in one
+    // tick on the one connection, the move and the trail's entry run in Redis in this order.
+    await Promise.all([
+      stepIndex === 0 ? app.ledger.setState(emailId, 'running') : undefined,
+      shadow ? undefined : app.audit.append(emailId, 'step_started', 'executor', { planId, stepId: step.id, tool: tool.name, args, attempt }),
+    ]);
     const started = Date.now();
-    const ctx = toolContextFor(app, { emailId, planId, stepId: step.id, triage, logger: log.child({ stepId: step.id }), ...(reviewer ? { approvedBy: reviewer } : {}) });
+    const ctx = toolContextFor(app, { emailId, planId, stepId: step.id, triage, logger: lazyChild(log, { stepId: step.id }), ...(reviewer ? { approvedBy: reviewer } : {}) });
     const rawOutput = shadow ? await previewStep(app, tool, input.data, ctx, args) : await tool.run(input.data, ctx);
     const output = tool.output.safeParse(rawOutput);
     if (!output.success) throw new MailroomError('TOOL_OUTPUT_INVALID', `output of ${tool.name} does not match its schema`);

@@ -11,7 +11,8 @@ export { claimEffect, recordEffectDone, releaseEffect, type EffectClaim } from '
 /**
  * The run store: the Redis layout of one email's run, and the only code that reads or writes it.
  * Stage code (ingest, planner, executor, review) calls these functions, never `redis.get` on a
- * run key. Every value is parsed with its zod schema on the way in and on the way out.
+ * run key. Every value is parsed with its zod schema on the way out; on the way in too, except the
+ * triage record, whose parts were parsed where they were made.
  *
  * | what                          | key (prefix `{mailroom}`)        | written by                  |
  * | ----------------------------- | -------------------------------- | --------------------------- |
@@ -61,12 +62,29 @@ class RunCache<T> {
   }
 }
 
-const runCaches = new WeakMap<object, { plans: RunCache<StoredPlan>; triage: RunCache<TriageRecord> }>();
+/**
+ * A step output as last seen in Redis (or written by this app) with its parsed value. Outputs are
+ * still read from Redis on every step, which stays the authority on which steps have run; only a
+ * value whose JSON is exactly the one parsed before skips `JSON.parse` and its schema (every
+ * later step of a plan reads every earlier output again).
+ */
+interface SeenOutput {
+  json: string;
+  value: LabelledOutput;
+}
+
+interface RunCaches {
+  plans: RunCache<StoredPlan>;
+  triage: RunCache<TriageRecord>;
+  outputs: RunCache<SeenOutput>;
+}
+
+const runCaches = new WeakMap<object, RunCaches>();
 
 /** This app's cache (one per Redis connection: tests run many apps in one process). */
-function cacheOf(redis: object): { plans: RunCache<StoredPlan>; triage: RunCache<TriageRecord> } {
+function cacheOf(redis: object): RunCaches {
   let cache = runCaches.get(redis);
-  if (!cache) runCaches.set(redis, (cache = { plans: new RunCache(), triage: new RunCache() }));
+  if (!cache) runCaches.set(redis, (cache = { plans: new RunCache(), triage: new RunCache(), outputs: new RunCache() }));
   return cache;
 }
 
@@ -110,14 +128,18 @@ export const LabelledOutput = z
   .strict();
 export type LabelledOutput = z.infer<typeof LabelledOutput>;
 
-/** Stores the triage record of an email (a re-delivered triage job overwrites it with the same facts). */
+/**
+ * Stores the triage record of an email (a re-delivered triage job overwrites it with the same
+ * facts). Its parts were parsed where they were made (triage parses the `TrustedContext` it builds,
+ * the content ref is minted, the source comes from parsed job data); parsing the whole record again
+ * here cost as much as triage's own parse. It is parsed again on the way out.
+ */
 export async function saveTriage(app: Deps, emailId: EmailId, record: TriageRecord): Promise<void> {
   const key = app.keys.triage(emailId);
   const cache = cacheOf(app.redis).triage;
-  const parsed = TriageRecord.parse(record);
   cache.delete(key);
-  await app.redis.set(key, JSON.stringify(parsed), 'EX', app.config.contentTtlSeconds);
-  cache.set(key, parsed);
+  await app.redis.set(key, JSON.stringify(record), 'EX', app.config.contentTtlSeconds);
+  cache.set(key, record);
 }
 
 /** The triage record of an email (cached per app once read); `CONTENT_EXPIRED` once it is gone. */
@@ -150,17 +172,31 @@ export async function loadPlan(app: Pick<Deps, 'redis' | 'keys'>, planId: PlanId
 /** Persists a step's output with its label, before the next step is enqueued. */
 export async function saveOutput(app: Deps, planId: PlanId, stepId: string, output: LabelledOutput): Promise<void> {
   const key = app.keys.planOutputs(planId);
-  // One round trip (a pipeline, as before two commands: a MULTI would add two more).
-  const res = await app.redis.pipeline().hset(key, stepId, JSON.stringify(LabelledOutput.parse(output))).expire(key, app.config.contentTtlSeconds).exec();
-  const failed = res?.find(([err]) => err)?.[0];
-  if (failed) throw failed;
+  const value = LabelledOutput.parse(output);
+  const json = JSON.stringify(value);
+  // Issued in one tick, both leave in the connection's next auto-pipelined write, with whatever
+  // else this and other jobs send now (an explicit pipeline was a socket write of its own).
+  await Promise.all([app.redis.hset(key, stepId, json), app.redis.expire(key, app.config.contentTtlSeconds)]);
+  cacheOf(app.redis).outputs.set(`${key}\n${stepId}`, { json, value });
 }
 
 /** The outputs of the plan's steps that have run, by step id. */
 export async function loadOutputs(app: Pick<Deps, 'redis' | 'keys'>, planId: PlanId): Promise<Record<string, LabelledOutput>> {
-  const raw = await app.redis.hgetall(app.keys.planOutputs(planId));
+  const key = app.keys.planOutputs(planId);
+  const raw = await app.redis.hgetall(key);
+  const seen = cacheOf(app.redis).outputs;
   const out: Record<string, LabelledOutput> = {};
-  for (const [stepId, json] of Object.entries(raw)) out[stepId] = LabelledOutput.parse(JSON.parse(json));
+  for (const [stepId, json] of Object.entries(raw)) {
+    const at = `${key}\n${stepId}`;
+    const hit = seen.get(at);
+    if (hit && hit.json === json) {
+      out[stepId] = hit.value;
+      continue;
+    }
+    const value = LabelledOutput.parse(JSON.parse(json));
+    seen.set(at, { json, value });
+    out[stepId] = value;
+  }
   return out;
 }
 

@@ -4,7 +4,7 @@ import { RESTING_STATES } from '../audit/email-ledger.js';
 import type { AppContext } from '../context.js';
 import { MailroomError, toMailroomError } from '../errors.js';
 import { EmailId } from '../ids.js';
-import type { Logger } from '../logger.js';
+import { lazyChild, type Logger } from '../logger.js';
 import { hasAttemptsLeft, QueueCatalog, type JobData, type QueueKey } from '../queues/catalog.js';
 import { quarantine } from './lifecycle.js';
 
@@ -57,7 +57,8 @@ export async function handleJob<K extends WorkQueue>(app: AppContext, queue: K, 
   }
   // The schema is this queue's own: its output is this queue's job data.
   const data = parsed.data as JobData<K>;
-  const log = app.logger.child({ component: COMPONENT[queue], emailId: data.emailId, jobId: job.id });
+  // Made only if something is logged: most jobs log nothing.
+  const log = lazyChild(app.logger, { component: COMPONENT[queue], emailId: data.emailId, jobId: job.id });
   try {
     await handler.run(data, log);
   } catch (err) {

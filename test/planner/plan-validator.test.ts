@@ -532,3 +532,27 @@ describe('validatePlan property', () => {
     expect(violations(plan(KB, DRAFT, SEND))).toEqual([]);
   });
 });
+
+describe('validatePlan remembers what it checked', () => {
+  it('answers a plan it checked before with the same verdict, a copy each caller may change', () => {
+    const p = plan(KB, DRAFT, SEND);
+    const first = validatePlan(p, registry);
+    first.errors.push({ rule: 'cycle', stepId: null, arg: null, message: 'changed by a caller' });
+    first.parkReasons.push('changed by a caller');
+    const kbLabel = first.outputLabels.kb;
+    if (kbLabel) kbLabel.conf = 'internal';
+    const again = validatePlan(plan(KB, DRAFT, SEND), registry);
+    expect(again.ok).toBe(true);
+    expect(again.errors).toEqual([]);
+    expect(again.parkReasons).toEqual([]);
+    expect(again.outputLabels.kb?.conf).toBe('public');
+  });
+
+  it('checks a plan that differs in one argument, or under other limits, on its own', () => {
+    expect(validatePlan(plan(KB, DRAFT, SEND), registry).ok).toBe(true);
+    const wrong = plan(KB, { ...DRAFT, args: { ...DRAFT.args, article: '{{steps.nope.output.articleId}}' } }, SEND);
+    expect(rules(wrong)).toEqual(['missing_step']);
+    expect(rules(plan(KB, DRAFT, SEND), { maxSteps: 2, maxFanOut: 4 })).toEqual(['too_many_steps']);
+    expect(validatePlan(plan(KB, DRAFT, SEND), createRegistry([])).ok).toBe(false);
+  });
+});

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { planIdFor } from '../../src/ids.js';
+import { randomUUID } from 'node:crypto';
+import { emailIdFor, planIdFor } from '../../src/ids.js';
 import type { StoredPlan } from '../../src/planner/stored-plan.js';
 import { claimPlan, loadOutputs, loadPlan, loadTriage, saveOutput, saveTriage } from '../../src/run/run-store.js';
 import { escalate } from '../../src/tools/escalate.js';
@@ -72,6 +73,40 @@ describe('the run store', () => {
     const again = { trusted: { ...email.context, receivedAt: new Date(1).toISOString() }, emailRef: email.contentRef };
     await saveTriage(app, email.emailId, again);
     expect((await loadTriage(app, email.emailId)).trusted.receivedAt).toBe(new Date(1).toISOString());
+  });
+
+  it('reads step outputs from Redis every time: an output parsed before is reused only while its JSON is unchanged', async () => {
+    const { app } = ex;
+    const email = await storeEmail(app, { verified: 'dana.whitfield@brightleaf.example', text: 'Hello' });
+    const planId = planIdFor(email.emailId, 0);
+    await saveOutput(app, planId, 's1', { value: { n: 1 }, label: { tainted: false, conf: 'public' }, taintedFields: [] });
+    const first = await loadOutputs(app, planId);
+    expect(first.s1?.value).toEqual({ n: 1 });
+    // The same JSON: the value parsed (and written) before, not a second parse.
+    expect((await loadOutputs(app, planId)).s1).toBe(first.s1);
+    // Rewritten behind the store's back (another worker's run of the step): the new value, parsed.
+    await app.redis.hset(app.keys.planOutputs(planId), 's1', JSON.stringify({ value: { n: 2 }, label: { tainted: true, conf: 'sender' }, taintedFields: ['n'] }));
+    expect((await loadOutputs(app, planId)).s1).toEqual({ value: { n: 2 }, label: { tainted: true, conf: 'sender' }, taintedFields: ['n'] });
+    // Gone from Redis: gone for the steps too (Redis says which steps have run).
+    await app.redis.del(app.keys.planOutputs(planId));
+    expect(await loadOutputs(app, planId)).toEqual({});
+    await app.redis.hset(app.keys.planOutputs(planId), 's1', JSON.stringify({ value: {}, label: { tainted: 'no', conf: 'public' }, taintedFields: [] }));
+    await expect(loadOutputs(app, planId)).rejects.toThrow();
+  });
+
+  it('moves the ledger with its fields and reads an email\'s mode alone', async () => {
+    const { app } = ex;
+    const email = { emailId: emailIdFor('ledger@test', randomUUID()) };
+    expect(await app.ledger.create(email.emailId, 'test', { mode: 'shadow' })).toBe(true);
+    expect(await app.ledger.mode(email.emailId)).toBe('shadow');
+    expect(await app.ledger.setState(email.emailId, 'planned', { planId: 'pl_x', tools: 'a,b' })).toBe(true);
+    expect(await app.ledger.setState(email.emailId, 'completed', { reason: 'done' })).toBe(true);
+    expect(await app.ledger.get(email.emailId)).toMatchObject({ state: 'completed', planId: 'pl_x', tools: 'a,b', reason: 'done', mode: 'shadow' });
+    // Terminal: a later move changes nothing, fields included.
+    expect(await app.ledger.setState(email.emailId, 'running', { reason: 'late' })).toBe(false);
+    expect(await app.ledger.get(email.emailId)).toMatchObject({ state: 'completed', reason: 'done' });
+    await app.redis.hdel(app.keys.email(email.emailId), 'mode');
+    expect(await app.ledger.mode(email.emailId)).toBe('live');
   });
 
   it('appends a transition\'s audit events in their order, after what the trail held', async () => {
