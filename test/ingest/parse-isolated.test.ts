@@ -1,4 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import os from 'node:os';
+import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MailroomError } from '../../src/errors.js';
 import { DEFAULT_PARSE_LIMITS, parseEmail } from '../../src/ingest/parse-email.js';
@@ -96,5 +98,19 @@ describe('parseEmailIsolated (a worker thread with a time and memory budget)', (
     expect(err).toMatchObject({ code: 'EMAIL_TOO_LARGE', message: 'parsing needed more memory than the limit of 48 MB', retryable: false });
     const small = Buffer.from(`${HEAD}\r\nok\r\n`);
     await expect(parseEmailIsolated(small, DEFAULT_PARSE_LIMITS)).resolves.toMatchObject({ content: { text: 'ok\n' } });
+  });
+
+  it("leaves mailparser (~11 MB of RSS; parsing runs in a parse thread) and mailauth (~25 MB; only DKIM-signed mail without trusted results needs it) unloaded in a worker process's main thread", () => {
+    // Every module resolved, by import or require, is recorded (a resolve hook ahead of tsx's).
+    const script = `import { registerHooks } from 'node:module';
+      const seen = [];
+      registerHooks({ resolve(spec, ctx, next) { const r = next(spec, ctx); seen.push(r.url); return r; } });
+      const { register } = await import('tsx/esm/api');
+      register();
+      await import('./src/context.ts'); await import('./src/daemon/workers.ts'); await import('./src/ingest/ingest-worker.ts');
+      process.stdout.write(JSON.stringify(seen.filter((u) => /[/]node_modules[/](mailparser|mailauth)[/]/.test(u))));`;
+    const root = path.resolve(import.meta.dirname, '../..');
+    const loaded = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, encoding: 'utf8' });
+    expect(JSON.parse(loaded)).toEqual([]);
   });
 });
