@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=8
+#!/usr/bin/env -S node --max-semi-space-size=8 --max-old-space-size=1024
 // Runs the TypeScript sources through tsx, so a clone works without a build step. The shebang's
 // V8 flags are bin/node-flags.json's (README, "Memory"); `node bin/mailroom.js` runs without them.
 import process from 'node:process';

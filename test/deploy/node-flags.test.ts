@@ -21,12 +21,19 @@ describe("the V8 flags of Mailroom's processes (bin/node-flags.json)", () => {
     }
   });
 
-  it('hold the young generation of a busy process to 2 x 8 MB (V8 sizes it from the machine: 2 x 64 MB on a 24 GB host)', () => {
+  it('hold a busy process to a young generation of 2 x 8 MB and an old generation of 1 GB (V8 sizes both from the host: 2 x 64 MB and 4 GB on a 24 GB host)', () => {
     // Short-lived garbage at a high rate is what grows the young generation to its ceiling.
     const script = `let keep = []; for (let i = 0; i < 5e6; i++) { keep.push({ i }); if (keep.length > 1e5) keep = []; }
-      process.stdout.write(String(require('node:v8').getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size));`;
-    const newSpace = Number(execFileSync(process.execPath, [...flags, '-e', script], { encoding: 'utf8' }));
+      const v8 = require('node:v8');
+      process.stdout.write(JSON.stringify({ newSpace: v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size, limit: v8.getHeapStatistics().heap_size_limit }));`;
+    const { newSpace, limit } = z
+      .object({ newSpace: z.number(), limit: z.number() })
+      .parse(JSON.parse(execFileSync(process.execPath, [...flags, '-e', script], { encoding: 'utf8' })));
+    const MB = 1024 * 1024;
     expect(newSpace).toBeGreaterThan(0);
-    expect(newSpace).toBeLessThanOrEqual(16 * 1024 * 1024);
+    expect(newSpace).toBeLessThanOrEqual(16 * MB);
+    // The heap limit is the old generation's plus the young generation's.
+    expect(limit).toBeGreaterThanOrEqual(1024 * MB);
+    expect(limit).toBeLessThanOrEqual(1024 * MB + 64 * MB);
   });
 });
