@@ -2,21 +2,28 @@
  * A backlog: N emails submitted with no worker running (an outage, a burst), then the workers of
  * one process start on it for a while. Peak RSS of that process, and Redis memory per queued email
  * beyond the raw message itself (ledger record, audit entry, ingest job, indexes).
+ *
+ * Alone, for A/B runs of a memory change (a private redis-server, one JSON line):
+ *   npx tsx bench/backlog.ts [emails] [drainSeconds]    (defaults 5000 and 2, the --quick sizes)
  */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startTestRedis } from '../test/harness/redis.js';
 import { createContext } from '../src/context.js';
-import { readFileSync } from 'node:fs';
 import { ROLES } from '../src/daemon/workers.js';
 import { closeParseThreads } from '../src/ingest/parse-isolated.js';
 import { submitEmail } from '../src/ingest/submit.js';
 import { createLogger } from '../src/logger.js';
 import type { Config } from '../src/config.js';
-import { corpus, mapLimit, redisUsedMemory, round, rssSampler } from './lib.js';
+import { benchConfig, corpus, mapLimit, redisUsedMemory, round, rssSampler } from './lib.js';
 import { spawnRole } from './pipeline.js';
 
-/** A process's peak RSS in MB from /proc (Linux); null where that is not available. */
-function peakRssMb(pid: number | undefined): number | null {
+/** A process's peak (VmHWM) or current (VmRSS) RSS in MB from /proc (Linux); null where that is not available. */
+function procRssMb(pid: number | undefined, field: 'VmHWM' | 'VmRSS' = 'VmHWM'): number | null {
   try {
-    const kb = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${String(pid)}/status`, 'utf8'))?.[1];
+    const kb = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${String(pid)}/status`, 'utf8'))?.[1];
     return kb ? Math.round(Number(kb) / 1024) : null;
   } catch {
     return null;
@@ -27,6 +34,8 @@ export interface BacklogResult {
   backlog_emails: number;
   /** Peak RSS of a Mailroom process working on the backlog (VmHWM; this process's where /proc is missing). */
   rss_mb_peak: number;
+  /** Its RSS once its workers were ready, before the first job: what start-up alone costs (absent without /proc). */
+  rss_mb_ready?: number;
   /** Peak RSS of the bench process that submitted the backlog. */
   rss_mb_peak_submitter: number;
   redis_bytes_per_queued_email: number;
@@ -54,8 +63,9 @@ export async function benchBacklog(config: Config, opts: { emails: number; drain
     // included, while it pulls from a queue this deep. Its own process, so the bench's submitting
     // does not count.
     const child = await spawnRole(config, ROLES);
+    const ready = procRssMb(child.pid, 'VmRSS');
     await new Promise((r) => setTimeout(r, opts.drainSeconds * 1000));
-    const peak = peakRssMb(child.pid);
+    const peak = procRssMb(child.pid);
     await new Promise<void>((resolve) => {
       child.once('exit', () => resolve());
       child.kill('SIGTERM');
@@ -63,6 +73,7 @@ export async function benchBacklog(config: Config, opts: { emails: number; drain
     return {
       backlog_emails: opts.emails,
       rss_mb_peak: peak ?? submitterRss,
+      ...(ready === null ? {} : { rss_mb_ready: ready }),
       rss_mb_peak_submitter: submitterRss,
       redis_bytes_per_queued_email: Math.round((mem1 - mem0 - rawBytes) / opts.emails),
       backlog_submit_emails_per_s: round(opts.emails / submitSeconds, 1),
@@ -72,4 +83,18 @@ export async function benchBacklog(config: Config, opts: { emails: number; drain
     await app.close();
     await closeParseThreads();
   }
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const [emails = 5000, drainSeconds = 2] = process.argv.slice(2).map(Number);
+  const redis = await startTestRedis();
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'mailroom-bench-'));
+  try {
+    const result = await benchBacklog(benchConfig({ redisUrl: redis.url, prefix: redis.prefix(), dataDir }), { emails, drainSeconds });
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+  } finally {
+    await redis.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+  process.exit(0);
 }

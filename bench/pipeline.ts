@@ -7,6 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import nodeFlags from '../bin/node-flags.json' with { type: 'json' };
 import type { Config } from '../src/config.js';
 import { createContext, type AppContext } from '../src/context.js';
 import { ROLES, startWorkers, type Role, type RunningWorkers } from '../src/daemon/workers.js';
@@ -142,9 +143,9 @@ export async function benchLatency(app: AppContext, rate: number, seconds: numbe
   return { latency_ms_p50: Math.round(percentile(lat, 50)), latency_ms_p99: Math.round(percentile(lat, 99)), latency_rate_per_s: round(rate, 1) };
 }
 
-/** A worker-role process (bench/role-worker.ts) that has said it is ready. */
+/** A worker-role process (bench/role-worker.ts), started with the V8 flags Mailroom's own processes get, that has said it is ready. */
 export async function spawnRole(config: Config, roles: readonly Role[]): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 'role-worker.ts'), roles.join(',')], {
+  const child = spawn(process.execPath, [...nodeFlags.flags, '--import', 'tsx', path.join(import.meta.dirname, 'role-worker.ts'), roles.join(',')], {
     env: { ...process.env, BENCH_REDIS_URL: config.redisUrl ?? '', BENCH_PREFIX: config.prefix, BENCH_DATA_DIR: config.dataDir },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -1,5 +1,6 @@
-#!/usr/bin/env node
-// Runs the TypeScript sources through tsx, so a clone works without a build step.
+#!/usr/bin/env -S node --max-semi-space-size=8 --max-old-space-size=1024
+// Runs the TypeScript sources through tsx, so a clone works without a build step. The shebang's
+// V8 flags are bin/node-flags.json's (README, "Memory"); `node bin/mailroom.js` runs without them.
 import process from 'node:process';
 
 // mailauth and commander need Node 22.19+; on an older Node they fail deep inside an import.

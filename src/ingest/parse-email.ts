@@ -1,4 +1,4 @@
-import { simpleParser, type AddressObject, type ParsedMail } from 'mailparser';
+import type { AddressObject, ParsedMail } from 'mailparser';
 import { MailroomError } from '../errors.js';
 import { z } from 'zod';
 import { lowerAscii } from './header-syntax.js';
@@ -46,6 +46,14 @@ function addresses(obj: AddressObject | AddressObject[] | undefined): string[] {
   const list = obj === undefined ? [] : Array.isArray(obj) ? obj : [obj];
   return list.flatMap((o) => o.value).flatMap((v) => (v.address ? [lowerAscii(v.address)] : []));
 }
+
+/**
+ * mailparser and what it pulls in (iconv tables, an HTML-to-text converter), loaded on the first
+ * parse: the main thread imports this module for its schemas, limits and header peeks, while
+ * parsing runs in a parse thread (parse-isolated.ts, which loads it before taking work), so a
+ * worker process's main thread never holds it (about 11 MB of RSS).
+ */
+export const loadMailparser = () => import('mailparser');
 
 /**
  * The byte offset where the message starts: after a leading mbox `From ` separator line (what
@@ -133,7 +141,7 @@ export async function parseEmail(input: Buffer, limits: ParseLimits = DEFAULT_PA
   try {
     // skipTextToHtml: we never use mailparser's HTML rendering of the text, and on a large
     // message it is the most expensive step (linkifying every line).
-    parsed = await simpleParser(raw, { skipImageLinks: true, skipTextToHtml: true, maxHtmlLengthToParse: 2 * 1024 * 1024 });
+    parsed = await (await loadMailparser()).simpleParser(raw, { skipImageLinks: true, skipTextToHtml: true, maxHtmlLengthToParse: 2 * 1024 * 1024 });
   } catch (err) {
     // mailsplit's own ceilings (a part header over 1 MiB, too many nodes) carry this code.
     if (err instanceof Error && 'code' in err && err.code === 'EMAXLEN') {

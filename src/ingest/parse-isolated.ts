@@ -31,15 +31,40 @@ export interface IsolationLimits {
   timeoutMs: number;
   /** Heap ceiling of the parse thread (V8 old generation), in MB. @defaultValue 256 */
   maxHeapMb: number;
+  /**
+   * A parse running longer than this is a slow one (ordinary mail takes a few ms): while it runs,
+   * parses waiting behind it may start another thread (see {@link MAX_THREADS}). @defaultValue 500 ms
+   */
+  slowParseMs?: number;
 }
 
-export const DEFAULT_ISOLATION: IsolationLimits = { timeoutMs: 20_000, maxHeapMb: 256 };
+/** Default of {@link IsolationLimits.slowParseMs}. */
+const SLOW_PARSE_MS = 500;
+
+export const DEFAULT_ISOLATION: IsolationLimits = { timeoutMs: 20_000, maxHeapMb: 256, slowParseMs: SLOW_PARSE_MS };
 
 /**
- * Parse threads at once in this process; further parses wait their turn (not counted in their
- * time budget). More threads than cores would only make every parse slower.
+ * Parse threads kept loaded while idle. Each is a V8 isolate of its own with mailparser, zod and
+ * tsx loaded, about 40 MB of RSS whether it parses or waits. One thread parses several hundred
+ * ordinary emails a second (about 1.2 ms of CPU each, measured with bench/backlog.ts's corpus):
+ * more than the rest of the pipeline takes on, so a backlog needs no second one.
+ */
+const WARM_THREADS = 1;
+/**
+ * Parse threads at once in this process. Beyond the warm one, a thread starts only while a parse
+ * has been running longer than its `slowParseMs` (a large or hostile message) and others wait
+ * behind it: one slow message, or a stream of them, must not hold up every email's ingest. Such a
+ * thread stops once it is idle while another is warm. More threads than cores would only make
+ * every parse slower.
  */
 const MAX_THREADS = Math.max(1, Math.min(4, os.availableParallelism()));
+/**
+ * Young generation of a parse thread, in MB. A parse allocates short-lived strings and objects;
+ * a larger young generation only raises the thread's resident memory (V8 keeps it committed),
+ * while big strings of a large message go to the old generation anyway. Measured: 8 MB parses
+ * the ordinary corpus and the 25 MiB cases of bench/pathological-mime.ts as fast as 32 MB.
+ */
+const YOUNG_GENERATION_MB = 8;
 /** Loading a thread (tsx compiles our sources) may take seconds on a busy machine; longer means it is broken. */
 const STARTUP_TIMEOUT_MS = 60_000;
 
@@ -48,6 +73,8 @@ const THREAD_ENTRY = new URL('./parse-thread-boot.mjs', import.meta.url);
 
 interface Thread {
   worker: Worker;
+  /** The heap ceiling it was started with: a parse under another ceiling needs a thread of its own. */
+  maxHeapMb: number;
   /** Resolves once the thread has loaded. */
   ready: Promise<void>;
   /** Settles the request in flight, if any, when the thread fails. */
@@ -55,23 +82,55 @@ interface Thread {
 }
 
 const idle: Thread[] = [];
+/** Parses holding a thread (loading, or parsing). */
 let running = 0;
+/** Of those, parses that have run longer than their `slowParseMs`: each lets one more thread start. */
+let slow = 0;
 const waiting: Array<() => void> = [];
 let nextId = 1;
 
-async function acquireSlot(): Promise<void> {
-  if (running < MAX_THREADS) {
-    running += 1;
-    return;
-  }
-  // The slot is handed over by releaseSlot, so `running` stays counted.
-  await new Promise<void>((resolve) => waiting.push(resolve));
+function capacity(): number {
+  return Math.min(MAX_THREADS, WARM_THREADS + slow);
 }
 
-function releaseSlot(): void {
-  const next = waiting.shift();
-  if (next) next();
-  else running -= 1;
+/** Lets waiting parses start while there is room (a slot is counted in `running` before it is handed over). */
+function admit(): void {
+  while (running < capacity()) {
+    const next = waiting.shift();
+    if (!next) return;
+    running += 1;
+    next();
+  }
+}
+
+/** A parse's hold on a thread. `clock` starts its slow-parse timer once the thread is ready. */
+interface Slot {
+  clock(slowParseMs: number): void;
+  release(): void;
+}
+
+async function acquireSlot(): Promise<Slot> {
+  if (running < capacity()) running += 1;
+  else await new Promise<void>((resolve) => waiting.push(resolve));
+  let timer: NodeJS.Timeout | undefined;
+  let counted = false;
+  return {
+    clock(slowParseMs) {
+      // Loading a thread is not the message's slowness: only the parse itself is timed.
+      timer = setTimeout(() => {
+        counted = true;
+        slow += 1;
+        admit();
+      }, slowParseMs);
+      timer.unref();
+    },
+    release() {
+      clearTimeout(timer);
+      if (counted) slow -= 1;
+      running -= 1;
+      admit();
+    },
+  };
 }
 
 let threadsStarted = 0;
@@ -84,7 +143,7 @@ export function parseThreadsStarted(): number {
 function spawnThread(maxHeapMb: number): Thread {
   threadsStarted += 1;
   const worker = new Worker(THREAD_ENTRY, {
-    resourceLimits: { maxOldGenerationSizeMb: maxHeapMb, maxYoungGenerationSizeMb: Math.min(64, Math.max(8, Math.floor(maxHeapMb / 8))) },
+    resourceLimits: { maxOldGenerationSizeMb: maxHeapMb, maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
     stdout: false,
     stderr: false,
   });
@@ -96,7 +155,7 @@ function spawnThread(maxHeapMb: number): Thread {
   });
   // Never an unhandled rejection: whoever awaits `ready` sees the failure.
   ready.catch(() => undefined);
-  const thread: Thread = { worker, ready, fail: null };
+  const thread: Thread = { worker, maxHeapMb, ready, fail: null };
   worker.on('message', (message: unknown) => {
     if (ThreadReady.safeParse(message).success) started();
   });
@@ -128,16 +187,17 @@ export async function parseEmailIsolated(raw: Buffer, limits: ParseLimits, isola
   if (raw.length > limits.maxMessageBytes) {
     throw new MailroomError('EMAIL_TOO_LARGE', `message is ${raw.length} bytes, over the limit of ${limits.maxMessageBytes}`);
   }
-  await acquireSlot();
+  const slot = await acquireSlot();
   try {
-    return await parseInThread(raw, limits, isolation);
+    return await parseInThread(raw, limits, isolation, slot);
   } finally {
-    releaseSlot();
+    slot.release();
   }
 }
 
-async function parseInThread(raw: Buffer, limits: ParseLimits, isolation: IsolationLimits): Promise<ParsedEmail> {
-  const thread = idle.pop() ?? spawnThread(isolation.maxHeapMb);
+async function parseInThread(raw: Buffer, limits: ParseLimits, isolation: IsolationLimits, slot: Slot): Promise<ParsedEmail> {
+  const at = idle.findIndex((t) => t.maxHeapMb === isolation.maxHeapMb);
+  const thread = (at >= 0 ? idle.splice(at, 1)[0] : undefined) ?? spawnThread(isolation.maxHeapMb);
   thread.worker.ref();
   let timer: NodeJS.Timeout | undefined;
   /** Set when the thread answered: a refusal is an answer, and the thread is fit to reuse. */
@@ -151,6 +211,7 @@ async function parseInThread(raw: Buffer, limits: ParseLimits, isolation: Isolat
       throw new MailroomError('INTERNAL', 'the parse thread did not start', { cause: err, retryable: true });
     });
     clearTimeout(timer);
+    slot.clock(isolation.slowParseMs ?? SLOW_PARSE_MS);
     const id = nextId++;
     // A copy of our own: its buffer moves to the thread, and the caller keeps `raw`.
     const copy = new Uint8Array(raw);
@@ -189,7 +250,7 @@ async function parseInThread(raw: Buffer, limits: ParseLimits, isolation: Isolat
 async function keepOrStop(thread: Thread): Promise<void> {
   // Kept warm, but an idle thread must not keep the process alive.
   thread.worker.unref();
-  if (idle.length < MAX_THREADS) idle.push(thread);
+  if (idle.length < WARM_THREADS) idle.push(thread);
   else await thread.worker.terminate();
 }
 

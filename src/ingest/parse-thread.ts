@@ -7,7 +7,7 @@
 import { parentPort } from 'node:worker_threads';
 import { z } from 'zod';
 import { MailroomError } from '../errors.js';
-import { parseEmail } from './parse-email.js';
+import { loadMailparser, parseEmail } from './parse-email.js';
 import { ParseRequest, type ParseReply, type ThreadReady } from './parse-isolated.js';
 
 const port = parentPort;
@@ -30,4 +30,7 @@ port.on('message', (message: unknown) => {
   );
 });
 
+// Loaded before the first request, so that loading is start-up, not a parse's time (a parse
+// running long lets another thread start, see parse-isolated.ts).
+await loadMailparser();
 port.postMessage({ ready: true } satisfies ThreadReady);
