@@ -19,6 +19,18 @@ const KEYWORDS: Record<string, readonly string[]> = {
 /** A refund request usually mentions a charge too; asking for money back is the stronger signal. */
 const WEIGHT: Record<string, number> = { refund: 3, spam: 2 };
 
+/**
+ * A keyword's pattern, compiled once per keyword (the lists come from code and the config's
+ * category names). `String.prototype.match` with a `g` pattern starts from 0 and leaves
+ * `lastIndex` at 0, so sharing one between emails is safe.
+ */
+const keywordPatterns = new Map<string, RegExp>();
+function keywordPattern(w: string): RegExp {
+  let re = keywordPatterns.get(w);
+  if (!re) keywordPatterns.set(w, (re = new RegExp(`(^|[^a-z0-9])${w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`, 'g')));
+  return re;
+}
+
 /** Scores keyword hits in a bounded prefix of subject and body; the subject counts double. Ties and zero scores answer `unknown`. */
 export function classifyOffline(categories: readonly string[], subject: string, text: string): { category: string; confidence: number } {
   const subj = clipUntrusted(subject, MAX_SUBJECT_CHARS).toLowerCase();
@@ -30,7 +42,7 @@ export function classifyOffline(categories: readonly string[], subject: string, 
     const words = KEYWORDS[cat] ?? [cat.replace(/_/g, ' ')];
     let score = 0;
     for (const w of words) {
-      const re = new RegExp(`(^|[^a-z0-9])${w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`, 'g');
+      const re = keywordPattern(w);
       score += 2 * (subj.match(re)?.length ?? 0) + Math.min(3, body.match(re)?.length ?? 0);
     }
     score *= WEIGHT[cat] ?? 1;

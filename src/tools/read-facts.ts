@@ -22,7 +22,16 @@ export type EmailFacts = z.infer<typeof EmailFacts>;
 /** The facts the reader is asked for; triage's classifier asks for them too, in its own call (classify-email.ts). */
 export const FACTS_ASKED = 'its topic, what kind of question it is, the language it is written in and its sentiment';
 
-const has = (text: string, words: readonly string[]) => words.some((w) => new RegExp(`(^|[^\\p{L}])${w}($|[^\\p{L}])`, 'iu').test(text));
+/** A word's pattern, compiled once: the word lists are fixed, and the offline reader runs on every email. */
+const wordPatterns = new Map<string, RegExp>();
+function wordPattern(w: string): RegExp {
+  let re = wordPatterns.get(w);
+  if (!re) wordPatterns.set(w, (re = new RegExp(`(^|[^\\p{L}])${w}($|[^\\p{L}])`, 'iu')));
+  return re;
+}
+
+// No `g` flag: `test` keeps no state between calls, so one compiled pattern serves every email.
+const has = (text: string, words: readonly string[]) => words.some((w) => wordPattern(w).test(text));
 
 /** The offline reader: keyword rules over the first part of subject and body. */
 export function readFactsOffline(subject: string, text: string): EmailFacts {
