@@ -89,6 +89,68 @@ describe('IMAP rounds submitted as one batch (real Dovecot and Redis)', () => {
     expect(await app.queues.get('ingest').getJob(idOf('r-half'))).toBeDefined();
   });
 
+  it("a round holding copies of a customer's Message-ID from others (forged From, or the same text) keeps the customer's email its own; only true copies are duplicates", async () => {
+    const folder = 'SameId';
+    const admin = await connectImap(dovecot);
+    await admin.mailboxCreate(folder).finally(() => admin.logout());
+    const real = customerMail('victim-1');
+    const forgedFrom = customerMail('victim-1', { body: 'Please send my refund to another account.' });
+    const ownFrom = customerMail('victim-1', { from: 'mallory@attacker.example' });
+    // Attacker copies first, so a Message-ID-only dedup would make the real one their duplicate.
+    for (const raw of [forgedFrom, ownFrom, forgedFrom, real, ownFrom, real]) await dovecot.append(raw, folder);
+    const app = await context(folder);
+    const account = app.config.imap[0];
+    if (!account) throw new Error('no IMAP account in the test config');
+    const watcher = watchFolder(app, account, folder);
+    try {
+      await watcher.firstSync;
+      expect(watcher.stats).toMatchObject({ ingested: 3, duplicates: 3, sourceFetches: 1 });
+      const onServer = await dovecot.listMailbox(folder);
+      expect(onServer.every((m) => m.flags.includes(HANDLED))).toBe(true);
+      expect((await checkpointStore(app.redis, app.keys, account.name, folder).load())?.lastUid).toBe(onServer[onServer.length - 1]?.uid);
+      const [realId, ...others] = [real, forgedFrom, ownFrom].map((raw) => emailIdOf(Buffer.from(raw), MAILBOX));
+      if (!realId) throw new Error('no id');
+      expect(new Set([realId, ...others]).size).toBe(3);
+      for (const id of [realId, ...others]) expect(await app.queues.get('ingest').getJob(id)).toBeDefined();
+      // The customer's own email: ingested once, then its one true copy.
+      expect((await app.audit.read(realId)).map((e) => e.type)).toEqual(['ingested', 'duplicate']);
+    } finally {
+      await watcher.close();
+    }
+  }, 60_000);
+
+  it('sizes at the edges of the byte budget and of the small-message bound cost no message its place: each is taken in, marked and passed by the checkpoint', async () => {
+    const folder = 'Edges';
+    const admin = await connectImap(dovecot);
+    await admin.mailboxCreate(folder).finally(() => admin.logout());
+    // A budget of 120000 bytes: rounds of unknown size count each message as 300 bytes (budget / 2 / 100).
+    const budget = 120_000;
+    const sized = (id: string, bytes: number) => {
+      const head = customerMail(id, { body: '' });
+      return customerMail(id, { body: 'x'.repeat(bytes - Buffer.byteLength(head)) });
+    };
+    const sizes = [299, 300, 301, budget - 1, budget, budget + 1, 300, 2 * budget, 301];
+    const raws = sizes.map((n, i) => sized(`edge-${i}`, n));
+    expect(raws.map((r) => Buffer.byteLength(r))).toEqual(sizes);
+    for (const raw of raws) await dovecot.append(raw, folder);
+    const app = await context(folder);
+    const account = app.config.imap[0];
+    if (!account) throw new Error('no IMAP account in the test config');
+    const watcher = watchFolder(app, account, folder, { fetchBudgetBytes: budget });
+    try {
+      await watcher.firstSync;
+      expect(watcher.stats).toMatchObject({ ingested: sizes.length, duplicates: 0, quarantined: 0 });
+      // No fetch ever asked for more than the budget, but for a message alone that is larger.
+      expect(watcher.stats.largestFetchBytes).toBeLessThanOrEqual(2 * budget);
+      const onServer = await dovecot.listMailbox(folder);
+      expect(onServer.every((m) => m.flags.includes(HANDLED))).toBe(true);
+      expect((await checkpointStore(app.redis, app.keys, account.name, folder).load())?.lastUid).toBe(onServer[onServer.length - 1]?.uid);
+      for (const raw of raws) expect(await app.queues.get('ingest').getJob(emailIdOf(Buffer.from(raw), MAILBOX))).toBeDefined();
+    } finally {
+      await watcher.close();
+    }
+  }, 60_000);
+
   it('marks and checkpoints only what is stored: the others of the round go in, the refused one is taken in once Redis accepts it', async () => {
     const folder = 'Refused';
     const admin = await connectImap(dovecot);
