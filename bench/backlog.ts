@@ -17,7 +17,7 @@ import { closeParseThreads } from '../src/ingest/parse-isolated.js';
 import { submitEmail } from '../src/ingest/submit.js';
 import { createLogger } from '../src/logger.js';
 import type { Config } from '../src/config.js';
-import { benchConfig, corpus, mapLimit, redisUsedMemory, round, rssSampler } from './lib.js';
+import { benchConfig, corpus, mapLimit, redisUsedMemory, round, rssSampler, wholeArgs } from './lib.js';
 import { spawnRole } from './pipeline.js';
 
 /** A process's peak (VmHWM) or current (VmRSS) RSS in MB from /proc (Linux); null where that is not available. */
@@ -86,7 +86,14 @@ export async function benchBacklog(config: Config, opts: { emails: number; drain
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const [emails = 5000, drainSeconds = 2] = process.argv.slice(2).map(Number);
+  const [emails, drainSeconds] = wholeArgs(
+    'backlog.ts',
+    [
+      { name: 'emails', min: 1, max: 1_000_000, default: 5000 },
+      { name: 'drainSeconds', min: 1, max: 3600, default: 2 },
+    ] as const,
+    process.argv.slice(2),
+  );
   const redis = await startTestRedis();
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'mailroom-bench-'));
   try {

@@ -13,13 +13,19 @@ import path from 'node:path';
 import { startTestRedis } from '../test/harness/redis.js';
 import { createRedis } from '../src/queues/connection.js';
 import { benchImap } from './imap.js';
-import { redisCpuSeconds } from './lib.js';
+import { redisCpuSeconds, wholeArgs } from './lib.js';
 
 const args = process.argv.slice(2).filter((a) => a !== '--profile');
 const profile = process.argv.includes('--profile');
-const messages = Number(args[0] ?? 1000);
-const runs = Number(args[1] ?? 3);
-const pairs = Number(args[2] ?? 3);
+const [messages, runs, pairs] = wholeArgs(
+  'imap-only.ts',
+  [
+    { name: 'messages', min: 1, max: 100_000, default: 1000 },
+    { name: 'runs', min: 1, max: 100, default: 3 },
+    { name: 'pairs', min: 1, max: 100, default: 3 },
+  ] as const,
+  args,
+);
 const redis = await startTestRedis();
 const control = createRedis(redis.url, 'bench-control');
 const session = new Session();

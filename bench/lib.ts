@@ -162,3 +162,28 @@ export function rssSampler(everyMs = 50): { stop(): number } {
 }
 
 export const round = (n: number, digits = 2): number => Number(n.toFixed(digits));
+
+/**
+ * A bench driver's positional whole numbers (`npx tsx bench/x.ts [a] [b] …`), each in its range or
+ * absent (its default). Anything else, or too many, exits 2 with one line giving the usage.
+ */
+export function wholeArgs<T extends ReadonlyArray<{ name: string; min: number; max: number; default: number | undefined }>>(
+  script: string,
+  specs: T,
+  argv: readonly string[],
+): { [K in keyof T]: T[K]['default'] extends number ? number : number | undefined } {
+  const usage = `usage: ${script} ${specs.map((s) => `[${s.name} ${s.min}-${s.max}]`).join(' ')}`;
+  const fail = (why: string): never => {
+    process.stderr.write(`${why}; ${usage}\n`);
+    process.exit(2);
+  };
+  if (argv.length > specs.length) fail(`bench: ${argv.length} arguments, at most ${specs.length}`);
+  const values = specs.map((s, i) => {
+    const a = argv[i];
+    if (a === undefined) return s.default;
+    const v = /^\d+$/.test(a) ? Number(a) : NaN;
+    return Number.isSafeInteger(v) && v >= s.min && v <= s.max ? v : fail(`bench: ${s.name} must be a whole number from ${s.min} to ${s.max}, not ${JSON.stringify(a)}`);
+  });
+  // The mapped type is what `values` holds: a spec's default when absent, else a checked number.
+  return values as { [K in keyof T]: T[K]['default'] extends number ? number : number | undefined };
+}

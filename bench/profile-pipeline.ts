@@ -11,11 +11,17 @@ import { Session } from 'node:inspector/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { startTestRedis } from '../test/harness/redis.js';
-import { benchConfig } from './lib.js';
+import { benchConfig, wholeArgs } from './lib.js';
 import { benchPipeline, startMailroom } from './pipeline.js';
 
-const count = Number(process.argv[2] ?? 300);
-const concurrency = process.argv[3] ? Number(process.argv[3]) : undefined;
+const [count, concurrency] = wholeArgs(
+  'profile-pipeline.ts',
+  [
+    { name: 'count', min: 1, max: 1_000_000, default: 300 },
+    { name: 'concurrency', min: 1, max: 256, default: undefined },
+  ] as const,
+  process.argv.slice(2),
+);
 const profileTo = process.env.BENCH_CPU_PROFILE;
 const redis = await startTestRedis();
 const dataDir = mkdtempSync(path.join(os.tmpdir(), 'mailroom-bench-'));
