@@ -218,8 +218,10 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
 
     const mail = corpus(n);
     const ids = mail.map((m) => emailIdOf(Buffer.from(m.raw, 'latin1'), SUPPORT));
-    // The poison: a bug report (reply, then a ticket whose webhook never answers for it).
-    if (usePoison) poisonId = ids[mail.findIndex((m) => m.file.startsWith('09-'))] ?? null;
+    // The poison: a bug report from an unverified sender (summary, then a ticket whose webhook never
+    // answers for it). Not one with a reply before its ticket: a random kill that lands on that send
+    // step rightly ends the email DELIVERY_UNKNOWN (at most once), and the poison never runs.
+    if (usePoison) poisonId = ids[mail.findIndex((m) => m.file.startsWith('30-'))] ?? null;
 
     roles.push(startRole('imap+triage', 'imap,triage', env), startRole('planner', 'planner', env));
     const execs: RoleProcess[] = [];
@@ -269,8 +271,8 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
       if (!poisonId || !app) return;
       const steps = app.queues.get('steps');
       const active: Job[] = await steps.getActive(0, 500).catch(() => []);
-      // Only the ticket step, whose webhook never answers: killing the poison at its send step
-      // would (rightly) end it DELIVERY_UNKNOWN, at most once, instead of poisoning the worker.
+      // Only the ticket step, whose webhook never answers (its summary step before it is a read,
+      // retried as any other).
       const job = active.find((j) => (j.data as { emailId?: string }).emailId === poisonId && (j.id ?? '').split('__').includes('ticket'));
       if (!job || job.deferredFailure) return;
       const token = await app.redis.get(`${prefix}:steps:${job.id}:lock`).catch(() => null);
