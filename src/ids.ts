@@ -1,5 +1,6 @@
 import { hash, randomFillSync } from 'node:crypto';
 import { z } from 'zod';
+import { memoize } from './memo.js';
 
 /**
  * Branded identifiers. A brand makes it a compile error to pass one kind of id (or raw text) where
@@ -37,15 +38,10 @@ export function refPattern(kind: RefKind): RegExp {
 const refSchema = (pattern: RegExp) => z.string().regex(pattern).brand<'UntrustedRef'>();
 
 /** One schema (and one compiled pattern) per kind: building a zod schema costs more than parsing with it. */
-const refSchemas = new Map<RefKind, { schema: ReturnType<typeof refSchema>; pattern: RegExp }>();
-function refEntry(kind: RefKind): { schema: ReturnType<typeof refSchema>; pattern: RegExp } {
-  const known = refSchemas.get(kind);
-  if (known) return known;
+const refEntry = memoize((kind: RefKind) => {
   const pattern = refPattern(kind);
-  const entry = { schema: refSchema(pattern), pattern };
-  refSchemas.set(kind, entry);
-  return entry;
-}
+  return { schema: refSchema(pattern), pattern };
+});
 
 /** The schema of a ref of one kind: the kind is checked by its regex and branded in its type. */
 export function refOf<K extends RefKind>(kind: K): z.ZodType<RefOf<K>, string> {

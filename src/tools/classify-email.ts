@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { memoize } from '../memo.js';
 import { ContentRef } from '../ids.js';
 import { EmailFacts, FACTS_ASKED, readFactsOffline } from './read-facts.js';
 import { clipUntrusted, MAX_SUBJECT_CHARS, OFFLINE_INPUT_CHARS, runReader } from './sandbox.js';
@@ -24,12 +25,7 @@ const WEIGHT: Record<string, number> = { refund: 3, spam: 2 };
  * category names). `String.prototype.match` with a `g` pattern starts from 0 and leaves
  * `lastIndex` at 0, so sharing one between emails is safe.
  */
-const keywordPatterns = new Map<string, RegExp>();
-function keywordPattern(w: string): RegExp {
-  let re = keywordPatterns.get(w);
-  if (!re) keywordPatterns.set(w, (re = new RegExp(`(^|[^a-z0-9])${w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`, 'g')));
-  return re;
-}
+const keywordPattern = memoize((w: string) => new RegExp(`(^|[^a-z0-9])${w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`, 'g'));
 
 /** Scores keyword hits in a bounded prefix of subject and body; the subject counts double. Ties and zero scores answer `unknown`. */
 export function classifyOffline(categories: readonly string[], subject: string, text: string): { category: string; confidence: number } {
@@ -56,20 +52,11 @@ export function classifyOffline(categories: readonly string[], subject: string, 
   return { category: best, confidence: Math.min(1, bestScore / 10) };
 }
 
-const classifierSchemas = new Map<string, ReturnType<typeof buildClassifierSchema>>();
-
-function buildClassifierSchema(categories: readonly string[]) {
+/** The classifier's output schema for these categories, built once per category list (building one costs ~0.3 ms, an email's triage calls it). */
+export const classifierSchema = memoize((categories: readonly string[]) => {
   const values: [string, ...string[]] = ['unknown', ...categories];
   return z.object({ category: z.enum(values), confidence: z.number().min(0).max(1) }).strict();
-}
-
-/** The classifier's output schema for these categories, built once per category list (building one costs ~0.3 ms, an email's triage calls it). */
-export function classifierSchema(categories: readonly string[]) {
-  const key = JSON.stringify(categories);
-  let schema = classifierSchemas.get(key);
-  if (!schema) classifierSchemas.set(key, (schema = buildClassifierSchema(categories)));
-  return schema;
-}
+}, (categories) => JSON.stringify(categories));
 
 const classifyInstruction = (categories: readonly string[]) => `Classify the support email into exactly one of: ${[...categories, 'unknown'].join(', ')}.`;
 
@@ -93,21 +80,13 @@ export async function classifyContent(
 /**
  * The triage reader's output: the classifier's, plus read_facts' closed-vocabulary facts. Facts
  * the model leaves null or that do not fit their enums read as null (read_facts then asks its own
- * reader, as before): the extra fields never cost an email its category.
+ * reader, as before): the extra fields never cost an email its category. Built once per category
+ * list, as {@link classifierSchema} is.
  */
-const triageReaderSchemas = new Map<string, ReturnType<typeof buildTriageReaderSchema>>();
-
-function buildTriageReaderSchema(categories: readonly string[]) {
-  return classifierSchema(categories).extend({ facts: EmailFacts.nullable().catch(null) }).strict();
-}
-
-/** Built once per category list, as {@link classifierSchema} is. */
-export function triageReaderSchema(categories: readonly string[]) {
-  const key = JSON.stringify(categories);
-  let schema = triageReaderSchemas.get(key);
-  if (!schema) triageReaderSchemas.set(key, (schema = buildTriageReaderSchema(categories)));
-  return schema;
-}
+export const triageReaderSchema = memoize(
+  (categories: readonly string[]) => classifierSchema(categories).extend({ facts: EmailFacts.nullable().catch(null) }).strict(),
+  (categories) => JSON.stringify(categories),
+);
 
 /**
  * Triage's one sandboxed read of an email: the category, and in the same call the facts

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { memoize } from '../memo.js';
 import { ContentRef } from '../ids.js';
 import { clipUntrusted, runReader } from './sandbox.js';
 import { defineTool } from './tool.js';
@@ -23,12 +24,7 @@ export type EmailFacts = z.infer<typeof EmailFacts>;
 export const FACTS_ASKED = 'its topic, what kind of question it is, the language it is written in and its sentiment';
 
 /** A word's pattern, compiled once: the word lists are fixed, and the offline reader runs on every email. */
-const wordPatterns = new Map<string, RegExp>();
-function wordPattern(w: string): RegExp {
-  let re = wordPatterns.get(w);
-  if (!re) wordPatterns.set(w, (re = new RegExp(`(^|[^\\p{L}])${w}($|[^\\p{L}])`, 'iu')));
-  return re;
-}
+const wordPattern = memoize((w: string) => new RegExp(`(^|[^\\p{L}])${w}($|[^\\p{L}])`, 'iu'));
 
 // No `g` flag: `test` keeps no state between calls, so one compiled pattern serves every email.
 const has = (text: string, words: readonly string[]) => words.some((w) => wordPattern(w).test(text));
