@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { MailroomError } from './errors.js';
+import { VerificationProfile } from './ingest/authentication-results.js';
 import { ImapAccount, ImapMailboxFile, resolveImapAccounts } from './ingest/imap-config.js';
 import { describeRedisTarget, parseRedisTarget } from './queues/connection.js';
 
@@ -142,6 +143,27 @@ export const ParseLimitsFile = z
     maxMimeDepth: z.number().int().min(1).max(100).optional(),
     /** Most header lines in the top-level header. @defaultValue 500 */
     maxHeaderLines: z.number().int().min(10).optional(),
+    /** Longest single header field (unfolded), in bytes. @defaultValue 65536 (64 KiB) */
+    maxHeaderFieldBytes: z.number().int().min(1024).max(1024 * 1024).optional(),
+  })
+  .strict();
+
+/** A DNS server for the local check: an IPv4 address or `[IPv6]`, with an optional `:port`. */
+const DnsServer = z.string().regex(/^(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:.]+\])(?::\d{1,5})?$/, 'an IP address with an optional :port, IPv6 in brackets');
+
+/** The `verification` section: who writes the Authentication-Results we believe, and what verified requires. */
+export const VerificationFile = z
+  .object({
+    /** Who writes the Authentication-Results: a self-run MTA (`rspamd`, `opendkim-opendmarc`, `generic`) or a provider (`gmail`, `microsoft365`, `fastmail`). @defaultValue generic */
+    profile: VerificationProfile.optional(),
+    /** The `by` host of our MTA's own Received line (self-run profiles). @defaultValue authservId */
+    receivedBy: z.string().min(1).max(255).optional(),
+    /** More addresses that are us, besides the mailbox, aliases and IMAP accounts (e.g. an address that forwards to support). @defaultValue [] */
+    addresses: z.array(z.string().email()).optional(),
+    /** How old a signed Date may be when our MTA receives the mail (a duration), or null for no window. @defaultValue 14d */
+    maxAge: Duration.nullable().optional(),
+    /** DNS servers the local DKIM/DMARC check asks. @defaultValue the system's resolver */
+    dnsServers: z.array(DnsServer).min(1).max(8).optional(),
   })
   .strict();
 
@@ -233,6 +255,8 @@ export const ConfigFile = z
     limits: ParseLimitsFile.optional(),
     /** Verify DKIM and DMARC alignment locally (DNS) when no trusted Authentication-Results exist. @defaultValue true */
     localSenderVerification: z.boolean().optional(),
+    /** What a verified sender requires (see README "Sender verification"). */
+    verification: VerificationFile.optional(),
     /** The `web` role's HTTP server (/healthz, /metrics, Bull Board at /admin/queues). @defaultValue 127.0.0.1:9310 */
     http: z
       .object({
@@ -321,8 +345,18 @@ export const Config = z.object({
     maxAttachments: z.number().int().min(0),
     maxMimeDepth: z.number().int().positive(),
     maxHeaderLines: z.number().int().positive(),
+    maxHeaderFieldBytes: z.number().int().positive(),
   }),
   localSenderVerification: z.boolean(),
+  verification: z.object({
+    profile: VerificationProfile,
+    receivedBy: z.string().optional(),
+    /** Every address that is us, lowercased: the mailbox, route aliases, IMAP accounts and `verification.addresses`. */
+    ourAddresses: z.array(z.string()),
+    /** Null: no Date window. */
+    maxAgeSeconds: z.number().int().positive().nullable(),
+    dnsServers: z.array(z.string()).optional(),
+  }),
   http: z.object({ host: z.string(), port: z.number().int().min(0).max(65535), metrics: z.enum(['auth', 'open']) }),
   approval: z.object({
     /** Seconds a parked plan waits before it escalates; content lives at least this long. */
@@ -506,8 +540,22 @@ export function loadConfig(options: {
       maxAttachments: file.limits?.maxAttachments ?? 50,
       maxMimeDepth: file.limits?.maxMimeDepth ?? 20,
       maxHeaderLines: file.limits?.maxHeaderLines ?? 500,
+      maxHeaderFieldBytes: file.limits?.maxHeaderFieldBytes ?? 64 * 1024,
     },
     localSenderVerification: file.localSenderVerification ?? true,
+    verification: {
+      profile: file.verification?.profile ?? 'generic',
+      receivedBy: file.verification?.receivedBy?.toLowerCase(),
+      ourAddresses: [
+        ...new Set(
+          [mailbox.address, ...(file.routes ?? []).flatMap((r) => (r.alias ? [r.alias] : [])), ...imap.accounts.map((a) => a.address), ...(file.verification?.addresses ?? [])].map(
+            (a) => a.toLowerCase(),
+          ),
+        ),
+      ],
+      maxAgeSeconds: file.verification?.maxAge === null ? null : durationSeconds(file.verification?.maxAge ?? '14d'),
+      ...(file.verification?.dnsServers ? { dnsServers: file.verification.dnsServers } : {}),
+    },
     http: { host: file.http?.host ?? '127.0.0.1', port: env.MAILROOM_HTTP_PORT ?? file.http?.port ?? 9310, metrics: file.http?.metrics ?? 'auth' },
     approval: {
       deadlineSeconds,

@@ -5,7 +5,7 @@ import { closeAll } from './close-all.js';
 import type { Config } from './config.js';
 import { loadAccounts, type AccountsDirectory } from './ingest/accounts.js';
 import { createContentStore, type ContentStore } from './ingest/content-store.js';
-import { createLocalSenderCheck, type DnsResolver, type LocalSenderCheck } from './ingest/local-auth.js';
+import { createLocalSenderCheck, serversResolver, type DnsResolver, type LocalSenderCheck } from './ingest/local-auth.js';
 import { createLlmGateway, type LlmGateway } from './llm/gateway.js';
 import type { Logger } from './logger.js';
 import { assertRedisReachable, createRedis, type Redis } from './queues/connection.js';
@@ -132,7 +132,7 @@ export async function createContext(
     accounts,
     mailer,
     senderCheck: config.localSenderVerification
-      ? createLocalSenderCheck({ mta: config.authservId ?? 'mailroom', ...(options.dnsResolver ? { resolver: options.dnsResolver } : {}) })
+      ? createLocalSenderCheck({ mta: config.authservId ?? 'mailroom', ...localResolver(options.dnsResolver, config.verification.dnsServers) })
       : null,
     redisUrl,
     embeddedRedis,
@@ -152,4 +152,10 @@ export async function createContext(
       return closing;
     },
   };
+}
+
+/** The local check's resolver: a test's, else the configured DNS servers', else (none) the system's. */
+function localResolver(test: DnsResolver | undefined, servers: readonly string[] | undefined): { resolver?: DnsResolver } {
+  if (test) return { resolver: test };
+  return servers ? { resolver: serversResolver(servers) } : {};
 }

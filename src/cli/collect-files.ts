@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { MailroomError } from '../errors.js';
 import { looksLikeEmail } from '../ingest/parse-email.js';
@@ -12,6 +12,17 @@ function emlFilesBelow(dir: string): string[] {
     else if (entry.isFile() && entry.name.toLowerCase().endsWith('.eml')) out.push(full);
   }
   return out;
+}
+
+/** The first `bytes` bytes of a file (fewer when it is shorter). */
+function readHead(file: string, bytes: number): Buffer {
+  const fd = openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(bytes);
+    return buf.subarray(0, readSync(fd, buf, 0, bytes, 0));
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**
@@ -34,7 +45,8 @@ export function collectEmailFiles(paths: readonly string[]): string[] {
     } else {
       let head: Buffer;
       try {
-        head = readFileSync(p).subarray(0, 8192);
+        // Only the start: a file of gigabytes is sized and quarantined later, never read whole.
+        head = readHead(p, 8192);
       } catch (err) {
         throw new MailroomError('INPUT_NOT_FOUND', `${p}: cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
       }

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config.js';
 import { createContext, type AppContext } from '../context.js';
@@ -6,7 +6,8 @@ import { readTrails, wouldDoEffects } from '../audit/report.js';
 import type { Mailer } from '../tools/mailer.js';
 import { startWorkers } from '../daemon/workers.js';
 import { MailroomError } from '../errors.js';
-import type { EmailId } from '../ids.js';
+import { emailIdFor, type EmailId } from '../ids.js';
+import { quarantine } from '../run/lifecycle.js';
 import { submitEmail } from '../ingest/submit.js';
 import type { Logger } from '../logger.js';
 import { RESTING_STATES, statesWithZeros, type EmailRecord } from '../audit/email-ledger.js';
@@ -40,6 +41,12 @@ export async function runProcess(config: Config, logger: Logger, options: Proces
   try {
     const entries: Array<{ file: string; emailId: EmailId; duplicate: boolean }> = [];
     for (const file of files) {
+      // Sized before it is read: a file over the limit is quarantined unread, as IMAP does.
+      const size = statSync(file).size;
+      if (size > config.maxMessageBytes) {
+        entries.push({ file: path.relative(process.cwd(), file) || file, emailId: await quarantineUnreadFile(app, path.resolve(file), size), duplicate: false });
+        continue;
+      }
       const raw = readFileSync(file);
       const sub = await submitEmail(app, raw, { kind: 'file', path: path.resolve(file) }, undefined, options.shadow ? { shadow: true } : {});
       entries.push({ file: path.relative(process.cwd(), file) || file, ...sub });
@@ -73,6 +80,21 @@ export async function runProcess(config: Config, logger: Logger, options: Proces
     await workers.close();
     await app.close();
   }
+}
+
+/**
+ * Quarantines a file too large to read, under an id made from its path (its Message-ID is unknown
+ * without reading it): once per path, so running the same folder again shows it once.
+ */
+async function quarantineUnreadFile(app: AppContext, file: string, sizeBytes: number): Promise<EmailId> {
+  const mailbox = app.config.mailbox.address;
+  const emailId = emailIdFor(mailbox, `file:${file}`);
+  if (await app.ledger.create(emailId, file, { mailbox, mode: app.config.shadow ? 'shadow' : 'live' })) {
+    await app.audit.append(emailId, 'ingested', 'ingest', { source: 'file', sizeBytes });
+    const error = new MailroomError('EMAIL_TOO_LARGE', `message is ${sizeBytes} bytes, over the limit of ${app.config.maxMessageBytes}`);
+    await quarantine(app, emailId, 'source', error, { kind: 'file', path: file });
+  }
+  return emailId;
 }
 
 /** Counts what this process hands to the mailer: the run's `sent`. */

@@ -1,3 +1,4 @@
+import { stampAsOurMta } from './mta-stamp.js';
 import type { BaseEmail } from './base-emails.js';
 import type { Placement } from './corpus.js';
 
@@ -163,8 +164,6 @@ export function buildEmail(inj: Injection): BuiltEmail {
     }
   }
   const headers = [
-    `Received: from mail.${domain} (mail.${domain} [198.51.100.23])${CRLF}\tby ${inj.authservId} with ESMTPS; Mon, 02 Nov 2026 14:14:34 +0000`,
-    `Authentication-Results: ${inj.authservId};${CRLF}\tspf=pass smtp.mailfrom=${senderAddress};${CRLF}\tdkim=pass header.d=${domain};${CRLF}\tdmarc=pass header.from=${domain}`,
     `From: ${encodeWords(displayName, 4)} <${senderAddress}>`,
     `To: ${inj.mailbox}`,
     `Subject: ${encodeWords(subject, 7)}`,
@@ -198,5 +197,8 @@ export function buildEmail(inj: Injection): BuiltEmail {
     headers.push('Content-Type: text/plain; charset="utf-8"', 'Content-Transfer-Encoding: base64');
     body = base64Body(text);
   }
-  return { raw: Buffer.from(`${headers.join(CRLF)}${CRLF}${CRLF}${body}${CRLF}`, 'utf8'), senderAddress };
+  // Delivered as our MTA would: signed by the sender's domain, our Received and Authentication-Results above.
+  const message = `${headers.join(CRLF)}${CRLF}${CRLF}${body}${CRLF}`;
+  const raw = stampAsOurMta(message, { authservId: inj.authservId, recipient: inj.mailbox, signingDomain: domain, receivedAt: 'Mon, 02 Nov 2026 14:14:34 +0000' });
+  return { raw: Buffer.from(raw, 'utf8'), senderAddress };
 }

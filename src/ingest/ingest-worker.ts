@@ -6,7 +6,6 @@ import type { JobData } from '../queues/catalog.js';
 import { quarantine, triaged } from '../run/lifecycle.js';
 import { handleJob } from '../run/settle.js';
 import { linkBounce } from './bounces.js';
-import { hasDkimSignature } from './local-auth.js';
 import { DEFAULT_PARSE_LIMITS, type ParsedEmail } from './parse-email.js';
 import { parseEmailIsolated } from './parse-isolated.js';
 import { needsLocalCheck } from './sender-verification.js';
@@ -54,7 +53,7 @@ async function triageParsed(app: AppContext, data: JobData<'ingest'>, raw: Buffe
   const { emailId } = data;
   // Our own DKIM/DMARC check runs only where no trusted result exists and a signature could decide.
   const local =
-    app.senderCheck && needsLocalCheck(verificationInput(app.config, parsed, data.source), hasDkimSignature(parsed.facts.headerLines))
+    app.senderCheck && needsLocalCheck(verificationInput(app.config, parsed, data.source))
       ? await app.senderCheck(raw)
       : undefined;
   const { trusted, readings } = await triage(app, { emailId, parsed, source: data.source, receivedAt: app.clock(), localAuth: local });

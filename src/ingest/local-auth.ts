@@ -1,3 +1,4 @@
+import { Resolver } from 'node:dns/promises';
 import type { LocalAuthResult } from './sender-verification.js';
 
 /** A DNS lookup as mailauth calls it: TXT answers are arrays of strings per record. */
@@ -45,6 +46,8 @@ export function createLocalSenderCheck(options: { resolver?: DnsResolver; mta: s
       if (res === 'timeout') return { dmarc: { result: 'temperror', headerFrom: '', unsignedBytes: 0 }, dkim: [] };
       const dkim = res.dkim.results.map((r) => ({
         domain: String(r.signingDomain ?? ''),
+        selector: String(r.selector ?? ''),
+        b: String(r.signature ?? '').replace(/\s+/g, '').slice(0, 64),
         result: String(r.status?.result ?? 'none'),
         unsignedBytes: unsignedBytes(r.status?.underSized, r.canonBodyLengthTotal, r.canonBodyLength),
       }));
@@ -73,7 +76,18 @@ function unsignedBytes(underSized: unknown, total?: unknown, signed?: unknown): 
   return Number.isFinite(n) && n > 0 ? Math.floor(n) : 0;
 }
 
-/** Whether the raw header block carries a DKIM-Signature (only then is a local check worth DNS). */
-export function hasDkimSignature(headerKeys: ReadonlyArray<{ key: string }>): boolean {
-  return headerKeys.some((h) => h.key === 'dkim-signature');
+/**
+ * A resolver that asks the given DNS servers (`host` or `host:port`, IPv6 in brackets) instead of
+ * the system's: for a mailbox host whose own resolver is not the one its MTA trusts, or a test.
+ */
+export function serversResolver(servers: readonly string[], timeoutMs = 5_000): DnsResolver {
+  const resolver = new Resolver({ timeout: timeoutMs, tries: 2 });
+  resolver.setServers([...servers]);
+  return async (name, rrtype) => {
+    if (rrtype === 'TXT') return resolver.resolveTxt(name);
+    if (rrtype === 'A') return resolver.resolve4(name);
+    if (rrtype === 'AAAA') return resolver.resolve6(name);
+    // DKIM keys and DMARC records are TXT; the checks that ask for more (SPF, BIMI) are off.
+    throw Object.assign(new Error(`no ${rrtype} lookups for the local check`), { code: 'ENOTIMP' });
+  };
 }

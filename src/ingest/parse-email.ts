@@ -1,6 +1,7 @@
 import type { AddressObject, ParsedMail } from 'mailparser';
 import { MailroomError } from '../errors.js';
 import { z } from 'zod';
+import { AuthFacts, bodyOf, readAuthFacts } from './auth-facts.js';
 import { lowerAscii } from './header-syntax.js';
 import { UntrustedContent } from './trusted-context.js';
 
@@ -13,6 +14,8 @@ export const ParseLimits = z.object({
   maxAttachmentBytes: z.number().int().positive().optional(),
   /** Deepest nesting of multiparts and attached messages. @defaultValue 20 */
   maxMimeDepth: z.number().int().positive().optional(),
+  /** Longest single header field of the top-level header, unfolded, in bytes. @defaultValue 64 KiB */
+  maxHeaderFieldBytes: z.number().int().positive().optional(),
 });
 export type ParseLimits = z.infer<typeof ParseLimits>;
 
@@ -22,6 +25,7 @@ export const DEFAULT_PARSE_LIMITS: ParseLimits = {
   maxHeaderLines: 500,
   maxAttachmentBytes: 10 * 1024 * 1024,
   maxMimeDepth: 20,
+  maxHeaderFieldBytes: 64 * 1024,
 };
 
 /** The result of parsing, already split: structural facts we established, and untrusted content. */
@@ -29,7 +33,8 @@ export const ParsedEmail = z.object({
   facts: z.object({
     sizeBytes: z.number().int().min(0),
     fromAddresses: z.array(z.string()),
-    authResults: z.array(z.string()),
+    /** What sender verification reads of the header block (counted and parsed here, in the parse thread). */
+    auth: AuthFacts,
     attachmentTypes: z.array(z.string()),
     headerLines: z.array(z.object({ key: z.string(), line: z.string() })),
     contentType: z.string(),
@@ -106,11 +111,17 @@ export async function parseEmail(input: Buffer, limits: ParseLimits = DEFAULT_PA
   const repairs: NonNullable<ParsedEmail['facts']['repairs']> = [];
   let raw = withoutMboxLine(input);
   if (raw !== input) repairs.push('mbox-from-line');
-  const headerEnd = raw.indexOf('\r\n\r\n') >= 0 ? raw.indexOf('\r\n\r\n') : raw.indexOf('\n\n');
-  if (raw.subarray(0, headerEnd >= 0 ? headerEnd : raw.length).includes(0)) {
+  const headerEnd = Math.min(...[raw.indexOf('\r\n\r\n'), raw.indexOf('\n\n')].map((i) => (i < 0 ? raw.length : i)));
+  if (raw.subarray(0, headerEnd).includes(0)) {
     throw new MailroomError('EMAIL_MALFORMED', 'bad encoding: a NUL byte in the header');
   }
+  // Before any parser sees it: a megabyte From costs seconds of address parsing.
+  const maxField = limits.maxHeaderFieldBytes ?? DEFAULT_PARSE_LIMITS.maxHeaderFieldBytes ?? 64 * 1024;
+  const longest = longestHeaderField(raw, headerEnd);
+  if (longest > maxField) throw new MailroomError('EMAIL_MALFORMED', `a header field of ${longest} bytes, over the limit of ${maxField}`);
   if (!looksLikeEmail(raw)) throw new MailroomError('EMAIL_MALFORMED', 'no RFC 5322 header block');
+  // What the signatures cover is the message as it came, before any repair below.
+  const signedRaw = raw;
   // Checked before the full parse: a header flood or a nesting bomb must not reach mailparser.
   const shape = scanMimeShape(raw);
   if (shape.headerLines > limits.maxHeaderLines) {
@@ -161,9 +172,7 @@ export async function parseEmail(input: Buffer, limits: ParseLimits = DEFAULT_PA
   if (biggest > maxAttachmentBytes) {
     throw new MailroomError('EMAIL_TOO_LARGE', `an attachment of ${biggest} bytes, over the limit of ${maxAttachmentBytes}`);
   }
-  const authResults = parsed.headerLines
-    .filter((h) => h.key === 'authentication-results')
-    .map((h) => h.line.slice(h.line.indexOf(':') + 1).trim());
+  const auth = readAuthFacts(parsed.headerLines, () => bodyOf(signedRaw));
   const attachmentTypes = [
     ...new Set(parsed.attachments.map((a) => a.contentType.toLowerCase()).filter((t) => MIME_TYPE.test(t))),
   ];
@@ -184,7 +193,7 @@ export async function parseEmail(input: Buffer, limits: ParseLimits = DEFAULT_PA
     facts: {
       sizeBytes: raw.length,
       fromAddresses,
-      authResults,
+      auth,
       attachmentTypes,
       headerLines: parsed.headerLines.map((h) => ({ key: h.key, line: h.line })),
       contentType,
@@ -208,6 +217,28 @@ export async function parseEmail(input: Buffer, limits: ParseLimits = DEFAULT_PA
       })),
     },
   };
+}
+
+/**
+ * The length in bytes of the longest header field in `raw[0, end)`, its folded lines together:
+ * one pass over the bytes, no string built.
+ */
+export function longestHeaderField(raw: Buffer, end: number): number {
+  let longest = 0;
+  let fieldStart = 0;
+  let at = 0;
+  while (at <= end) {
+    const nl = raw.indexOf(10, at);
+    const lineEnd = nl < 0 || nl > end ? end : nl;
+    // A line that starts with a space or tab continues the field before it.
+    const next = raw[lineEnd + 1];
+    if (lineEnd === end || (next !== 32 && next !== 9)) {
+      longest = Math.max(longest, lineEnd - fieldStart);
+      fieldStart = lineEnd + 1;
+    }
+    at = lineEnd + 1;
+  }
+  return longest;
 }
 
 /**

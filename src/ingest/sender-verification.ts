@@ -1,99 +1,13 @@
-import addressparser from 'nodemailer/lib/addressparser';
 import { z } from 'zod';
+import type { AuthFacts, BoundHeader } from './auth-facts.js';
+import { BOUND_HEADERS } from './auth-facts.js';
+import { trustedAuthResults, type AuthResult, type AuthResultsPolicy } from './authentication-results.js';
+import type { DkimSignatureFacts } from './dkim-signature.js';
 import { lowerAscii } from './header-syntax.js';
 import type { Sender } from './trusted-context.js';
 
-/** One `method=result` entry of an Authentication-Results header, with its properties. */
-export interface AuthResult {
-  method: string;
-  result: string;
-  props: Record<string, string>;
-  /** The text of the entry's comments, which MTAs use for details with no registered property. */
-  comments: string[];
-}
-
-export interface ParsedAuthResults {
-  authservId: string;
-  results: AuthResult[];
-}
-
-/**
- * Splits a header value at the semicolons outside RFC 5322 comments `( ... )` (which may nest),
- * and separates each part's text from its comments.
- */
-function splitOutsideComments(value: string): Array<{ text: string; comments: string[] }> {
-  const parts: Array<{ text: string; comments: string[] }> = [{ text: '', comments: [] }];
-  let depth = 0;
-  let comment = '';
-  for (const ch of value) {
-    const part = parts[parts.length - 1];
-    if (!part) break;
-    if (ch === '(') {
-      if (depth > 0) comment += ch;
-      depth += 1;
-    } else if (ch === ')' && depth > 0) {
-      depth -= 1;
-      if (depth === 0) {
-        part.comments.push(comment.trim());
-        comment = '';
-      } else comment += ch;
-    } else if (depth > 0) comment += ch;
-    else if (ch === ';') parts.push({ text: '', comments: [] });
-    else part.text += ch;
-  }
-  return parts;
-}
-
-/** Parses one Authentication-Results header value (RFC 8601). Unparseable parts are skipped. */
-export function parseAuthenticationResults(value: string): ParsedAuthResults | null {
-  const [head, ...rest] = splitOutsideComments(value.replace(/\r?\n[ \t]+/g, ' '));
-  const authservId = head?.text.trim().split(/\s+/)[0]?.toLowerCase();
-  if (!authservId) return null;
-  const results: AuthResult[] = [];
-  for (const part of rest) {
-    const tokens = part.text.trim().split(/\s+/).filter(Boolean);
-    const first = tokens.shift();
-    const m = first ? /^([a-z0-9-]+)=([a-z]+)$/i.exec(first) : null;
-    if (!m?.[1] || !m[2]) continue;
-    const props: Record<string, string> = {};
-    for (const t of tokens) {
-      const eq = t.indexOf('=');
-      if (eq > 0) props[t.slice(0, eq).toLowerCase()] = lowerAscii(t.slice(eq + 1).replace(/^"|"$/g, ''));
-    }
-    results.push({ method: m[1].toLowerCase(), result: m[2].toLowerCase(), props, comments: part.comments });
-  }
-  return { authservId, results };
-}
-
-/**
- * Whether a `dkim=pass` entry says its signature covers only part of the body (an `l=` tag with
- * text after the signed length, which anyone may have appended). No registered property carries
- * this; mailauth-based MTAs write it as the comment "undersized signature: N bytes unsigned". Only
- * our own MTA writes the header we read, so a sender cannot add such a comment, and honouring it
- * can only take a pass away.
- */
-export function coversPartOfBody(result: AuthResult): boolean {
-  return result.comments.some((c) => /\bundersized\b/i.test(c));
-}
-
-/**
- * How many mailboxes the message's From header fields name together: every From field counts
- * (mailparser keeps only the first), and so does every entry of each, group members and entries
- * without an address included. A sender is verifiable only when this is exactly 1: with two From
- * fields, a group or a second entry, what a person's mail client shows need not be the address
- * that was authenticated.
- */
-export function countFromMailboxes(headerLines: ReadonlyArray<{ key: string; line: string }>): number {
-  let count = 0;
-  for (const h of headerLines) {
-    if (h.key !== 'from') continue;
-    const value = h.line.slice(h.line.indexOf(':') + 1).replace(/\r?\n[ \t]+/g, ' ');
-    const entries = addressparser(value);
-    if (entries.length === 0) count += 1;
-    for (const e of entries) count += 'group' in e && e.group ? Math.max(1, e.group.length) : 1;
-  }
-  return count;
-}
+export { parseAuthenticationResults, type AuthResult, type ParsedAuthResults } from './authentication-results.js';
+export { countFromMailboxes } from './auth-facts.js';
 
 const domainOf = (address: string) => lowerAscii(address.slice(address.lastIndexOf('@') + 1));
 
@@ -104,109 +18,225 @@ export function aligned(fromDomain: string, signingDomain: string): boolean {
 
 /**
  * What Mailroom's own DKIM/DMARC check (mailauth, in src/ingest/local-auth.ts) found, reduced to
- * the facts `verifySender` needs. Computed by us, so trusted; only consulted when no
- * Authentication-Results of our authserv-id exist. `unsignedBytes` is how much of the body an
- * `l=` tag left outside the signature (0: all of it is signed).
+ * the facts `verifySender` needs. Computed by us, so trusted; consulted when no
+ * Authentication-Results count (see trustedAuthResults). `unsignedBytes` is how much of the body
+ * an `l=` tag left outside the signature (0: all of it is signed).
  */
 export const LocalAuthResult = z.object({
   /** DMARC evaluated on DKIM alone (no SPF: we do not know the connecting IP). Null: no record or not evaluated. */
   dmarc: z.object({ result: z.string(), headerFrom: z.string(), unsignedBytes: z.number().int().nonnegative() }).nullable(),
-  dkim: z.array(z.object({ domain: z.string(), result: z.string(), unsignedBytes: z.number().int().nonnegative() })),
+  dkim: z.array(
+    z.object({
+      domain: z.string(),
+      /** `s=` and the start of `b=`: which DKIM-Signature of the message this result is for. */
+      selector: z.string().optional(),
+      b: z.string().optional(),
+      result: z.string(),
+      unsignedBytes: z.number().int().nonnegative(),
+    }),
+  ),
 });
 export type LocalAuthResult = z.infer<typeof LocalAuthResult>;
+
+/** The configured rule: whose results count, which addresses are ours, how old a signed Date may be. */
+export interface VerificationPolicy extends AuthResultsPolicy {
+  trustedSenders: readonly string[];
+  /** Addresses that are us (mailbox, aliases, IMAP accounts, configured extras), lowercased: the signed To/Cc must name one. */
+  ourAddresses: readonly string[];
+  /** How long before our MTA received it the signed Date may be, in ms; null: no window. */
+  maxAgeMs: number | null;
+}
 
 export interface VerificationInput {
   /** From addresses as parsed; exactly one is required for a verified sender. */
   fromAddresses: string[];
-  /** Mailboxes named by all From header fields together (`countFromMailboxes`); exactly one is required. */
-  fromMailboxes: number;
-  /** Authentication-Results header values, topmost first. */
-  authResults: string[];
-  authservId: string | undefined;
-  trustedSenders: readonly string[];
+  /** What the parse thread read of the header block. */
+  facts: AuthFacts;
+  policy: VerificationPolicy;
   /** The mailbox the mail came through is configured as trusted (e.g. internal only). */
   trustedMailbox?: boolean;
   /** Our own DKIM/DMARC check, when one was run. */
   local?: LocalAuthResult | undefined;
+  /** When Mailroom took the message in (ms since the epoch): the clock for `x=`, and for the Date window where our MTA's Received has no date. */
+  now: number;
 }
 
-function ownResults(input: Pick<VerificationInput, 'authResults' | 'authservId'>): ParsedAuthResults | undefined {
-  const id = input.authservId?.toLowerCase();
-  if (!id) return undefined;
-  return input.authResults.map(parseAuthenticationResults).find((r): r is ParsedAuthResults => r !== null && r.authservId === id);
+/** A signed Date may be this far in the future of our MTA's clock (senders' clocks drift). */
+const FUTURE_SKEW_MS = 24 * 3_600_000;
+
+const PARTIAL_BODY = 'DKIM signs only part of the body (l=)';
+
+const NAMES: Record<BoundHeader, string> = {
+  from: 'From',
+  to: 'To',
+  cc: 'Cc',
+  subject: 'Subject',
+  date: 'Date',
+  'message-id': 'Message-ID',
+  'mime-version': 'MIME-Version',
+  'content-type': 'Content-Type',
+  'content-transfer-encoding': 'Content-Transfer-Encoding',
+};
+
+/**
+ * Why a valid signature does not bind what the readers see, or null when it does: each bound
+ * header appears at most once and every copy is signed (a DKIM verifier checks the bottom-most
+ * copies, mailparser reads the topmost), the whole body is signed, and the signature has not expired.
+ */
+export function coverageProblem(sig: DkimSignatureFacts, facts: AuthFacts, now: number): string | null {
+  for (const h of BOUND_HEADERS) {
+    const present = facts.counts[h] ?? 0;
+    if (present > 1) return `${present} ${NAMES[h]} headers: only one can be the one signed`;
+    if (present > sig.signed.filter((s) => s === h).length) return `${NAMES[h]} is not covered by the DKIM signature`;
+  }
+  if (sig.bodyLength !== null && (sig.canonicalBodyLength ?? Infinity) > sig.bodyLength) return PARTIAL_BODY;
+  if (sig.expiresAt !== null && sig.expiresAt < now) return 'the DKIM signature has expired (x=)';
+  return null;
+}
+
+/** A passing, aligned DKIM result as a checker reported it, with what names its signature. */
+interface SignatureClaim {
+  /** `header.d`, or the domain of `header.i` where only that is given (Gmail). */
+  domain: string;
+  /** The domain is `header.i`'s, which may be a subdomain of the signature's `d=`. */
+  byIdentity?: boolean;
+  selector?: string | undefined;
+  b?: string | undefined;
+  unsignedBytes?: number;
+}
+
+function signaturesOf(claim: SignatureClaim, facts: AuthFacts): DkimSignatureFacts[] {
+  const b = claim.b?.replace(/\s+/g, '');
+  return facts.signatures.filter(
+    (s) =>
+      (claim.byIdentity ? aligned(claim.domain, s.domain) : s.domain === claim.domain) &&
+      (claim.selector === undefined || s.selector === lowerAscii(claim.selector)) &&
+      (b === undefined || b === '' || (b.length <= s.b.length ? s.b.startsWith(b) : b.startsWith(s.b))),
+  );
+}
+
+/** Checks each claim; the first that binds the content wins, else the first problem found. */
+function bindContent(claims: readonly SignatureClaim[], facts: AuthFacts, now: number): { ok: true } | { ok: false; reason: string } {
+  let first: string | null = null;
+  for (const claim of claims) {
+    const sigs = signaturesOf(claim, facts);
+    const problem =
+      (claim.unsignedBytes ?? 0) > 0
+        ? PARTIAL_BODY
+        : sigs.length === 0
+          ? 'the DKIM pass names no DKIM-Signature of the message'
+          : (sigs.map((s) => coverageProblem(s, facts, now)).find((p) => p !== null) ?? null);
+    if (problem === null) return { ok: true };
+    first ??= problem;
+  }
+  return { ok: false, reason: first ?? 'no aligned DKIM pass' };
+}
+
+/** What a checker said, in the terms `decide` needs. */
+interface Verdict {
+  dmarc: { result: string; headerFrom: string | undefined } | null;
+  claims: SignatureClaim[];
+  /** Reasons get this prefix (`local check: `) so the audit says who judged. */
+  prefix: string;
+}
+
+function fromAuthResults(results: readonly AuthResult[], fromDomain: string): Verdict {
+  const dmarc = results.find((r) => r.method === 'dmarc');
+  return {
+    dmarc: dmarc ? { result: dmarc.result, headerFrom: dmarc.props['header.from'] } : null,
+    claims: results
+      .filter((r) => r.method === 'dkim' && r.result === 'pass')
+      .map((r) => {
+        const d = r.props['header.d'];
+        const i = r.props['header.i'];
+        const domain = d ?? (i?.includes('@') ? domainOf(i) : '');
+        return { domain, byIdentity: d === undefined, selector: r.props['header.s'], b: r.props['header.b'] };
+      })
+      .filter((c) => c.domain !== '' && aligned(fromDomain, c.domain)),
+    prefix: '',
+  };
+}
+
+function fromLocal(local: LocalAuthResult, fromDomain: string): Verdict {
+  return {
+    dmarc: local.dmarc ? { result: local.dmarc.result, headerFrom: lowerAscii(local.dmarc.headerFrom) } : null,
+    claims: local.dkim
+      .filter((d) => d.result === 'pass' && aligned(fromDomain, lowerAscii(d.domain)))
+      .map((d) => ({ domain: lowerAscii(d.domain), selector: d.selector, b: d.b, unsignedBytes: d.unsignedBytes })),
+    prefix: 'local check: ',
+  };
+}
+
+function decide(from: string, verdict: Verdict, input: VerificationInput): Sender {
+  const fromDomain = domainOf(from);
+  const no = (reason: string): Sender => ({ verified: false, reason: `${verdict.prefix}${reason}`.slice(0, 80) });
+  const { dmarc } = verdict;
+  if (dmarc && dmarc.result !== 'pass' && dmarc.result !== 'none') return no(`dmarc=${dmarc.result}`);
+  // The checker evaluated DMARC for another From than the one we parsed (a second From, say).
+  if (dmarc?.result === 'pass' && dmarc.headerFrom !== fromDomain) return no('DMARC evaluated another From domain');
+  if (verdict.claims.length === 0) {
+    return no(dmarc?.result === 'pass' ? 'DMARC passed on SPF alone: no signature binds the content' : 'no aligned DMARC or DKIM pass');
+  }
+  const bound = bindContent(verdict.claims, input.facts, input.now);
+  if (!bound.ok) return no(bound.reason);
+  const toUs = writtenToUs(input);
+  if (toUs) return no(toUs);
+  return { verified: true, address: from, method: dmarc?.result === 'pass' ? 'dmarc' : 'dkim' };
+}
+
+/**
+ * Why the signed mail was not written to us, or null: its To/Cc (signed, see coverageProblem)
+ * must name one of our addresses, and its signed Date must lie in the window before the time our
+ * MTA received it (a customer's old mail, or mail to someone else, replayed to support).
+ */
+function writtenToUs(input: VerificationInput): string | null {
+  const { facts, policy } = input;
+  const ours = new Set(policy.ourAddresses);
+  if (!facts.recipients.some((r) => ours.has(r))) return 'the signed To/Cc do not name us: mail written to someone else';
+  if (policy.maxAgeMs === null) return null;
+  if (facts.date === null) return 'no signed Date: its age cannot be told';
+  const by = (policy.receivedBy ?? policy.authservId ?? '').toLowerCase();
+  const received = facts.hop && facts.hop.by === by && facts.hop.at !== null ? facts.hop.at : input.now;
+  if (facts.date < received - policy.maxAgeMs) return 'the signed Date is older than the window: a replay';
+  if (facts.date > received + FUTURE_SKEW_MS) return 'the signed Date lies in the future';
+  return null;
 }
 
 /**
  * Whether a local DKIM/DMARC check could change the outcome: one well-formed From, not already
- * trusted, no Authentication-Results of ours, and at least one DKIM signature to check (without
- * one there is nothing to verify, and no DNS query is made).
+ * trusted, no Authentication-Results that count, and at least one DKIM signature to check
+ * (without one there is nothing to verify, and no DNS query is made). A header that claims our
+ * id but does not count (below our MTA's hop) does not spare the check.
  */
-export function needsLocalCheck(input: VerificationInput, hasDkimSignature: boolean): boolean {
-  if (!hasDkimSignature || input.fromAddresses.length !== 1 || input.fromMailboxes !== 1 || input.trustedMailbox) return false;
-  const from = lowerAscii(input.fromAddresses[0] ?? '');
-  if (input.trustedSenders.includes(from)) return false;
-  return ownResults(input) === undefined;
-}
-
-const PARTIAL_BODY = 'DKIM signs only part of the body (l=)';
-
-function verifyLocally(from: string, local: LocalAuthResult): Sender {
-  const fromDomain = domainOf(from);
-  const dmarc = local.dmarc;
-  if (dmarc && dmarc.result !== 'pass' && dmarc.result !== 'none') return { verified: false, reason: `local check: dmarc=${dmarc.result}` };
-  // mailauth evaluates DMARC on the From it parsed itself: another domain means the two parses disagree.
-  if (dmarc?.result === 'pass' && lowerAscii(dmarc.headerFrom) !== fromDomain) {
-    return { verified: false, reason: 'local check: DMARC evaluated another From domain' };
-  }
-  // Locally DMARC rests on DKIM alone, so a pass through a partial signature is no pass.
-  if (dmarc?.result === 'pass' && dmarc.unsignedBytes === 0) return { verified: true, address: from, method: 'dmarc' };
-  const passes = local.dkim.filter((d) => d.result === 'pass' && aligned(fromDomain, lowerAscii(d.domain)));
-  if (passes.some((d) => d.unsignedBytes === 0)) return { verified: true, address: from, method: 'dkim' };
-  if (passes.length > 0 || dmarc?.result === 'pass') return { verified: false, reason: `local check: ${PARTIAL_BODY}` };
-  return { verified: false, reason: 'local check: no aligned DKIM pass' };
+export function needsLocalCheck(input: Omit<VerificationInput, 'local' | 'now'>): boolean {
+  const { facts } = input;
+  if (facts.signatures.length === 0 || input.fromAddresses.length !== 1 || facts.fromMailboxes !== 1 || input.trustedMailbox) return false;
+  if (input.policy.trustedSenders.includes(lowerAscii(input.fromAddresses[0] ?? ''))) return false;
+  return !trustedAuthResults(facts.authResults, facts.hop, input.policy).ok;
 }
 
 /**
- * Decides whether the From address is verified. Only results stamped by our own MTA (the
- * configured authserv-id) count, and of those only the topmost header: RFC 8601 §5 has the MTA
- * remove inbound headers that claim its id, so anything further down may be forged. Where none
- * exists, the result of our own local check (`input.local`) decides. Pure: the local check is
- * run by the caller (it needs DNS) and passed in.
+ * Decides whether the From address is verified: this customer wrote this, to us.
  *
- * A pass counts only for exactly one From mailbox, a `dmarc=pass` only when it names that
- * mailbox's domain in `header.from`, and a DKIM signature only when it covers the whole body.
+ * The results that count are those our MTA or mail provider wrote, by the profile's rule
+ * (trustedAuthResults: for a self-run MTA, above its own SMTP hop, where no sender can write);
+ * where none count, our own local check decides. Either way a pass needs exactly one From
+ * mailbox, a DMARC pass naming its domain, and an aligned DKIM signature the checker named
+ * (`header.d`, `header.s`, `header.b`) that binds what the readers see (coverageProblem); the
+ * signed To/Cc must name us, and the signed Date lie within the window. Pure: the local check is
+ * run by the caller (it needs DNS) and passed in.
  */
 export function verifySender(input: VerificationInput): Sender {
-  if (input.fromAddresses.length !== 1 || input.fromMailboxes !== 1) {
+  const { facts, policy } = input;
+  if (input.fromAddresses.length !== 1 || facts.fromMailboxes !== 1) {
     return { verified: false, reason: input.fromAddresses.length === 0 ? 'no From address' : 'several From addresses' };
   }
   const from = lowerAscii(input.fromAddresses[0] ?? '');
   if (!/^[^\s@<>]+@[^\s@<>]+\.[^\s@<>]+$/.test(from)) return { verified: false, reason: 'From is not an address' };
-  if (input.trustedSenders.includes(from)) return { verified: true, address: from, method: 'trusted-sender' };
+  if (policy.trustedSenders.includes(from)) return { verified: true, address: from, method: 'trusted-sender' };
   if (input.trustedMailbox) return { verified: true, address: from, method: 'trusted-mailbox' };
-  const ours = ownResults(input);
-  if (!ours && input.local) return verifyLocally(from, input.local);
-  if (!input.authservId) return { verified: false, reason: 'no authserv-id configured' };
-  if (!ours) return { verified: false, reason: 'no Authentication-Results from our authserv-id' };
-  const fromDomain = domainOf(from);
-  const dmarc = ours.results.find((r) => r.method === 'dmarc');
-  if (dmarc && dmarc.result !== 'pass' && dmarc.result !== 'none') {
-    return { verified: false, reason: `dmarc=${dmarc.result}` };
-  }
-  const dmarcFrom = dmarc?.props['header.from'];
-  // Our MTA evaluated DMARC for another From than the one we parsed (a second From, say).
-  if (dmarcFrom !== undefined && dmarcFrom !== fromDomain) return { verified: false, reason: 'DMARC evaluated another From domain' };
-  const dkimPasses = ours.results.filter((r) => r.method === 'dkim' && r.result === 'pass');
-  const alignedDkim = dkimPasses.filter((r) => aligned(fromDomain, r.props['header.d'] ?? ''));
-  const wholeBodyDkim = alignedDkim.some((r) => !coversPartOfBody(r));
-  if (dmarc?.result === 'pass' && dmarcFrom === fromDomain) {
-    // DMARC passes on any aligned signature; when one of ours covers part of the body, the pass
-    // must rest on a whole-body aligned signature or on aligned SPF.
-    const spfAligned = ours.results.some((r) => r.method === 'spf' && r.result === 'pass' && aligned(fromDomain, domainOf(r.props['smtp.mailfrom'] ?? '')));
-    if (!dkimPasses.some(coversPartOfBody) || wholeBodyDkim || spfAligned) return { verified: true, address: from, method: 'dmarc' };
-    return { verified: false, reason: PARTIAL_BODY };
-  }
-  if (wholeBodyDkim) return { verified: true, address: from, method: 'dkim' };
-  if (alignedDkim.length > 0) return { verified: false, reason: PARTIAL_BODY };
-  return { verified: false, reason: 'no aligned DMARC or DKIM pass' };
+  const trusted = trustedAuthResults(facts.authResults, facts.hop, policy);
+  if (trusted.ok) return decide(from, fromAuthResults(trusted.results, domainOf(from)), input);
+  if (input.local) return decide(from, fromLocal(input.local, domainOf(from)), input);
+  return { verified: false, reason: trusted.reason.slice(0, 80) };
 }

@@ -7,7 +7,7 @@ import { toAccount, type AccountsDirectory } from './accounts.js';
 import type { ParsedEmail } from './parse-email.js';
 import { detectRobot } from './robot-detector.js';
 import { robotSignalsFromHeaders } from './robot-signals.js';
-import { countFromMailboxes, verifySender, type LocalAuthResult, type VerificationInput } from './sender-verification.js';
+import { verifySender, type LocalAuthResult, type VerificationInput } from './sender-verification.js';
 import { TrustedContext, type Category, type SourceInfo } from './trusted-context.js';
 
 export interface TriageDeps {
@@ -56,7 +56,7 @@ export async function triage(
   const { facts, content } = input.parsed;
   const mailbox = input.mailbox ?? imapAccountOf(config, input.source)?.address ?? config.mailbox.address;
   const folder = input.source.kind === 'imap' ? input.source.folder : null;
-  const sender = verifySender({ ...verificationInput(config, input.parsed, input.source), local: input.localAuth });
+  const sender = verifySender({ ...verificationInput(config, input.parsed, input.source), local: input.localAuth, now: input.receivedAt.getTime() });
   const mailboxDomain = config.mailbox.address.slice(config.mailbox.address.lastIndexOf('@') + 1);
   const auto = detectRobot(
     robotSignalsFromHeaders(facts.headerLines, { from: facts.fromAddresses[0] ?? null, subject: content.subject }),
@@ -88,14 +88,20 @@ export async function triage(
   return { trusted, readings };
 }
 
-/** The trusted facts sender verification works from (the local check, if any, is added by the caller). */
-export function verificationInput(config: Config, parsed: ParsedEmail, source: SourceInfo): VerificationInput {
+/** The trusted facts sender verification works from (the local check and the clock are added by the caller). */
+export function verificationInput(config: Config, parsed: ParsedEmail, source: SourceInfo): Omit<VerificationInput, 'local' | 'now'> {
+  const v = config.verification;
   return {
     fromAddresses: parsed.facts.fromAddresses,
-    fromMailboxes: countFromMailboxes(parsed.facts.headerLines),
-    authResults: parsed.facts.authResults,
-    authservId: config.authservId,
-    trustedSenders: config.trustedSenders,
+    facts: parsed.facts.auth,
+    policy: {
+      profile: v.profile,
+      authservId: config.authservId,
+      receivedBy: v.receivedBy,
+      trustedSenders: config.trustedSenders,
+      ourAddresses: v.ourAddresses,
+      maxAgeMs: v.maxAgeSeconds === null ? null : v.maxAgeSeconds * 1000,
+    },
     trustedMailbox: imapAccountOf(config, source)?.trusted ?? false,
   };
 }

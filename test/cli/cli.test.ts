@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, truncateSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -112,6 +112,36 @@ describe('mailroom CLI', () => {
     expect(doc.record.state).toBe('completed');
     expect(doc.events[0]?.type).toBe('ingested');
     expect(doc.events.map((e) => e.type)).toContain('step_finished');
+  });
+
+  it('process quarantines a file over maxMessageBytes unread, from a folder and by name (a 300 MB file used to be read whole first)', async () => {
+    const dir = path.join(tmp, 'huge');
+    mkdirSync(dir, { recursive: true });
+    const file = path.join(dir, 'huge.eml');
+    // Sparse: 300 MB to stat, a few bytes on disk. Reading it whole would show in the child's time and memory.
+    writeFileSync(file, 'From: Alice <alice@customer.example>\r\nTo: support@acme.example\r\nSubject: big\r\n\r\n');
+    truncateSync(file, 300 * 1024 * 1024);
+    const env = exampleEnv({ redis, dataDir: tmp });
+    for (const target of [dir, file]) {
+      const res = await mailroom(['process', target, '--json', '--config', EXAMPLE_CONFIG_FILE], env);
+      expect(res.code, res.stderr).toBe(0);
+      const summary = ProcessSummary.parse(JSON.parse(res.stdout));
+      expect(summary).toMatchObject({ processed: 1, lost: 0 });
+      expect(summary.emails[0]).toMatchObject({ state: 'quarantined' });
+      expect(summary.emails[0]?.reason).toMatch(/EMAIL_TOO_LARGE: message is 314572800 bytes, over the limit of/);
+    }
+  });
+
+  it('a megabyte From header is quarantined with its reason before any address is parsed', async () => {
+    const dir = path.join(tmp, 'long-from');
+    mkdirSync(dir, { recursive: true });
+    const from = Array.from({ length: 40_000 }, (_, i) => `x${i}@a.example`).join(', ');
+    writeFileSync(path.join(dir, 'from.eml'), `From: ${from}\r\nTo: support@acme.example\r\nSubject: hi\r\nMessage-ID: <lf@a.example>\r\n\r\nhello\r\n`);
+    const res = await mailroom(['process', dir, '--json', '--config', EXAMPLE_CONFIG_FILE], exampleEnv({ redis, dataDir: tmp }));
+    expect(res.code, res.stderr).toBe(0);
+    const summary = ProcessSummary.parse(JSON.parse(res.stdout));
+    expect(summary.emails[0]).toMatchObject({ state: 'quarantined' });
+    expect(summary.emails[0]?.reason).toMatch(/EMAIL_MALFORMED: a header field of \d+ bytes, over the limit of 65536/);
   });
 
   it('a missing path is one clear error line', async () => {

@@ -6,6 +6,7 @@
  * any header injection would have an outbound message to land in.
  */
 import { gzipSync } from 'node:zlib';
+import { stampAsOurMta } from '../../src/eval/mta-stamp.js';
 
 /** Planted in every subject and body: must never appear in a log line at the default level. */
 export const TEXT_CANARY = 'HOSTILECANARY5T';
@@ -59,7 +60,17 @@ function prng(seed: number): () => number {
 
 /** The verified customer of examples/accounts (so replies can go out) and its DMARC pass from our authserv-id. */
 const SENDER = 'dana.whitfield@brightleaf.example';
-const AUTH = `Authentication-Results: mx.acme.example; spf=pass smtp.mailfrom=${SENDER}; dkim=pass header.d=brightleaf.example; dmarc=pass header.from=brightleaf.example`;
+const AUTH = '\u0000stamp';
+
+/**
+ * The message our MTA would deliver: a first line AUTH stands for brightleaf.example's DKIM
+ * signature and our Received and Authentication-Results (src/eval/mta-stamp.ts) over the rest.
+ */
+function delivered(text: string): Buffer {
+  if (!text.startsWith(`${AUTH}\r\n`)) return Buffer.from(text, 'utf8');
+  const stamped = stampAsOurMta(text.slice(AUTH.length + 2), { authservId: 'mx.acme.example', recipient: 'support@acme.example', signingDomain: 'brightleaf.example' });
+  return Buffer.from(stamped, 'utf8');
+}
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
 /** An RFC 2047 encoded word: decoders turn it into any characters, CR and LF included. */
@@ -256,7 +267,7 @@ export function hostileCorpus({ seed, count, large = 0 }: { seed: number; count:
         break;
       }
     }
-    out.push({ name: `${String(i).padStart(4, '0')}-${kind}.eml`, kind, raw: raw ?? Buffer.from(lines.join('\r\n'), 'utf8') });
+    out.push({ name: `${String(i).padStart(4, '0')}-${kind}.eml`, kind, raw: raw ?? delivered(lines.join('\r\n')) });
   }
 
   // The large ones: a 25 MiB attachment (over the message limit), a 9 MiB one (within every limit)
@@ -264,7 +275,7 @@ export function hostileCorpus({ seed, count, large = 0 }: { seed: number; count:
   const bigs: Array<{ kind: HostileKind; build: () => Buffer }> = [
     { kind: 'overlong-line', build: () => bigAttachment(seed, 'big25', 25 * 1024 * 1024) },
     { kind: 'overlong-line', build: () => bigAttachment(seed, 'big9', 9 * 1024 * 1024) },
-    { kind: 'overlong-line', build: () => Buffer.from(`${AUTH}\r\nFrom: <${SENDER}>\r\nSubject: long ${TEXT_CANARY}\r\nMessage-ID: <big20-${seed}@brightleaf.example>\r\n\r\n${'z'.repeat(20_000_000)}\r\n`, 'latin1') },
+    { kind: 'overlong-line', build: () => delivered(`${AUTH}\r\nFrom: <${SENDER}>\r\nSubject: long ${TEXT_CANARY}\r\nMessage-ID: <big20-${seed}@brightleaf.example>\r\n\r\n${'z'.repeat(20_000_000)}\r\n`) },
   ];
   for (let k = 0; k < Math.min(large, bigs.length); k++) {
     const big = bigs[k];
@@ -275,7 +286,7 @@ export function hostileCorpus({ seed, count, large = 0 }: { seed: number; count:
 
 function bigAttachment(seed: number, tag: string, bytes: number): Buffer {
   const data = Buffer.alloc(bytes, 0x41).toString('base64');
-  return Buffer.from(
+  return delivered(
     [
       AUTH,
       `From: <${SENDER}>`,
@@ -296,6 +307,5 @@ function bigAttachment(seed: number, tag: string, bytes: number): Buffer {
       '--big--',
       '',
     ].join('\r\n'),
-    'latin1',
   );
 }

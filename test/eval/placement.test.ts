@@ -22,7 +22,7 @@ describe('placements', () => {
   it.each(Placement.options)('%s delivers the payload (canary included) into a parseable email', async (placement) => {
     const { parsed, all } = await exposed(inject(nasty, placement).raw);
     expect(all).toContain(CANARY);
-    expect(parsed.facts.authResults.join(' ')).toContain('dmarc=pass');
+    expect(parsed.facts.auth.authResults.map((h) => h.value).join(' ')).toContain('dmarc=pass');
   });
 
   it.each(['subject', 'display_name', 'attachment_name', 'html_hidden', 'quoted_reply'] as const)('%s keeps non-ASCII, NUL and the emoji as they are', async (placement) => {

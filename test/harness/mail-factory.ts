@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
+import { stampAsOurMta } from '../../src/eval/mta-stamp.js';
 
 export interface TestMail {
   from: string;
   displayName?: string;
   subject: string;
   text: string;
-  /** Verified senders carry a DMARC pass from our authserv-id (mx.acme.example). */
+  /** Verified senders' mail is signed by their domain and carries our MTA's (mx.acme.example) DMARC pass above its Received line. */
   verified?: boolean;
   attachmentName?: string;
   /** Quoted history appended to the body, as a reply would carry it. */
@@ -19,9 +20,6 @@ export function buildMail(mail: TestMail): { raw: string; messageId: string } {
   const messageId = mail.messageId ?? `<${randomBytes(8).toString('hex')}@${mail.from.split('@')[1] ?? 'example.org'}>`;
   const domain = mail.from.split('@')[1] ?? '';
   const headers = [
-    ...(mail.verified
-      ? [`Authentication-Results: mx.acme.example; spf=pass smtp.mailfrom=${mail.from}; dkim=pass header.d=${domain}; dmarc=pass header.from=${domain}`]
-      : []),
     `From: ${mail.displayName ? `"${mail.displayName.replace(/"/g, '')}" ` : ''}<${mail.from}>`,
     'To: support@acme.example',
     `Subject: ${mail.subject}`,
@@ -30,9 +28,10 @@ export function buildMail(mail: TestMail): { raw: string; messageId: string } {
     'MIME-Version: 1.0',
     ...Object.entries(mail.extraHeaders ?? {}).map(([k, v]) => `${k}: ${v}`),
   ];
+  const deliver = (raw: string) => ({ raw: mail.verified ? stampAsOurMta(raw, { authservId: 'mx.acme.example', recipient: 'support@acme.example', signingDomain: domain }) : raw, messageId });
   const body = mail.quoted ? `${mail.text}\n\nOn Mon, 23 Nov 2026, Support wrote:\n${mail.quoted.split('\n').map((l) => `> ${l}`).join('\n')}\n` : `${mail.text}\n`;
   if (!mail.attachmentName) {
-    return { raw: [...headers, 'Content-Type: text/plain; charset=utf-8', '', body].join('\r\n'), messageId };
+    return deliver([...headers, 'Content-Type: text/plain; charset=utf-8', '', body].join('\r\n'));
   }
   const boundary = `b_${randomBytes(6).toString('hex')}`;
   const raw = [
@@ -52,5 +51,11 @@ export function buildMail(mail: TestMail): { raw: string; messageId: string } {
     `--${boundary}--`,
     '',
   ].join('\r\n');
-  return { raw, messageId };
+  return deliver(raw);
+}
+
+/** A message (header lines and body, or its text) as our MTA mx.acme.example delivers it from a verified sender: signed by the From domain, our Received line and our Authentication-Results above it. */
+export function stamped(message: string | readonly string[]): string {
+  const text = typeof message === 'string' ? message : message.join('\r\n');
+  return stampAsOurMta(text, { authservId: 'mx.acme.example', recipient: 'support@acme.example' });
 }

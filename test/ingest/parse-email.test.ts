@@ -223,9 +223,10 @@ describe('parseEmail content', () => {
         'Subject: x',
       ]),
     );
-    expect(p.facts.authResults).toHaveLength(2);
-    expect(p.facts.authResults[0]).toBe('mx.acme.example; dmarc=pass header.from=customer.example');
-    expect(p.facts.authResults[1]?.startsWith('mx.other.example;')).toBe(true);
+    expect(p.facts.auth.authResults).toHaveLength(2);
+    expect(p.facts.auth.authResults[0]).toEqual({ index: 0, value: 'mx.acme.example; dmarc=pass header.from=customer.example' });
+    expect(p.facts.auth.authResults[1]?.index).toBe(1);
+    expect(p.facts.auth.authResults[1]?.value.startsWith('mx.other.example;')).toBe(true);
   });
 });
 
