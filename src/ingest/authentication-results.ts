@@ -145,7 +145,7 @@ export interface AuthResultsPolicy {
 }
 
 /** The results Mailroom believes, or why there are none. */
-export type TrustedResults = { ok: true; results: AuthResult[] } | { ok: false; reason: string; seen: boolean };
+export type TrustedResults = { ok: true; results: AuthResult[] } | { ok: false; reason: string };
 
 /**
  * The Authentication-Results our MTA (or mail provider) wrote, by the profile's rule, or why none
@@ -161,22 +161,25 @@ export function trustedAuthResults(headers: readonly IndexedHeader[], hop: SmtpH
     return p ? [{ index: h.index, ...p }] : [];
   });
   if (rule.placement === 'topmost') {
-    const top = parsed[0];
-    if (!top) return { ok: false, reason: 'no Authentication-Results from our mail provider', seen: false };
-    if (!rule.id?.(top.authservId)) return { ok: false, reason: `the topmost Authentication-Results is not ${policy.profile}'s`, seen: true };
+    // The topmost header itself, parseable or not: never the next one down, which anyone may have written.
+    const first = headers[0];
+    const top = first ? parsed.find((p) => p.index === first.index) : undefined;
+    if (!first) return { ok: false, reason: 'no Authentication-Results from our mail provider' };
+    if (!top) return { ok: false, reason: 'the topmost Authentication-Results does not parse' };
+    if (!rule.id?.(top.authservId)) return { ok: false, reason: `the topmost Authentication-Results is not ${policy.profile}'s` };
     return { ok: true, results: top.results };
   }
   const id = policy.authservId?.toLowerCase();
-  if (!id) return { ok: false, reason: 'no authserv-id configured', seen: false };
+  if (!id) return { ok: false, reason: 'no authserv-id configured' };
   const ours = parsed.filter((p) => p.authservId === id);
-  if (ours.length === 0) return { ok: false, reason: 'no Authentication-Results from our authserv-id', seen: false };
+  if (ours.length === 0) return { ok: false, reason: 'no Authentication-Results from our authserv-id' };
   const by = (policy.receivedBy ?? id).toLowerCase();
-  if (!hop) return { ok: false, reason: 'no Received line of our MTA: its Authentication-Results cannot be placed', seen: true };
-  if (hop.by !== by) return { ok: false, reason: `the last SMTP hop is not our MTA (${by})`, seen: true };
+  if (!hop) return { ok: false, reason: 'no Received line of our MTA: its Authentication-Results cannot be placed' };
+  if (hop.by !== by) return { ok: false, reason: `the last SMTP hop is not our MTA (${by})` };
   const above = ours.filter((p) => p.index < hop.index);
-  if (above.length === 0) return { ok: false, reason: 'Authentication-Results of our id stand only below our Received: sender-written', seen: true };
+  if (above.length === 0) return { ok: false, reason: 'Authentication-Results of our id stand only below our Received: sender-written' };
   const chosen = policy.profile === 'opendkim-opendmarc' ? above : above.slice(0, 1);
   const methods = chosen.flatMap((p) => [...new Set(p.results.map((r) => r.method))]).filter((m) => m !== 'dkim');
-  if (new Set(methods).size !== methods.length) return { ok: false, reason: 'two Authentication-Results of ours report the same method', seen: true };
+  if (new Set(methods).size !== methods.length) return { ok: false, reason: 'two Authentication-Results of ours report the same method' };
   return { ok: true, results: chosen.flatMap((p) => p.results) };
 }

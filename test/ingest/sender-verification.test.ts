@@ -329,6 +329,9 @@ describe('recorded Authentication-Results of mail providers and milters', () => 
     expect(await verify(raw, { profile: 'microsoft365', authservId: undefined })).toEqual(verified);
     // Under the generic profile the id-less header is no one's.
     expect((await verify(raw, { profile: 'generic' })).verified).toBe(false);
+    // The topmost header is the provider's or nothing: an unparseable one does not hand over to the next.
+    const garbled = mail({ received: hop, top: ['Authentication-Results: ;;;', `Authentication-Results: ${m365}`] });
+    expect(await verify(garbled, { profile: 'microsoft365' })).toEqual({ verified: false, reason: 'the topmost Authentication-Results does not parse' });
     // An id-less header below another provider's is not the topmost.
     const below = mail({ received: hop, top: [`Authentication-Results: mx.other.example; dmarc=none`, `Authentication-Results: ${m365}`] });
     expect((await verify(below, { profile: 'microsoft365' })).verified).toBe(false);
