@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { MailroomError } from './errors.js';
 import { ImapAccount, ImapMailboxFile, resolveImapAccounts } from './ingest/imap-config.js';
 import { describeRedisTarget, parseRedisTarget } from './queues/connection.js';
+import { SmtpServer, SmtpServerFile, namesSmtpServer, resolveSmtpServer } from './tools/smtp-config.js';
 
 /** A category name: lowercase words joined by underscores, e.g. `account_access`. */
 export const CategoryName = z.string().regex(/^[a-z][a-z0-9_]{0,39}$/, 'lowercase letters, digits and _');
@@ -175,12 +176,15 @@ export const ConfigFile = z
     kbDir: z.string().min(1).optional(),
     /** Link prefixes a drafted reply may contain besides those of the KB article it uses. */
     allowedLinks: z.array(z.string().url()).optional(),
-    smtp: z
-      .object({
-        /** smtp:// or smtps:// URL with credentials; unset → replies are written to `outboxDir`. */
-        url: z.string().url().optional(),
-        outboxDir: z.string().min(1).optional(),
-      })
+    /**
+     * Outbound mail: a `url`, or a server (`provider` preset and/or `host`, `port`, `tls`, `user`
+     * with `password` or `oauth2`; src/tools/smtp-config.ts). Neither → replies are written to `outboxDir`.
+     */
+    smtp: SmtpServerFile.extend({
+      /** smtp:// or smtps:// URL with credentials; `SMTP_URL` overrides it and any server given here. */
+      url: z.string().url().optional(),
+      outboxDir: z.string().min(1).optional(),
+    })
       .strict()
       .optional(),
     /** Largest raw message accepted, in bytes. @defaultValue 26214400 (25 MiB) */
@@ -303,7 +307,8 @@ export const Config = z.object({
   accountsFile: z.string().optional(),
   kbDir: z.string().optional(),
   allowedLinks: z.array(z.string()),
-  smtp: z.object({ url: z.string().optional(), outboxDir: z.string() }),
+  /** `url` (SMTP_URL or the file's) wins over `server`; neither → the outbox folder. */
+  smtp: z.object({ url: z.string().optional(), server: SmtpServer.optional(), outboxDir: z.string() }),
   maxMessageBytes: z.number().int().positive(),
   contentTtlSeconds: z.number().int().positive(),
   concurrency: z.number().int().positive(),
@@ -452,6 +457,10 @@ export function loadConfig(options: {
   const secretProblems: string[] = [];
   const reviewers = resolveReviewers(file.approval, rawEnv, env.MAILROOM_REVIEWERS, secretProblems);
   const webhookSecret = file.approval?.notify?.webhook ? rawEnv[file.approval.notify.webhook.secret.env] : undefined;
+  const { url: smtpFileUrl, outboxDir: smtpOutbox, ...smtpServerFile } = file.smtp ?? {};
+  if (smtpFileUrl && namesSmtpServer(smtpServerFile)) problems.push('smtp: set url or a server (provider, host, user, …), not both');
+  const smtpUrl = env.SMTP_URL ?? smtpFileUrl;
+  const smtpServer = !smtpUrl && namesSmtpServer(smtpServerFile) ? resolveSmtpServer(smtpServerFile, rawEnv, base, secretProblems) : undefined;
   if (!options.withoutSecrets) problems.push(...secretProblems);
   if (file.approval?.notify?.webhook && !webhookSecret && !options.withoutSecrets) {
     problems.push(`approval.notify.webhook.secret: environment variable ${file.approval.notify.webhook.secret.env} is not set`);
@@ -486,8 +495,9 @@ export function loadConfig(options: {
     kbDir: rel(file.kbDir),
     allowedLinks: file.allowedLinks ?? [],
     smtp: {
-      url: env.SMTP_URL ?? file.smtp?.url,
-      outboxDir: rel(file.smtp?.outboxDir) ?? path.join(dataDir, 'outbox'),
+      url: smtpUrl,
+      ...(smtpServer ? { server: smtpServer } : {}),
+      outboxDir: rel(smtpOutbox) ?? path.join(dataDir, 'outbox'),
     },
     maxMessageBytes: file.maxMessageBytes ?? 25 * 1024 * 1024,
     // A parked plan must still be readable when its deadline comes: content never expires first.

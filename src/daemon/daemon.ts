@@ -138,6 +138,11 @@ export async function startDaemon(config: Config, logger: Logger, options: Daemo
     ).catch(() => undefined);
     throw err;
   }
+  if (roles.includes('executor') || roles.includes('triage')) {
+    // A rejected SMTP refresh token is named now, in one line, not at the first reply.
+    const smtpAuth = await app.mailer.checkAuth?.();
+    if (smtpAuth) logger.error({ code: smtpAuth.publicCode }, smtpAuth.message);
+  }
   logger.info(
     { roles, provider: app.llm.mode, redis: app.embeddedRedis ? 'embedded' : 'external', mailboxes: config.imap.map((a) => a.name) },
     'mailroom started',
