@@ -137,7 +137,8 @@ function serverMailer(server: SmtpServer, deps: { tokens: TokenSources; logger: 
           },
           (err: unknown) => {
             lastError = err instanceof MailroomError ? err : new MailroomError('OAUTH_UNAVAILABLE', 'smtp: the OAuth2 token cannot be fetched', { cause: err });
-            callback(lastError);
+            // nodemailer rewrites the code of the error it is given (EAUTH): it gets a copy, ours stays whole.
+            callback(new Error(lastError.message));
           },
         );
       },
