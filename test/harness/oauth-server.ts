@@ -53,6 +53,8 @@ export interface OAuthServer {
   readonly counts: { refresh: number; refreshRejected: number; device: number; devicePolls: number; introspections: number };
   /** The form fields of every token request (secrets and all), for assertions on what was sent. */
   readonly tokenRequests: ReadonlyArray<Record<string, string>>;
+  /** The form fields of every device authorization request. */
+  readonly deviceRequests: ReadonlyArray<Record<string, string>>;
   close(): Promise<void>;
 }
 
@@ -83,6 +85,7 @@ export async function startOAuthServer(options: OAuthServerOptions = {}): Promis
   const devices = new Map<string, DeviceGrant>();
   const counts = { refresh: 0, refreshRejected: 0, device: 0, devicePolls: 0, introspections: 0 };
   const tokenRequests: Array<Record<string, string>> = [];
+  const deviceRequests: Array<Record<string, string>> = [];
 
   const clientOk = (form: Record<string, string>) => form.client_id === clientId && (options.clientSecret === undefined || form.client_secret === options.clientSecret);
   const issueAccess = (user: string) => {
@@ -140,6 +143,7 @@ export async function startOAuthServer(options: OAuthServerOptions = {}): Promis
       if (path === '/token') return tokenGrant(form, res);
       if (path === '/device') {
         counts.device += 1;
+        deviceRequests.push(form);
         if (!clientOk(form)) return send(res, 401, { error: 'invalid_client' });
         const grant: DeviceGrant = {
           deviceCode: token('dc'),
@@ -191,6 +195,7 @@ export async function startOAuthServer(options: OAuthServerOptions = {}): Promis
     setDeviceExpiry: (seconds) => void (deviceExpiry = seconds),
     counts,
     tokenRequests,
+    deviceRequests,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
