@@ -179,7 +179,7 @@ among other input is named on stderr but never loaded: mail input does not confi
 
   program
     .command('status')
-    .description('emails by state, queue depths and the latest emails')
+    .description('emails by state, queue depths, the latest emails and the OAuth2 logins\' states')
     .option('--json', 'print JSON')
     .option('--limit <n>', 'how many recent emails to list', '20')
     .action(async (opts: { json?: boolean; limit: string }, cmd: Command) => {
@@ -293,6 +293,8 @@ Scopes asked for (unless the config's oauth2.scopes says otherwise):
   google     ${PROVIDER_PRESETS.google.oauth2?.scopes.join(' ') ?? ''}
   microsoft  ${PROVIDER_PRESETS.microsoft365.oauth2?.scopes.join(' ') ?? ''}
 A running daemon reads the new token at its next connect; no restart is needed.
+Google's device flow grants few scopes and may refuse the mail scope (invalid_scope): the
+README's Google recipe says what to do then.
 
 Example:
   mailroom -c mailroom.config.json auth login --provider microsoft --account support`,

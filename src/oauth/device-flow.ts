@@ -63,6 +63,12 @@ export async function runDeviceFlow(options: DeviceFlowOptions): Promise<TokenRe
   if (!device?.success) {
     const failure = OAuthErrorResponse.safeParse(started.body);
     const why = failure.success ? failure.data.error : `HTTP ${started.status}`;
+    if (why === 'invalid_scope') {
+      throw new MailroomError(
+        'OAUTH_CLIENT_REJECTED',
+        `${host} does not grant ${client.scopes.join(' ')} through the device flow (invalid_scope): store a refresh token got another way in the refreshToken file (see the README's Google recipe)`,
+      );
+    }
     throw new MailroomError(
       failure.success ? 'OAUTH_CLIENT_REJECTED' : 'OAUTH_UNAVAILABLE',
       `${host} did not start a device sign-in (${why}): check the client id, that the app allows the device flow, and the scopes ${client.scopes.join(' ')}`,

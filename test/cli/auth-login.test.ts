@@ -33,7 +33,7 @@ describe('mailroom auth login: the device-code flow against a loopback authoriza
   const configPath = path.join(dir, 'mailroom.config.json');
   const tokenFile = path.join(dir, 'secrets', 'support.refresh-token');
   beforeAll(async () => {
-    oauth = await startOAuthServer();
+    oauth = await startOAuthServer({ refuseDeviceScope: 'https://mail.google.com/' });
     writeFileSync(
       configPath,
       JSON.stringify({
@@ -99,12 +99,20 @@ describe('mailroom auth login: the device-code flow against a loopback authoriza
     expect(readFileSync(tokenFile, 'utf8')).toBe(before);
   });
 
-  it('a provider that does not match the entry, or an unknown account, is one clear line', async () => {
+  it('a provider that does not match the entry, a scope the device flow refuses, or an unknown account, is one clear line', async () => {
     const google = path.join(dir, 'google.config.json');
     writeFileSync(google, JSON.stringify({ imap: [{ name: 'gmail', provider: 'google', user: USER, oauth2: { clientId: 'c', refreshToken: { file: 'g.rt' } } }] }));
     const wrong = await mailroom(['-c', google, 'auth', 'login', '--provider', 'microsoft']);
     expect(wrong.code).toBe(78);
     expect(wrong.stderr.trim()).toBe('mailroom: --provider microsoft: gmail is configured with provider "google" [MAILROOM_CONFIG_INVALID]');
+    // Google's own endpoints, here on loopback, refusing the mail scope in the device flow.
+    const googleHere = path.join(dir, 'google-here.config.json');
+    writeFileSync(googleHere, JSON.stringify({ imap: [{ name: 'gmail', provider: 'google', user: USER, oauth2: { clientId: oauth.clientId, refreshToken: { file: 'g.rt' }, tokenUrl: oauth.tokenUrl, deviceUrl: oauth.deviceUrl } }] }));
+    const scope = await mailroom(['-c', googleHere, 'auth', 'login', '--provider', 'google']);
+    expect(scope.code).toBe(77);
+    expect(scope.stderr.trim().split('\n')).toHaveLength(1);
+    expect(scope.stderr).toContain('does not grant https://mail.google.com/ through the device flow (invalid_scope)');
+    expect(scope.stderr).toContain("README's Google recipe");
     const unknown = await mailroom(['-c', configPath, 'auth', 'login', '--provider', 'microsoft', '--account', 'sales']);
     expect(unknown.stderr.trim()).toBe('mailroom: --account: "sales" has no oauth2 login; choose one of support [MAILROOM_CONFIG_INVALID]');
   });

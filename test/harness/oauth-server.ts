@@ -16,6 +16,8 @@ export interface OAuthServerOptions {
   accessTtlSeconds?: number;
   /** Issue a new refresh token with every refresh (as Microsoft does), revoking the old one. @defaultValue false */
   rotate?: boolean;
+  /** A scope the device endpoint refuses with invalid_scope (as Google's refuses its mail scope). @defaultValue none */
+  refuseDeviceScope?: string;
 }
 
 interface DeviceGrant {
@@ -145,6 +147,9 @@ export async function startOAuthServer(options: OAuthServerOptions = {}): Promis
         counts.device += 1;
         deviceRequests.push(form);
         if (!clientOk(form)) return send(res, 401, { error: 'invalid_client' });
+        if (options.refuseDeviceScope && (form.scope ?? '').split(' ').includes(options.refuseDeviceScope)) {
+          return send(res, 400, { error: 'invalid_scope', error_description: `Invalid device flow scope: ${options.refuseDeviceScope}` });
+        }
         const grant: DeviceGrant = {
           deviceCode: token('dc'),
           userCode: `${randomBytes(2).toString('hex')}-${randomBytes(2).toString('hex')}`.toUpperCase(),
