@@ -27,7 +27,7 @@ export interface AccessToken {
 }
 
 export interface TokenSource {
-  /** Who uses it, for messages: `imap account support`, `smtp`. */
+  /** Who uses it, for messages: `imap account support`, or `imap account support and smtp` when they share credentials. */
   readonly label: string;
   /**
    * A token that is good for a while yet: the cached one, or a new one when it is within the
@@ -47,7 +47,7 @@ export interface TokenSourceOptions {
   /** What to run to store a new refresh token, for the rejected-token message. */
   loginHint: string;
   logger: Logger;
-  /** Told each change of state (not each refresh): the daemon records it in Redis. */
+  /** Told each change of state (not each refresh), once per user's label: the daemon records it in Redis. */
   onState?: (label: string, state: OAuthState) => void;
   /** @defaultValue Date.now */
   now?: () => number;
@@ -67,10 +67,15 @@ const CLIENT_REJECTED = new Set(['invalid_client', 'unauthorized_client', 'inval
  * one is written back atomically. A refresh token the provider rejected is not sent again: every
  * call fails at once with OAUTH_REFRESH_REJECTED until the file holds another one.
  */
-export function createTokenSource(options: TokenSourceOptions): TokenSource {
-  const { client, label, logger } = options;
+export function createTokenSource(options: TokenSourceOptions): TokenSource & { addUser(label: string, loginHint: string): void } {
+  const { client, logger } = options;
   const now = options.now ?? Date.now;
-  const log = logger.child({ component: 'oauth2', source: label });
+  /** Everyone on these credentials (IMAP and SMTP on one login): each sees the state under its own label. */
+  const users = new Map([[options.label, options.loginHint]]);
+  const labels = () => [...users.keys()].sort();
+  const label = () => labels().join(' and ');
+  const loginHint = () => users.get(labels()[0] ?? '') ?? options.loginHint;
+  const log = logger.child({ component: 'oauth2', source: options.label });
   const host = new URL(client.tokenUrl).host;
   let cached: (AccessToken & { refreshAt: number }) | null = null;
   let inflight: Promise<AccessToken> | null = null;
@@ -79,17 +84,19 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
   let rejected: string | null = null;
   let lastState: OAuthState['state'] | null = null;
 
+  let lastDetail = '';
   const setState = (state: OAuthState['state'], detail = '') => {
     if (state === lastState) return;
     lastState = state;
-    options.onState?.(label, { state, at: new Date(now()).toISOString(), detail });
+    lastDetail = detail;
+    for (const l of labels()) options.onState?.(l, { state, at: new Date(now()).toISOString(), detail });
   };
 
   const rejectedError = () => {
     const where = 'file' in client.refreshToken ? client.refreshToken.file : `environment variable ${client.refreshToken.env ?? ''}`;
     return new MailroomError(
       'OAUTH_REFRESH_REJECTED',
-      `${label}: auth failed: refresh token rejected by ${host} (invalid_grant: it expired or was revoked); run \`${options.loginHint}\` to store a new one in ${where}`,
+      `${label()}: auth failed: refresh token rejected by ${host} (invalid_grant: it expired or was revoked); run \`${loginHint()}\` to store a new one in ${where}`,
     );
   };
 
@@ -148,11 +155,11 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
       throw e;
     }
     if (error !== null && CLIENT_REJECTED.has(error)) {
-      const e = new MailroomError('OAUTH_CLIENT_REJECTED', `${label}: auth failed: ${host} refused the OAuth2 client (${error}): check its clientId, clientSecret and scopes`);
+      const e = new MailroomError('OAUTH_CLIENT_REJECTED', `${label()}: auth failed: ${host} refused the OAuth2 client (${error}): check its clientId, clientSecret and scopes`);
       setState('client rejected', e.message);
       throw e;
     }
-    const e = new MailroomError('OAUTH_UNAVAILABLE', `${label}: ${host} answered ${answer.status}${error ? ` (${error})` : ''} instead of an access token`);
+    const e = new MailroomError('OAUTH_UNAVAILABLE', `${label()}: ${host} answered ${answer.status}${error ? ` (${error})` : ''} instead of an access token`);
     setState('unavailable', e.message);
     throw e;
   };
@@ -165,7 +172,15 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
   };
 
   return {
-    label,
+    get label() {
+      return label();
+    },
+    addUser(user, hint) {
+      if (users.has(user)) return;
+      users.set(user, hint);
+      // A later user learns the state the earlier ones already saw.
+      if (lastState !== null) options.onState?.(user, { state: lastState, at: new Date(now()).toISOString(), detail: lastDetail });
+    },
     async token() {
       if (cached && now() < cached.refreshAt) return { token: cached.token, expiresAt: cached.expiresAt };
       return shared();
@@ -181,20 +196,22 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
 
 /** The token sources of one process: one per set of credentials, however many connections use it. */
 export interface TokenSources {
-  /** The source for `client`, made on first use; `label` and `loginHint` of the first user are kept. */
+  /** The source for `client`, made on first use; a later user with the same credentials shares it, and messages name them all. */
   get(client: OAuth2Client, label: string, loginHint: string): TokenSource;
 }
 
 export function createTokenSources(options: Omit<TokenSourceOptions, 'client' | 'label' | 'loginHint'>): TokenSources {
-  const sources = new Map<string, TokenSource>();
+  const sources = new Map<string, ReturnType<typeof createTokenSource>>();
   return {
     get(client, label, loginHint) {
       const key = oauth2Key(client);
-      let source = sources.get(key);
-      if (!source) {
-        source = createTokenSource({ ...options, client, label, loginHint });
-        sources.set(key, source);
+      const known = sources.get(key);
+      if (known) {
+        known.addUser(label, loginHint);
+        return known;
       }
+      const source = createTokenSource({ ...options, client, label, loginHint });
+      sources.set(key, source);
       return source;
     },
   };

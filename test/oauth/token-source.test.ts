@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MailroomError } from '../../src/errors.js';
 import { createLogger } from '../../src/logger.js';
 import type { OAuth2Client } from '../../src/oauth/oauth-config.js';
-import { createTokenSource, type OAuthState } from '../../src/oauth/token-source.js';
+import { createTokenSource, createTokenSources, type OAuthState } from '../../src/oauth/token-source.js';
 import { startOAuthServer, type OAuthServer } from '../harness/oauth-server.js';
 
 const SECRET = 'client-secret-LOGCANARY-30';
@@ -133,6 +133,24 @@ describe('an OAuth2 token source against a real token endpoint', () => {
     const client: OAuth2Client = { provider: 'generic', clientId: oauth.clientId, clientSecret: { value: 'wrong' }, refreshToken: { value: oauth.issueRefreshToken(USER) }, tokenUrl: oauth.tokenUrl, scopes: [] };
     const s = createTokenSource({ client, label: 'smtp', loginHint: 'x', logger });
     await expect(s.token()).rejects.toMatchObject({ code: 'OAUTH_CLIENT_REJECTED' });
+  });
+
+  it('IMAP and SMTP on the same credentials share one source: one refresh, each sees the state under its own name', async () => {
+    const states: Array<[string, string]> = [];
+    const sources = createTokenSources({ logger, onState: (l, st) => states.push([l, st.state]) });
+    const file = fileWith('shared', oauth.issueRefreshToken(USER));
+    const client: OAuth2Client = { provider: 'microsoft365', clientId: oauth.clientId, clientSecret: { value: SECRET }, refreshToken: { file }, tokenUrl: oauth.tokenUrl, scopes: ['a', 'b'] };
+    const smtp = sources.get(client, 'smtp', 'mailroom auth login --provider microsoft --account smtp');
+    const before = oauth.counts.refresh;
+    const a = await smtp.token();
+    const imap = sources.get({ ...client, scopes: ['b', 'a'] }, 'imap account support', 'mailroom auth login --provider microsoft --account support');
+    expect(imap).toBe(smtp);
+    expect((await imap.token()).token).toBe(a.token);
+    expect(oauth.counts.refresh - before).toBe(1);
+    expect(states).toEqual([['smtp', 'ok'], ['imap account support', 'ok']]);
+    writeFileSync(file, 'rt-revoked-000000000000000000000000');
+    await expect(imap.renew(a.token)).rejects.toThrow(/^imap account support and smtp: auth failed: refresh token rejected .* run `mailroom auth login --provider microsoft --account support`/);
+    expect(states.slice(2)).toEqual([['imap account support', 'refresh token rejected'], ['smtp', 'refresh token rejected']]);
   });
 
   it('no secret reaches the log, even at debug level', () => {
