@@ -62,11 +62,10 @@ export function createMailer(options: { url?: string | undefined; server?: SmtpS
   };
 }
 
-function smtpMailer(transport: Transporter | null, tokens: { source: TokenSource; lastError: () => MailroomError | null } | null): Mailer {
+function smtpMailer(transport: Transporter, tokens: { source: TokenSource; lastError: () => MailroomError | null } | null): Mailer {
   return {
     kind: 'smtp',
     async send(mail) {
-      if (!transport) throw new MailroomError('INTERNAL', 'smtp mailer without a transport');
       try {
         await transport.sendMail(toNodemailer(mail));
       } catch (err) {
@@ -84,7 +83,7 @@ function smtpMailer(transport: Transporter | null, tokens: { source: TokenSource
         return err instanceof MailroomError ? err : new MailroomError('OAUTH_UNAVAILABLE', 'smtp: the OAuth2 token cannot be fetched', { cause: err });
       }
     },
-    close: () => transport?.close(),
+    close: () => transport.close(),
   };
 }
 
@@ -107,14 +106,22 @@ function serverMailer(server: SmtpServer, deps: { tokens: TokenSources; logger: 
   if (server.auth.method === 'none') return smtpMailer(nodemailer.createTransport(base), null);
   if (server.auth.method === 'password') {
     const { user, secret } = server.auth;
-    // The secret is read (a file at its first use) when the first reply goes out.
-    let opened: Transporter | null = null;
-    const open = async () => (opened ??= nodemailer.createTransport({ ...base, auth: { user, pass: await readSecret(secret) } }));
-    const mailer = smtpMailer(null, null);
+    // The secret (a file, or a variable read at start) is read when the first reply goes out.
+    let opening: Promise<Mailer> | null = null;
+    const open = () =>
+      (opening ??= readSecret(secret).then(
+        (pass) => smtpMailer(nodemailer.createTransport({ ...base, auth: { user, pass } }), null),
+        (err: unknown) => {
+          opening = null; // a secret file fixed later is read at the next reply
+          throw err;
+        },
+      ));
+    let opened: Mailer | null = null;
     return {
-      ...mailer,
+      kind: 'smtp',
       async send(mail) {
-        return smtpMailer(await open(), null).send(mail);
+        opened = await open();
+        return opened.send(mail);
       },
       close: () => opened?.close(),
     };

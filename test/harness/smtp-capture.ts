@@ -41,7 +41,7 @@ export interface SmtpCapture {
    * sender may die after the message was delivered but before it knew.
    */
   holdAcks(): () => void;
-  /** With `oauth2`: XOAUTH2 logins, by outcome. */
+  /** With `oauth2` or `password`: logins, by outcome. */
   readonly logins: { accepted: number; refused: number };
   /** Forgets captured and rejected messages and pending failures. */
   reset(): void;
@@ -92,6 +92,8 @@ export interface SmtpCaptureOptions {
    * token is active for that user (e.g. the OAuth2 test server's `check`).
    */
   oauth2?: { check(accessToken: string): { active: boolean; user?: string } };
+  /** Require a PLAIN or LOGIN login with this user and password (without TLS: loopback only). */
+  password?: { user: string; pass: string };
 }
 
 export async function startSmtpCapture(options: SmtpCaptureOptions = {}): Promise<SmtpCapture> {
@@ -134,7 +136,7 @@ export async function startSmtpCapture(options: SmtpCaptureOptions = {}): Promis
     return undefined;
   };
 
-  const oauth2 = options.oauth2;
+  const { oauth2, password } = options;
   const server = new SMTPServer({
     authOptional: oauth2 === undefined,
     ...(oauth2
@@ -150,6 +152,19 @@ export async function startSmtpCapture(options: SmtpCaptureOptions = {}): Promis
             logins.refused += 1;
             // RFC 7628-style failure: a 334 with the error, then 535 (smtp-server does both).
             return callback(null, { data: { status: '401', schemes: 'bearer' } });
+          },
+        }
+      : {}),
+    ...(password
+      ? {
+          authOptional: false,
+          authMethods: ['PLAIN', 'LOGIN'],
+          allowInsecureAuth: true,
+          onAuth(auth, _session, callback) {
+            const ok = auth.username === password.user && auth.password === password.pass;
+            if (ok) logins.accepted += 1;
+            else logins.refused += 1;
+            return ok ? callback(null, { user: auth.username }) : callback(Object.assign(new Error('Invalid login'), { responseCode: 535 }));
           },
         }
       : {}),

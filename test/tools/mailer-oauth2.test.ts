@@ -100,6 +100,25 @@ describe('replies over SMTP with OAuth2 (nodemailer XOAUTH2, tokens from Mailroo
     expect(smtp.messages).toHaveLength(2);
   });
 
+  it('a password login from a file (the fastmail/generic recipe): read at the first reply, fixed without a restart', async () => {
+    const capture = await startSmtpCapture({ password: { user: USER, pass: 'app-password' } });
+    try {
+      const pwFile = path.join(dir, 'smtp-password');
+      const configPath = path.join(dir, 'password.config.json');
+      writeFileSync(configPath, JSON.stringify({ smtp: { provider: 'fastmail', host: capture.host, port: capture.port, tls: 'none', user: USER, password: { file: 'smtp-password' } } }));
+      const config = loadConfig({ env: {}, configPath });
+      const mailer = createMailer(config.smtp, { tokens: createTokenSources({ logger }), logger });
+      await expect(mailer.send(mail(4))).rejects.toMatchObject({ code: 'CONFIG_INVALID' }); // no file yet
+      writeFileSync(pwFile, 'app-password');
+      await mailer.send(mail(5));
+      mailer.close();
+      expect(capture.logins).toEqual({ accepted: 1, refused: 0 });
+      expect(capture.messages.map((m) => m.parsed.subject)).toEqual(['Re: case 5']);
+    } finally {
+      await capture.close();
+    }
+  });
+
   it('no secret reaches the log', () => {
     const all = lines.join('');
     expect(all).not.toContain(SECRET);
