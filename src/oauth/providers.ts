@@ -74,3 +74,13 @@ export const PROVIDER_PRESETS: Readonly<Record<ProviderName, ProviderPreset>> = 
 
 /** `auth login --provider` names: the providers whose device-code flow Mailroom can run. */
 export const LOGIN_PROVIDERS = { google: 'google', microsoft: 'microsoft365' } as const satisfies Record<string, ProviderName>;
+
+/**
+ * A warning for a login the provider is known to refuse or retire (a password where it expects
+ * OAuth2), or null. Not an error: an admin may still allow app passwords for a while.
+ */
+export function loginAdvice(provider: ProviderName, method: 'password' | 'token' | 'oauth2' | 'none', where: string): string | null {
+  if (method !== 'password' || PROVIDER_PRESETS[provider].auth !== 'oauth2') return null;
+  const why = provider === 'microsoft365' ? 'Microsoft turns basic auth off (SMTP from the end of December 2026: 550 5.7.30)' : 'Google restricts app passwords';
+  return `${where}: provider "${provider}" with a password: ${why}; use "oauth2" (see the README, "Connect a mailbox")`;
+}

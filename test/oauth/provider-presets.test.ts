@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
+import { loginAdvice } from '../../src/oauth/providers.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'mailroom-presets-'));
 function load(file: Record<string, unknown>, env: Record<string, string> = {}) {
@@ -68,5 +69,13 @@ describe('provider presets fill in what each provider documents, and every value
       /exactly one of password, accessToken or oauth2/,
     );
     expect(() => load({ smtp: { url: 'smtp://h:25', provider: 'google' } })).toThrow(/smtp: set url or a server/);
+  });
+
+  it('a password where the provider expects OAuth2 gets a warning that says why; elsewhere none', () => {
+    expect(loginAdvice('microsoft365', 'password', 'smtp')).toMatch(/^smtp: provider "microsoft365" with a password: Microsoft turns basic auth off .*550 5\.7\.30.*use "oauth2"/);
+    expect(loginAdvice('google', 'password', 'imap account support')).toMatch(/Google restricts app passwords/);
+    expect(loginAdvice('microsoft365', 'oauth2', 'smtp')).toBeNull();
+    expect(loginAdvice('fastmail', 'password', 'smtp')).toBeNull();
+    expect(loginAdvice('generic', 'password', 'smtp')).toBeNull();
   });
 });
