@@ -74,7 +74,7 @@ export async function checkHealth(app: Pick<AppContext, 'redis' | 'keys' | 'conf
     const known = states[label];
     if (!known) continue;
     oauth2[label] = describeOAuthState(known.state);
-    if (known.state === 'refresh token rejected' || known.state === 'client rejected') oauthOk = false;
+    if (known.state !== 'ok' && known.state !== 'unavailable') oauthOk = false;
   }
   return { ok: ping === 'ok' && imapOk && oauthOk, redis: ping, imap, ...(labels.length ? { oauth2 } : {}) };
 }

@@ -1,7 +1,7 @@
 import type { FetchMessageObject, ImapFlow, SearchObject } from 'imapflow';
 import { quarantine } from '../run/lifecycle.js';
 import type { AppContext } from '../context.js';
-import { MailroomError, toMailroomError } from '../errors.js';
+import { MailroomError, toMailroomError, type ErrorCode } from '../errors.js';
 import { emailIdFor, type EmailId } from '../ids.js';
 import type { Logger } from '../logger.js';
 import { checkpointStore, folderLease, type ImapCheckpoint } from './imap-checkpoint.js';
@@ -87,13 +87,26 @@ type SourceDeps = Pick<AppContext, 'config' | 'logger' | 'redis' | 'keys' | 'que
  * What a watcher reports for `/healthz` (from any process): `auth failed` and `tls failed` name a
  * login the server refused or a `tls` mode that does not fit the port, which a retry cannot fix.
  */
-export type WatcherState = 'connected' | 'reconnecting' | 'auth failed' | 'auth failed: refresh token rejected' | 'tls failed' | 'standby' | 'stopped';
+export type WatcherState =
+  | 'connected'
+  | 'reconnecting'
+  | 'auth failed'
+  | 'auth failed: refresh token rejected'
+  | 'auth failed: no refresh token'
+  | 'tls failed'
+  | 'standby'
+  | 'stopped';
+
+/** Failures a retry cannot fix until someone changes a setting or a secret: retried at the longest backoff. */
+const REFUSED: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['IMAP_AUTH_FAILED', 'IMAP_TLS_FAILED', 'OAUTH_REFRESH_REJECTED', 'OAUTH_NO_REFRESH_TOKEN', 'OAUTH_CLIENT_REJECTED']);
 
 /** The state a session's error leaves the watcher in. */
 function watcherStateOf(error: MailroomError | null): WatcherState {
   switch (error?.code) {
     case 'OAUTH_REFRESH_REJECTED':
       return 'auth failed: refresh token rejected';
+    case 'OAUTH_NO_REFRESH_TOKEN':
+      return 'auth failed: no refresh token';
     case 'IMAP_AUTH_FAILED':
     case 'OAUTH_CLIENT_REJECTED':
       return 'auth failed';
@@ -449,7 +462,7 @@ export function watchFolder(app: SourceDeps, account: ImapAccount, folder: strin
       // Every session that ends unasked counts, so a server that accepts and drops at once cannot make us spin.
       failures += 1;
       const code = error?.publicCode ?? 'MAILROOM_IMAP_UNREACHABLE';
-      const refused = error?.code === 'IMAP_AUTH_FAILED' || error?.code === 'IMAP_TLS_FAILED' || error?.code === 'OAUTH_REFRESH_REJECTED' || error?.code === 'OAUTH_CLIENT_REJECTED';
+      const refused = error !== null && REFUSED.has(error.code);
       // A refused login waits the longest backoff at once: retrying a wrong password quickly only
       // gets the account locked; a fixed secret file is still picked up at the next try.
       const delay = backoffMs(refused ? 64 : failures, account.reconnectMinMs, account.reconnectMaxMs);

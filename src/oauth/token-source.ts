@@ -7,7 +7,7 @@ import { OAuthErrorResponse, TokenResponse, postForm } from './token-endpoint.js
 
 /** What a token source last saw, as /healthz and `mailroom status` show it. */
 export const OAuthState = z.object({
-  state: z.enum(['ok', 'refresh token rejected', 'client rejected', 'unavailable']),
+  state: z.enum(['ok', 'refresh token rejected', 'no refresh token', 'client rejected', 'unavailable']),
   /** ISO time of the observation. */
   at: z.string(),
   /** One line: what is wrong and what to do (empty when ok). */
@@ -101,7 +101,19 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource & { 
   };
 
   const currentRefreshToken = async (): Promise<string> => {
-    let value = await readSecret(client.refreshToken);
+    let value: string;
+    try {
+      value = await readSecret(client.refreshToken);
+    } catch (err) {
+      if (!('file' in client.refreshToken)) throw err;
+      const e = new MailroomError(
+        'OAUTH_NO_REFRESH_TOKEN',
+        `${label()}: auth failed: no refresh token in ${client.refreshToken.file}; run \`${loginHint()}\` to sign in and store one`,
+        { cause: err },
+      );
+      setState('no refresh token', e.message);
+      throw e;
+    }
     for (let next = replaced.get(value); next !== undefined; next = replaced.get(value)) value = next;
     return value;
   };

@@ -129,6 +129,16 @@ describe('an OAuth2 token source against a real token endpoint', () => {
     expect(states.map((x) => x.state)).toEqual(['refresh token rejected', 'ok']);
   });
 
+  it('no refresh token on file yet: one typed error that says to run auth login', async () => {
+    const missing = path.join(dir, 'never-written');
+    const { s, states } = source({ file: missing });
+    await expect(s.token()).rejects.toMatchObject({
+      code: 'OAUTH_NO_REFRESH_TOKEN',
+      message: `imap account support: auth failed: no refresh token in ${missing}; run \`mailroom auth login --provider microsoft --account support\` to sign in and store one`,
+    });
+    expect(states.map((x) => x.state)).toEqual(['no refresh token']);
+  });
+
   it('a wrong client secret is a client error, not a rejected refresh token', async () => {
     const client: OAuth2Client = { provider: 'generic', clientId: oauth.clientId, clientSecret: { value: 'wrong' }, refreshToken: { value: oauth.issueRefreshToken(USER) }, tokenUrl: oauth.tokenUrl, scopes: [] };
     const s = createTokenSource({ client, label: 'smtp', loginHint: 'x', logger });
