@@ -133,7 +133,7 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource & { 
     }
   };
 
-  const refresh = async (): Promise<AccessToken> => {
+  const refresh = async (retried = false): Promise<AccessToken> => {
     const refreshToken = await currentRefreshToken();
     if (refreshToken === rejected) throw rejectedError();
     const form: Record<string, string> = { grant_type: 'refresh_token', refresh_token: refreshToken, client_id: client.clientId };
@@ -160,6 +160,9 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource & { 
     const failure = OAuthErrorResponse.safeParse(answer.body);
     const error = failure.success ? failure.data.error : null;
     if (error !== null && REFRESH_REJECTED.has(error)) {
+      // Another Mailroom process on the same file may have rotated it meanwhile (the provider
+      // then retires the token we read): the file's new token gets one try before we give up.
+      if (!retried && (await currentRefreshToken().catch(() => refreshToken)) !== refreshToken) return refresh(true);
       rejected = refreshToken;
       cached = null;
       const e = rejectedError();
@@ -177,7 +180,7 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource & { 
   };
 
   const shared = (): Promise<AccessToken> => {
-    inflight ??= refresh().finally(() => {
+    inflight ??= refresh(false).finally(() => {
       inflight = null;
     });
     return inflight;

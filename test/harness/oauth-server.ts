@@ -51,6 +51,8 @@ export interface OAuthServer {
   slowDown(n: number): void;
   /** Device codes issued from now on expire after this many seconds. @defaultValue 600 */
   setDeviceExpiry(seconds: number): void;
+  /** Runs before each token request is answered (a test's chance to change the world meanwhile); null removes it. */
+  onTokenRequest(hook: ((form: Record<string, string>) => void) | null): void;
   /** Requests seen, by kind. */
   readonly counts: { refresh: number; refreshRejected: number; device: number; devicePolls: number; introspections: number };
   /** The form fields of every token request (secrets and all), for assertions on what was sent. */
@@ -100,8 +102,10 @@ export async function startOAuthServer(options: OAuthServerOptions = {}): Promis
     return known && known.expiresAt > Date.now() ? { active: true, user: known.user } : { active: false };
   };
 
+  let hook: ((form: Record<string, string>) => void) | null = null;
   const tokenGrant = (form: Record<string, string>, res: ServerResponse) => {
     tokenRequests.push(form);
+    hook?.(form);
     if (!clientOk(form)) return send(res, 401, { error: 'invalid_client' });
     if (form.grant_type === 'refresh_token') {
       counts.refresh += 1;
@@ -197,6 +201,7 @@ export async function startOAuthServer(options: OAuthServerOptions = {}): Promis
       grant.outcome = outcome;
     },
     slowDown: (n) => void (slowDowns = n),
+    onTokenRequest: (fn) => void (hook = fn),
     setDeviceExpiry: (seconds) => void (deviceExpiry = seconds),
     counts,
     tokenRequests,

@@ -96,6 +96,28 @@ describe('an OAuth2 token source against a real token endpoint', () => {
     }
   });
 
+  it('two processes on one file: the one that lost the race to rotate reads the winner\'s token and carries on', async () => {
+    const old = oauth.issueRefreshToken(USER);
+    const file = fileWith('two-processes', old);
+    const { s, states } = source({ file });
+    // While our request with the old token is in flight, another process rotates it: the
+    // provider retired the old one, the file holds the new one.
+    const winner = oauth.issueRefreshToken(USER);
+    oauth.onTokenRequest((form) => {
+      if (form.refresh_token !== old) return;
+      oauth.revoke(old);
+      writeFileSync(file, winner);
+    });
+    try {
+      const got = await s.token();
+      expect(oauth.check(got.token).active).toBe(true);
+      expect(oauth.tokenRequests.slice(-2).map((f) => f.refresh_token)).toEqual([old, winner]);
+      expect(states.map((x) => x.state)).toEqual(['ok']);
+    } finally {
+      oauth.onTokenRequest(null);
+    }
+  });
+
   it('a rotated token from an environment variable is kept in memory, with a warning', async () => {
     oauth.setRotate(true);
     try {
