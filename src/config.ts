@@ -3,8 +3,10 @@ import path from 'node:path';
 import { z } from 'zod';
 import { MailroomError } from './errors.js';
 import { VerificationProfile } from './ingest/authentication-results.js';
-import { ImapAccount, ImapMailboxFile, resolveImapAccounts } from './ingest/imap-config.js';
+import type { ProviderName } from './oauth/providers.js';
+import { ImapAccount, ImapMailboxFile, imapAddressOf, resolveImapAccounts } from './ingest/imap-config.js';
 import { describeRedisTarget, parseRedisTarget } from './queues/connection.js';
+import { SmtpServer, SmtpServerFile, namesSmtpServer, resolveSmtpServer } from './tools/smtp-config.js';
 
 /** A category name: lowercase words joined by underscores, e.g. `account_access`. */
 export const CategoryName = z.string().regex(/^[a-z][a-z0-9_]{0,39}$/, 'lowercase letters, digits and _');
@@ -148,6 +150,17 @@ export const ParseLimitsFile = z
   })
   .strict();
 
+/**
+ * The verification profile the IMAP accounts' provider presets imply: a mailbox hosted at Google,
+ * Microsoft 365 or Fastmail reads that provider's Authentication-Results. Only when every account
+ * names the same provider; otherwise (or with none) `generic`, the self-run MTA's rule.
+ */
+export function profileOfProviders(providers: readonly ProviderName[]): VerificationProfile {
+  const [first, ...rest] = providers;
+  if (first === undefined || rest.some((p) => p !== first)) return 'generic';
+  return first === 'google' ? 'gmail' : first === 'microsoft365' ? 'microsoft365' : first === 'fastmail' ? 'fastmail' : 'generic';
+}
+
 /** A DNS server for the local check: an IPv4 address or `[IPv6]`, with an optional `:port`. */
 const DnsServer = z.string().regex(/^(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:.]+\])(?::\d{1,5})?$/, 'an IP address with an optional :port, IPv6 in brackets');
 
@@ -197,12 +210,15 @@ export const ConfigFile = z
     kbDir: z.string().min(1).optional(),
     /** Link prefixes a drafted reply may contain besides those of the KB article it uses. */
     allowedLinks: z.array(z.string().url()).optional(),
-    smtp: z
-      .object({
-        /** smtp:// or smtps:// URL with credentials; unset → replies are written to `outboxDir`. */
-        url: z.string().url().optional(),
-        outboxDir: z.string().min(1).optional(),
-      })
+    /**
+     * Outbound mail: a `url`, or a server (`provider` preset and/or `host`, `port`, `tls`, `user`
+     * with `password` or `oauth2`; src/tools/smtp-config.ts). Neither → replies are written to `outboxDir`.
+     */
+    smtp: SmtpServerFile.extend({
+      /** smtp:// or smtps:// URL with credentials; `SMTP_URL` overrides it and any server given here. */
+      url: z.string().url().optional(),
+      outboxDir: z.string().min(1).optional(),
+    })
       .strict()
       .optional(),
     /** Largest raw message accepted, in bytes. @defaultValue 26214400 (25 MiB) */
@@ -327,7 +343,8 @@ export const Config = z.object({
   accountsFile: z.string().optional(),
   kbDir: z.string().optional(),
   allowedLinks: z.array(z.string()),
-  smtp: z.object({ url: z.string().optional(), outboxDir: z.string() }),
+  /** `url` (SMTP_URL or the file's) wins over `server`; neither → the outbox folder. */
+  smtp: z.object({ url: z.string().optional(), server: SmtpServer.optional(), outboxDir: z.string() }),
   maxMessageBytes: z.number().int().positive(),
   contentTtlSeconds: z.number().int().positive(),
   concurrency: z.number().int().positive(),
@@ -486,6 +503,10 @@ export function loadConfig(options: {
   const secretProblems: string[] = [];
   const reviewers = resolveReviewers(file.approval, rawEnv, env.MAILROOM_REVIEWERS, secretProblems);
   const webhookSecret = file.approval?.notify?.webhook ? rawEnv[file.approval.notify.webhook.secret.env] : undefined;
+  const { url: smtpFileUrl, outboxDir: smtpOutbox, ...smtpServerFile } = file.smtp ?? {};
+  if (smtpFileUrl && namesSmtpServer(smtpServerFile)) problems.push('smtp: set url or a server (provider, host, user, …), not both');
+  const smtpUrl = env.SMTP_URL ?? smtpFileUrl;
+  const smtpServer = !smtpUrl && namesSmtpServer(smtpServerFile) ? resolveSmtpServer(smtpServerFile, rawEnv, base, secretProblems) : undefined;
   if (!options.withoutSecrets) problems.push(...secretProblems);
   if (file.approval?.notify?.webhook && !webhookSecret && !options.withoutSecrets) {
     problems.push(`approval.notify.webhook.secret: environment variable ${file.approval.notify.webhook.secret.env} is not set`);
@@ -520,8 +541,9 @@ export function loadConfig(options: {
     kbDir: rel(file.kbDir),
     allowedLinks: file.allowedLinks ?? [],
     smtp: {
-      url: env.SMTP_URL ?? file.smtp?.url,
-      outboxDir: rel(file.smtp?.outboxDir) ?? path.join(dataDir, 'outbox'),
+      url: smtpUrl,
+      ...(smtpServer ? { server: smtpServer } : {}),
+      outboxDir: rel(smtpOutbox) ?? path.join(dataDir, 'outbox'),
     },
     maxMessageBytes: file.maxMessageBytes ?? 25 * 1024 * 1024,
     // A parked plan must still be readable when its deadline comes: content never expires first.
@@ -544,11 +566,11 @@ export function loadConfig(options: {
     },
     localSenderVerification: file.localSenderVerification ?? true,
     verification: {
-      profile: file.verification?.profile ?? 'generic',
+      profile: file.verification?.profile ?? profileOfProviders((file.imap ?? []).map((a) => a.provider)),
       receivedBy: file.verification?.receivedBy?.toLowerCase(),
       ourAddresses: [
         ...new Set(
-          [mailbox.address, ...(file.routes ?? []).flatMap((r) => (r.alias ? [r.alias] : [])), ...imap.accounts.map((a) => a.address), ...(file.verification?.addresses ?? [])].map(
+          [mailbox.address, ...(file.routes ?? []).flatMap((r) => (r.alias ? [r.alias] : [])), ...(file.imap ?? []).map((a) => imapAddressOf(a, mailbox.address)), ...(file.verification?.addresses ?? [])].map(
             (a) => a.toLowerCase(),
           ),
         ),

@@ -15,6 +15,7 @@ import { redisKeys, type RedisKeys } from './queues/keys.js';
 import { loadKnowledgeBase, type KnowledgeBase } from './tools/knowledge-base.js';
 import { createMailer, type Mailer } from './tools/mailer.js';
 import { createRegistry, type ToolRegistry } from './tools/registry.js';
+import { createTokenSources, type TokenSources } from './oauth/token-source.js';
 import { checkAutonomy } from './planner/autonomy.js';
 
 /**
@@ -48,6 +49,8 @@ export interface AppContext extends ToolServices {
   ledger: EmailLedger;
   audit: AuditTrail;
   registry: ToolRegistry;
+  /** OAuth2 access tokens, one source per set of credentials (IMAP accounts, SMTP); their states go to Redis. */
+  tokens: TokenSources;
   /** Our own DKIM/DMARC check for mail without trusted Authentication-Results; null when turned off. */
   senderCheck: LocalSenderCheck | null;
   /** Where Redis is: the configured URL or the embedded server's. */
@@ -114,7 +117,13 @@ export async function createContext(
   const queueRedis = createRedis(redisUrl, 'queues', tlsOptions);
   const keys = redisKeys(config.prefix);
   const queues = createQueues(queueRedis, config.prefix);
-  const mailer = createMailer(config.smtp);
+  const tokens = createTokenSources({
+    logger,
+    onState: (label, state) => {
+      void redis.hset(keys.oauthStatus(), label, JSON.stringify(state)).catch(() => undefined);
+    },
+  });
+  const mailer = createMailer(config.smtp, { tokens, logger: logger.child({ component: 'mailer' }) });
   const clock = () => new Date();
   let closing: Promise<void> | undefined;
   return {
@@ -128,6 +137,7 @@ export async function createContext(
     content: createContentStore(redis, keys, config.contentTtlSeconds),
     llm: createLlmGateway(config, logger),
     registry,
+    tokens,
     kb,
     accounts,
     mailer,

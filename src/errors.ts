@@ -40,6 +40,16 @@ export const ErrorCodes = {
   IMAP_TLS_FAILED: { exit: 78, retryable: false },
   IMAP_MESSAGE_GONE: { exit: 70, retryable: false },
   IMAP_COMMAND_FAILED: { exit: 70, retryable: true },
+  /** The provider refused the OAuth2 refresh token (`invalid_grant`: expired or revoked); `mailroom auth login` stores a new one. */
+  OAUTH_REFRESH_REJECTED: { exit: 77, retryable: false },
+  /** The OAuth2 refresh-token file is missing or empty: nobody has run `mailroom auth login` for it yet. */
+  OAUTH_NO_REFRESH_TOKEN: { exit: 78, retryable: false },
+  /** The provider refused the OAuth2 client or its scopes (`invalid_client`, `unauthorized_client`, `invalid_scope`). */
+  OAUTH_CLIENT_REJECTED: { exit: 77, retryable: false },
+  /** The token endpoint could not be reached or answered with something other than a token or an OAuth2 error. */
+  OAUTH_UNAVAILABLE: { exit: 69, retryable: true },
+  /** The device-code sign-in ended without a token: denied, or its code expired. */
+  OAUTH_LOGIN_FAILED: { exit: 77, retryable: false },
   INTERNAL: { exit: 70, retryable: false },
 } as const satisfies Record<string, { exit: number; retryable: boolean }>;
 

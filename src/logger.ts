@@ -30,6 +30,12 @@ const REDACT = [
   '*.accessToken',
   'auth',
   '*.auth',
+  'refreshToken',
+  '*.refreshToken',
+  'clientSecret',
+  '*.clientSecret',
+  'oauth2',
+  '*.oauth2',
   'imap[*].auth',
   '*.imap[*].auth',
 ];

@@ -16,6 +16,26 @@ describe('loadConfig', () => {
     expect(config.mailbox.address).toMatch(/@/);
   });
 
+  it('verification: the addresses that are us and the profile the IMAP presets imply, with or without secrets (mailroom process loads none)', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mailroom-cfg-v-'));
+    const file = path.join(dir, 'c.json');
+    const imap = (provider: string, user: string) => ({ name: user.split('@')[0], provider, user, oauth2: { clientId: 'c', refreshToken: { file: 'rt' } } });
+    const write = (body: object) => writeFileSync(file, JSON.stringify({ mailbox: { address: 'support@acme.example' }, routes: [{ alias: 'Billing@acme.example', category: 'billing' }], ...body }));
+    write({ imap: [imap('google', 'help@acme.example'), imap('google', 'sales@acme.example')], verification: { addresses: ['fwd@old.example'] } });
+    for (const withoutSecrets of [true, false]) {
+      const config = loadConfig({ env: {}, configPath: file, withoutSecrets });
+      expect(config.verification).toMatchObject({ profile: 'gmail', maxAgeSeconds: 14 * 86_400 });
+      expect([...config.verification.ourAddresses].sort()).toEqual(['billing@acme.example', 'fwd@old.example', 'help@acme.example', 'sales@acme.example', 'support@acme.example']);
+    }
+    // Mixed providers, or none: the self-run MTA's rule; an explicit profile always wins; null turns the Date window off.
+    write({ imap: [imap('google', 'help@acme.example'), imap('microsoft365', 'sales@acme.example')] });
+    expect(loadConfig({ env: {}, configPath: file, withoutSecrets: true }).verification.profile).toBe('generic');
+    write({ imap: [imap('microsoft365', 'help@acme.example')], verification: { profile: 'rspamd', maxAge: null } });
+    expect(loadConfig({ env: {}, configPath: file, withoutSecrets: true }).verification).toMatchObject({ profile: 'rspamd', maxAgeSeconds: null });
+    write({ verification: { dnsServers: ['resolver.example'] } });
+    expect(() => loadConfig({ env: {}, configPath: file, withoutSecrets: true })).toThrow(/verification\.dnsServers/);
+  });
+
   it('defaults to the embedded Redis and the offline provider with no environment at all', () => {
     const config = loadConfig({ env: {}, cwd: '/tmp' });
     expect(config).toMatchObject({ redisUrl: undefined, openai: undefined, prefix: '{mailroom}', dataDir: '/tmp/.mailroom' });

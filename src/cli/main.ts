@@ -18,6 +18,9 @@ import { REPORT_PATH } from '../web/report-html.js';
 import { explainPolicy, formatExplanation } from './policy-command.js';
 import { checkAutonomy, TIERS, VERIFICATIONS } from '../planner/autonomy.js';
 import { createRegistry } from '../tools/registry.js';
+import { runAuthLogin, type LoginProvider } from './auth-command.js';
+import { LOGIN_PROVIDERS, PROVIDER_PRESETS } from '../oauth/providers.js';
+import { describeOAuthState } from '../oauth/token-source.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const EXAMPLES = path.resolve(here, '../../examples');
@@ -66,7 +69,8 @@ Environment:
   OPENAI_API_KEY     enables the LLM planner and readers; unset: the offline provider
   OPENAI_BASE_URL    any OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp)
   OPENAI_MODEL       model name (default gpt-4.1-mini)
-  SMTP_URL           smtp(s)://user:pass@host:port for replies; unset: .eml files in the outbox
+  SMTP_URL           smtp(s)://user:pass@host:port for replies (overrides the config's "smtp"); unset and no "smtp"
+                     server in the config: .eml files in the outbox
   MAILROOM_HTTP_PORT port of the web role's /healthz, /metrics, Bull Board and /admin/report (default 9310)
   MAILROOM_REVIEWERS logins for Bull Board and the report page, name:password,name:password (unset: one generated per start, loopback only)
   MAILROOM_LOG_LEVEL fatal|error|warn|info|debug (default info for start, error for process and demo, warn otherwise)`,
@@ -175,7 +179,7 @@ among other input is named on stderr but never loaded: mail input does not confi
 
   program
     .command('status')
-    .description('emails by state, queue depths and the latest emails')
+    .description('emails by state, queue depths, the latest emails and the OAuth2 logins\' states')
     .option('--json', 'print JSON')
     .option('--limit <n>', 'how many recent emails to list', '20')
     .action(async (opts: { json?: boolean; limit: string }, cmd: Command) => {
@@ -188,6 +192,9 @@ among other input is named on stderr but never loaded: mail input does not confi
       const lines = [`emails: ${status.total}`, ...Object.entries(status.states).map(([s, n]) => `  ${s.padEnd(18)} ${n}`), 'queues:'];
       for (const [q, c] of Object.entries(status.queues)) lines.push(`  ${q.padEnd(12)} ${Object.entries(c).map(([k, v]) => `${k} ${v}`).join(', ')}`);
       lines.push(`plan cache: ${status.planCache.hits} hits, ${status.planCache.misses} misses`);
+      const logins = Object.entries(status.oauth2);
+      if (logins.length) lines.push('oauth2 logins:');
+      for (const [label, s] of logins) lines.push(`  ${label.padEnd(20)} ${describeOAuthState(s.state)}${s.detail ? `\n    ${s.detail}` : ''}`);
       if (status.deadLetters.length) lines.push('dead letters:');
       for (const d of status.deadLetters) lines.push(`  ${d.emailId ?? '-'}  ${d.stage.padEnd(7)} ${d.code}: ${d.reason}`);
       lines.push('recent:');
@@ -270,6 +277,38 @@ among other input is named on stderr but never loaded: mail input does not confi
       const loaded = configFrom(cmd, { logLevel: 'info' });
       const config = opts.shadow ? inShadow(loaded) : loaded;
       await runDaemon(config, createLogger({ level: config.logLevel }), { roles });
+    });
+
+  const auth = program.command('auth').description('OAuth2 logins for IMAP and SMTP (Google Workspace, Microsoft 365)');
+  auth
+    .command('login')
+    .description('sign in with the OAuth2 device-code flow and store the refresh token where the config\'s oauth2.refreshToken file says (mode 0600)')
+    .addOption(new Option('--provider <provider>', 'whose sign-in page: google or microsoft').choices(Object.keys(LOGIN_PROVIDERS)).makeOptionMandatory())
+    .option('--account <name>', 'the IMAP account (its "name") or "smtp"; needed when the config has more than one oauth2 login')
+    .addHelpText(
+      'after',
+      `
+Prints a URL and a code: open the URL on any device, enter the code and sign in as the mailbox.
+Scopes asked for (unless the config's oauth2.scopes says otherwise):
+  google     ${PROVIDER_PRESETS.google.oauth2?.scopes.join(' ') ?? ''}
+  microsoft  ${PROVIDER_PRESETS.microsoft365.oauth2?.scopes.join(' ') ?? ''}
+A running daemon reads the new token at its next connect; no restart is needed.
+Google's device flow grants few scopes and may refuse the mail scope (invalid_scope): the
+README's Google recipe says what to do then.
+
+Example:
+  mailroom -c mailroom.config.json auth login --provider microsoft --account support`,
+    )
+    .action(async (opts: { provider: LoginProvider; account?: string }, cmd: Command) => {
+      const config = configFrom(cmd, { logLevel: 'warn' });
+      const stored = await runAuthLogin(config, {
+        provider: opts.provider,
+        account: opts.account,
+        onPrompt: ({ verificationUri, userCode, expiresInS }) => {
+          process.stdout.write(`To sign in, open ${verificationUri} and enter the code ${userCode} (valid ${Math.round(expiresInS / 60)} minutes).\nWaiting for the sign-in…\n`);
+        },
+      });
+      process.stdout.write(`Signed in: stored the refresh token for ${stored.account} in ${stored.file} (mode 0600).\n`);
     });
 
   registerEvalCommand(program, EXAMPLES);

@@ -1,4 +1,5 @@
 import { readFileSync, statSync } from 'node:fs';
+import { readOAuthStates } from '../daemon/http-server.js';
 import path from 'node:path';
 import type { Config } from '../config.js';
 import { createContext, type AppContext } from '../context.js';
@@ -139,7 +140,8 @@ export async function runStatus(config: Config, logger: Logger, limit: number) {
       .map((j) => DeadLetterJob.safeParse(j.data))
       .flatMap((r) => (r.success ? [r.data] : []));
     const planCache = await createPlanCache(app.redis, app.keys).stats();
-    return { total, states: counts, queues, planCache, deadLetters, recent };
+    const oauth2 = await readOAuthStates(app);
+    return { total, states: counts, queues, planCache, deadLetters, recent, oauth2 };
   } finally {
     await app.close();
   }

@@ -5,6 +5,7 @@ import { MailroomError } from '../errors.js';
 import { startImapSources, type ImapSources } from '../ingest/imap-source.js';
 import type { DnsResolver } from '../ingest/local-auth.js';
 import type { Logger } from '../logger.js';
+import { loginAdvice } from '../oauth/providers.js';
 import { startHttpServer, type HttpPlugin, type HttpServer } from './http-server.js';
 import { createMetrics } from './metrics.js';
 import { startWorkers, type Role } from './workers.js';
@@ -137,6 +138,16 @@ export async function startDaemon(config: Config, logger: Logger, options: Daemo
       logger,
     ).catch(() => undefined);
     throw err;
+  }
+  const advice = [
+    ...(roles.includes('imap') ? config.imap.map((a) => loginAdvice(a.provider, a.auth.method, `imap account ${a.name}`)) : []),
+    config.smtp.server ? loginAdvice(config.smtp.server.provider, config.smtp.server.auth.method, 'smtp') : null,
+  ];
+  for (const line of advice) if (line) logger.warn(line);
+  if (roles.includes('executor') || roles.includes('triage')) {
+    // A rejected SMTP refresh token is named now, in one line, not at the first reply.
+    const smtpAuth = await app.mailer.checkAuth?.();
+    if (smtpAuth) logger.error({ code: smtpAuth.publicCode }, smtpAuth.message);
   }
   logger.info(
     { roles, provider: app.llm.mode, redis: app.embeddedRedis ? 'embedded' : 'external', mailboxes: config.imap.map((a) => a.name) },

@@ -2,6 +2,7 @@ import { fastify, type FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.js';
 import { MailroomError } from '../errors.js';
 import type { Metrics } from './metrics.js';
+import { OAuthState, describeOAuthState } from '../oauth/token-source.js';
 import { authenticate, type WebAuth } from '../web/auth.js';
 
 declare module 'fastify' {
@@ -25,6 +26,23 @@ export interface HealthReport {
   redis: 'ok' | 'unreachable';
   /** Per `account/folder`: the state its watcher last reported (from any process). */
   imap: Record<string, string>;
+  /** Per OAuth2 token source (`imap account NAME`, `smtp`) this config uses: its last state, e.g. `auth failed: refresh token rejected`. */
+  oauth2?: Record<string, string>;
+}
+
+/** The OAuth2 states recorded in Redis (by any process), `{ label: OAuthState }`; unreadable entries are left out. */
+export async function readOAuthStates(app: Pick<AppContext, 'redis' | 'keys'>): Promise<Record<string, OAuthState>> {
+  const raw = await app.redis.hgetall(app.keys.oauthStatus()).catch(() => ({}));
+  const out: Record<string, OAuthState> = {};
+  for (const [label, json] of Object.entries(raw)) {
+    try {
+      const parsed = OAuthState.safeParse(JSON.parse(json));
+      if (parsed.success) out[label] = parsed.data;
+    } catch {
+      // a foreign value under our key: not ours to report
+    }
+  }
+  return out;
 }
 
 /** Redis answers, and every configured IMAP folder has a watcher that reported `connected` lately. */
@@ -45,7 +63,20 @@ export async function checkHealth(app: Pick<AppContext, 'redis' | 'keys' | 'conf
       if (!fresh || state !== 'connected') imapOk = false;
     }
   }
-  return { ok: ping === 'ok' && imapOk, redis: ping, imap };
+  const labels = [
+    ...app.config.imap.filter((a) => a.auth.method === 'oauth2').map((a) => `imap account ${a.name}`),
+    ...(app.config.smtp.server?.auth.method === 'oauth2' ? ['smtp'] : []),
+  ];
+  const states = labels.length && ping === 'ok' ? await readOAuthStates(app) : {};
+  const oauth2: Record<string, string> = {};
+  let oauthOk = true;
+  for (const label of labels) {
+    const known = states[label];
+    if (!known) continue;
+    oauth2[label] = describeOAuthState(known.state);
+    if (known.state !== 'ok' && known.state !== 'unavailable') oauthOk = false;
+  }
+  return { ok: ping === 'ok' && imapOk && oauthOk, redis: ping, imap, ...(labels.length ? { oauth2 } : {}) };
 }
 
 /** Something a later issue mounts on the same server (Bull Board, review routes). */

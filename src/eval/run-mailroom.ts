@@ -1,4 +1,5 @@
 import { createAuditTrail } from '../audit/audit-trail.js';
+import { createTokenSources } from '../oauth/token-source.js';
 import { createEmailLedger, RESTING_STATES } from '../audit/email-ledger.js';
 import type { AppContext } from '../context.js';
 import { startWorkers } from '../daemon/workers.js';
@@ -63,6 +64,8 @@ export async function runMailroom(env: EvalEnvironment, input: RunInput): Promis
     kb: env.kb,
     accounts: accountsFor(env.accounts, input.baseAddress, input.senderAddress),
     mailer,
+    // The eval's mail stays in memory: no IMAP or SMTP login ever needs a token.
+    tokens: createTokenSources({ logger: env.logger }),
     senderCheck: null,
     redisUrl: env.redisUrl,
     embeddedRedis: null,

@@ -1,22 +1,10 @@
-import { readFile } from 'node:fs/promises';
 import { ImapFlow } from 'imapflow';
 import { z } from 'zod';
 import { MailroomError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { ImapAccount, ResolvedSecret } from './imap-config.js';
-
-/** Reads a secret: env values were read at start; files are re-read at every connect (token rotation). */
-export async function readSecret(secret: ResolvedSecret): Promise<string> {
-  if ('value' in secret) return secret.value;
-  try {
-    const text = (await readFile(secret.file, 'utf8')).trim();
-    if (!text) throw new Error('empty');
-    return text;
-  } catch (err) {
-    const reason = err instanceof Error && 'code' in err ? String(err.code) : 'empty';
-    throw new MailroomError('CONFIG_INVALID', `secret file ${secret.file} cannot be read (${reason})`, { cause: err });
-  }
-}
+import type { TokenSource, TokenSources } from '../oauth/token-source.js';
+import { readSecret } from '../secrets.js';
+import type { ImapAccount } from './imap-config.js';
 
 /** imapflow's marks on a refused login and on a required STARTTLS the server does not offer. */
 const AuthFailed = z.object({ authenticationFailed: z.literal(true) });
@@ -49,6 +37,19 @@ export interface ImapClientOptions {
   /** IDLE automatically when the connection is quiet (the watcher); off for one-shot sessions. */
   autoIdle: boolean;
   logger: Logger;
+  /** Where an `oauth2` account gets its access tokens. */
+  tokens: TokenSources;
+}
+
+/** What `mailroom auth login` an account's operator runs when its refresh token is rejected. */
+export function imapLoginHint(account: Pick<ImapAccount, 'name' | 'provider'>): string {
+  return `mailroom auth login --provider ${account.provider === 'google' ? 'google' : 'microsoft'} --account ${account.name}`;
+}
+
+/** The token source of an `oauth2` account; null for the others. */
+export function imapTokenSource(account: ImapAccount, tokens: TokenSources): TokenSource | null {
+  if (account.auth.method !== 'oauth2') return null;
+  return tokens.get(account.auth.client, `imap account ${account.name}`, imapLoginHint(account));
 }
 
 /**
@@ -56,8 +57,8 @@ export interface ImapClientOptions {
  * cannot be reused, so every (re)connect builds one. The `error` listener is attached before
  * `connect()`: without it a socket timeout would be an uncaught 'error' event and kill the process.
  */
-export async function createImapClient(account: ImapAccount, options: ImapClientOptions): Promise<ImapFlow> {
-  const secret = await readSecret(account.auth.secret);
+export async function createImapClient(account: ImapAccount, options: ImapClientOptions, renewToken?: string): Promise<ImapFlow> {
+  const auth = await credentials(account, options.tokens, renewToken);
   const client = new ImapFlow({
     host: account.host,
     port: account.port,
@@ -65,7 +66,7 @@ export async function createImapClient(account: ImapAccount, options: ImapClient
     // Required upgrade: credentials never cross the wire in clear text on 143.
     doSTARTTLS: account.tls === 'starttls' ? true : account.tls === 'none' ? false : undefined,
     tls: { rejectUnauthorized: account.tlsVerify },
-    auth: account.auth.method === 'password' ? { user: account.user, pass: secret } : { user: account.user, accessToken: secret },
+    auth,
     logger: false,
     disableAutoIdle: !options.autoIdle,
     // Our own commands come in bursts; a short delay lets IDLE start soon after, so new mail shows at once.
@@ -83,6 +84,43 @@ export async function createImapClient(account: ImapAccount, options: ImapClient
   return client;
 }
 
+/** imapflow's `auth` for an account: a password, or a fresh access token (renewed when `renewToken` is the one just refused). */
+async function credentials(account: ImapAccount, tokens: TokenSources, renewToken?: string): Promise<{ user: string; pass: string } | { user: string; accessToken: string }> {
+  if (account.auth.method === 'password') return { user: account.user, pass: await readSecret(account.auth.secret) };
+  if (account.auth.method === 'token') return { user: account.user, accessToken: await readSecret(account.auth.secret) };
+  const source = imapTokenSource(account, tokens);
+  if (!source) throw new MailroomError('INTERNAL', 'an oauth2 account without a token source');
+  const { token } = renewToken === undefined ? await source.token() : await source.renew(renewToken);
+  return { user: account.user, accessToken: token };
+}
+
+/**
+ * Builds a client (with `prepare` run on it before it connects, e.g. to attach listeners) and
+ * connects it. An `oauth2` account whose token the server refuses gets one more try with a token
+ * fetched anew: a token revoked or expired early is replaced at once, a real refusal is reported
+ * after that one try. A failed client is closed; the error is mapped with {@link toImapError}.
+ */
+export async function connectImapClient(account: ImapAccount, options: ImapClientOptions, prepare: (client: ImapFlow) => void = () => undefined): Promise<ImapFlow> {
+  const attempt = async (renewToken?: string): Promise<ImapFlow> => {
+    const client = await createImapClient(account, options, renewToken);
+    prepare(client);
+    try {
+      await client.connect();
+      return client;
+    } catch (err) {
+      client.close();
+      const error = toImapError(err, account.name);
+      const token = client.options.auth?.accessToken;
+      if (error.code === 'IMAP_AUTH_FAILED' && account.auth.method === 'oauth2' && renewToken === undefined && token) {
+        options.logger.info('imap refused the access token; fetching a new one and trying once more');
+        return attempt(token);
+      }
+      throw error;
+    }
+  };
+  return attempt();
+}
+
 /** Closes a client whatever its state; never throws. */
 export async function closeImapClient(client: ImapFlow): Promise<void> {
   try {
@@ -94,14 +132,8 @@ export async function closeImapClient(client: ImapFlow): Promise<void> {
 }
 
 /** A short session for one piece of work (the IMAP tools): connect, run, log out. */
-export async function withImapSession<T>(account: ImapAccount, logger: Logger, fn: (client: ImapFlow) => Promise<T>): Promise<T> {
-  const client = await createImapClient(account, { autoIdle: false, logger });
-  try {
-    await client.connect();
-  } catch (err) {
-    client.close();
-    throw toImapError(err, account.name);
-  }
+export async function withImapSession<T>(account: ImapAccount, deps: { logger: Logger; tokens: TokenSources }, fn: (client: ImapFlow) => Promise<T>): Promise<T> {
+  const client = await connectImapClient(account, { autoIdle: false, logger: deps.logger, tokens: deps.tokens });
   try {
     return await fn(client);
   } finally {

@@ -1,5 +1,7 @@
-import path from 'node:path';
 import { z } from 'zod';
+import { OAuth2Client, OAuth2File, resolveOAuth2 } from '../oauth/oauth-config.js';
+import { PROVIDER_PRESETS, ProviderName, TlsMode } from '../oauth/providers.js';
+import { ResolvedSecret, SecretSource, resolveSecret } from '../secrets.js';
 
 /** A category name, as in src/config.ts (kept here so this module has no import cycle). */
 const CategoryName = z.string().regex(/^[a-z][a-z0-9_]{0,39}$/, 'lowercase letters, digits and _');
@@ -10,22 +12,19 @@ export const HandledFlag = z.string().regex(/^(\\Seen|\\Flagged|\$?[A-Za-z][A-Za
 /** An IMAP folder name a configuration (never an email) chose. */
 export const FolderName = z.string().regex(/^[^\r\n\0*%]{1,200}$/, 'a folder name without * % or line breaks');
 
-/** Where a secret comes from: an environment variable (read once at start) or a file (read at every connect). */
-const SecretSource = z.union([
-  z.object({ env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name') }).strict(),
-  z.object({ file: z.string().min(1) }).strict(),
-]);
-
 /** One mailbox in the config file's `imap` array. Secrets are never inline. */
 export const ImapMailboxFile = z
   .object({
     /** Short name for logs, checkpoints and metrics, e.g. `support`. */
     name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,39}$/, 'lowercase letters, digits, _ and -'),
-    host: z.string().min(1),
-    /** @defaultValue 993 with `tls: "implicit"`, else 143 */
+    /** Fills `host`, `port`, `tls` and the OAuth2 endpoints and scopes (src/oauth/providers.ts). @defaultValue generic (nothing) */
+    provider: ProviderName.default('generic'),
+    /** @defaultValue the provider preset's; required for `generic` */
+    host: z.string().min(1).optional(),
+    /** @defaultValue the preset's, else 993 with `tls: "implicit"`, else 143 */
     port: z.number().int().min(1).max(65535).optional(),
-    /** `implicit` (IMAPS, 993), `starttls` (required upgrade on 143) or `none` (loopback only). @defaultValue implicit */
-    tls: z.enum(['implicit', 'starttls', 'none']).default('implicit'),
+    /** `implicit` (IMAPS, 993), `starttls` (required upgrade on 143) or `none` (loopback only). @defaultValue the preset's, else implicit */
+    tls: TlsMode.optional(),
     /** Allow `tls: "none"` to a host that is not loopback (a private network you trust). @defaultValue false */
     allowPlaintext: z.boolean().default(false),
     /** Verify the server certificate. @defaultValue true */
@@ -35,6 +34,8 @@ export const ImapMailboxFile = z
     password: SecretSource.optional(),
     /** OAuth2 access token (XOAUTH2): `{ "env": "NAME" }` or `{ "file": "path" }`; a file is re-read at every connect, so a refresher can rotate it. */
     accessToken: SecretSource.optional(),
+    /** OAuth2 with refresh inside Mailroom: client id, client secret and refresh token (see src/oauth/oauth-config.ts). */
+    oauth2: OAuth2File.optional(),
     /** The support address this mailbox receives for. @defaultValue `user` when it is an address, else `mailbox.address` */
     address: z.string().email().optional(),
     /** Folders to watch, each with its own connection (IMAP IDLE watches one folder). @defaultValue ["INBOX"] */
@@ -63,26 +64,27 @@ export const ImapMailboxFile = z
     reconnectMaxMs: z.number().int().min(10).max(3_600_000).default(60_000),
   })
   .strict()
-  .refine((m) => (m.password === undefined) !== (m.accessToken === undefined), 'set exactly one of password or accessToken')
   .refine(
-    (m) => m.tls !== 'none' || m.allowPlaintext || ['127.0.0.1', 'localhost', '::1'].includes(m.host),
-    'tls "none" sends the password in clear: allowed for a loopback host, or with allowPlaintext: true',
+    (m) => [m.password, m.accessToken, m.oauth2].filter((a) => a !== undefined).length === 1,
+    'set exactly one of password, accessToken or oauth2',
   );
 export type ImapMailboxFile = z.infer<typeof ImapMailboxFile>;
-
-/** A secret as the running daemon holds it: a value read from the environment, or a file to read at connect. */
-export const ResolvedSecret = z.union([z.object({ value: z.string().min(1) }), z.object({ file: z.string() })]);
-export type ResolvedSecret = z.infer<typeof ResolvedSecret>;
 
 /** One IMAP account as every component receives it. */
 export const ImapAccount = z.object({
   name: z.string(),
   host: z.string(),
   port: z.number().int(),
-  tls: z.enum(['implicit', 'starttls', 'none']),
+  provider: ProviderName,
+  tls: TlsMode,
   tlsVerify: z.boolean(),
   user: z.string(),
-  auth: z.object({ method: z.enum(['password', 'oauth2']), secret: ResolvedSecret }),
+  /** `password`, a ready access token (`token`, refreshed by someone else), or `oauth2` refreshed by Mailroom. */
+  auth: z.discriminatedUnion('method', [
+    z.object({ method: z.literal('password'), secret: ResolvedSecret }),
+    z.object({ method: z.literal('token'), secret: ResolvedSecret }),
+    z.object({ method: z.literal('oauth2'), client: OAuth2Client }),
+  ]),
   address: z.string().email(),
   folders: z.array(z.string()),
   markHandled: z.union([z.object({ flag: z.string() }), z.object({ move: z.string() })]),
@@ -114,26 +116,31 @@ export function resolveImapAccounts(
   const accounts = entries.map((m, i) => {
     if (names.has(m.name)) problems.push(`imap.${i}.name: ${m.name} is used twice`);
     names.add(m.name);
-    const source = m.password ?? m.accessToken;
-    let secret: ResolvedSecret = { value: 'missing' };
-    if (source && 'env' in source) {
-      const value = env[source.env];
-      if (!value) problems.push(`imap.${i}.${m.password ? 'password' : 'accessToken'}: environment variable ${source.env} is not set`);
-      else secret = { value };
-    } else if (source) {
-      secret = { file: path.resolve(base, source.file) };
+    const where = `imap.${i}`;
+    const preset = PROVIDER_PRESETS[m.provider];
+    const host = m.host ?? preset.imap?.host;
+    if (host === undefined) problems.push(`${where}.host: required for provider "${m.provider}"`);
+    const tls = m.tls ?? preset.imap?.tls ?? 'implicit';
+    if (tls === 'none' && !m.allowPlaintext && !['127.0.0.1', 'localhost', '::1'].includes(host ?? '')) {
+      problems.push(`${where}: tls "none" sends the password in clear: allowed for a loopback host, or with allowPlaintext: true`);
     }
+    const auth: ImapAccount['auth'] = m.oauth2
+      ? { method: 'oauth2', client: resolveOAuth2(m.oauth2, m.provider, env, base, `${where}.oauth2`, problems) }
+      : m.password
+        ? { method: 'password', secret: resolveSecret(m.password, env, base, `${where}.password`, problems) }
+        : { method: 'token', secret: m.accessToken ? resolveSecret(m.accessToken, env, base, `${where}.accessToken`, problems) : { value: 'missing' } };
     if (m.reconnectMinMs > m.reconnectMaxMs) problems.push(`imap.${i}: reconnectMinMs is above reconnectMaxMs`);
-    const userAddress = z.string().email().safeParse(m.user);
     return {
       name: m.name,
-      host: m.host,
-      port: m.port ?? (m.tls === 'implicit' ? 993 : 143),
-      tls: m.tls,
+      provider: m.provider,
+      host: host ?? 'missing.invalid',
+      // A preset's port goes with its TLS mode: another mode picks that mode's usual port.
+      port: m.port ?? (preset.imap && preset.imap.tls === tls ? preset.imap.port : tls === 'implicit' ? 993 : 143),
+      tls,
       tlsVerify: m.tlsVerify,
       user: m.user,
-      auth: { method: m.password ? ('password' as const) : ('oauth2' as const), secret },
-      address: (m.address ?? (userAddress.success ? userAddress.data : defaultAddress)).toLowerCase(),
+      auth,
+      address: imapAddressOf(m, defaultAddress),
       folders: [...new Set(m.folders)],
       markHandled: m.markHandled,
       trusted: m.trusted,
@@ -146,4 +153,10 @@ export function resolveImapAccounts(
     };
   });
   return { accounts, problems };
+}
+
+/** The support address an IMAP entry receives for: its `address`, else its `user` when that is an address, else the mailbox's. */
+export function imapAddressOf(m: Pick<ImapMailboxFile, 'address' | 'user'>, defaultAddress: string): string {
+  const userAddress = z.string().email().safeParse(m.user);
+  return (m.address ?? (userAddress.success ? userAddress.data : defaultAddress)).toLowerCase();
 }

@@ -1,11 +1,11 @@
 import type { FetchMessageObject, ImapFlow, SearchObject } from 'imapflow';
 import { quarantine } from '../run/lifecycle.js';
 import type { AppContext } from '../context.js';
-import { MailroomError, toMailroomError } from '../errors.js';
+import { MailroomError, toMailroomError, type ErrorCode } from '../errors.js';
 import { emailIdFor, type EmailId } from '../ids.js';
 import type { Logger } from '../logger.js';
 import { checkpointStore, folderLease, type ImapCheckpoint } from './imap-checkpoint.js';
-import { closeImapClient, createImapClient, toImapError, uidSet } from './imap-client.js';
+import { closeImapClient, connectImapClient, toImapError, uidSet } from './imap-client.js';
 import type { ImapAccount } from './imap-config.js';
 import { recordLocation } from './mailbox-actions.js';
 import { submitEmails, type SubmitOutcome } from './submit.js';
@@ -81,13 +81,41 @@ export interface FolderWatcher {
   close(): Promise<void>;
 }
 
-type SourceDeps = Pick<AppContext, 'config' | 'logger' | 'redis' | 'keys' | 'queues' | 'ledger' | 'audit' | 'content'>;
+type SourceDeps = Pick<AppContext, 'config' | 'logger' | 'redis' | 'keys' | 'queues' | 'ledger' | 'audit' | 'content' | 'tokens'>;
 
 /**
  * What a watcher reports for `/healthz` (from any process): `auth failed` and `tls failed` name a
  * login the server refused or a `tls` mode that does not fit the port, which a retry cannot fix.
  */
-export type WatcherState = 'connected' | 'reconnecting' | 'auth failed' | 'tls failed' | 'standby' | 'stopped';
+export type WatcherState =
+  | 'connected'
+  | 'reconnecting'
+  | 'auth failed'
+  | 'auth failed: refresh token rejected'
+  | 'auth failed: no refresh token'
+  | 'tls failed'
+  | 'standby'
+  | 'stopped';
+
+/** Failures a retry cannot fix until someone changes a setting or a secret: retried at the longest backoff. */
+const REFUSED: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['IMAP_AUTH_FAILED', 'IMAP_TLS_FAILED', 'OAUTH_REFRESH_REJECTED', 'OAUTH_NO_REFRESH_TOKEN', 'OAUTH_CLIENT_REJECTED']);
+
+/** The state a session's error leaves the watcher in. */
+function watcherStateOf(error: MailroomError | null): WatcherState {
+  switch (error?.code) {
+    case 'OAUTH_REFRESH_REJECTED':
+      return 'auth failed: refresh token rejected';
+    case 'OAUTH_NO_REFRESH_TOKEN':
+      return 'auth failed: no refresh token';
+    case 'IMAP_AUTH_FAILED':
+    case 'OAUTH_CLIENT_REJECTED':
+      return 'auth failed';
+    case 'IMAP_TLS_FAILED':
+      return 'tls failed';
+    default:
+      return 'reconnecting';
+  }
+}
 
 /** Exponential backoff with full jitter in [d/2, d]: many clients after one outage do not reconnect in step. */
 export function backoffMs(attempt: number, minMs: number, maxMs: number, random: () => number = Math.random): number {
@@ -376,14 +404,15 @@ export function watchFolder(app: SourceDeps, account: ImapAccount, folder: strin
   };
 
   const session = async (): Promise<void> => {
-    const client = await createImapClient(account, { autoIdle: true, logger: log });
-    current = client;
-    client.on('exists', (d) => {
-      if (d.count > d.prevCount) wake();
+    const client = await connectImapClient(account, { autoIdle: true, logger: log, tokens: app.tokens }, (c) => {
+      current = c;
+      c.on('exists', (d) => {
+        if (d.count > d.prevCount) wake();
+      });
+      c.on('close', wake);
     });
-    client.on('close', wake);
+    current = client;
     try {
-      await client.connect();
       if ('move' in account.markHandled && !account.shadow) await client.mailboxCreate(account.markHandled.move).catch(() => undefined);
       const opened = await client.mailboxOpen(folder).catch((err: unknown) => {
         if (!client.usable) throw err;
@@ -433,7 +462,7 @@ export function watchFolder(app: SourceDeps, account: ImapAccount, folder: strin
       // Every session that ends unasked counts, so a server that accepts and drops at once cannot make us spin.
       failures += 1;
       const code = error?.publicCode ?? 'MAILROOM_IMAP_UNREACHABLE';
-      const refused = error?.code === 'IMAP_AUTH_FAILED' || error?.code === 'IMAP_TLS_FAILED';
+      const refused = error !== null && REFUSED.has(error.code);
       // A refused login waits the longest backoff at once: retrying a wrong password quickly only
       // gets the account locked; a fixed secret file is still picked up at the next try.
       const delay = backoffMs(refused ? 64 : failures, account.reconnectMinMs, account.reconnectMaxMs);
@@ -444,7 +473,7 @@ export function watchFolder(app: SourceDeps, account: ImapAccount, folder: strin
         log.warn({ code, failures, retryInMs: delay }, refused ? 'imap login still refused; retrying' : 'imap session ended; reconnecting');
       }
       refusedBefore = refused;
-      await setStatus(error?.code === 'IMAP_AUTH_FAILED' ? 'auth failed' : error?.code === 'IMAP_TLS_FAILED' ? 'tls failed' : 'reconnecting', code);
+      await setStatus(watcherStateOf(error), code);
       dirty = false;
       await waitForWork(delay);
     }

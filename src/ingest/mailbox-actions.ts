@@ -6,6 +6,7 @@ import type { EmailId } from '../ids.js';
 import type { Logger } from '../logger.js';
 import type { Redis } from '../queues/connection.js';
 import type { RedisKeys } from '../queues/keys.js';
+import type { TokenSources } from '../oauth/token-source.js';
 import { toImapError, withImapSession } from './imap-client.js';
 import type { ImapAccount } from './imap-config.js';
 import type { SourceInfo } from './trusted-context.js';
@@ -35,7 +36,7 @@ export const ImapLocation = z.object({
 });
 export type ImapLocation = z.infer<typeof ImapLocation>;
 
-type Deps = { redis: Redis; keys: RedisKeys; config: Pick<Config, 'imap' | 'contentTtlSeconds'>; logger: Logger };
+type Deps = { redis: Redis; keys: RedisKeys; config: Pick<Config, 'imap' | 'contentTtlSeconds'>; logger: Logger; tokens: TokenSources };
 
 export async function recordLocation(deps: Pick<Deps, 'redis' | 'keys' | 'config'>, emailId: EmailId, loc: ImapLocation): Promise<void> {
   await deps.redis.set(deps.keys.imapLocation(emailId), JSON.stringify(ImapLocation.parse(loc)), 'EX', deps.config.contentTtlSeconds);
@@ -87,7 +88,7 @@ function onServer(deps: Deps, emailId: EmailId, source: Extract<SourceInfo, { ki
     const loc = await currentLocation(deps, emailId, source);
     const uid = loc.uid;
     if (uid === null) throw new MailroomError('IMAP_MESSAGE_GONE', `the email's UID in ${loc.folder} is unknown (no UIDPLUS on the server)`);
-    return withImapSession(account, log, async (client) => {
+    return withImapSession(account, { logger: log, tokens: deps.tokens }, async (client) => {
       let opened;
       try {
         opened = await client.mailboxOpen(loc.folder);

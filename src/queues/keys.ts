@@ -47,6 +47,8 @@ export function redisKeys(prefix: string) {
     imapCheckpoint: (account: string, folder: string) => `${prefix}:imap:ckpt:${account}:${encodeURIComponent(folder)}`,
     /** A watcher's last known state (for /healthz, from any process). */
     imapStatus: (account: string, folder: string) => `${prefix}:imap:status:${account}:${encodeURIComponent(folder)}`,
+    /** OAuth2 token sources' last known state (hash: source label → JSON { state, at, detail }), for /healthz and status. */
+    oauthStatus: () => `${prefix}:oauth:status`,
     /** Which process watches a folder (a lease with a TTL). */
     imapLease: (account: string, folder: string) => `${prefix}:imap:lease:${account}:${encodeURIComponent(folder)}`,
     /** Where an IMAP email is now, once Mailroom moved it. */

@@ -52,7 +52,7 @@ describe('mailroom CLI', () => {
   it('prints help with every command', async () => {
     const res = await mailroom(['--help']);
     expect(res.code).toBe(0);
-    for (const cmd of ['process', 'demo', 'status', 'audit', 'start']) expect(res.stdout).toContain(cmd);
+    for (const cmd of ['process', 'demo', 'status', 'audit', 'start', 'auth']) expect(res.stdout).toContain(cmd);
     expect(res.stdout).toContain('REDIS_URL');
   });
 

@@ -41,6 +41,8 @@ export interface SmtpCapture {
    * sender may die after the message was delivered but before it knew.
    */
   holdAcks(): () => void;
+  /** With `oauth2` or `password`: logins, by outcome. */
+  readonly logins: { accepted: number; refused: number };
   /** Forgets captured and rejected messages and pending failures. */
   reset(): void;
   close(): Promise<void>;
@@ -84,7 +86,18 @@ function summary(accepted: readonly CapturedMessage[], rejected: readonly Captur
  * authentication or TLS and keeps it in memory. A message is in `messages` before the
  * sender's `DATA` is acknowledged, so it is visible as soon as `sendMail` resolves.
  */
-export async function startSmtpCapture(): Promise<SmtpCapture> {
+export interface SmtpCaptureOptions {
+  /**
+   * Require an XOAUTH2 login (the only method offered), accepted when `check` says the access
+   * token is active for that user (e.g. the OAuth2 test server's `check`).
+   */
+  oauth2?: { check(accessToken: string): { active: boolean; user?: string } };
+  /** Require a PLAIN or LOGIN login with this user and password (without TLS: loopback only). */
+  password?: { user: string; pass: string };
+}
+
+export async function startSmtpCapture(options: SmtpCaptureOptions = {}): Promise<SmtpCapture> {
+  const logins = { accepted: 0, refused: 0 };
   const messages: CapturedMessage[] = [];
   const rejected: CapturedMessage[] = [];
   const failures: Failure[] = [];
@@ -123,8 +136,38 @@ export async function startSmtpCapture(): Promise<SmtpCapture> {
     return undefined;
   };
 
+  const { oauth2, password } = options;
   const server = new SMTPServer({
-    authOptional: true,
+    authOptional: oauth2 === undefined,
+    ...(oauth2
+      ? {
+          authMethods: ['XOAUTH2'],
+          allowInsecureAuth: true,
+          onAuth(auth, _session, callback) {
+            const result = oauth2.check(auth.accessToken ?? '');
+            if (auth.method === 'XOAUTH2' && result.active && result.user === auth.username) {
+              logins.accepted += 1;
+              return callback(null, { user: auth.username });
+            }
+            logins.refused += 1;
+            // RFC 7628-style failure: a 334 with the error, then 535 (smtp-server does both).
+            return callback(null, { data: { status: '401', schemes: 'bearer' } });
+          },
+        }
+      : {}),
+    ...(password
+      ? {
+          authOptional: false,
+          authMethods: ['PLAIN', 'LOGIN'],
+          allowInsecureAuth: true,
+          onAuth(auth, _session, callback) {
+            const ok = auth.username === password.user && auth.password === password.pass;
+            if (ok) logins.accepted += 1;
+            else logins.refused += 1;
+            return ok ? callback(null, { user: auth.username }) : callback(Object.assign(new Error('Invalid login'), { responseCode: 535 }));
+          },
+        }
+      : {}),
     disabledCommands: ['STARTTLS'],
     logger: false,
     // Lets close() finish quickly when a pooled sender leaves its connection open.
@@ -164,6 +207,7 @@ export async function startSmtpCapture(): Promise<SmtpCapture> {
     url: `smtp://${host}:${port}`,
     messages,
     rejected,
+    logins,
     waitFor: (count, timeoutMs = 5_000) => {
       if (messages.length >= count) return Promise.resolve([...messages]);
       return new Promise((resolve, reject) => {
