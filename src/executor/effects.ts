@@ -156,6 +156,36 @@ export function effectAmounts(effects: readonly ShownEffect[], app: Pick<AppCont
   return out;
 }
 
+/**
+ * What each refund's order has had refunded already, for the reviewer: one line per issue_refund
+ * effect (keyed by step id), and whether approving would fail over what the order cost (the check
+ * issue_refund itself makes when it runs). Trusted values only: ids, amounts, counts.
+ */
+export async function refundHistory(app: Pick<AppContext, 'redis' | 'keys' | 'accounts'>, effects: readonly ShownEffect[]): Promise<Map<string, string>> {
+  const notes = new Map<string, string>();
+  for (const e of effects) {
+    const { account, order: orderId, amount } = e.args;
+    if (e.tool !== 'issue_refund' || typeof account !== 'string' || typeof orderId !== 'string' || typeof amount !== 'number') continue;
+    const order = app.accounts.byId(account)?.orders.find((o) => o.id === orderId);
+    if (!order) continue;
+    const refunded = Object.values(await app.redis.hgetall(app.keys.orderRefunds(account, orderId))).map(Number).filter(Number.isFinite);
+    const before = refunded.reduce((sum, c) => sum + c, 0) / 100;
+    const fmt = (n: number) => formatMoney(n, order.currency);
+    if (refunded.length === 0) {
+      notes.set(e.step, `order ${orderId} (${fmt(order.amount)}) has had nothing refunded before`);
+      continue;
+    }
+    const history = `order ${orderId} (${fmt(order.amount)}) has had ${fmt(before)} refunded already in ${refunded.length} refund${refunded.length === 1 ? '' : 's'}`;
+    notes.set(
+      e.step,
+      Math.round((before + amount) * 100) > Math.round(order.amount * 100)
+        ? `WARNING: ${history}; with this ${fmt(amount)} it would pass what the order cost: approving will fail (REFUND_OVER_CAP) and nothing is refunded`
+        : `${history}; with this ${fmt(amount)} it will have had ${fmt(before + amount)}`,
+    );
+  }
+  return notes;
+}
+
 const SYMBOLS: Record<string, string> = { EUR: '€', USD: '$', GBP: '£', JPY: '¥' };
 
 /** `€49.00`, `$12.50`, `49.00 CHF`. */

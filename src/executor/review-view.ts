@@ -4,7 +4,7 @@ import type { TrustedContext, UntrustedContent } from '../ingest/trusted-context
 import type { StoredPlan } from '../planner/stored-plan.js';
 import type { ApprovalJob, ShownEffect } from '../queues/approval-job.js';
 import type { AuditEvent } from '../audit/audit-trail.js';
-import { describeEffect, effectAmounts, effectDigest, effectsDigest, isEffect } from './effects.js';
+import { describeEffect, effectAmounts, effectDigest, effectsDigest, isEffect, refundHistory } from './effects.js';
 import type { LabelledOutput } from '../run/run-store.js';
 import type { ReviewRecord } from './review-record.js';
 import { ruleLabel, type StepAutonomy } from '../planner/autonomy.js';
@@ -35,8 +35,8 @@ const argText = (args: Record<string, unknown>) =>
     .map(([k, v]) => `${k} = ${typeof v === 'string' ? v : JSON.stringify(v)}`)
     .join(', ');
 
-/** The effects as a reviewer reads them: one block each, messages in full between rules. */
-export function effectLines(effects: readonly ShownEffect[]): string[] {
+/** The effects as a reviewer reads them: one block each, messages in full between rules, with any note on a step (a refund's history). */
+export function effectLines(effects: readonly ShownEffect[], notes: ReadonlyMap<string, string> = new Map()): string[] {
   if (!effects.length) return ['(none: nothing leaves Mailroom)'];
   const out: string[] = [];
   effects.forEach((e, i) => {
@@ -44,6 +44,8 @@ export function effectLines(effects: readonly ShownEffect[]): string[] {
     out.push(`${i + 1} of ${effects.length} · ${e.summary.toUpperCase().slice(0, 1)}${e.summary.slice(1)}`);
     out.push(`↳ step ${e.step} · ${e.tool}${Object.keys(e.args).length ? ` · ${argText(e.args)}` : ''}`);
     if (e.pending) out.push(`↳ NOT SHOWN YET: ${e.pending}; it will wait for a human again`);
+    const note = notes.get(e.step);
+    if (note) out.push(`↳ ${note}`);
     if (e.message) {
       out.push(`↳ to: ${e.message.to}${e.message.subject ? ` · subject: ${e.message.subject}` : ''}`);
       out.push('┌──── the message, exactly as it will be sent ────');
@@ -112,7 +114,7 @@ export interface ReviewInputs {
  * the email itself marked untrusted.
  */
 export async function buildReview(
-  app: Pick<AppContext, 'registry' | 'content' | 'config' | 'accounts' | 'audit' | 'clock'>,
+  app: Pick<AppContext, 'registry' | 'content' | 'config' | 'accounts' | 'audit' | 'clock' | 'redis' | 'keys'>,
   input: ReviewInputs,
 ): Promise<{ record: ReviewRecord; view: ApprovalJob }> {
   const { stored, trusted, outputs, resumeAt } = input;
@@ -145,7 +147,7 @@ export async function buildReview(
   const trail = await app.audit.read(input.emailId);
   const view: ApprovalJob = {
     'waiting because': input.reasons,
-    'effects if you approve': effectLines(effects),
+    'effects if you approve': effectLines(effects, await refundHistory(app, effects)),
     'trusted facts': trustedFacts(trusted),
     steps: stepLines(app, stored, outputs, resumeAt),
     'audit trail': trail.map(auditLine).slice(-60),
