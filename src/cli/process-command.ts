@@ -8,7 +8,7 @@ import type { Mailer } from '../tools/mailer.js';
 import { startWorkers } from '../daemon/workers.js';
 import { MailroomError } from '../errors.js';
 import { emailIdFor, type EmailId } from '../ids.js';
-import { quarantine } from '../run/lifecycle.js';
+import { quarantineUnread } from '../run/lifecycle.js';
 import { submitEmail } from '../ingest/submit.js';
 import type { Logger } from '../logger.js';
 import { RESTING_STATES, statesWithZeros, type EmailRecord } from '../audit/email-ledger.js';
@@ -90,11 +90,8 @@ export async function runProcess(config: Config, logger: Logger, options: Proces
 async function quarantineUnreadFile(app: AppContext, file: string, sizeBytes: number): Promise<EmailId> {
   const mailbox = app.config.mailbox.address;
   const emailId = emailIdFor(mailbox, `file:${file}`);
-  if (await app.ledger.create(emailId, file, { mailbox, mode: app.config.shadow ? 'shadow' : 'live' })) {
-    await app.audit.append(emailId, 'ingested', 'ingest', { source: 'file', sizeBytes });
-    const error = new MailroomError('EMAIL_TOO_LARGE', `message is ${sizeBytes} bytes, over the limit of ${app.config.maxMessageBytes}`);
-    await quarantine(app, emailId, 'source', error, { kind: 'file', path: file });
-  }
+  const error = new MailroomError('EMAIL_TOO_LARGE', `message is ${sizeBytes} bytes, over the limit of ${app.config.maxMessageBytes}`);
+  await quarantineUnread(app, { emailId, label: file, mailbox, mode: app.config.shadow ? 'shadow' : 'live', sizeBytes, source: { kind: 'file', path: file } }, error);
   return emailId;
 }
 

@@ -1,5 +1,5 @@
 import type { FetchMessageObject, ImapFlow, SearchObject } from 'imapflow';
-import { quarantine } from '../run/lifecycle.js';
+import { quarantineUnread as recordUnread } from '../run/lifecycle.js';
 import type { AppContext } from '../context.js';
 import { MailroomError, toMailroomError, type ErrorCode } from '../errors.js';
 import { emailIdFor, type EmailId } from '../ids.js';
@@ -189,12 +189,8 @@ export function watchFolder(app: SourceDeps, account: ImapAccount, folder: strin
    */
   const quarantineUnread = async (uid: number, sizeBytes: number, uidValidity: string, err: MailroomError): Promise<EmailId> => {
     const emailId = emailIdFor(account.address, `imap:${account.name}/${folder}/${uidValidity}/${uid}`);
-    const mode = account.shadow ? 'shadow' : 'live';
-    if (await app.ledger.create(emailId, `${account.name}/${folder}/${uid}`, { mailbox: account.address, mode })) {
-      await app.audit.append(emailId, 'ingested', 'ingest', { source: 'imap', sizeBytes });
-      await quarantine(app, emailId, 'source', err, sourceInfo(uid, uidValidity));
-      stats.quarantined += 1;
-    }
+    const unread = { emailId, label: `${account.name}/${folder}/${uid}`, mailbox: account.address, mode: account.shadow ? 'shadow' : 'live', sizeBytes, source: sourceInfo(uid, uidValidity) } as const;
+    if (await recordUnread(app, unread, err)) stats.quarantined += 1;
     return emailId;
   };
   const quarantineOversize = (m: { uid: number; size: number }, uidValidity: string): Promise<EmailId> =>

@@ -85,6 +85,22 @@ export async function quarantine(app: RestDeps, emailId: EmailId | null, stage: 
   app.logger.warn({ emailId, stage, code: e.publicCode }, 'email quarantined');
 }
 
+/**
+ * Quarantines a message that was never read (too large to fetch or to open), under an id its
+ * source minted: its ledger record, its `ingested` event and the quarantine, once per id (a second
+ * sight of the same message changes nothing). Answers whether this call recorded it.
+ */
+export async function quarantineUnread(
+  app: RestDeps,
+  unread: { emailId: EmailId; label: string; mailbox: string; mode: 'live' | 'shadow'; sizeBytes: number; source: SourceInfo },
+  err: unknown,
+): Promise<boolean> {
+  if (!(await app.ledger.create(unread.emailId, unread.label, { mailbox: unread.mailbox, mode: unread.mode }))) return false;
+  await app.audit.append(unread.emailId, 'ingested', 'ingest', { source: unread.source.kind, sizeBytes: unread.sizeBytes });
+  await quarantine(app, unread.emailId, 'source', err, unread.source);
+  return true;
+}
+
 /** Escalated: a human takes the email over (from the plan's own `escalate` step, a failure, or a deadline). */
 export async function escalate(app: Pick<AppContext, 'ledger' | 'audit'>, emailId: EmailId, actor: string, reason: string, data: Record<string, unknown> = {}): Promise<void> {
   await app.ledger.setState(emailId, 'escalated', { reason });
