@@ -96,11 +96,3 @@ export function readAuthFacts(headerLines: ReadonlyArray<{ key: string; line: st
     hop: lastSmtpHop(received),
   };
 }
-
-/** The body of a raw message: what follows the first empty line (nothing when there is none). */
-export function bodyOf(raw: Buffer): Buffer {
-  const lf = raw.indexOf('\n\n');
-  const crlf = raw.indexOf('\r\n\r\n');
-  const cut = [lf >= 0 ? lf + 2 : -1, crlf >= 0 ? crlf + 4 : -1].filter((i) => i >= 0);
-  return cut.length === 0 ? Buffer.alloc(0) : raw.subarray(Math.min(...cut));
-}

@@ -30,16 +30,18 @@ export type DkimSignatureFacts = z.infer<typeof DkimSignatureFacts>;
 /** DKIM-Signature headers read per message; more are not looked at (and cannot make a pass). */
 export const MAX_SIGNATURES = 8;
 
-/** Splits a tag-list (`a=1; b=2`) into lowercased names and values with folding whitespace removed. */
-export function dkimTags(value: string): Map<string, string> {
+/**
+ * Splits a tag-list (`a=1; b=2`) into lowercased names and values with folding whitespace
+ * removed; null when a tag repeats (RFC 6376 makes that an error, so nothing may pass on it).
+ */
+export function dkimTags(value: string): Map<string, string> | null {
   const tags = new Map<string, string>();
   for (const part of unfold(value).split(';')) {
     const eq = part.indexOf('=');
     if (eq <= 0) continue;
     const name = part.slice(0, eq).trim().toLowerCase();
-    // Only the first of a tag counts; RFC 6376 makes a repeated tag an error, so nothing may pass on it.
-    if (!tags.has(name)) tags.set(name, part.slice(eq + 1).replace(/[ \t\r\n]+/g, ''));
-    else tags.set(name, '\u0000duplicate');
+    if (tags.has(name)) return null;
+    tags.set(name, part.slice(eq + 1).replace(/[ \t\r\n]+/g, ''));
   }
   return tags;
 }
@@ -70,7 +72,7 @@ export function readDkimSignatures(headerValues: readonly string[], body: () => 
   let bodyOf: Buffer | undefined;
   for (const value of headerValues.slice(0, MAX_SIGNATURES)) {
     const tags = dkimTags(value);
-    if ([...tags.values()].some((v) => v === '\u0000duplicate')) continue;
+    if (!tags) continue;
     const domain = lowerAscii(tags.get('d') ?? '');
     const selector = lowerAscii(tags.get('s') ?? '');
     const b = tags.get('b') ?? '';

@@ -1,7 +1,7 @@
 import type { AddressObject, ParsedMail } from 'mailparser';
 import { MailroomError } from '../errors.js';
 import { z } from 'zod';
-import { AuthFacts, bodyOf, readAuthFacts } from './auth-facts.js';
+import { AuthFacts, readAuthFacts } from './auth-facts.js';
 import { lowerAscii } from './header-syntax.js';
 import { UntrustedContent } from './trusted-context.js';
 
@@ -111,7 +111,11 @@ export async function parseEmail(input: Buffer, limits: ParseLimits = DEFAULT_PA
   const repairs: NonNullable<ParsedEmail['facts']['repairs']> = [];
   let raw = withoutMboxLine(input);
   if (raw !== input) repairs.push('mbox-from-line');
-  const headerEnd = Math.min(...[raw.indexOf('\r\n\r\n'), raw.indexOf('\n\n')].map((i) => (i < 0 ? raw.length : i)));
+  // Where the header block ends and the body starts: the first empty line, CRLF or LF.
+  const crlfEnd = raw.indexOf('\r\n\r\n');
+  const lfEnd = raw.indexOf('\n\n');
+  const headerEnd = Math.min(crlfEnd < 0 ? raw.length : crlfEnd, lfEnd < 0 ? raw.length : lfEnd);
+  const bodyStart = headerEnd === raw.length ? raw.length : headerEnd + (headerEnd === crlfEnd ? 4 : 2);
   if (raw.subarray(0, headerEnd).includes(0)) {
     throw new MailroomError('EMAIL_MALFORMED', 'bad encoding: a NUL byte in the header');
   }
@@ -120,8 +124,8 @@ export async function parseEmail(input: Buffer, limits: ParseLimits = DEFAULT_PA
   const longest = longestHeaderField(raw, headerEnd);
   if (longest > maxField) throw new MailroomError('EMAIL_MALFORMED', `a header field of ${longest} bytes, over the limit of ${maxField}`);
   if (!looksLikeEmail(raw)) throw new MailroomError('EMAIL_MALFORMED', 'no RFC 5322 header block');
-  // What the signatures cover is the message as it came, before any repair below.
-  const signedRaw = raw;
+  // What the signatures cover is the body as it came, before any repair below.
+  const signedBody = raw.subarray(bodyStart);
   // Checked before the full parse: a header flood or a nesting bomb must not reach mailparser.
   const shape = scanMimeShape(raw);
   if (shape.headerLines > limits.maxHeaderLines) {
@@ -172,7 +176,7 @@ export async function parseEmail(input: Buffer, limits: ParseLimits = DEFAULT_PA
   if (biggest > maxAttachmentBytes) {
     throw new MailroomError('EMAIL_TOO_LARGE', `an attachment of ${biggest} bytes, over the limit of ${maxAttachmentBytes}`);
   }
-  const auth = readAuthFacts(parsed.headerLines, () => bodyOf(signedRaw));
+  const auth = readAuthFacts(parsed.headerLines, () => signedBody);
   const attachmentTypes = [
     ...new Set(parsed.attachments.map((a) => a.contentType.toLowerCase()).filter((t) => MIME_TYPE.test(t))),
   ];
