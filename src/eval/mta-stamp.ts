@@ -33,23 +33,25 @@ export const EXAMPLE_DKIM: DkimKey = dkimKeyFromSeed('mailroom example DKIM key:
 /** The header fields the stamp signs, each oversigned once (listed one time more than present) so none can be added. */
 export const SIGNED_HEADERS = ['from', 'to', 'cc', 'subject', 'date', 'message-id', 'mime-version', 'content-type', 'content-transfer-encoding', 'reply-to', 'in-reply-to', 'references'];
 
-interface RawField {
+export interface RawField {
   name: string;
-  /** The whole field as it stands, folded lines included, without the final line end. */
+  /** The whole field as it stands, folded lines included (joined by the message's line end), without the final one. */
   raw: string;
 }
 
-function splitMessage(raw: string): { fields: RawField[]; body: string } {
+/** A message's header fields in order, its line end (CRLF if it has any, else LF) and its body. */
+export function splitHeaderFields(raw: string): { eol: string; fields: RawField[]; body: string } {
+  const eol = raw.includes('\r\n') ? '\r\n' : '\n';
   const m = /\r?\n\r?\n/.exec(raw);
   const head = m ? raw.slice(0, m.index) : raw;
   const body = m ? raw.slice(m.index + m[0].length) : '';
   const fields: RawField[] = [];
   for (const line of head.split(/\r?\n/)) {
     const last = fields[fields.length - 1];
-    if (/^[ \t]/.test(line) && last) last.raw += `\r\n${line}`;
+    if (/^[ \t]/.test(line) && last) last.raw += `${eol}${line}`;
     else fields.push({ name: line.slice(0, Math.max(0, line.indexOf(':'))).trim().toLowerCase(), raw: line });
   }
-  return { fields, body };
+  return { eol, fields, body };
 }
 
 function relaxedHeader(field: string): string {
@@ -90,7 +92,7 @@ export interface SignOptions {
 /** The DKIM-Signature field (without line end) for `raw`, as `domain` would sign it. */
 export function dkimSignature(raw: string, options: SignOptions): string {
   const key = options.key ?? EXAMPLE_DKIM;
-  const { fields, body } = splitMessage(raw);
+  const { fields, body } = splitHeaderFields(raw);
   const h =
     options.headers ??
     SIGNED_HEADERS.flatMap((name) => {

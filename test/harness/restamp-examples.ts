@@ -11,32 +11,14 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { stampAsOurMta, EXAMPLE_DKIM } from '../../src/eval/mta-stamp.js';
+import { splitHeaderFields, stampAsOurMta, EXAMPLE_DKIM } from '../../src/eval/mta-stamp.js';
 import { parseAuthenticationResults } from '../../src/ingest/authentication-results.js';
 
 const AUTHSERV_ID = 'mx.acme.example';
 
-interface Field {
-  name: string;
-  raw: string;
-}
-
-function split(text: string): { eol: string; fields: Field[]; body: string } {
-  const eol = text.includes('\r\n') ? '\r\n' : '\n';
-  const end = text.indexOf(`${eol}${eol}`);
-  const head = end >= 0 ? text.slice(0, end) : text;
-  const fields: Field[] = [];
-  for (const line of head.split(eol)) {
-    const last = fields[fields.length - 1];
-    if (/^[ \t]/.test(line) && last) last.raw += `${eol}${line}`;
-    else fields.push({ name: line.slice(0, Math.max(0, line.indexOf(':'))).trim().toLowerCase(), raw: line });
-  }
-  return { eol, fields, body: end >= 0 ? text.slice(end + eol.length * 2) : '' };
-}
-
 /** The example as our MTA would deliver it (unchanged when our MTA wrote no Authentication-Results for it). */
 export function restampExample(text: string): string {
-  const { eol, fields, body } = split(text);
+  const { eol, fields, body } = splitHeaderFields(text);
   const ours = fields.find((f) => f.name === 'authentication-results' && f.raw.slice(f.raw.indexOf(':') + 1).trim().toLowerCase().startsWith(`${AUTHSERV_ID};`));
   const received = fields.find((f) => f.name === 'received' && new RegExp(`\\bby ${AUTHSERV_ID.replace(/\./g, '\\.')}\\b`).test(f.raw));
   if (!ours || !received) return text;
