@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { MailroomError } from './errors.js';
@@ -475,6 +475,24 @@ function readConfigFile(file: string): ConfigFile {
  * Reads the environment and the optional config file once, validates both, and reports every
  * problem in one message (MAILROOM_CONFIG_INVALID).
  */
+/** Nodemailer reads any other scheme as the name of a transport plugin (and fails much later). */
+function smtpUrlProblem(url: string | undefined, key: string): string | null {
+  if (url === undefined) return null;
+  const scheme = URL.canParse(url) ? new URL(url).protocol : undefined;
+  if (scheme === 'smtp:' || scheme === 'smtps:') return null;
+  return `${key}: must be an smtp:// or smtps:// URL (got ${scheme ? `${scheme}//…` : 'no URL'})`;
+}
+
+function directoryProblem(key: string, dir: string | undefined): string | null {
+  if (dir === undefined) return null;
+  try {
+    if (statSync(dir).isDirectory()) return null;
+    return `${key}: ${dir} is not a folder`;
+  } catch {
+    return `${key}: folder ${dir} does not exist`;
+  }
+}
+
 export function loadConfig(options: {
   env?: NodeJS.ProcessEnv;
   configPath?: string;
@@ -506,6 +524,10 @@ export function loadConfig(options: {
   const { url: smtpFileUrl, outboxDir: smtpOutbox, ...smtpServerFile } = file.smtp ?? {};
   if (smtpFileUrl && namesSmtpServer(smtpServerFile)) problems.push('smtp: set url or a server (provider, host, user, …), not both');
   const smtpUrl = env.SMTP_URL ?? smtpFileUrl;
+  const smtpProblem = smtpUrlProblem(smtpUrl, env.SMTP_URL === undefined ? 'smtp.url' : 'SMTP_URL');
+  if (smtpProblem) problems.push(smtpProblem);
+  const kbProblem = directoryProblem('kbDir', rel(file.kbDir));
+  if (kbProblem) problems.push(kbProblem);
   const smtpServer = !smtpUrl && namesSmtpServer(smtpServerFile) ? resolveSmtpServer(smtpServerFile, rawEnv, base, secretProblems) : undefined;
   if (!options.withoutSecrets) problems.push(...secretProblems);
   if (file.approval?.notify?.webhook && !webhookSecret && !options.withoutSecrets) {

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -12,7 +12,12 @@ describe('loadConfig', () => {
     ['deploy/mailroom.config.example.json', { SUPPORT_IMAP_PASSWORD: 'x' }],
     ['deploy/dev/mailroom.config.json', { SUPPORT_IMAP_PASSWORD: 'x' }],
   ])('accepts the shipped config %s', (file, env) => {
-    const config = loadConfig({ env, configPath: path.join(ROOT, file) });
+    // The deploy example lives in /etc/mailroom beside its kb folder, which the repo does not ship.
+    const installed = mkdtempSync(path.join(os.tmpdir(), 'mailroom-cfg-'));
+    mkdirSync(path.join(installed, 'kb'));
+    const configPath = file.startsWith('deploy/') ? path.join(installed, 'config.json') : path.join(ROOT, file);
+    if (file.startsWith('deploy/')) copyFileSync(path.join(ROOT, file), configPath);
+    const config = loadConfig({ env, configPath });
     expect(config.mailbox.address).toMatch(/@/);
   });
 

@@ -28,6 +28,8 @@ export const AuditType = z.enum([
   'notify_failed',
   'step_started',
   'step_finished',
+  /** A step attempt failed with a retryable error (SMTP 4xx, a relay down): the cause, and when it runs again. */
+  'step_retrying',
   'step_failed',
   'replanned',
   'completed',

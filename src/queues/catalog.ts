@@ -98,6 +98,16 @@ export function hasAttemptsLeft(job: Job): boolean {
   return job.attemptsMade + 1 < (job.opts.attempts ?? 1);
 }
 
+/** How long BullMQ waits before the next attempt if the running attempt of this job throws now (its backoff). */
+export function retryDelayMs(job: Job): number {
+  const b = job.opts.backoff;
+  if (b === undefined) return 0;
+  if (typeof b === 'number') return b;
+  const delay = b.delay ?? 0;
+  // BullMQ's exponential backoff: delay × 2^(attempts made before this one).
+  return b.type === 'exponential' ? delay * 2 ** job.attemptsMade : delay;
+}
+
 /** BullMQ job ids may not contain ':'; ours are built from ids that never do. */
 export function jobIdFor(...parts: string[]): string {
   return parts.join('__');

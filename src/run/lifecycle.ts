@@ -407,12 +407,28 @@ export async function runStep(app: AppContext, job: JobData<'steps'>, attempt: n
  */
 const NO_REPLAN: ReadonlySet<ErrorCode> = new Set(['DELIVERY_UNKNOWN', 'TAINT_VIOLATION', 'CONTENT_EXPIRED', 'SENDER_UNVERIFIED']);
 
+/**
+ * Why a step failed, for the audit and the log: our own message, which names causes in codes;
+ * an error we did not make (INTERNAL) may carry anything, so only its code.
+ */
+export function failureReason(e: MailroomError): string | undefined {
+  return e.code === 'INTERNAL' ? undefined : e.message.slice(0, 300);
+}
+
+/** A step attempt failed and BullMQ tries it again after `retryInMs`: audited with the cause. */
+export async function stepRetrying(app: AppContext, job: JobData<'steps'>, e: MailroomError, attempt: number, retryInMs: number): Promise<void> {
+  const { emailId, planId, stepIndex } = job;
+  const stored = await loadPlan(app, planId).catch(() => null);
+  const stepId = stored?.plan.steps[stepIndex]?.id ?? `#${stepIndex}`;
+  await app.audit.append(emailId, 'step_retrying', 'executor', { planId, stepId, code: e.publicCode, reason: failureReason(e), attempt, retryInMs });
+}
+
 /** A step failed for good (no retry left, or not retryable): park, replan or escalate. */
 export async function stepFailed(app: AppContext, job: JobData<'steps'>, e: MailroomError, attempt: number, log: Logger): Promise<void> {
   const { emailId, planId, stepIndex } = job;
   const stored = await loadPlan(app, planId).catch(() => null);
   const stepId = stored?.plan.steps[stepIndex]?.id ?? `#${stepIndex}`;
-  await app.audit.append(emailId, 'step_failed', 'executor', { planId, stepId, code: e.publicCode, attempts: attempt });
+  await app.audit.append(emailId, 'step_failed', 'executor', { planId, stepId, code: e.publicCode, reason: failureReason(e), attempts: attempt });
   if (e.code === 'NEEDS_REVIEW') {
     if (stored && !job.approvedBy) await recordHeld(app, emailId, planId, stored.autonomy, stepId, [e.message]);
     await park(app, emailId, stored ?? { planId }, 'executor', [`step ${stepId}: ${e.message}`], stepIndex);
@@ -424,7 +440,7 @@ export async function stepFailed(app: AppContext, job: JobData<'steps'>, e: Mail
     await replan(app, emailId, stored, stepIndex, { reason: 'step_failed', failed: { stepId, tool, code: e.publicCode } });
     return;
   }
-  log.warn({ stepId, code: e.publicCode }, 'step failed; escalating');
+  log.warn({ stepId, code: e.publicCode, reason: failureReason(e) }, 'step failed; escalating');
   if (stored?.shadow) await shadowed(app, emailId, planId, 'escalate', [`${e.publicCode} at step ${stepId}`]);
   else await escalate(app, emailId, 'executor', `${e.publicCode} at step ${stepId}`);
 }

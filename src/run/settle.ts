@@ -5,8 +5,8 @@ import type { AppContext } from '../context.js';
 import { MailroomError, toMailroomError } from '../errors.js';
 import { EmailId } from '../ids.js';
 import { lazyChild, type Logger } from '../logger.js';
-import { hasAttemptsLeft, QueueCatalog, type JobData, type QueueKey } from '../queues/catalog.js';
-import { quarantine } from './lifecycle.js';
+import { hasAttemptsLeft, QueueCatalog, retryDelayMs, type JobData, type QueueKey } from '../queues/catalog.js';
+import { failureReason, quarantine } from './lifecycle.js';
 
 /** The worker queues whose jobs carry an email and whose failures must settle it. */
 export type WorkQueue = Extract<QueueKey, 'ingest' | 'plan' | 'steps'>;
@@ -37,6 +37,8 @@ export interface JobHandler<K extends WorkQueue> {
   run(data: JobData<K>, log: Logger): Promise<void>;
   /** The job failed for good (not retryable, or its last attempt): bring the email to rest. */
   failed(data: JobData<K>, err: MailroomError, log: Logger): Promise<void>;
+  /** The job failed and BullMQ will try it again after `retryInMs`: say so, with the cause. */
+  retrying?(data: JobData<K>, err: MailroomError, retryInMs: number, log: Logger): Promise<void>;
 }
 
 /**
@@ -63,7 +65,12 @@ export async function handleJob<K extends WorkQueue>(app: AppContext, queue: K, 
     await handler.run(data, log);
   } catch (err) {
     const e = toMailroomError(err);
-    if (e.retryable && hasAttemptsLeft(job)) throw e;
+    if (e.retryable && hasAttemptsLeft(job)) {
+      const retryInMs = retryDelayMs(job);
+      log.warn({ code: e.publicCode, reason: failureReason(e), attempt: job.attemptsMade + 1, retryInMs }, `${queue} job failed; will retry`);
+      await handler.retrying?.(data, e, retryInMs, log);
+      throw e;
+    }
     if (!(err instanceof MailroomError)) log.error({ err }, `${queue} job failed`);
     await handler.failed(data, e, log);
   }

@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
 import type { Transporter } from 'nodemailer';
+import { z } from 'zod';
 import { MailroomError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { TokenSource, TokenSources } from '../oauth/token-source.js';
@@ -28,14 +29,56 @@ export interface Mailer {
   close(): void;
 }
 
-function smtpError(err: unknown): MailroomError {
-  const code = typeof err === 'object' && err !== null && 'responseCode' in err ? Number(err.responseCode) : NaN;
-  if (code >= 500 && code < 600) {
-    return new MailroomError('SMTP_REJECTED', `the SMTP server rejected the reply (${code})`, { cause: err });
+/** Connection errors that only happen before a TCP session exists: nothing was sent. */
+const NEVER_CONNECTED: ReadonlySet<string> = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
+/** Nodemailer codes of steps that all come before DATA: DNS, TLS (handshake or STARTTLS), AUTH, the envelope. */
+const BEFORE_DATA: ReadonlySet<string> = new Set(['EDNS', 'ETLS', 'EREQUIRETLS', 'EAUTH', 'ENOAUTH', 'EENVELOPE']);
+/** Nodemailer's timeouts of the session's setup (connect, greeting, TLS upgrade), before any command. */
+const SETUP_TIMEOUTS: ReadonlySet<string> = new Set(['CONNECT_TIMEOUT', 'GREETING_TIMEOUT', 'UPGRADE_TIMEOUT']);
+
+/** The fields of a nodemailer error Mailroom reads; all optional, as nodemailer sets them by case. */
+const NodemailerFailure = z.object({
+  code: z.string().optional(),
+  originalCode: z.string().optional(),
+  responseCode: z.number().optional(),
+  command: z.string().optional(),
+  timeoutType: z.string().optional(),
+});
+
+/**
+ * The cause in codes only (`ECONNREFUSED`, `451 at RCPT TO`): a server's reply text may quote
+ * addresses, so it stays out of logs and the audit.
+ */
+function causeOf(f: z.infer<typeof NodemailerFailure>): string {
+  const what = f.responseCode ? String(f.responseCode) : (f.originalCode ?? f.timeoutType ?? f.code ?? 'connection failed');
+  return f.command && f.command !== 'CONN' ? `${what} at ${f.command}` : what;
+}
+
+/**
+ * Sorts an SMTP failure by what it proves. A reply from the server (4xx, 5xx, at any command,
+ * the final one after DATA too) or a failure before DATA proves the message was not accepted:
+ * `SMTP_REJECTED` (5xx) or `SMTP_TRANSIENT` (retried with the queue's backoff; the effect's claim
+ * is released first). Anything else — a connection lost or timed out once the session was up —
+ * may have happened after the message was handed over: `DELIVERY_UNKNOWN`, for a human.
+ */
+export function smtpError(err: unknown): MailroomError {
+  const read = NodemailerFailure.safeParse(err);
+  const f = read.success ? read.data : {};
+  const cause = causeOf(f);
+  const code = f.responseCode;
+  // 503 is "bad sequence of commands": the session's state, not the message (as nodemailer reads
+  // it); a refused login (535) says nothing of the message either, and may be fixed within the
+  // retries (a password or token put right).
+  if (code !== undefined && code >= 500 && code < 600 && code !== 503 && f.code !== 'EAUTH') {
+    return new MailroomError('SMTP_REJECTED', `the SMTP server rejected the reply (${cause})`, { cause: err });
   }
-  // 4xx and connection failures are worth another try later.
-  const what = Number.isFinite(code) ? String(code) : err instanceof Error ? err.message : 'connection failed';
-  return new MailroomError('SMTP_TRANSIENT', `SMTP delivery failed for now (${what})`, { cause: err });
+  const before =
+    code !== undefined ||
+    NEVER_CONNECTED.has(f.originalCode ?? f.code ?? '') ||
+    BEFORE_DATA.has(f.code ?? '') ||
+    SETUP_TIMEOUTS.has(f.timeoutType ?? '');
+  if (before) return new MailroomError('SMTP_TRANSIENT', `SMTP delivery failed before the message was sent (${cause}); will retry`, { cause: err });
+  return new MailroomError('DELIVERY_UNKNOWN', `the SMTP session failed after it began (${cause}); the reply may have been delivered: a human must check`, { cause: err });
 }
 
 export function createMailer(options: { url?: string | undefined; server?: SmtpServer | undefined; outboxDir: string }, deps: { tokens: TokenSources; logger: Logger }): Mailer {
@@ -43,7 +86,7 @@ export function createMailer(options: { url?: string | undefined; server?: SmtpS
     // Pooled connections: replies go out in bursts after a backlog is triaged.
     const url = new URL(options.url);
     if (!url.searchParams.has('pool')) url.searchParams.set('pool', 'true');
-    return smtpMailer(nodemailer.createTransport(url.toString()), null);
+    return smtpMailer(nodemailer.createTransport({ url: url.toString(), ...NO_POOL_RESENDS }), null);
   }
   if (options.server) return serverMailer(options.server, deps);
   const stream = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' });
@@ -61,6 +104,12 @@ export function createMailer(options: { url?: string | undefined; server?: SmtpS
     close: () => stream.close(),
   };
 }
+
+/**
+ * BullMQ owns the retries: a pool must not resend by itself a message whose connection closed,
+ * perhaps after DATA (nodemailer's default is 5 requeues).
+ */
+const NO_POOL_RESENDS = { pool: true, maxRequeues: 0 } as const;
 
 function smtpMailer(transport: Transporter, tokens: { source: TokenSource; lastError: () => MailroomError | null } | null): Mailer {
   return {
@@ -101,7 +150,7 @@ function serverMailer(server: SmtpServer, deps: { tokens: TokenSources; logger: 
     requireTLS: server.tls === 'starttls',
     ignoreTLS: server.tls === 'none',
     tls: { rejectUnauthorized: server.tlsVerify },
-    pool: true,
+    ...NO_POOL_RESENDS,
   } as const;
   if (server.auth.method === 'none') return smtpMailer(nodemailer.createTransport(base), null);
   if (server.auth.method === 'password') {

@@ -53,10 +53,6 @@ export function outboundMessageId(idempotencyKey: string, mailbox: string): stri
 
 /** Only these SMTP failures prove the message was not accepted; anything else may have gone out. */
 export function mailNotDelivered(err: unknown): boolean {
-  if (!(err instanceof MailroomError)) return false;
-  if (err.code === 'SMTP_REJECTED') return true;
-  const cause = err.cause;
-  if (typeof cause !== 'object' || cause === null) return false;
-  if ('responseCode' in cause && typeof cause.responseCode === 'number') return true;
-  return 'code' in cause && (cause.code === 'ECONNREFUSED' || cause.code === 'ECONNECTION');
+  // src/tools/mailer.ts sorts SMTP failures by what they prove; these two prove nothing left.
+  return err instanceof MailroomError && (err.code === 'SMTP_REJECTED' || err.code === 'SMTP_TRANSIENT');
 }

@@ -163,6 +163,21 @@ describe('mailroom CLI', () => {
     expect(res.stderr).toContain('mailbox.address');
   });
 
+  it('the daemon refuses a bad SMTP URL or a missing kbDir at start: exit 78, the key named, no secret shown', async () => {
+    const dataDir = path.join(tmp, 'start-data');
+    const http = await mailroom(['start'], { MAILROOM_DATA_DIR: dataDir, SMTP_URL: 'http://support:hunter2@relay.example/' });
+    expectOneLineError(http, 'MAILROOM_CONFIG_INVALID');
+    expect(http.code).toBe(78);
+    expect(http.stderr).toContain('SMTP_URL: must be an smtp:// or smtps:// URL');
+    expect(http.stderr).not.toContain('hunter2');
+    const noKb = path.join(tmp, 'no-kb.json');
+    writeFileSync(noKb, JSON.stringify({ kbDir: 'kb-that-is-not-there' }));
+    const kb = await mailroom(['--config', noKb, 'start'], { MAILROOM_DATA_DIR: dataDir });
+    expectOneLineError(kb, 'MAILROOM_CONFIG_INVALID');
+    expect(kb.code).toBe(78);
+    expect(kb.stderr).toContain(`kbDir: folder ${path.join(tmp, 'kb-that-is-not-there')} does not exist`);
+  });
+
   it('an unreachable Redis is one clear error line', async () => {
     const res = await mailroom(['process', path.join(EXAMPLES, 'mailbox')], { REDIS_URL: 'redis://127.0.0.1:1' });
     expectOneLineError(res, 'MAILROOM_REDIS_UNREACHABLE');

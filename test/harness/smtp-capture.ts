@@ -43,6 +43,13 @@ export interface SmtpCapture {
   holdAcks(): () => void;
   /** With `oauth2` or `password`: logins, by outcome. */
   readonly logins: { accepted: number; refused: number };
+  /**
+   * Refuses the next `count` transactions at `RCPT TO` with SMTP reply `code`, before DATA: a
+   * relay that is up but cannot take mail just now.
+   *
+   * @param code @defaultValue 451
+   */
+  refuseRecipients(count: number, code?: number): void;
   /** Forgets captured and rejected messages and pending failures. */
   reset(): void;
   close(): Promise<void>;
@@ -87,6 +94,8 @@ function summary(accepted: readonly CapturedMessage[], rejected: readonly Captur
  * sender's `DATA` is acknowledged, so it is visible as soon as `sendMail` resolves.
  */
 export interface SmtpCaptureOptions {
+  /** A port to listen on (a relay that comes back where it was); @defaultValue a free one */
+  port?: number;
   /**
    * Require an XOAUTH2 login (the only method offered), accepted when `check` says the access
    * token is active for that user (e.g. the OAuth2 test server's `check`).
@@ -103,6 +112,7 @@ export async function startSmtpCapture(options: SmtpCaptureOptions = {}): Promis
   const failures: Failure[] = [];
   const waiters = new Set<Waiter>();
   let hold: Promise<void> | null = null;
+  const refusals: number[] = [];
 
   const settleWaiters = (): void => {
     for (const waiter of waiters) {
@@ -172,6 +182,13 @@ export async function startSmtpCapture(options: SmtpCaptureOptions = {}): Promis
     logger: false,
     // Lets close() finish quickly when a pooled sender leaves its connection open.
     closeTimeout: 500,
+    onRcptTo(_address, _session, callback) {
+      const code = refusals.shift();
+      if (code === undefined) return callback();
+      const error: SMTPServerError = new Error(`Scripted refusal ${code}`);
+      error.responseCode = code;
+      callback(error);
+    },
     onData(stream, session, callback) {
       receive(stream, session).then(
         async (failure) => {
@@ -193,7 +210,7 @@ export async function startSmtpCapture(options: SmtpCaptureOptions = {}): Promis
 
   await new Promise<void>((resolve, reject) => {
     server.server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(options.port ?? 0, '127.0.0.1', () => {
       server.server.off('error', reject);
       resolve();
     });
@@ -236,7 +253,11 @@ export async function startSmtpCapture(options: SmtpCaptureOptions = {}): Promis
       });
       return release;
     },
+    refuseRecipients: (count, code = 451) => {
+      for (let i = 0; i < count; i += 1) refusals.push(code);
+    },
     reset: () => {
+      refusals.length = 0;
       messages.length = 0;
       rejected.length = 0;
       failures.length = 0;
