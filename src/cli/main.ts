@@ -1,9 +1,9 @@
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { inShadow, loadConfig, type Config } from '../config.js';
-import { MailroomError, toMailroomError } from '../errors.js';
+import { toMailroomError } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { runProcess, runStatus } from './process-command.js';
 import { formatTable } from './summary.js';
@@ -41,6 +41,25 @@ function configFrom(
   // Autonomy rules that try to lift a limit are refused before any command runs (and again by createContext).
   checkAutonomy(config, createRegistry().tools);
   return config;
+}
+
+/** Commander parsers: a value that is not a number of the right kind is refused as the user typed it. */
+function positiveInteger(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('a whole number of 1 or more is needed.');
+  return n;
+}
+
+function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('a number above 0 is needed.');
+  return n;
+}
+
+function nonNegativeNumber(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError('a number of 0 or more is needed.');
+  return n;
 }
 
 function progress(enabled: boolean) {
@@ -82,7 +101,7 @@ Environment:
     .argument('<paths...>', '.eml files, or folders searched (with subfolders) for .eml files')
     .option('--json', 'print one JSON summary object instead of the table')
     .option('--shadow', 'shadow mode: plan everything, act on nothing; the emails end "shadowed" with what would have been done')
-    .addOption(new Option('--timeout <seconds>', 'give up waiting after this long').default('300'))
+    .addOption(new Option('--timeout <seconds>', 'give up waiting after this long').argParser(positiveNumber).default(300))
     .addHelpText(
       'after',
       `
@@ -90,7 +109,7 @@ Config: --config, else MAILROOM_CONFIG, else built-in defaults; \`mailroom proce
 on the bundled examples' ${INPUT_CONFIG_NAME}, as demo does. A ${INPUT_CONFIG_NAME} found
 among other input is named on stderr but never loaded: mail input does not configure Mailroom.`,
     )
-    .action(async (paths: string[], opts: { json?: boolean; shadow?: boolean; timeout: string }, cmd: Command) => {
+    .action(async (paths: string[], opts: { json?: boolean; shadow?: boolean; timeout: number }, cmd: Command) => {
       const given = cmd.optsWithGlobals<GlobalOpts>().config ?? process.env.MAILROOM_CONFIG;
       const beside = given ? { ignored: [] } : configBesideInputs(paths, path.join(EXAMPLES, INPUT_CONFIG_NAME));
       const shown = (f: string) => path.relative(process.cwd(), f) || f;
@@ -98,11 +117,9 @@ among other input is named on stderr but never loaded: mail input does not confi
       for (const f of beside.ignored) process.stderr.write(`mailroom: not using ${shown(f)}, found among the input (mail input does not configure Mailroom): pass --config ${shown(f)} to use it\n`);
       const loaded = configFrom(cmd, { logLevel: 'error', withoutSecrets: true, configPath: beside.use });
       const config = opts.shadow ? inShadow(loaded) : loaded;
-      const timeout = Number(opts.timeout);
-      if (!Number.isFinite(timeout) || timeout <= 0) throw new MailroomError('CONFIG_INVALID', '--timeout must be a positive number of seconds');
       const summary = await runProcess(config, createLogger({ level: config.logLevel }), {
         paths,
-        timeoutMs: timeout * 1000,
+        timeoutMs: opts.timeout * 1000,
         onProgress: progress(!opts.json),
         shadow: Boolean(opts.shadow),
       });
@@ -181,10 +198,10 @@ among other input is named on stderr but never loaded: mail input does not confi
     .command('status')
     .description('emails by state, queue depths, the latest emails and the OAuth2 logins\' states')
     .option('--json', 'print JSON')
-    .option('--limit <n>', 'how many recent emails to list', '20')
-    .action(async (opts: { json?: boolean; limit: string }, cmd: Command) => {
+    .option('--limit <n>', 'how many recent emails to list', positiveInteger, 20)
+    .action(async (opts: { json?: boolean; limit: number }, cmd: Command) => {
       const config = configFrom(cmd, { logLevel: 'warn', withoutSecrets: true });
-      const status = await runStatus(config, createLogger({ level: config.logLevel }), Math.max(1, Number(opts.limit) || 20));
+      const status = await runStatus(config, createLogger({ level: config.logLevel }), opts.limit);
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(status)}\n`);
         return;
@@ -206,10 +223,10 @@ among other input is named on stderr but never loaded: mail input does not confi
     .command('pending')
     .description('plans waiting for a human, with the reasons they parked')
     .option('--json', 'print JSON')
-    .option('--limit <n>', 'how many to list', '50')
-    .action(async (opts: { json?: boolean; limit: string }, cmd: Command) => {
+    .option('--limit <n>', 'how many to list', positiveInteger, 50)
+    .action(async (opts: { json?: boolean; limit: number }, cmd: Command) => {
       const config = configFrom(cmd, { logLevel: 'warn', withoutSecrets: true });
-      const pending = await runPending(config, createLogger({ level: config.logLevel }), Math.max(1, Number(opts.limit) || 50));
+      const pending = await runPending(config, createLogger({ level: config.logLevel }), opts.limit);
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(pending)}\n`);
         return;
@@ -246,12 +263,12 @@ among other input is named on stderr but never loaded: mail input does not confi
     .addOption(new Option('--tier <tier>', "the sender's account tier (none: no account)").choices([...TIERS]).default('none'))
     .addOption(new Option('--verified <method>', 'how the sender was verified').choices([...VERIFICATIONS]).default('dmarc'))
     .option('--robot', 'the email is robot mail (auto-reply, bounce, list)')
-    .option('--amount <n>', 'the amount of a money step (issue_refund); unset: it comes from an earlier step and is checked when the step runs')
+    .option('--amount <n>', 'the amount of a money step (issue_refund); unset: it comes from an earlier step and is checked when the step runs', nonNegativeNumber)
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExample:\n  mailroom -c mailroom.config.json policy explain --category billing --tier pro --verified dkim --source route --amount 15')
-    .action((opts: { category: string; source: string; tier: string; verified: string; robot?: boolean; amount?: string; json?: boolean }, cmd: Command) => {
+    .action((opts: { category: string; source: string; tier: string; verified: string; robot?: boolean; amount?: number; json?: boolean }, cmd: Command) => {
       const config = configFrom(cmd, { logLevel: 'warn', withoutSecrets: true });
-      const amount = opts.amount === undefined ? null : Number(opts.amount);
+      const amount = opts.amount ?? null;
       const explained = explainPolicy(config, createRegistry(), { category: opts.category, source: opts.source, tier: opts.tier, verified: opts.verified, robot: Boolean(opts.robot), amount });
       process.stdout.write(opts.json ? `${JSON.stringify(explained)}\n` : formatExplanation(explained));
     });

@@ -108,10 +108,12 @@ export const DEFAULT_PLAYBOOKS: Readonly<Record<string, Playbook>> = {
         { id: 'account', tool: 'lookup_account', args: { account: '{{context.account.id}}' } },
         { id: 'update', tool: 'update_account', args: { account: '{{steps.account.output.id}}', status: 'cancelled', billingEmail: null } },
         ...replySteps('cancellation', null, { outcome: 'account_cancelled' }),
+        // The billing contact did not write: a notice of its own, not the reply to the sender.
+        { id: 'notice', tool: 'draft_reply', args: { article: null, outcome: 'account_cancelled', audience: 'billing_contact' } },
         {
           id: 'notify',
           tool: 'send_email',
-          args: { to: '{{steps.account.output.billingEmail}}', subject: 'Your subscription has been cancelled', draft: '{{steps.draft.output.ref}}' },
+          args: { to: '{{steps.account.output.billingEmail}}', subject: 'Your subscription has been cancelled', draft: '{{steps.notice.output.ref}}' },
         },
         label('mailroom/cancellation'),
       ],

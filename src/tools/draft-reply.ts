@@ -27,8 +27,17 @@ export type StoredDraft = z.infer<typeof StoredDraft>;
 export const ReplyOutcome = z.enum(['refund_issued', 'account_cancelled']);
 export type ReplyOutcome = z.infer<typeof ReplyOutcome>;
 
+/**
+ * Whom the text is for: the verified sender (a reply), or the billing contact on file, who did
+ * not write and gets a notice of what was done to the account (a literal in the plan).
+ */
+export const Audience = z.enum(['sender', 'billing_contact']);
+export type Audience = z.infer<typeof Audience>;
+
 /** What the composer may say: trusted material and the closed-vocabulary facts of read_facts. */
 export interface ComposeInput {
+  /** @defaultValue 'sender' */
+  audience?: Audience | null;
   /** Set when the plan refunded or cancelled before this reply: the reply says what was done. */
   outcome?: ReplyOutcome | null;
   /** The refunded amount (the same trusted value issue_refund took), in the order's currency. */
@@ -73,6 +82,7 @@ const KIND_LINE: Record<QuestionKind, string | null> = {
  * the email's own words cannot reach it because nothing here ever reads them.
  */
 export function composeReply(input: ComposeInput): string {
+  if (input.audience === 'billing_contact') return composeNotice(input);
   const language = input.language ?? 'en';
   const firstName = input.accountName ? (input.accountName.trim().split(/\s+/)[0] ?? '') : '';
   const topic = input.topic ? TOPIC_WORDS[input.topic] : null;
@@ -107,6 +117,19 @@ export function composeReply(input: ComposeInput): string {
   return lines.join('\n');
 }
 
+/**
+ * A notice to the account's billing contact, who never wrote to us: no thanks for a message, no
+ * article, only what was done to the account and that its owner asked for it.
+ */
+function composeNotice(input: ComposeInput): string {
+  const whose = input.accountName ? `the account of ${input.accountName}` : 'your account';
+  const done =
+    input.outcome === 'account_cancelled'
+      ? [`The subscription of ${whose} has been cancelled, as the account owner asked. There will be no further charges.`]
+      : [`There has been a change to ${whose}, made at the account owner's request.`];
+  return ['Hello,', '', 'You receive this notice as the billing contact on file.', '', ...done, '', CLOSING.en, input.signature].join('\n');
+}
+
 /** The trusted material of a reply and what it names, for the output check. */
 export function composedAllowed(ctx: Pick<ToolContext, 'config' | 'trusted'>, article: KbArticle | null, trustedTexts: string[]) {
   return {
@@ -133,6 +156,7 @@ export const draftReply = defineTool({
       sentiment: Sentiment.nullable().optional(),
       outcome: ReplyOutcome.nullable().optional(),
       amount: z.number().positive().max(1_000_000).nullable().optional(),
+      audience: Audience.nullable().optional(),
     })
     .strict(),
   output: z.object({ ref: DraftRef, needsReview: z.boolean() }).strict(),
@@ -146,6 +170,7 @@ export const draftReply = defineTool({
     const account = ctx.trusted.account ? ctx.accounts.byId(ctx.trusted.account.id) : undefined;
     const order = input.order && account ? (account.orders.find((o) => o.id === input.order) ?? null) : null;
     const text = composeReply({
+      audience: input.audience ?? null,
       accountName: account?.name ?? null,
       article,
       order,

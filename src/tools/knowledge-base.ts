@@ -21,7 +21,20 @@ export interface KnowledgeBase {
 
 const words = (s: string) => s.toLowerCase().split(/[^a-z0-9]+/).filter((w) => w.length > 2);
 
-/** Parses `# Title`, `Topics: a, b`, `Links: url, url`, a blank line, then the body. */
+/**
+ * The body as a plain-text email shows it: articles are written in markdown, replies go out as
+ * text/plain, where `**Download PDF**` would read as asterisks. Emphasis and code marks go, a
+ * `[label](url)` link becomes `label (url)`, a `## heading` its words; lists and line breaks stay.
+ */
+export function plainTextOf(markdown: string): string {
+  return markdown
+    .replace(/\[([^\]\n]+)\]\((https?:\/\/[^)\s]+)\)/g, '$1 ($2)')
+    .replace(/(\*\*|__)(?=\S)([^\n]*?\S)\1/g, '$2')
+    .replace(/`([^`\n]+)`/g, '$1')
+    .replace(/^#{1,6}[ \t]+/gm, '');
+}
+
+/** Parses `# Title`, `Topics: a, b`, `Links: url, url`, a blank line, then the body (as plain text). */
 export function parseArticle(id: string, text: string): KbArticle {
   const lines = text.replace(/\r\n/g, '\n').split('\n');
   const title = (lines.find((l) => l.startsWith('# ')) ?? `# ${id}`).slice(2).trim();
@@ -32,7 +45,7 @@ export function parseArticle(id: string, text: string): KbArticle {
       .map((s) => s.trim())
       .filter(Boolean);
   const bodyStart = lines.findIndex((l, i) => i > 0 && l.trim() === '');
-  const body = (bodyStart >= 0 ? lines.slice(bodyStart + 1) : []).join('\n').trim();
+  const body = plainTextOf((bodyStart >= 0 ? lines.slice(bodyStart + 1) : []).join('\n').trim());
   return KbArticle.parse({ id, title, topics: field('topics').map((t) => t.toLowerCase()), links: field('links'), body });
 }
 

@@ -178,6 +178,15 @@ describe('mailroom CLI', () => {
     expect(kb.stderr).toContain(`kbDir: folder ${path.join(tmp, 'kb-that-is-not-there')} does not exist`);
   });
 
+  it('a number option that is not a number is refused before anything starts', async () => {
+    for (const args of [['status', '--limit', 'abc'], ['pending', '--limit', '0'], ['process', '--timeout', 'soon', EXAMPLES]]) {
+      const res = await mailroom(args, { REDIS_URL: 'redis://127.0.0.1:1' });
+      expect(res.code, args.join(' ')).toBe(1);
+      expect(res.stderr.split('\n')[0]).toMatch(/^error: option '--\w+ <\w+>' argument '\w+' is invalid\. a (whole )?number/);
+      expect(res.stderr).not.toContain('REDIS_UNREACHABLE');
+    }
+  });
+
   it('an unreachable Redis is one clear error line', async () => {
     const res = await mailroom(['process', path.join(EXAMPLES, 'mailbox')], { REDIS_URL: 'redis://127.0.0.1:1' });
     expectOneLineError(res, 'MAILROOM_REDIS_UNREACHABLE');

@@ -152,6 +152,11 @@ describe('an approval binds what the reviewer was shown, and nothing else', () =
     await smtp.waitFor(3, 10_000);
     await new Promise((r) => setTimeout(r, 300));
     expect(smtp.messages).toHaveLength(3);
+    // The billing contact never wrote: a notice of what was done, not the reply to the owner.
+    const notice = smtp.messages.find((m) => m.parsed.subject === 'Your subscription has been cancelled');
+    expect(notice?.parsed.text).toContain('You receive this notice as the billing contact on file.');
+    expect(notice?.parsed.text).toContain('has been cancelled, as the account owner asked.');
+    expect(notice?.parsed.text).not.toContain('Thank you for your message');
     expect(smtp.messages.map((m) => m.raw).join('\n')).not.toContain('555 0100');
     expect(smtp.messages.map((m) => m.envelope.to[0]).sort()).not.toContain('attacker@evil.example');
   });

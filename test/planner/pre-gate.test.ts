@@ -26,7 +26,7 @@ describe('reads and drafts run before the gate', () => {
     const context = trustedContext({ category: { name: 'cancellation', source: 'classifier' } });
     const plan = DEFAULT_PLAYBOOKS.cancellation?.(viewOf(context));
     if (!plan) throw new Error('no cancellation playbook');
-    expect(ids(hoistBeforeGate(plan, registry))).toEqual(['account', 'facts', 'kb', 'draft', 'update', 'send', 'answered', 'notify', 'label']);
+    expect(ids(hoistBeforeGate(plan, registry))).toEqual(['account', 'facts', 'kb', 'draft', 'notice', 'update', 'send', 'answered', 'notify', 'label']);
   });
 
   it('leaves a read that needs a gated step after it, and never moves a write', () => {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { createKnowledgeBase, loadKnowledgeBase, parseArticle } from '../../src/tools/knowledge-base.js';
+import { createKnowledgeBase, loadKnowledgeBase, parseArticle, plainTextOf } from '../../src/tools/knowledge-base.js';
 import type { KbArticle } from '../../src/tools/knowledge-base.js';
 
 const KB_DIR = fileURLToPath(new URL('../../examples/kb/', import.meta.url));
@@ -15,6 +15,22 @@ const article = (over: Partial<KbArticle> & Pick<KbArticle, 'id'>): KbArticle =>
   links: [],
   body: '',
   ...over,
+});
+
+describe('plainTextOf: an article reads as plain text in a text/plain reply', () => {
+  it('drops emphasis and code marks, spells a link out, keeps lists and line breaks', () => {
+    expect(plainTextOf('**Find an invoice**\n1. Open **Billing** and click __Download PDF__.\n2. Send the `x-request-id`.')).toBe(
+      'Find an invoice\n1. Open Billing and click Download PDF.\n2. Send the x-request-id.',
+    );
+    expect(plainTextOf('## Steps\nSee [the status page](https://status.acme.example/) first.')).toBe('Steps\nSee the status page (https://status.acme.example/) first.');
+    // A lone star or a product name with underscores is text, not markup.
+    expect(plainTextOf('Plans start at 5 * 3 seats; set DARK_MODE_ON.')).toBe('Plans start at 5 * 3 seats; set DARK_MODE_ON.');
+  });
+
+  it('no shipped article keeps markdown marks once loaded', () => {
+    expect(kb.articles.length).toBeGreaterThan(5);
+    for (const a of kb.articles) expect(a.body, a.id).not.toMatch(/\*\*|`|^#/m);
+  });
 });
 
 describe('parseArticle', () => {
