@@ -25,7 +25,7 @@ const PLAN = {
     {
       id: 'draft',
       tool: 'draft_reply',
-      args: { article: '{{steps.kb.output.articleId}}', order: null, topic: '{{steps.facts.output.topic}}', questionKind: '{{steps.facts.output.questionKind}}', language: '{{steps.facts.output.language}}', sentiment: '{{steps.facts.output.sentiment}}', outcome: null, amount: null },
+      args: { article: '{{steps.kb.output.articleId}}', order: null, topic: '{{steps.facts.output.topic}}', questionKind: '{{steps.facts.output.questionKind}}', language: '{{steps.facts.output.language}}', sentiment: '{{steps.facts.output.sentiment}}', outcome: null, amount: null, audience: null },
       checkpoint: false,
     },
     { id: 'send', tool: 'send_reply', args: { draft: '{{steps.draft.output.ref}}' }, checkpoint: false },

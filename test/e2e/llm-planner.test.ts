@@ -22,7 +22,7 @@ const REPLY_PLAN = {
     {
       id: 'draft',
       tool: 'draft_reply',
-      args: { article: '{{steps.kb.output.articleId}}', order: null, topic: null, questionKind: null, language: null, sentiment: null, outcome: null, amount: null },
+      args: { article: '{{steps.kb.output.articleId}}', order: null, topic: null, questionKind: null, language: null, sentiment: null, outcome: null, amount: null, audience: null },
       checkpoint: false,
     },
     { id: 'send', tool: 'send_reply', args: { draft: '{{steps.draft.output.ref}}' }, checkpoint: false },

@@ -23,8 +23,11 @@ interface Run {
   stderr: string;
 }
 
-/** `mailroom process --json` as a user runs it, with the log at warn on stderr. */
-function processEmail(env: Record<string, string>): Promise<Run> {
+/**
+ * `mailroom process --json` as a user runs it, with the log at warn on stderr; `onStderr` sees the
+ * log as it comes.
+ */
+function processEmail(env: Record<string, string>, onStderr: (soFar: string) => void = () => undefined): Promise<Run> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [BIN, '--config', EXAMPLE_CONFIG_FILE, 'process', '--json', EMAIL], {
       env: { PATH: process.env.PATH, HOME: process.env.HOME, MAILROOM_LOG_LEVEL: 'warn', ...env },
@@ -32,7 +35,10 @@ function processEmail(env: Record<string, string>): Promise<Run> {
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+      onStderr(stderr);
+    });
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
@@ -68,10 +74,14 @@ describe('an SMTP outage: failures that prove nothing left are retried, at most 
     const port = await closedPort();
     const env = exampleEnv({ redis });
     env.SMTP_URL = `smtp://127.0.0.1:${port}`;
-    const running = processEmail(env);
-    // Attempts 1 and 2 (at about 0 s and 1 s after the step starts) meet a closed port; the relay
-    // is back before attempt 3 or 4 (3 s, 7 s).
-    await new Promise((r) => setTimeout(r, 4_000));
+    // The relay comes back once the first attempt has met the closed port and said it will retry
+    // (however long the process took to start); the next attempts are 1 s, 2 s, 4 s … later.
+    let firstRefusal: () => void = () => undefined;
+    const refused = new Promise<void>((r) => (firstRefusal = r));
+    const running = processEmail(env, (log) => {
+      if (log.includes('will retry')) firstRefusal();
+    });
+    await Promise.race([refused, running]);
     const smtp = await startSmtpCapture({ port });
     captures.push(smtp);
     const res = await running;
