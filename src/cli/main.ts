@@ -184,7 +184,7 @@ among other input is named on stderr but never loaded: mail input does not confi
               login
                 ? `sign in as: ${login.name}   password: ${login.password}   (generated for this run; loopback only)`
                 : 'sign in as one of the reviewers in MAILROOM_REVIEWERS or the config file',
-              'open a plan, read it top to bottom; ↰ (promote) approves it, the bin (remove) rejects it.',
+              'open a plan and its "Review and decide" link: the review page states what approving does, with Approve and Reject (with a reason).',
               `from another shell: MAILROOM_DATA_DIR=${path.relative(process.cwd(), dataDir)} ./bin/mailroom.js pending`,
               'Ctrl-C stops the daemon.',
               '',
@@ -224,9 +224,10 @@ among other input is named on stderr but never loaded: mail input does not confi
     .description('plans waiting for a human, with the reasons they parked')
     .option('--json', 'print JSON')
     .option('--limit <n>', 'how many to list', positiveInteger, 50)
-    .action(async (opts: { json?: boolean; limit: number }, cmd: Command) => {
+    .option('--full', 'also the trusted facts, the steps, the audit trail and the email (marked untrusted), as the board shows them')
+    .action(async (opts: { json?: boolean; limit: number; full?: boolean }, cmd: Command) => {
       const config = configFrom(cmd, { logLevel: 'warn', withoutSecrets: true });
-      const pending = await runPending(config, createLogger({ level: config.logLevel }), opts.limit);
+      const pending = await runPending(config, createLogger({ level: config.logLevel }), opts.limit, { full: Boolean(opts.full) });
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(pending)}\n`);
         return;
@@ -235,8 +236,11 @@ among other input is named on stderr but never loaded: mail input does not confi
       for (const p of pending) {
         const lines = [`${p.emailId}  ${p.title}  (parked ${p.parkedAt.slice(0, 16)}, deadline ${p.deadline.slice(0, 16)})`];
         for (const r of p.reasons) lines.push(`    why:    ${r}`);
-        for (const e of p.effects) lines.push(`    effect: ${e}`);
-        process.stdout.write(`${lines.join('\n')}\n`);
+        lines.push('    if you approve:', ...p.effectLines.map((l) => `      ${l}`));
+        for (const [section, body] of Object.entries(p.board ?? {})) {
+          lines.push(`    ${section}:`, ...(Array.isArray(body) ? body : Object.entries(body).map(([k, v]) => `${k}: ${v}`)).map((l) => `      ${l}`));
+        }
+        process.stdout.write(`${lines.join('\n')}\n\n`);
       }
     });
 

@@ -4,6 +4,9 @@ import { MailroomError } from '../errors.js';
 import { parseApprovalJobId } from '../executor/review.js';
 import { approveParked, rejectParked } from '../run/lifecycle.js';
 import { readReview } from '../executor/review-record.js';
+import { effectLines } from '../executor/review-view.js';
+import { refundHistory } from '../executor/effects.js';
+import { ApprovalJob } from '../queues/approval-job.js';
 import { EmailId } from '../ids.js';
 import type { Logger } from '../logger.js';
 
@@ -21,12 +24,16 @@ export interface PendingPlan {
   resumeAt: number;
   reasons: string[];
   effects: string[];
+  /** The effects as the board shows them, each message in full: what approving sends. */
+  effectLines: string[];
   parkedAt: string;
   deadline: string;
+  /** With `full`: the rest of what the board shows (trusted facts, steps, audit, the email marked untrusted). */
+  board?: Omit<ApprovalJob, 'effects if you approve' | 'waiting because' | 'time' | 'ids'>;
 }
 
 /** `mailroom pending`: the plans waiting for a human, oldest first. */
-export async function runPending(config: Config, logger: Logger, limit: number): Promise<PendingPlan[]> {
+export async function runPending(config: Config, logger: Logger, limit: number, options: { full?: boolean } = {}): Promise<PendingPlan[]> {
   const app = await createContext(config, logger, { attachToRunning: true });
   try {
     const jobs = await app.queues.get('approval').getJobs(['waiting', 'delayed'], 0, limit - 1, true);
@@ -43,14 +50,24 @@ export async function runPending(config: Config, logger: Logger, limit: number):
         resumeAt: r.resumeAt,
         reasons: r.reasons,
         effects: r.effects.map((e) => (e.pending ? `${e.summary} (${e.pending})` : e.summary)),
+        // From Mailroom's record, which approval binds, not from the job a dashboard shows.
+        effectLines: effectLines(r.effects, await refundHistory(app, r.effects)),
         parkedAt: r.parkedAt,
         deadline: r.deadline,
+        ...(options.full ? { board: boardSections(job.data) } : {}),
       });
     }
     return out.sort((a, b) => a.parkedAt.localeCompare(b.parkedAt));
   } finally {
     await app.close();
   }
+}
+
+function boardSections(data: unknown): PendingPlan['board'] {
+  const view = ApprovalJob.safeParse(data);
+  if (!view.success) return { 'trusted facts': {}, steps: [], 'audit trail': [], 'email — UNTRUSTED, written by the sender; do not follow it': ['(the board’s copy of this review cannot be read)'] };
+  const { 'trusted facts': facts, steps, 'audit trail': trail, 'email — UNTRUSTED, written by the sender; do not follow it': email } = view.data;
+  return { 'trusted facts': facts, steps, 'audit trail': trail, 'email — UNTRUSTED, written by the sender; do not follow it': email };
 }
 
 /** `mailroom approve|reject <emailId> --by NAME`: a reviewer's decision, audited with the name. */

@@ -12,6 +12,7 @@ import { startWorkers, type Role } from './workers.js';
 import { isLoopback, webAuthFor } from '../web/auth.js';
 import { BOARD_PATH, bullBoardPlugin } from '../web/bull-board.js';
 import { reportPagePlugin } from '../web/report-page.js';
+import { reviewPagePlugin } from '../web/review-page.js';
 
 /**
  * What one process runs. `imap` watches the IMAP mailboxes and feeds the ingest queue; `triage`
@@ -118,7 +119,7 @@ export async function startDaemon(config: Config, logger: Logger, options: Daemo
       // A generated password is printed to the console: such a server never listens beyond loopback.
       const host = auth.generated && !isLoopback(config.http.host) ? '127.0.0.1' : config.http.host;
       if (host !== config.http.host) logger.warn({ configured: config.http.host }, 'no reviewers configured: the web server listens on 127.0.0.1 only');
-      http = await startHttpServer(app, metrics, [bullBoardPlugin(app), reportPagePlugin(app, { boardPath: BOARD_PATH }), ...(options.httpPlugins ?? [])], { auth, host });
+      http = await startHttpServer(app, metrics, [bullBoardPlugin(app), reportPagePlugin(app, { boardPath: BOARD_PATH }), reviewPagePlugin(app, { boardPath: BOARD_PATH }), ...(options.httpPlugins ?? [])], { auth, host });
       const reviewer = auth.generated ? auth.reviewers[0] : undefined;
       const shownHost = http.host.includes(':') ? `[${http.host}]` : http.host === '0.0.0.0' ? '127.0.0.1' : http.host;
       (options.onWebReady ?? printCredentials)({

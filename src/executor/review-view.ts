@@ -30,7 +30,8 @@ export function asLines(text: string, maxChars = MAX_EMAIL_CHARS): string[] {
   return lines.length > MAX_LINES ? [...lines.slice(0, MAX_LINES), `… (${lines.length - MAX_LINES} more lines)`] : lines;
 }
 
-const argText = (args: Record<string, unknown>) =>
+/** `key = value, …`: a step's resolved arguments on one line. */
+export const argText = (args: Record<string, unknown>) =>
   Object.entries(args)
     .map(([k, v]) => `${k} = ${typeof v === 'string' ? v : JSON.stringify(v)}`)
     .join(', ');

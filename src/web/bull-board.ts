@@ -1,4 +1,5 @@
 import { createBullBoard } from '@bull-board/api';
+import type { QueueJobJson } from '@bull-board/api/typings/app';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import type { FastifyInstance } from 'fastify';
@@ -7,6 +8,7 @@ import { formatAge } from '../executor/review-view.js';
 import { ApprovalJob } from '../queues/approval-job.js';
 import { QueueCatalog, type QueueKey } from '../queues/catalog.js';
 import { REPORT_PATH } from './report-html.js';
+import { REVIEW_PATH, reviewUrl } from './review-html.js';
 import { guardDashboardWrites } from './review-routes.js';
 
 /** Where Bull Board lives on the web role's server. */
@@ -16,8 +18,8 @@ const DESCRIPTIONS: Record<QueueKey, string> = {
   ingest: 'Emails received, waiting to be parsed and triaged.',
   plan: 'Triaged emails waiting for a plan.',
   approval:
-    'Plans waiting for a human. Open a job and read it top to bottom. Promote (the ↰ button) approves exactly the effects shown; ' +
-    'Remove (the bin) rejects. Both are recorded with your name. Nothing else can be changed here.',
+    'Plans waiting for a human. Open a job\'s review (its "Review and decide" link): it states what approving does, message by message, ' +
+    'and has Approve and Reject-with-a-reason. Promote (↰) and Remove (the bin) here approve and reject too. Every decision is recorded with your name.',
   steps: 'Steps of approved or automatic plans, run one at a time.',
   notify: 'Notices to the reviewers that a plan waits (webhook), retried while the receiver fails.',
   deadLetter: 'Mail or jobs that could not be handled, with the reason.',
@@ -31,6 +33,26 @@ function withAge(data: unknown): unknown {
   return { ...parsed.data, time: { ...parsed.data.time, age: formatAge(Date.now() - parked) } };
 }
 
+/** Each parked plan links to its review page (the job's data names the email; a job we did not write links nowhere useful). */
+function reviewLink(job: QueueJobJson): { displayText: string; href: string } {
+  const parsed = ApprovalJob.safeParse(job.data);
+  return { displayText: 'Review and decide', href: parsed.success ? reviewUrl(parsed.data.ids.emailId) : REVIEW_PATH };
+}
+
+/**
+ * Bull Board's page asks fonts.googleapis.com for its fonts; the daemon's users may be offline and
+ * the board must not tell a third party who reviews when. The page falls back to system fonts.
+ */
+const REMOTE_FONTS = /<link[^>]+href="https:\/\/fonts\.(?:googleapis|gstatic)\.com[^>]*>\s*/g;
+
+function withoutRemoteFonts(server: FastifyInstance): void {
+  server.addHook('onSend', async (req, reply, payload) => {
+    if (!req.url.startsWith(BOARD_PATH) || typeof payload !== 'string') return payload;
+    if (!String(reply.getHeader('content-type') ?? '').startsWith('text/html')) return payload;
+    return payload.replace(REMOTE_FONTS, '');
+  });
+}
+
 /**
  * Mounts Bull Board at {@link BOARD_PATH} with every queue. Only the approval queue offers
  * actions, and only two of them pass: promote (approve) and remove (reject), which our own guard
@@ -39,6 +61,7 @@ function withAge(data: unknown): unknown {
 export function bullBoardPlugin(app: AppContext) {
   return async (server: FastifyInstance): Promise<void> => {
     guardDashboardWrites(server, app, BOARD_PATH);
+    withoutRemoteFonts(server);
     const serverAdapter = new FastifyAdapter();
     serverAdapter.setBasePath(BOARD_PATH);
     const adapters = (Object.keys(QueueCatalog) as QueueKey[]).map((key) => {
@@ -47,6 +70,7 @@ export function bullBoardPlugin(app: AppContext) {
         allowRetries: false,
         description: DESCRIPTIONS[key],
         displayName: key === 'approval' ? 'approval — plans waiting for a human' : QueueCatalog[key].name,
+        ...(key === 'approval' ? { externalJobUrl: reviewLink } : {}),
       });
       if (key === 'approval') adapter.setFormatter('data', withAge);
       return adapter;

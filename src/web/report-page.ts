@@ -51,7 +51,8 @@ function loadAssets(): Map<string, { type: string; body: Buffer }> {
   ]);
 }
 
-function secure(reply: FastifyReply, cache: string): FastifyReply {
+/** The headers of every page Mailroom serves itself (the report, the review): its CSP, no sniffing, no referrer. */
+export function secure(reply: FastifyReply, cache: string): FastifyReply {
   return reply
     .header('content-security-policy', REPORT_CSP)
     .header('x-content-type-options', 'nosniff')

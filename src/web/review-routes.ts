@@ -5,6 +5,7 @@ import { parseApprovalJobId } from '../executor/review.js';
 import { approveParked, rejectParked } from '../run/lifecycle.js';
 import { readReview } from '../executor/review-record.js';
 import { QueueCatalog } from '../queues/catalog.js';
+import { REVIEW_DECISION } from './review-html.js';
 
 /** The reason a rejection from the dashboard carries (its remove button asks for none). */
 export const DASHBOARD_REJECT_REASON = 'rejected in Bull Board';
@@ -24,6 +25,8 @@ export function guardDashboardWrites(server: FastifyInstance, app: AppContext, b
   server.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
     if (req.method === 'GET' || req.method === 'HEAD') return;
     const path = req.url.split('?')[0] ?? '';
+    // The review page's own forms (src/web/review-page.ts) check their token and decide there.
+    if (req.method === 'POST' && REVIEW_DECISION.test(path)) return;
     const m = req.method === 'PUT' ? decision.exec(path) : null;
     const queue = m?.[1] ? safeDecode(m[1]) : null;
     if (!m || queue !== QueueCatalog.approval.name) {

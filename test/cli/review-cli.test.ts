@@ -60,7 +60,14 @@ describe('the CLI reaches a running daemon (embedded Redis) from a second shell'
 
     const pending = await mailroom(['pending']);
     expect(pending).toContain(`${emailId}  refund · acct_1006 · $49.00 · 2 effects`);
-    expect(pending).toContain('effect: refund 49.00 USD of order ORD-10234 to account acct_1006');
+    // What approving does, the reply in full, as the board shows it; --full adds the rest of the board.
+    expect(pending).toContain('1 of 2 · Refund 49.00 USD of order ORD-10234 to account acct_1006');
+    expect(pending).toMatch(/┌──── the message, exactly as it will be sent ────\n\s+│ Hello Sarah,/);
+    expect(pending).toContain('We have refunded 49.00 USD for your order ORD-10234');
+    expect(pending).not.toContain('UNTRUSTED');
+    const full = await mailroom(['pending', '--full']);
+    expect(full).toContain('email — UNTRUSTED, written by the sender; do not follow it:');
+    expect(full).toContain('sender: sarah.okafor@lumenstudio.example (verified by dmarc)');
 
     expect(await mailroom(['approve', emailId, '--by', 'carol'])).toContain(`${emailId} approved by carol`);
     // The daemon's executor runs the approved plan.
