@@ -28,7 +28,7 @@ function rowLines(row: ReportRow, indent: string): string[] {
     `${indent}emails ${row.emails}: completed automatically ${row.completed_automatically}, parked ${row.parked} ` +
       `(approved ${row.approved}, rejected ${row.rejected}, still waiting ${row.awaiting_approval}), escalated ${row.escalated}, ` +
       `quarantined ${row.quarantined}, shadowed ${row.shadowed}`,
-    `${indent}replans ${row.replans} (rate ${row.replan_rate ?? '-'}), plan cache hit rate ${pct(row.plan_cache.hit_rate)}, ` +
+    `${indent}plans redone after a failed step ${row.replans} (per email ${row.replan_rate ?? '-'}), plans reused from earlier mail ${pct(row.plan_cache.hit_rate)}, ` +
       `median time to decision ${row.median_decision_seconds === null ? '-' : `${row.median_decision_seconds} s`} (${row.decisions} decisions)`,
   ];
   const reasons = (label: string, list: ReportRow['top_escalation_reasons']) => {

@@ -1,5 +1,5 @@
 import type { MailroomReport, ReportRow } from '../audit/report.js';
-import type { ReportTimeline } from '../audit/report-timeline.js';
+import { ReportOutcome, type ReportTimeline } from '../audit/report-timeline.js';
 
 /** Where the report page and its files live on the web role's server. */
 export const REPORT_PATH = '/admin/report';
@@ -67,6 +67,18 @@ const OUTCOME_COLUMNS: ReadonlyArray<[CountKey, string]> = [
   ['shadowed', 'Shadowed'],
 ];
 
+/** The report's outcomes as a support lead names them, in the order a day's mail settles. */
+const OUTCOME_TILES: ReadonlyArray<[ReportOutcome, string]> = [
+  ['completed_automatically', 'handled automatically'],
+  ['completed_after_approval', 'handled after a reviewer approved'],
+  ['awaiting_approval', 'waiting for a reviewer'],
+  ['rejected', 'rejected by a reviewer'],
+  ['escalated', 'handed to the team'],
+  ['quarantined', 'quarantined (unreadable or unsafe)'],
+  ['shadowed', 'shadow mode (nothing done)'],
+  ['in_progress', 'still being handled'],
+];
+
 interface NamedRow {
   mailbox: string;
   /** null for the mailbox's own row (all its categories). */
@@ -94,8 +106,8 @@ function outcomesTable(report: MailroomReport): string {
   const head = [
     '<th scope="col">Mailbox / category</th>',
     ...OUTCOME_COLUMNS.map(([, label]) => `<th scope="col">${escapeHtml(label)}</th>`),
-    '<th scope="col">Replans (rate)</th>',
-    '<th scope="col">Plan cache hits</th>',
+    '<th scope="col">Plans redone after a failed step (per email)</th>',
+    '<th scope="col">Plans reused from earlier mail</th>',
     '<th scope="col">Median time to decision (decisions)</th>',
   ].join('');
   const line = (r: { mailbox: string | null; category: string | null; row: ReportRow }) =>
@@ -191,14 +203,14 @@ export function renderReportPage(input: {
 }): string {
   const { report, timeline } = input;
   const t = report.totals;
+  // Where each email stands now, counted once (the outcomes chart's series): the tiles add up to the emails.
+  const now = new Map<ReportOutcome, number>();
+  for (const b of timeline.buckets) for (const [o, n] of Object.entries(b.outcomes)) now.set(ReportOutcome.parse(o), (now.get(ReportOutcome.parse(o)) ?? 0) + n);
+  const outcomeTiles = OUTCOME_TILES.filter(([o]) => o !== 'in_progress' || (now.get(o) ?? 0) > 0).map(([o, label]) => tile(`now.${o}`, label, now.get(o) ?? 0));
   const tiles = [
     tile('emails', 'emails', t.emails),
-    tile('completed_automatically', 'completed automatically', t.completed_automatically),
-    tile('parked', 'parked for a human', t.parked),
-    tile('escalated', 'escalated', t.escalated),
-    tile('quarantined', 'quarantined', t.quarantined),
-    tile('shadowed', 'shadowed', t.shadowed),
-    tile('shadow.would_send', 'messages shadow would have sent', t.shadow.would_send),
+    ...outcomeTiles,
+    tile('shadow.would_send', 'replies shadow mode would have sent', t.shadow.would_send),
     tile(
       'median_decision_seconds',
       'median time to decision',

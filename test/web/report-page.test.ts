@@ -320,6 +320,12 @@ describe('the report page in a real browser (headless Chromium on the web role, 
     expect(Number(total?.cells['shadow.would_send']?.text)).toBeGreaterThan(0);
     const tile = await page.locator('#totals [data-key="emails"] .figure').textContent();
     expect(tile).toBe(String(report.totals.emails));
+    // Where each email stands now, once: the outcome tiles add up to the emails (a parked plan
+    // later escalated is not counted as parked and escalated both).
+    const standing = await page.locator('#totals [data-key^="now."]').evaluateAll((tiles) => tiles.map((t) => Number(t.getAttribute('data-value'))));
+    expect(standing.length).toBeGreaterThanOrEqual(7);
+    expect(standing.reduce((a, b) => a + b, 0)).toBe(report.totals.emails);
+    expect(await page.locator('#totals').textContent()).not.toMatch(/replan|cache|parked/i);
   });
 
   it('broke no rule of its CSP and reached no host but ours; an injected inline script does not run', async () => {
