@@ -70,20 +70,20 @@ function runRig(): Promise<RigResult> {
 }
 
 /** What each case must come to: verified and answered, or unverified with this reason in the audit. */
-const TABLE: Array<{ name: string; run?: RigCaseResult['run']; verified: boolean; reason?: RegExp; senderAr?: boolean }> = [
-  { name: 'genuine', verified: true },
-  { name: 'prepended-subject', verified: false, reason: /2 Subject headers/ },
-  { name: 'replay-to-a-friend', verified: false, reason: /do not name us/ },
-  { name: 'l-appended', verified: false, reason: /only part of the body \(l=\)/ },
+const TABLE: Array<{ name: string; run: RigCaseResult['run']; verified: boolean; reason?: RegExp; senderAr?: boolean }> = [
+  { name: 'genuine', run: 'mta', verified: true },
+  { name: 'prepended-subject', run: 'mta', verified: false, reason: /2 Subject headers/ },
+  { name: 'replay-to-a-friend', run: 'mta', verified: false, reason: /do not name us/ },
+  { name: 'l-appended', run: 'mta', verified: false, reason: /only part of the body \(l=\)/ },
   // rspamd skips 127.0.0.1 (skip_local): the sender's own A-R with our id reaches the mailbox.
-  { name: 'forged-ar-local-client', verified: false, reason: /below our Received/, senderAr: true },
-  { name: 'forged-ar-local-client-attacker-signed', verified: false, reason: /dmarc=fail/, senderAr: true },
+  { name: 'forged-ar-local-client', run: 'mta', verified: false, reason: /below our Received/, senderAr: true },
+  { name: 'forged-ar-local-client-attacker-signed', run: 'mta', verified: false, reason: /dmarc=fail/, senderAr: true },
   // The README's header_checks rule drops it before it reaches the mailbox.
-  { name: 'forged-ar-local-client-header-checks', verified: false, reason: /dmarc=fail/, senderAr: false },
-  { name: 'forged-ar-milter-down', verified: false, reason: /dmarc=fail/, senderAr: true },
+  { name: 'forged-ar-local-client-header-checks', run: 'mta', verified: false, reason: /dmarc=fail/, senderAr: false },
+  { name: 'forged-ar-milter-down', run: 'mta', verified: false, reason: /dmarc=fail/, senderAr: true },
   // No A-R at all (milter down): the local check asks nsd through verification.dnsServers.
-  { name: 'local-check-genuine', verified: true },
-  { name: 'local-check-wrong-key', verified: false, reason: /^local check: dmarc=fail$/ },
+  { name: 'local-check-genuine', run: 'mta', verified: true },
+  { name: 'local-check-wrong-key', run: 'mta', verified: false, reason: /^local check: dmarc=fail$/ },
   // rspamd's genuine A-R, with no DNS the local check can reach: the A-R alone does not verify (see below).
   { name: 'genuine', run: 'no-dns', verified: false, reason: /^local check: dmarc=temperror$/ },
 ];
