@@ -86,6 +86,13 @@ const TABLE: Array<{ name: string; run: RigCaseResult['run']; verified: boolean;
   { name: 'local-check-wrong-key', run: 'mta', verified: false, reason: /^local check: dmarc=fail$/ },
   // rspamd's genuine A-R, with no DNS the local check can reach: the A-R alone does not verify (see below).
   { name: 'genuine', run: 'no-dns', verified: false, reason: /^local check: dmarc=temperror$/ },
+  // inboundResultsRemoved on, no DNS: through the header_checks listener rspamd's A-R below our Received verifies alone.
+  { name: 'genuine-header-checks', run: 'removed', verified: true },
+  { name: 'forged-ar-local-client-unsigned-header-checks', run: 'removed', verified: false, reason: /^no Authentication-Results from our authserv-id$/, senderAr: false },
+  { name: 'forged-ar-local-client-header-checks', run: 'removed', verified: false, reason: /^local check: dmarc=temperror$/, senderAr: false },
+  { name: 'forged-ar-milter-down-header-checks', run: 'removed', verified: false, reason: /^local check: dmarc=temperror$/, senderAr: false },
+  // The flag is a promise about the MTA: a forged header that came through the listener without the rule is believed.
+  { name: 'forged-ar-local-client-attacker-signed', run: 'removed', verified: true, senderAr: true },
 ];
 
 describe.skipIf(skip !== null)('a real MTA (Postfix + rspamd + nsd + Dovecot LMTP) in front of mailroom process', () => {
@@ -130,6 +137,11 @@ describe.skipIf(skip !== null)('a real MTA (Postfix + rspamd + nsd + Dovecot LMT
     const forged = (find('forged-ar-local-client')?.topHeaders ?? '').split(/\n(?![ \t])/);
     const forgedHop = forged.findIndex((f) => /\bby mx\.acme\.example \(Postfix\) with ESMTP\b/.test(f));
     expect(forged[forgedHop + 1] ?? '').toMatch(new RegExp(`^Authentication-Results: ${OUR_MX.replace(/\./g, '\\.')}; dkim=pass`));
+    // header_checks runs before the milter: rspamd's own header survives it, on the same spot.
+    const checked = (find('genuine-header-checks', 'removed')?.topHeaders ?? '').split(/\n(?![ \t])/);
+    const checkedHop = checked.findIndex((f) => /\bby mx\.acme\.example \(Postfix\) with ESMTP\b/.test(f));
+    expect(checkedHop, checked.join('\n')).toBeGreaterThan(0);
+    expect(checked[checkedHop + 1] ?? '', checked.join('\n')).toMatch(/^Authentication-Results: mx\.acme\.example;[^]*dmarc=pass \(policy=reject\)/);
   });
 
   it('stops every service it started, in well under a minute', () => {

@@ -45,8 +45,12 @@ export const DANA = `dana.whitfield@${CUSTOMER_DOMAIN}`;
 /** What Mailroom decided for one case, as `mailroom process --json` and the audit show it. */
 export interface RigCaseResult {
   name: string;
-  /** Which run: `mta` (dnsServers = nsd) or `no-dns` (no resolver reaches nsd: the A-R alone must decide). */
-  run: 'mta' | 'no-dns';
+  /**
+   * Which run: `mta` (dnsServers = nsd), `no-dns` (no resolver reaches nsd: the A-R alone must
+   * decide), or `removed` (no DNS either, and `verification.inboundResultsRemoved` on: the promise
+   * the header_checks listener keeps).
+   */
+  run: 'mta' | 'no-dns' | 'removed';
   milter: 'up' | 'down';
   client: string;
   /** Which smtpd: `plain`, or `checked` (header_checks drops inbound A-R claiming our id). */
@@ -159,6 +163,22 @@ function cases(mp: MailPath): Case[] {
       raw: async () => prepend(FORGED_AR, await dkimSignWith(attackerKey, question('mta-forged-local-checked'))),
       forgedAr: FORGED_AR,
     },
+    // Through the header_checks listener, for the `removed` run (inboundResultsRemoved on).
+    { name: 'genuine-header-checks', milter: 'up', send: { ...customer, listener: 'checked' }, raw: () => dkimSignWith(key, question('mta-genuine-checked')) },
+    {
+      name: 'forged-ar-local-client-unsigned-header-checks',
+      milter: 'up',
+      send: { mailFrom: DANA, client: 'local', listener: 'checked' },
+      raw: async () => prepend(FORGED_AR, question('mta-forged-local-unsigned-checked')),
+      forgedAr: FORGED_AR,
+    },
+    {
+      name: 'forged-ar-milter-down-header-checks',
+      milter: 'down',
+      send: { mailFrom: DANA, client: OTHER_MTA, listener: 'checked' },
+      raw: async () => prepend(FORGED_AR, await dkimSignWith(attackerKey, question('mta-forged-down-checked'))),
+      forgedAr: FORGED_AR,
+    },
     {
       name: 'forged-ar-milter-down',
       milter: 'down',
@@ -175,6 +195,28 @@ function cases(mp: MailPath): Case[] {
     },
   ];
 }
+
+/** The cases of the `removed` run (inboundResultsRemoved on, no DNS): the header_checks listener's, and one forged header through the plain one (the promise broken). */
+const REMOVED_RUN = [
+  'genuine-header-checks',
+  'forged-ar-local-client-unsigned-header-checks',
+  'forged-ar-local-client-header-checks',
+  'forged-ar-milter-down-header-checks',
+  'forged-ar-local-client-attacker-signed',
+] as const;
+/** The cases of the `mta` run: all but those sent only for the `removed` run. */
+const MTA_RUN = [
+  'genuine',
+  'prepended-subject',
+  'replay-to-a-friend',
+  'l-appended',
+  'forged-ar-local-client',
+  'forged-ar-local-client-attacker-signed',
+  'forged-ar-local-client-header-checks',
+  'forged-ar-milter-down',
+  'local-check-genuine',
+  'local-check-wrong-key',
+] as const;
 
 /** The Message-ID a case's message carries (its topmost one). */
 const messageIdOf = (raw: string) => /^Message-ID:\s*(<[^>\r\n]+>)/im.exec(raw)?.[1] ?? '';
@@ -203,13 +245,13 @@ async function runCli(args: string[], env: Record<string, string>): Promise<{ co
   });
 }
 
-/** examples/mailroom.config.json for this rig: our mailbox, the rspamd profile, and the given DNS servers. */
-function rigConfig(dnsServers: string[] | undefined): unknown {
+/** examples/mailroom.config.json for this rig: our mailbox, the rspamd profile, the given DNS servers and inboundResultsRemoved. */
+function rigConfig(dnsServers: string[] | undefined, inboundResultsRemoved: boolean): unknown {
   const examples = path.join(ROOT, 'examples');
   return {
     mailbox: { address: SUPPORT, name: 'Acme Cloud Support' },
     authservId: OUR_MX,
-    verification: { profile: 'rspamd', receivedBy: OUR_MX, ...(dnsServers ? { dnsServers } : {}) },
+    verification: { profile: 'rspamd', receivedBy: OUR_MX, inboundResultsRemoved, ...(dnsServers ? { dnsServers } : {}) },
     accountsFile: path.join(examples, 'accounts.json'),
     kbDir: path.join(examples, 'kb'),
     categories: ['billing', 'refund', 'bug', 'account_access', 'feature_request', 'spam', 'cancellation'],
@@ -231,7 +273,7 @@ async function decide(
   await mkdir(mailDir, { recursive: true });
   for (const [name, { raw }] of files) await writeFile(path.join(mailDir, `${name}.eml`), raw);
   const configPath = path.join(dir, 'mailroom.config.json');
-  await writeFile(configPath, JSON.stringify(rigConfig(services.dnsServers), null, 2));
+  await writeFile(configPath, JSON.stringify(rigConfig(services.dnsServers, run === 'removed'), null, 2));
   const env = exampleEnv({ redis: services.redis, smtp: services.smtp, dataDir: path.join(dir, 'data') });
   const before = services.smtp.messages.length;
   const cli = await runCli(['process', '--json', '--config', configPath, mailDir], env);
@@ -312,13 +354,13 @@ export async function runRig(): Promise<RigResult> {
       if (raw === undefined) throw new Error(`${c.name} was not delivered:\n${await mp.logTail('postfix')}`);
       files.set(c.name, { raw, c });
     }
-    const results = await decide('mta', work, files, { redis, smtp, dnsServers: [`127.0.0.1:${mp.dnsPort}`] });
+    const pick = (names: readonly string[]) => new Map(names.flatMap((n) => (files.has(n) ? [[n, files.get(n) as { raw: string; c: Case }] as const] : [])));
+    const results = await decide('mta', work, pick(MTA_RUN), { redis, smtp, dnsServers: [`127.0.0.1:${mp.dnsPort}`] });
     // The same genuine message, with no DNS server Mailroom's local check can reach: only rspamd's A-R could verify it.
-    const genuine = files.get('genuine');
-    if (genuine) {
-      const dead = `127.0.0.1:${await closedPort()}`;
-      results.push(...(await decide('no-dns', work, new Map([['genuine', genuine]]), { redis, smtp, dnsServers: [dead] })));
-    }
+    const dead = `127.0.0.1:${await closedPort()}`;
+    results.push(...(await decide('no-dns', work, pick(['genuine']), { redis, smtp, dnsServers: [dead] })));
+    // No DNS either, with inboundResultsRemoved on: what came through the header_checks listener, and one forged header that did not.
+    results.push(...(await decide('removed', work, pick(REMOVED_RUN), { redis, smtp, dnsServers: [dead] })));
     return { cases: results, startupMs: mp.startupMs, totalMs: Date.now() - t0, leftovers: [], dirs: rigDirs };
   } finally {
     await Promise.allSettled([mp.close(), redis.close(), smtp.close()]);
