@@ -161,6 +161,18 @@ export function profileOfProviders(providers: readonly ProviderName[]): Verifica
   return first === 'google' ? 'gmail' : first === 'microsoft365' ? 'microsoft365' : first === 'fastmail' ? 'fastmail' : 'generic';
 }
 
+/**
+ * The start-up warning for a milter profile that can verify nobody behind Postfix, or null:
+ * Postfix puts the milter's Authentication-Results directly below its own Received line, where
+ * they count only with `verification.inboundResultsRemoved`, and with `localSenderVerification`
+ * off nothing else verifies a sender.
+ */
+export function verificationAdvice(config: Pick<Config, 'localSenderVerification' | 'verification'>): string | null {
+  const v = config.verification;
+  if ((v.profile !== 'rspamd' && v.profile !== 'opendkim-opendmarc') || v.inboundResultsRemoved || config.localSenderVerification) return null;
+  return `verification: profile ${v.profile} with localSenderVerification and verification.inboundResultsRemoved off: behind Postfix, whose milters' Authentication-Results stand below its Received, no sender can be verified (README, Sender verification)`;
+}
+
 /** A DNS server for the local check: an IPv4 address or `[IPv6]`, with an optional `:port`. */
 const DnsServer = z.string().regex(/^(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:.]+\])(?::\d{1,5})?$/, 'an IP address with an optional :port, IPv6 in brackets');
 
@@ -171,6 +183,13 @@ export const VerificationFile = z
     profile: VerificationProfile.optional(),
     /** The `by` host of our MTA's own Received line (self-run profiles). @defaultValue authservId */
     receivedBy: z.string().min(1).max(255).optional(),
+    /**
+     * Our MTA deletes every Authentication-Results header a sender wrote before its milter adds its
+     * own (Postfix: the header_checks rule in the README), so those of our id directly below our
+     * hop's Received line count too (self-run profiles), where Postfix puts rspamd's. A promise
+     * about the MTA: set it without the rule and a sender's forged header is believed. @defaultValue false
+     */
+    inboundResultsRemoved: z.boolean().optional(),
     /** More addresses that are us, besides the mailbox, aliases and IMAP accounts (e.g. an address that forwards to support). @defaultValue [] */
     addresses: z.array(z.string().email()).optional(),
     /** How old a signed Date may be when our MTA receives the mail (a duration), or null for no window. @defaultValue 14d */
@@ -368,6 +387,8 @@ export const Config = z.object({
   verification: z.object({
     profile: VerificationProfile,
     receivedBy: z.string().optional(),
+    /** Our MTA deletes sender-written Authentication-Results: ours directly below our hop count too. */
+    inboundResultsRemoved: z.boolean(),
     /** Every address that is us, lowercased: the mailbox, route aliases, IMAP accounts and `verification.addresses`. */
     ourAddresses: z.array(z.string()),
     /** Null: no Date window. */
@@ -590,6 +611,7 @@ export function loadConfig(options: {
     verification: {
       profile: file.verification?.profile ?? profileOfProviders((file.imap ?? []).map((a) => a.provider)),
       receivedBy: file.verification?.receivedBy?.toLowerCase(),
+      inboundResultsRemoved: file.verification?.inboundResultsRemoved ?? false,
       ourAddresses: [
         ...new Set(
           [mailbox.address, ...(file.routes ?? []).flatMap((r) => (r.alias ? [r.alias] : [])), ...(file.imap ?? []).map((a) => imapAddressOf(a, mailbox.address)), ...(file.verification?.addresses ?? [])].map(

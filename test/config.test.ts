@@ -2,7 +2,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { inShadow, loadConfig } from '../src/config.js';
+import { inShadow, loadConfig, verificationAdvice } from '../src/config.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
@@ -39,6 +39,24 @@ describe('loadConfig', () => {
     expect(loadConfig({ env: {}, configPath: file, withoutSecrets: true }).verification).toMatchObject({ profile: 'rspamd', maxAgeSeconds: null });
     write({ verification: { dnsServers: ['resolver.example'] } });
     expect(() => loadConfig({ env: {}, configPath: file, withoutSecrets: true })).toThrow(/verification\.dnsServers/);
+  });
+
+  it('verification.inboundResultsRemoved is off unless set, and a milter profile that can verify nobody is warned about at start', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mailroom-cfg-ar-'));
+    const file = path.join(dir, 'c.json');
+    const load = (body: object) => {
+      writeFileSync(file, JSON.stringify({ mailbox: { address: 'support@acme.example' }, authservId: 'mx.acme.example', ...body }));
+      return loadConfig({ env: {}, configPath: file, withoutSecrets: true });
+    };
+    expect(load({ verification: { profile: 'rspamd' } }).verification.inboundResultsRemoved).toBe(false);
+    expect(load({ verification: { profile: 'rspamd', inboundResultsRemoved: true } }).verification.inboundResultsRemoved).toBe(true);
+    expect(() => load({ verification: { inboundResultsRemoved: 'yes' } })).toThrow(/verification\.inboundResultsRemoved/);
+    // Postfix puts the milter's header below its Received: with the flag off and no local check, nobody is verified.
+    expect(verificationAdvice(load({ localSenderVerification: false, verification: { profile: 'rspamd' } }))).toMatch(/rspamd .*no sender can be verified/);
+    expect(verificationAdvice(load({ localSenderVerification: false, verification: { profile: 'opendkim-opendmarc' } }))).toMatch(/no sender can be verified/);
+    expect(verificationAdvice(load({ localSenderVerification: false, verification: { profile: 'rspamd', inboundResultsRemoved: true } }))).toBeNull();
+    expect(verificationAdvice(load({ verification: { profile: 'rspamd' } }))).toBeNull();
+    expect(verificationAdvice(load({ localSenderVerification: false, verification: { profile: 'gmail' } }))).toBeNull();
   });
 
   it('defaults to the embedded Redis and the offline provider with no environment at all', () => {

@@ -1,5 +1,5 @@
 import { closeAll } from '../close-all.js';
-import type { Config } from '../config.js';
+import { verificationAdvice, type Config } from '../config.js';
 import { createContext, type AppContext } from '../context.js';
 import { MailroomError } from '../errors.js';
 import { startImapSources, type ImapSources } from '../ingest/imap-source.js';
@@ -143,6 +143,7 @@ export async function startDaemon(config: Config, logger: Logger, options: Daemo
   const advice = [
     ...(roles.includes('imap') ? config.imap.map((a) => loginAdvice(a.provider, a.auth.method, `imap account ${a.name}`)) : []),
     config.smtp.server ? loginAdvice(config.smtp.server.provider, config.smtp.server.auth.method, 'smtp') : null,
+    roles.includes('triage') ? verificationAdvice(config) : null,
   ];
   for (const line of advice) if (line) logger.warn(line);
   if (roles.includes('executor') || roles.includes('triage')) {

@@ -83,7 +83,8 @@ export function parseAuthenticationResults(value: string): ParsedAuthResults | n
  * (Gmail, Microsoft 365, Fastmail) stamp every message they accept, so the topmost header is
  * theirs; a self-run MTA with a milter (rspamd, OpenDKIM + OpenDMARC) writes one only while the
  * milter runs and scans, so there the header counts only above the Received line of our MTA's own
- * SMTP hop, where no sender can write.
+ * SMTP hop, where no sender can write, or (with `inboundResultsRemoved`: the MTA deletes every
+ * sender-written one) directly below it, where Postfix puts its milters' headers.
  */
 export const VerificationProfile = z.enum(['generic', 'rspamd', 'opendkim-opendmarc', 'gmail', 'microsoft365', 'fastmail']);
 export type VerificationProfile = z.infer<typeof VerificationProfile>;
@@ -115,6 +116,8 @@ export const SmtpHop = z.object({
   by: z.string().max(255),
   /** Its date (after the last `;`) in ms, when it parses. */
   at: z.number().nullable(),
+  /** Where the next Received line below it stands (any `with`), or null when it is the bottom-most. */
+  nextReceived: z.number().int().nonnegative().nullable(),
 });
 export type SmtpHop = z.infer<typeof SmtpHop>;
 
@@ -123,7 +126,7 @@ const SMTP_WITH = /\bwith\s+(?:E|UTF8)?SMTP[A-Z]*\b/i;
 
 /** Reads the last SMTP hop from the Received header values, topmost first (each with its index). */
 export function lastSmtpHop(received: readonly IndexedHeader[]): SmtpHop | null {
-  for (const r of received) {
+  for (const [i, r] of received.entries()) {
     const value = r.value.replace(/\r?\n[ \t]+/g, ' ');
     // The clauses before the date; comments are removed so `(with ESMTP)` written in a comment does not count.
     const semi = value.lastIndexOf(';');
@@ -131,7 +134,8 @@ export function lastSmtpHop(received: readonly IndexedHeader[]): SmtpHop | null 
     if (!SMTP_WITH.test(clauses)) continue;
     const by = /\bby\s+([^\s;]+)/i.exec(clauses)?.[1] ?? '';
     const at = semi >= 0 ? Date.parse(value.slice(semi + 1).trim()) : NaN;
-    return { index: r.index, by: lowerAscii(by).slice(0, 255), at: Number.isFinite(at) ? at : null };
+    const next = received[i + 1]?.index ?? null;
+    return { index: r.index, by: lowerAscii(by).slice(0, 255), at: Number.isFinite(at) ? at : null, nextReceived: next };
   }
   return null;
 }
@@ -142,6 +146,13 @@ export interface AuthResultsPolicy {
   authservId: string | undefined;
   /** The `by` host of our MTA's Received line. @defaultValue authservId */
   receivedBy: string | undefined;
+  /**
+   * Our MTA deletes every Authentication-Results a sender wrote before its milter adds its own
+   * (Postfix: the README's header_checks rule), so ours directly below our hop's Received line
+   * (before the next Received below it) are the milter's too. A promise about the MTA, not
+   * checked here: without the rule a sender's header on that spot is believed. @defaultValue false
+   */
+  inboundResultsRemoved?: boolean | undefined;
 }
 
 /** The results Mailroom believes, or why there are none. */
@@ -149,10 +160,12 @@ export type TrustedResults = { ok: true; results: AuthResult[] } | { ok: false; 
 
 /**
  * The Authentication-Results our MTA (or mail provider) wrote, by the profile's rule, or why none
- * count. Results are never combined across headers, with one exception: OpenDKIM and OpenDMARC
- * each write their own header above our hop, so there the headers of our id above the hop are
- * read together, provided DMARC and SPF each appear in one of them at most (DKIM results name
- * their signature, so several can stand side by side).
+ * count. For a self-run MTA those of our id above our hop count, and with `inboundResultsRemoved`
+ * also those in the block directly below our hop's Received line (down to the next Received):
+ * never one below an earlier hop. Of those, the topmost counts; results are never combined across
+ * headers, with one exception: OpenDKIM and OpenDMARC each write their own header, so there all
+ * the headers that count are read together, provided DMARC and SPF each appear in one of them at
+ * most (DKIM results name their signature, so several can stand side by side).
  */
 export function trustedAuthResults(headers: readonly IndexedHeader[], hop: SmtpHop | null, policy: AuthResultsPolicy): TrustedResults {
   const rule = PROFILES[policy.profile];
@@ -176,9 +189,15 @@ export function trustedAuthResults(headers: readonly IndexedHeader[], hop: SmtpH
   const by = (policy.receivedBy ?? id).toLowerCase();
   if (!hop) return { ok: false, reason: 'no Received line of our MTA: its Authentication-Results cannot be placed' };
   if (hop.by !== by) return { ok: false, reason: `the last SMTP hop is not our MTA (${by})` };
-  const above = ours.filter((p) => p.index < hop.index);
-  if (above.length === 0) return { ok: false, reason: 'Authentication-Results of our id stand only below our Received: sender-written' };
-  const chosen = policy.profile === 'opendkim-opendmarc' ? above : above.slice(0, 1);
+  const end = hop.nextReceived ?? Infinity;
+  const directlyBelow = (p: { index: number }) => p.index > hop.index && p.index < end;
+  const counted = ours.filter((p) => p.index < hop.index || (policy.inboundResultsRemoved === true && directlyBelow(p)));
+  if (counted.length === 0) {
+    // Directly below our Received is where Postfix puts its milter's header, and where a sender's lands when the milter does not scan.
+    if (ours.some(directlyBelow)) return { ok: false, reason: 'Authentication-Results of ours below our Received: inboundResultsRemoved is off' };
+    return { ok: false, reason: 'Authentication-Results of our id stand only below an earlier hop: sender-written' };
+  }
+  const chosen = policy.profile === 'opendkim-opendmarc' ? counted : counted.slice(0, 1);
   const methods = chosen.flatMap((p) => [...new Set(p.results.map((r) => r.method))]).filter((m) => m !== 'dkim');
   if (new Set(methods).size !== methods.length) return { ok: false, reason: 'two Authentication-Results of ours report the same method' };
   return { ok: true, results: chosen.flatMap((p) => p.results) };

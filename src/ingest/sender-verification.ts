@@ -206,7 +206,8 @@ function writtenToUs(input: VerificationInput): string | null {
  * Whether a local DKIM/DMARC check could change the outcome: one well-formed From, not already
  * trusted, no Authentication-Results that count, and at least one DKIM signature to check
  * (without one there is nothing to verify, and no DNS query is made). A header that claims our
- * id but does not count (below our MTA's hop) does not spare the check.
+ * id but does not count (below our MTA's hop, unless inboundResultsRemoved lets it) does not
+ * spare the check.
  */
 export function needsLocalCheck(input: Omit<VerificationInput, 'local' | 'now'>): boolean {
   const { facts } = input;
@@ -219,7 +220,8 @@ export function needsLocalCheck(input: Omit<VerificationInput, 'local' | 'now'>)
  * Decides whether the From address is verified: this customer wrote this, to us.
  *
  * The results that count are those our MTA or mail provider wrote, by the profile's rule
- * (trustedAuthResults: for a self-run MTA, above its own SMTP hop, where no sender can write);
+ * (trustedAuthResults: for a self-run MTA, above its own SMTP hop, where no sender can write, or
+ * directly below it when the MTA deletes every sender-written one: `inboundResultsRemoved`);
  * where none count, our own local check decides. Either way a pass needs exactly one From
  * mailbox, a DMARC pass naming its domain, and an aligned DKIM signature the checker named
  * (`header.d`, `header.s`, `header.b`) that binds what the readers see (coverageProblem); the

@@ -98,6 +98,7 @@ export function verificationInput(config: Config, parsed: ParsedEmail, source: S
       profile: v.profile,
       authservId: config.authservId,
       receivedBy: v.receivedBy,
+      inboundResultsRemoved: v.inboundResultsRemoved,
       trustedSenders: config.trustedSenders,
       ourAddresses: v.ourAddresses,
       maxAgeMs: v.maxAgeSeconds === null ? null : v.maxAgeSeconds * 1000,

@@ -28,6 +28,8 @@ export interface DovecotOptions {
    * this token introspection URL (RFC 7662, POST); passwords keep working.
    */
   oauth2?: { introspectionUrl: string };
+  /** Also serve LMTP (delivery from an MTA) on a free loopback port, `lmtpPort`. @defaultValue false */
+  lmtp?: boolean;
 }
 
 /** One message as `listMailbox` sees it. */
@@ -41,6 +43,8 @@ export interface MailboxEntry {
 export interface DovecotServer {
   host: '127.0.0.1';
   port: number;
+  /** The LMTP port, when started with `lmtp: true`. */
+  lmtpPort: number | undefined;
   /** The default (first) account. */
   user: string;
   password: string;
@@ -110,7 +114,12 @@ export async function startDovecot(opts: DovecotOptions = {}): Promise<DovecotSe
   if (!first) throw new Error('startDovecot: users must not be empty');
   for (const u of users) validateUser(u);
 
-  const [uid, gid, port] = await Promise.all([idOf('-u'), idOf('-g'), freePort()]);
+  const [uid, gid, port, lmtpPort] = await Promise.all([
+    idOf('-u'),
+    idOf('-g'),
+    freePort(),
+    opts.lmtp ? freePort() : Promise.resolve(undefined),
+  ]);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'mailroom-dovecot-'));
   const configPath = path.join(dir, 'dovecot.conf');
   const logPath = path.join(dir, 'dovecot.log');
@@ -132,7 +141,7 @@ export async function startDovecot(opts: DovecotOptions = {}): Promise<DovecotSe
     );
     const oauth2Path = path.join(dir, 'dovecot-oauth2.conf.ext');
     if (opts.oauth2) await writeFile(oauth2Path, renderOAuth2Config(opts.oauth2.introspectionUrl), { mode: 0o644 });
-    await writeFile(configPath, renderConfig({ dir, logPath, passwdPath, port, ...(opts.oauth2 ? { oauth2Path } : {}) }), { mode: 0o644 });
+    await writeFile(configPath, renderConfig({ dir, logPath, passwdPath, port, lmtpPort, ...(opts.oauth2 ? { oauth2Path } : {}) }), { mode: 0o644 });
   };
 
   /** The running master and a promise that settles when it has exited. */
@@ -342,6 +351,7 @@ export async function startDovecot(opts: DovecotOptions = {}): Promise<DovecotSe
   return {
     host: HOST,
     port,
+    lmtpPort,
     user: first.user,
     password: first.password,
     dir,
@@ -367,7 +377,28 @@ active_value = true
 `;
 }
 
-function renderConfig(p: { dir: string; logPath: string; passwdPath: string; port: number; oauth2Path?: string }): string {
+function renderConfig(p: {
+  dir: string;
+  logPath: string;
+  passwdPath: string;
+  port: number;
+  lmtpPort: number | undefined;
+  oauth2Path?: string;
+}): string {
+  const lmtp =
+    p.lmtpPort === undefined
+      ? ''
+      : `
+service lmtp {
+  inet_listener lmtp {
+    address = ${HOST}
+    port = ${p.lmtpPort}
+  }
+  unix_listener lmtp {
+    mode = 0600
+  }
+}
+`;
   const oauth2 = p.oauth2Path
     ? `auth_mechanisms = plain login xoauth2 oauthbearer
 # A refused token is retried at once by design (a refresh, then one more login): no 2 s penalty in tests.
@@ -383,7 +414,7 @@ passdb {
 base_dir = ${path.join(p.dir, 'run')}
 state_dir = ${path.join(p.dir, 'state')}
 log_path = ${p.logPath}
-protocols = imap
+protocols = imap${p.lmtpPort === undefined ? '' : ' lmtp'}
 listen = ${HOST}
 ssl = no
 disable_plaintext_auth = no
@@ -411,7 +442,7 @@ service imap-login {
     port = 0
   }
 }
-`;
+${lmtp}`;
 }
 
 function validateUser(u: DovecotUser): void {
@@ -442,7 +473,8 @@ async function freePort(): Promise<number> {
   return address.port;
 }
 
-function portAccepts(port: number): Promise<boolean> {
+/** True once something accepts a TCP connection on 127.0.0.1:`port`. */
+export function portAccepts(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect({ host: HOST, port });
     socket.once('connect', () => {

@@ -255,11 +255,18 @@ describe('an Authentication-Results counts only if our MTA wrote it', () => {
 
   it('a forged header below our Received (milter down, or a client it skips) is not believed, and the local check still runs', async () => {
     const unsigned = mail({ sign: false, below: [forged] });
-    expect(await verify(unsigned)).toEqual({ verified: false, reason: "Authentication-Results of our id stand only below our Received: sender-written" });
+    expect(await verify(unsigned)).toEqual({ verified: false, reason: 'Authentication-Results of ours below our Received: inboundResultsRemoved is off' });
     const attackerSigned = mail({ from: `Dana <${FROM}>`, sign: { domain: 'evil.example' }, below: [`${OURS}; dkim=pass header.d=brightleaf.example header.b={b}; dmarc=pass header.from=brightleaf.example`] });
     const parsed = await parseEmail(attackerSigned);
     expect(verifySender({ fromAddresses: parsed.facts.fromAddresses, facts: parsed.facts.auth, policy: POLICY, now: NOW }).verified).toBe(false);
     expect(needsLocalCheck({ fromAddresses: parsed.facts.fromAddresses, facts: parsed.facts.auth, policy: POLICY })).toBe(true);
+  });
+
+  it("without inboundResultsRemoved, the milter's genuine header directly below our Received (where Postfix puts rspamd's) does not count either", async () => {
+    const raw = mail({ below: [PASS] });
+    expect(await verify(raw, { profile: 'rspamd' })).toEqual({ verified: false, reason: 'Authentication-Results of ours below our Received: inboundResultsRemoved is off' });
+    const parsed = await parseEmail(raw);
+    expect(needsLocalCheck({ fromAddresses: parsed.facts.fromAddresses, facts: parsed.facts.auth, policy: { ...POLICY, profile: 'rspamd' } })).toBe(true);
   });
 
   it('the topmost of ours above the hop counts, not one further down', async () => {
@@ -276,6 +283,55 @@ describe('an Authentication-Results counts only if our MTA wrote it', () => {
     // A `with ESMTP` inside a comment is no SMTP hop.
     const fake = `Received: from evil (helo with ESMTP) by ${OURS} with LMTP; ${DATE}`;
     expect(await verify(mail({ top: [fake], ours: [PASS] }))).toEqual(verified);
+  });
+
+  describe('with inboundResultsRemoved (our MTA deletes every sender-written Authentication-Results)', () => {
+    const removed = { profile: 'rspamd', inboundResultsRemoved: true } as const;
+    // The customer's own relay (a laptop submitting to it), below our hop: its own Received line.
+    const twoHops = `Received: from mail.brightleaf.example (mail.brightleaf.example [198.51.100.23])\r\n\tby ${OURS} (Postfix) with ESMTPS id 4A1B2C\r\n\tfor <support@acme.example>; ${DATE}\r\nReceived: from laptop.brightleaf.example by mail.brightleaf.example with ESMTPSA id 77; ${DATE}`;
+
+    it('a header of ours directly below our Received counts, and spares the local check', async () => {
+      const raw = mail({ below: [PASS] });
+      expect(await verify(raw, removed)).toEqual(verified);
+      const parsed = await parseEmail(raw);
+      expect(needsLocalCheck({ fromAddresses: parsed.facts.fromAddresses, facts: parsed.facts.auth, policy: { ...POLICY, ...removed } })).toBe(false);
+      // Every self-run profile reads it; a provider profile keeps its topmost rule.
+      expect(await verify(raw, { ...removed, profile: 'generic' })).toEqual(verified);
+      expect((await verify(raw, { ...removed, profile: 'gmail' })).verified).toBe(false);
+    });
+
+    it('one below a second, lower Received line never counts: it was written before an earlier hop', async () => {
+      const raw = mail({ received: twoHops, below: [PASS] });
+      expect(await verify(raw, removed)).toEqual({ verified: false, reason: 'Authentication-Results of our id stand only below an earlier hop: sender-written' });
+      expect((await verify(raw)).verified).toBe(false);
+    });
+
+    it('the topmost that counts decides, and results are not combined with a header below the next Received', async () => {
+      expect(await verify(mail({ below: [PASS.replace('dmarc=pass', 'dmarc=fail'), PASS] }), removed)).toEqual({ verified: false, reason: 'dmarc=fail' });
+      // Above the hop still counts, and first.
+      expect(await verify(mail({ ours: [PASS.replace('dmarc=pass', 'dmarc=fail')], below: [PASS] }), removed)).toEqual({ verified: false, reason: 'dmarc=fail' });
+      // OpenDMARC's header directly below our Received, OpenDKIM's (as a sender would place it) below the customer's relay: not read together.
+      const dkimOnly = `${OURS}; dkim=pass header.d=brightleaf.example header.s=mailroom-example header.b={b}`;
+      const dmarcOnly = `Authentication-Results: ${OURS}; dmarc=pass header.from=brightleaf.example`;
+      const received = twoHops.replace('\r\nReceived:', `\r\n${dmarcOnly}\r\nReceived:`);
+      expect((await verify(mail({ received, below: [dkimOnly] }), { ...removed, profile: 'opendkim-opendmarc' })).verified).toBe(false);
+      expect(await verify(mail({ received: twoHops.replace('\r\nReceived:', `\r\n${dmarcOnly}\r\nReceived:`).replace(/\r\nReceived: from laptop[^]*$/, ''), below: [dkimOnly] }), { ...removed, profile: 'opendkim-opendmarc' })).toEqual(verified);
+    });
+
+    it('OpenDKIM and OpenDMARC headers directly below our Received are read together, as above it', async () => {
+      const dkim = `${OURS}; dkim=pass (2048-bit key; unprotected) header.d=brightleaf.example header.i=@brightleaf.example header.s=mailroom-example header.b={b}`;
+      const dmarc = `${OURS}; dmarc=pass (p=reject dis=none) header.from=brightleaf.example`;
+      expect(await verify(mail({ below: [dmarc, dkim] }), { profile: 'opendkim-opendmarc', inboundResultsRemoved: true })).toEqual(verified);
+      expect(await verify(mail({ below: [dmarc, dmarc, dkim] }), { profile: 'opendkim-opendmarc', inboundResultsRemoved: true })).toEqual({ verified: false, reason: 'two Authentication-Results of ours report the same method' });
+      expect((await verify(mail({ below: [dmarc, dkim] }), { profile: 'opendkim-opendmarc' })).verified).toBe(false);
+    });
+
+    it('is a promise about the MTA: without the header_checks rule a forged header on that spot is believed', async () => {
+      // What an attacker sends through a client rspamd skips: a signature of its own for the customer's d= and s=, and our id's A-R naming it.
+      const forgedOnSpot = mail({ sign: {}, below: [PASS] });
+      expect(await verify(forgedOnSpot, removed)).toEqual(verified);
+      expect((await verify(forgedOnSpot)).verified).toBe(false);
+    });
   });
 
   it('receivedBy names our MTA\'s host where it differs from the authserv-id', async () => {
