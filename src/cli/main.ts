@@ -116,7 +116,7 @@ among other input is named on stderr but never loaded: mail input does not confi
     .option('--since <duration>', 'how far back: 90m, 24h, 7d, 2w', '7d')
     .option('--json', 'print JSON')
     .action(async (opts: { since: string; json?: boolean }, cmd: Command) => {
-      const config = configFrom(cmd, { logLevel: 'warn' });
+      const config = configFrom(cmd, { logLevel: 'warn', withoutSecrets: true });
       const report = await runReport(config, createLogger({ level: config.logLevel }), opts.since);
       process.stdout.write(opts.json ? `${JSON.stringify(report)}\n` : formatReport(report));
     });
