@@ -65,7 +65,7 @@ export function buildProgram(): Command {
       `
 Environment:
   REDIS_URL          Redis to use; unset: a private redis-server under MAILROOM_DATA_DIR
-  MAILROOM_DATA_DIR  data folder for the embedded Redis and the outbox (default .mailroom)
+  MAILROOM_DATA_DIR  data folder for the embedded Redis, the outbox and the installation id (default .mailroom)
   OPENAI_API_KEY     enables the LLM planner and readers; unset: the offline provider
   OPENAI_BASE_URL    any OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp)
   OPENAI_MODEL       model name (default gpt-4.1-mini)
