@@ -98,7 +98,14 @@ export async function createContext(
   if (!redisUrl) {
     embeddedRedis = await startEmbeddedRedis({ dir: redisDir });
     redisUrl = embeddedRedis.url;
-    logger.info({ port: embeddedRedis.port, dir: embeddedRedis.dir }, 'started embedded redis-server');
+    const orphan = embeddedRedis.replacedOrphan;
+    if (orphan) {
+      logger.warn(
+        { pid: orphan.pid, owner: orphan.owner, dir: embeddedRedis.dir },
+        'stopped the embedded redis-server a Mailroom that is no longer running left behind (its data saved and loaded again)',
+      );
+    }
+    logger.info({ port: embeddedRedis.port, pid: embeddedRedis.pid, dir: embeddedRedis.dir }, 'started embedded redis-server');
   }
   const tlsOptions = config.redisTlsCaFile ? { tlsCaFile: config.redisTlsCaFile } : {};
   try {

@@ -84,7 +84,7 @@ export function buildProgram(): Command {
       `
 Environment:
   REDIS_URL          Redis to use; unset: a private redis-server under MAILROOM_DATA_DIR
-  MAILROOM_DATA_DIR  data folder for the embedded Redis and the outbox (default .mailroom)
+  MAILROOM_DATA_DIR  data folder for the embedded Redis, the outbox and the installation id (default .mailroom)
   OPENAI_API_KEY     enables the LLM planner and readers; unset: the offline provider
   OPENAI_BASE_URL    any OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp)
   OPENAI_MODEL       model name (default gpt-4.1-mini)
@@ -133,7 +133,7 @@ among other input is named on stderr but never loaded: mail input does not confi
     .option('--since <duration>', 'how far back: 90m, 24h, 7d, 2w', '7d')
     .option('--json', 'print JSON')
     .action(async (opts: { since: string; json?: boolean }, cmd: Command) => {
-      const config = configFrom(cmd, { logLevel: 'warn' });
+      const config = configFrom(cmd, { logLevel: 'warn', withoutSecrets: true });
       const report = await runReport(config, createLogger({ level: config.logLevel }), opts.since);
       process.stdout.write(opts.json ? `${JSON.stringify(report)}\n` : formatReport(report));
     });

@@ -12,7 +12,8 @@ export async function runReport(config: Config, logger: Logger, since: string): 
       'CONFIG_INVALID',
       `--since: "${since}" is not a duration such as 7d, 24h, 90m or 2w`,
     );
-  const app = await createContext(config, logger);
+  // A running daemon's embedded Redis holds the data: read it there, as status and pending do.
+  const app = await createContext(config, logger, { attachToRunning: true });
   try {
     const until = app.clock();
     return await buildReport(app, { since: new Date(until.getTime() - ms), until });

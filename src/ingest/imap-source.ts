@@ -4,7 +4,8 @@ import type { AppContext } from '../context.js';
 import { MailroomError, toMailroomError, type ErrorCode } from '../errors.js';
 import { emailIdFor, type EmailId } from '../ids.js';
 import type { Logger } from '../logger.js';
-import { checkpointStore, folderLease, type ImapCheckpoint } from './imap-checkpoint.js';
+import { describeHolder, folderLease, instanceId, type LeaseView } from './folder-lease.js';
+import { checkpointStore, type ImapCheckpoint } from './imap-checkpoint.js';
 import { closeImapClient, connectImapClient, toImapError, uidSet } from './imap-client.js';
 import type { ImapAccount } from './imap-config.js';
 import { recordLocation } from './mailbox-actions.js';
@@ -68,6 +69,8 @@ export interface WatcherStats {
 export interface WatchOptions {
   /** Byte budget of one fetch round. @defaultValue {@link DEFAULT_FETCH_BUDGET_BYTES} */
   fetchBudgetBytes?: number;
+  /** This installation's id for the folder lease. @defaultValue the one kept in the config's `dataDir` */
+  instance?: string;
 }
 
 /** Watches one folder of one account: IDLE for new mail, a watchdog poll, reconnect with backoff. */
@@ -129,7 +132,8 @@ export function watchFolder(app: SourceDeps, account: ImapAccount, folder: strin
   const log: Logger = app.logger.child({ component: 'imap', account: account.name, folder });
   const checkpoints = checkpointStore(app.redis, app.keys, account.name, folder);
   const leaseTtlMs = Math.max(3 * account.pollMs, 30_000);
-  const lease = folderLease(app.redis, app.keys.imapLease(account.name, folder), leaseTtlMs);
+  const instance = options.instance ?? instanceId(app.config.dataDir);
+  const lease = folderLease(app.redis, app.keys.imapLease(account.name, folder), leaseTtlMs, instance);
   const stats: WatcherStats = {
     ingested: 0,
     duplicates: 0,
@@ -441,13 +445,33 @@ export function watchFolder(app: SourceDeps, account: ImapAccount, folder: strin
     }
   };
 
+  /** The holder we last said we stand by for (its description), so a long standby logs once. */
+  let standingBy: string | null = null;
+  const standBy = async () => {
+    const view: LeaseView | null = await lease.holder().catch(() => null);
+    const who = view ? describeHolder(view.holder, instance) : 'nobody (the lease is free again)';
+    if (who !== standingBy) {
+      standingBy = who;
+      // What /healthz's `standby` waits for: which folder (in the logger's fields), whose lease, until when.
+      log.info(
+        { holder: who, until: view?.expiresAt.toISOString() ?? null, leaseTtlMs },
+        'standing by: another process watches this folder; this one takes over if that lease lapses',
+      );
+    }
+    await setStatus('standby');
+  };
+
   const run = async () => {
     while (!stopping) {
-      if (!(await lease.hold().catch(() => false))) {
-        await setStatus('standby');
+      const held = await lease.hold().catch(() => false as const);
+      if (!held) {
+        await standBy();
         await waitForWork(Math.min(account.pollMs, 5_000));
         continue;
       }
+      if (held === 'reclaimed') log.info('took over the folder lease this installation held before its restart');
+      else if (standingBy !== null) log.info({ after: standingBy }, 'the folder lease is ours now');
+      standingBy = null;
       let error: MailroomError | null = null;
       try {
         await session();

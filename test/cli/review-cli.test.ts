@@ -1,22 +1,23 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../src/queues/embedded-redis.js';
-import { EXAMPLE_CONFIG_FILE, EXAMPLES } from '../fixtures/examples.js';
+import { ADDRESS_FILE, freePort } from '../../src/queues/embedded-redis.js';
+import { EXAMPLES } from '../fixtures/examples.js';
+import { writeExampleConfig } from '../harness/example-config.js';
 import { waitFor } from '../harness/mail.js';
+import { startRole, type RoleProcess } from '../harness/roles.js';
 
 const run = promisify(execFile);
 const BIN = path.resolve(import.meta.dirname, '../../bin/mailroom.js');
 
 describe('the CLI reaches a running daemon (embedded Redis) from a second shell', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'mailroom-review-cli-'));
-  let daemon: ChildProcess | undefined;
-  afterAll(() => {
-    daemon?.kill('SIGKILL');
-  });
+  let daemon: RoleProcess | undefined;
+  // SIGTERM and wait: a SIGKILL here once left the daemon's embedded redis-server running.
+  afterAll(() => daemon?.stop());
 
   /** A second shell: the data folder, and none of the daemon's secrets. */
   async function mailroom(args: string[]) {
@@ -28,28 +29,16 @@ describe('the CLI reaches a running daemon (embedded Redis) from a second shell'
   }
 
   // The example config, plus an IMAP mailbox whose password only the daemon's environment holds.
-  const example = JSON.parse(readFileSync(EXAMPLE_CONFIG_FILE, 'utf8')) as Record<string, unknown>;
-  const config = path.join(dir, 'mailroom.config.json');
-  writeFileSync(
-    config,
-    JSON.stringify({
-      ...example,
-      accountsFile: path.join(EXAMPLES, 'accounts.json'),
-      kbDir: path.join(EXAMPLES, 'kb'),
-      imap: [{ name: 'support', host: '127.0.0.1', port: 1, tls: 'none', user: 'support', password: { env: 'SUPPORT_IMAP_PASSWORD' }, folders: ['INBOX'] }],
-    }),
-  );
+  const config = writeExampleConfig(dir, {
+    imap: [{ name: 'support', host: '127.0.0.1', port: 1, tls: 'none', user: 'support', password: { env: 'SUPPORT_IMAP_PASSWORD' }, folders: ['INBOX'] }],
+  });
 
   it('pending, approve, status and audit work while `mailroom start` holds the embedded Redis, without IMAP secrets', { timeout: 180_000 }, async () => {
     const port = await freePort();
-    daemon = spawn(process.execPath, [BIN, 'start', '--role', 'triage,planner,executor,web', '--config', config], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, MAILROOM_DATA_DIR: dir, MAILROOM_HTTP_PORT: String(port), SUPPORT_IMAP_PASSWORD: 'daemon-only', MAILROOM_REVIEWERS: 'alice:pw' },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    daemon.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
+    const started = startRole('daemon', 'triage,planner,executor,web', { MAILROOM_CONFIG: config, MAILROOM_DATA_DIR: dir, MAILROOM_HTTP_PORT: String(port), SUPPORT_IMAP_PASSWORD: 'daemon-only', MAILROOM_REVIEWERS: 'alice:pw' });
+    daemon = started;
     await waitFor('the daemon', async () => {
-      if (daemon?.exitCode !== null) throw new Error(`the daemon exited: ${stderr.slice(-2000)}`);
+      if (started.pid === undefined) throw new Error(`the daemon exited: ${started.stderrTail}`);
       const res = await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null);
       return res && ((await res.json()) as { redis?: string }).redis === 'ok' ? true : undefined;
     }, 90_000);
@@ -76,6 +65,7 @@ describe('the CLI reaches a running daemon (embedded Redis) from a second shell'
       return status.states.completed === 1 ? status : undefined;
     }, 30_000);
     expect(await mailroom(['audit', emailId])).toMatch(/approved\s+carol/);
-    daemon.kill('SIGTERM');
+    expect(await started.stop()).toBe(0);
+    expect(existsSync(path.join(dir, 'redis', ADDRESS_FILE))).toBe(false);
   });
 });

@@ -1,8 +1,8 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig, type Config } from '../../src/config.js';
-import { EXAMPLE_CONFIG_FILE } from '../fixtures/examples.js';
+import { EXAMPLE_CONFIG_FILE, EXAMPLES } from '../fixtures/examples.js';
 import type { OpenAiTestServer } from './openai-server.js';
 import type { TestRedis } from './redis.js';
 import type { SmtpCapture } from './smtp-capture.js';
@@ -37,4 +37,15 @@ export function exampleConfig(options: ExampleServices & { env?: Record<string, 
     configPath: EXAMPLE_CONFIG_FILE,
     ...(options.overrides ? { overrides: options.overrides } : {}),
   });
+}
+
+/**
+ * Writes examples/mailroom.config.json into `dir` (its accounts and KB as absolute paths) with
+ * `extra` keys over it, for a `mailroom` child process to read; returns the file's path.
+ */
+export function writeExampleConfig(dir: string, extra: Record<string, unknown> = {}): string {
+  const example = JSON.parse(readFileSync(EXAMPLE_CONFIG_FILE, 'utf8')) as Record<string, unknown>;
+  const file = path.join(dir, 'mailroom.config.json');
+  writeFileSync(file, JSON.stringify({ ...example, accountsFile: path.join(EXAMPLES, 'accounts.json'), kbDir: path.join(EXAMPLES, 'kb'), ...extra }));
+  return file;
 }

@@ -29,6 +29,11 @@ export function messageIdOf(id: string): string {
   return `<${id}@customer.example>`;
 }
 
+/** The config's `imap` entry "support" for the test Dovecot's default user, its password read from `passwordEnv`. */
+export function imapAccount(server: DovecotServer, passwordEnv: string, folders: string[] = ['INBOX']): Record<string, unknown> {
+  return { name: 'support', host: server.host, port: server.port, tls: 'none', user: server.user, password: { env: passwordEnv }, folders };
+}
+
 /**
  * Writes a config file naming the test Dovecot and returns the loaded config. The password comes
  * from the environment, as it would in production.
@@ -48,12 +53,7 @@ export function imapConfig(
       authservId: 'mx.acme.example',
       imap: [
         {
-          name: 'support',
-          host: server.host,
-          port: server.port,
-          tls: 'none',
-          user: server.user,
-          password: { env: 'TEST_IMAP_PASSWORD' },
+          ...imapAccount(server, 'TEST_IMAP_PASSWORD'),
           pollSeconds: 5,
           reconnectMinMs: 100,
           reconnectMaxMs: 1000,
