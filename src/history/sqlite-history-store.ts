@@ -1,0 +1,109 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { z } from 'zod';
+import { AuditEvent } from '../audit/audit-trail.js';
+import { EmailRecord } from '../audit/email-ledger.js';
+import { ArchivedEmail, type HistoryStore } from './history-store.js';
+
+/**
+ * The schema, one migration a step; `PRAGMA user_version` says how many have run. Append only:
+ * a shipped migration is never edited.
+ */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE emails (
+     email_id TEXT PRIMARY KEY,
+     state TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     updated_at TEXT NOT NULL,
+     category TEXT NOT NULL,
+     mailbox TEXT NOT NULL,
+     mode TEXT NOT NULL,
+     record TEXT NOT NULL,
+     labels TEXT NOT NULL
+   );
+   CREATE INDEX emails_created_at ON emails (created_at);
+   CREATE TABLE events (
+     email_id TEXT NOT NULL REFERENCES emails (email_id) ON DELETE CASCADE,
+     seq INTEGER NOT NULL,
+     ts TEXT NOT NULL,
+     type TEXT NOT NULL,
+     actor TEXT NOT NULL,
+     data TEXT NOT NULL,
+     PRIMARY KEY (email_id, seq)
+   );`,
+];
+
+const Version = z.object({ user_version: z.number().int() });
+const EmailRow = z.object({ record: z.string(), labels: z.string() });
+const EventRow = z.object({ ts: z.string(), type: z.string(), actor: z.string(), data: z.string() });
+const CountRow = z.object({ n: z.number().int() });
+
+/** Runs the migrations the file has not seen yet, each in its own transaction. */
+function migrate(db: DatabaseSync): void {
+  const version = Version.parse(db.prepare('PRAGMA user_version').get()).user_version;
+  for (let i = version; i < MIGRATIONS.length; i++) {
+    db.exec('BEGIN');
+    try {
+      db.exec(MIGRATIONS[i] ?? '');
+      db.exec(`PRAGMA user_version = ${i + 1}`);
+      db.exec('COMMIT');
+    } catch (err) {
+      db.exec('ROLLBACK');
+      throw err;
+    }
+  }
+}
+
+/** The history store in one SQLite file (Node's built-in `node:sqlite`: no native addon). */
+export function openSqliteHistoryStore(file: string): HistoryStore {
+  mkdirSync(path.dirname(file), { recursive: true });
+  const db = new DatabaseSync(file);
+  db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;');
+  migrate(db);
+  const upsert = db.prepare(
+    `INSERT INTO emails (email_id, state, created_at, updated_at, category, mailbox, mode, record, labels)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (email_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at,
+       category = excluded.category, mailbox = excluded.mailbox, mode = excluded.mode,
+       record = excluded.record, labels = excluded.labels`,
+  );
+  const dropEvents = db.prepare('DELETE FROM events WHERE email_id = ?');
+  const addEvent = db.prepare('INSERT INTO events (email_id, seq, ts, type, actor, data) VALUES (?, ?, ?, ?, ?, ?)');
+  const getEmail = db.prepare('SELECT record, labels FROM emails WHERE email_id = ?');
+  const getEvents = db.prepare('SELECT ts, type, actor, data FROM events WHERE email_id = ? ORDER BY seq');
+  const countEmails = db.prepare('SELECT count(*) AS n FROM emails');
+  return {
+    async put(emails) {
+      const parsed = emails.map((e) => ArchivedEmail.parse(e));
+      db.exec('BEGIN');
+      try {
+        for (const { record: r, events, labels } of parsed) {
+          upsert.run(r.emailId, r.state, r.createdAt, r.updatedAt, r.category, r.mailbox, r.mode, JSON.stringify(r), JSON.stringify(labels));
+          dropEvents.run(r.emailId);
+          events.forEach((e, seq) => addEvent.run(r.emailId, seq, e.ts, e.type, e.actor, JSON.stringify(e.data)));
+        }
+        db.exec('COMMIT');
+      } catch (err) {
+        db.exec('ROLLBACK');
+        throw err;
+      }
+    },
+    async get(emailId) {
+      const row = getEmail.get(emailId);
+      if (row === undefined) return null;
+      const { record, labels } = EmailRow.parse(row);
+      const events = getEvents.all(emailId).map((raw) => {
+        const e = EventRow.parse(raw);
+        return AuditEvent.parse({ ts: e.ts, type: e.type, actor: e.actor, data: JSON.parse(e.data) });
+      });
+      return { record: EmailRecord.parse(JSON.parse(record)), events, labels: z.array(z.string()).parse(JSON.parse(labels)) };
+    },
+    async count() {
+      return CountRow.parse(countEmails.get()).n;
+    },
+    async close() {
+      if (db.isOpen) db.close();
+    },
+  };
+}
