@@ -6,6 +6,7 @@ import type { RedisKeys } from '../queues/keys.js';
 import { AuditEvent, type AuditType } from './audit-trail.js';
 import { AutonomyCounter, AutonomyRow } from './autonomy-report.js';
 import type { EmailLedger, EmailRecord } from './email-ledger.js';
+import type { HistoryStore } from '../history/history-store.js';
 
 /** Emails whose trails are fetched in one Redis round trip. */
 const CHUNK = 250;
@@ -371,7 +372,7 @@ export function median(values: readonly number[]): number | null {
  * number per human decision, for the median).
  */
 export async function buildReport(
-  app: { redis: Redis; keys: RedisKeys; ledger: Pick<EmailLedger, 'getMany'> },
+  app: { redis: Redis; keys: RedisKeys; ledger: Pick<EmailLedger, 'getMany'>; history?: Pick<HistoryStore, 'between'> },
   window: { since: Date; until: Date },
   /** Sees each email's facts as they are counted (the report page's time series folds them too). */
   onEmail?: (facts: EmailFacts) => void,
@@ -394,8 +395,19 @@ export async function buildReport(
     let j = 0;
     for await (const { events } of readTrails(app, chunk, reportWants)) {
       const record = records[j++];
-      if (!record) continue;
-      const facts = emailFacts(record, events);
+      if (record) fold(record, events);
+    }
+  }
+  // Archived emails (src/history) are read from the store; an email in both (an archive cut short
+  // between its write and its delete) is counted once, from Redis.
+  const inRedis = new Set<string>(ids);
+  if (app.history) {
+    for await (const { record, events } of app.history.between(window.since, window.until)) {
+      if (!inRedis.has(record.emailId)) fold(record, events.filter((e) => reportWants(e.type, JSON.stringify(e.data))));
+    }
+  }
+  function fold(record: EmailRecord, events: AuditEvent[]): void {
+    const facts = emailFacts(record, events);
       const mailbox = record.mailbox || '(unknown)';
       const category = record.category || '(none)';
       let box = byMailbox.get(mailbox);
@@ -407,7 +419,6 @@ export async function buildReport(
       box.row.add(facts);
       cat.add(facts);
       onEmail?.(facts);
-    }
   }
   return {
     since: window.since.toISOString(),

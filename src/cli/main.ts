@@ -7,6 +7,7 @@ import { toMailroomError } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { runProcess, runStatus } from './process-command.js';
 import { formatTable } from './summary.js';
+import { DEFAULT_ARCHIVE_AFTER, runArchive } from './archive-command.js';
 import { runAudit } from './audit-command.js';
 import { formatReport, runReport } from './report-command.js';
 import { configBesideInputs, INPUT_CONFIG_NAME } from './input-config.js';
@@ -286,6 +287,16 @@ among other input is named on stderr but never loaded: mail input does not confi
     .action(async (emailId: string, opts: { json?: boolean; texts?: boolean }, cmd: Command) => {
       const config = configFrom(cmd, { logLevel: 'warn', withoutSecrets: true });
       process.stdout.write(await runAudit(config, createLogger({ level: config.logLevel }), emailId, Boolean(opts.json), Boolean(opts.texts)));
+    });
+
+  program
+    .command('archive')
+    .description('move the history (ledger record, audit trail, labels) of emails at rest out of Redis into the history store')
+    .option('--older-than <duration>', 'only emails whose last change is older than this (0s: every email at rest)', DEFAULT_ARCHIVE_AFTER)
+    .action(async (opts: { olderThan: string }, cmd: Command) => {
+      const config = configFrom(cmd, { logLevel: 'warn', withoutSecrets: true });
+      const r = await runArchive(config, createLogger({ level: config.logLevel }), opts.olderThan, (line) => process.stderr.write(`mailroom: ${line}\n`));
+      process.stdout.write(`archived ${r.archived} emails; ${r.skipped} left in Redis (not at rest, or too recent)\n`);
     });
 
   program

@@ -23,6 +23,8 @@ export interface HistoryStore {
    */
   put(emails: readonly ArchivedEmail[]): Promise<void>;
   get(emailId: EmailId): Promise<ArchivedEmail | null>;
+  /** Emails taken in within `[since, until]` (by `createdAt`), oldest first, read a page at a time. */
+  between(since: Date, until: Date): AsyncIterable<ArchivedEmail>;
   count(): Promise<number>;
   close(): Promise<void>;
 }

@@ -37,6 +37,10 @@ const MIGRATIONS: readonly string[] = [
 const Version = z.object({ user_version: z.number().int() });
 const EmailRow = z.object({ record: z.string(), labels: z.string() });
 const EventRow = z.object({ ts: z.string(), type: z.string(), actor: z.string(), data: z.string() });
+const PageRow = EmailRow.extend({ email_id: z.string() });
+const Labels = z.array(z.string());
+/** Emails read per page by `between`. */
+const PAGE = 500;
 const CountRow = z.object({ n: z.number().int() });
 
 /** Runs the migrations the file has not seen yet, each in its own transaction. */
@@ -55,9 +59,12 @@ function migrate(db: DatabaseSync): void {
   }
 }
 
-/** The history store in one SQLite file (Node's built-in `node:sqlite`: no native addon). */
+/**
+ * The history store in one SQLite file (Node's built-in `node:sqlite`: no native addon);
+ * `:memory:` for one that lives as long as the process.
+ */
 export function openSqliteHistoryStore(file: string): HistoryStore {
-  mkdirSync(path.dirname(file), { recursive: true });
+  if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
   const db = new DatabaseSync(file);
   db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;');
   migrate(db);
@@ -72,6 +79,14 @@ export function openSqliteHistoryStore(file: string): HistoryStore {
   const addEvent = db.prepare('INSERT INTO events (email_id, seq, ts, type, actor, data) VALUES (?, ?, ?, ?, ?, ?)');
   const getEmail = db.prepare('SELECT record, labels FROM emails WHERE email_id = ?');
   const getEvents = db.prepare('SELECT ts, type, actor, data FROM events WHERE email_id = ? ORDER BY seq');
+  const page = db.prepare(
+    'SELECT email_id, record, labels FROM emails WHERE created_at >= ? AND created_at <= ? AND (created_at > ? OR (created_at = ? AND email_id > ?)) ORDER BY created_at, email_id LIMIT ?',
+  );
+  const readEvents = (emailId: string) =>
+    getEvents.all(emailId).map((raw) => {
+      const e = EventRow.parse(raw);
+      return AuditEvent.parse({ ts: e.ts, type: e.type, actor: e.actor, data: JSON.parse(e.data) });
+    });
   const countEmails = db.prepare('SELECT count(*) AS n FROM emails');
   return {
     async put(emails) {
@@ -93,11 +108,21 @@ export function openSqliteHistoryStore(file: string): HistoryStore {
       const row = getEmail.get(emailId);
       if (row === undefined) return null;
       const { record, labels } = EmailRow.parse(row);
-      const events = getEvents.all(emailId).map((raw) => {
-        const e = EventRow.parse(raw);
-        return AuditEvent.parse({ ts: e.ts, type: e.type, actor: e.actor, data: JSON.parse(e.data) });
-      });
-      return { record: EmailRecord.parse(JSON.parse(record)), events, labels: z.array(z.string()).parse(JSON.parse(labels)) };
+      return { record: EmailRecord.parse(JSON.parse(record)), events: readEvents(emailId), labels: Labels.parse(JSON.parse(labels)) };
+    },
+    async *between(since, until) {
+      const [from, to] = [since.toISOString(), until.toISOString()];
+      // Keyset pages: memory holds one page, and a page is one indexed range scan.
+      let after = { createdAt: '', emailId: '' };
+      for (;;) {
+        const rows = page.all(from, to, after.createdAt, after.createdAt, after.emailId, PAGE).map((r) => PageRow.parse(r));
+        for (const row of rows) {
+          const record = EmailRecord.parse(JSON.parse(row.record));
+          yield { record, events: readEvents(row.email_id), labels: Labels.parse(JSON.parse(row.labels)) };
+          after = { createdAt: record.createdAt, emailId: row.email_id };
+        }
+        if (rows.length < PAGE) return;
+      }
     },
     async count() {
       return CountRow.parse(countEmails.get()).n;
