@@ -291,12 +291,13 @@ among other input is named on stderr but never loaded: mail input does not confi
 
   program
     .command('archive')
-    .description('move the history (ledger record, audit trail, labels) of emails at rest out of Redis into the history store')
+    .description('move the history (ledger record, audit trail, labels) of emails at rest out of Redis into the history store, then apply retention')
     .option('--older-than <duration>', 'only emails whose last change is older than this (0s: every email at rest)', DEFAULT_ARCHIVE_AFTER)
     .action(async (opts: { olderThan: string }, cmd: Command) => {
       const config = configFrom(cmd, { logLevel: 'warn', withoutSecrets: true });
       const r = await runArchive(config, createLogger({ level: config.logLevel }), opts.olderThan, (line) => process.stderr.write(`mailroom: ${line}\n`));
       process.stdout.write(`archived ${r.archived} emails; ${r.skipped} left in Redis (not at rest, or too recent)\n`);
+      process.stdout.write(`retention: ${r.historyDeleted} emails past retention.history deleted; ${r.contentCapped} content keys cut to retention.content\n`);
     });
 
   program

@@ -26,5 +26,30 @@ export interface HistoryStore {
   /** Emails taken in within `[since, until]` (by `createdAt`), oldest first, read a page at a time. */
   between(since: Date, until: Date): AsyncIterable<ArchivedEmail>;
   count(): Promise<number>;
+  /** Deletes every email whose last change is before `cutoff` (retention); returns how many. */
+  prune(cutoff: Date): Promise<number>;
+  /** Emails any of whose events' data contains `needle`, compared case-insensitively (for erasure). */
+  mentioning(needle: string): Promise<EmailId[]>;
+  /** Deletes these emails whole; returns how many there were. */
+  remove(ids: readonly EmailId[]): Promise<number>;
+  /** Appends to the log of erasures (`mailroom forget`), which keeps counts and never an address. */
+  recordErasure(erasure: Erasure): Promise<void>;
+  erasures(): Promise<Erasure[]>;
+  /**
+   * Moves what was deleted out of the files too: deleted rows are zeroed in place
+   * (`secure_delete`) and the write-ahead log is checkpointed and truncated.
+   */
+  compact(): Promise<void>;
   close(): Promise<void>;
 }
+
+/** One `mailroom forget`: who asked, when, and how much went. The address is not kept. */
+export const Erasure = z.object({
+  at: z.string(),
+  by: z.string(),
+  /** Emails whose history or content was removed. */
+  emails: z.number().int().min(0),
+  /** Redis keys deleted or trimmed (content, run records, rate-limit entries, jobs, …). */
+  redisKeys: z.number().int().min(0),
+});
+export type Erasure = z.infer<typeof Erasure>;

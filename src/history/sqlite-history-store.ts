@@ -4,7 +4,8 @@ import { DatabaseSync } from 'node:sqlite';
 import { z } from 'zod';
 import { AuditEvent } from '../audit/audit-trail.js';
 import { EmailRecord } from '../audit/email-ledger.js';
-import { ArchivedEmail, type HistoryStore } from './history-store.js';
+import { EmailId } from '../ids.js';
+import { ArchivedEmail, Erasure, type HistoryStore } from './history-store.js';
 
 /**
  * The schema, one migration a step; `PRAGMA user_version` says how many have run. Append only:
@@ -32,6 +33,14 @@ const MIGRATIONS: readonly string[] = [
      data TEXT NOT NULL,
      PRIMARY KEY (email_id, seq)
    );`,
+  `CREATE INDEX emails_updated_at ON emails (updated_at);
+   CREATE TABLE erasures (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     at TEXT NOT NULL,
+     by TEXT NOT NULL,
+     emails INTEGER NOT NULL,
+     redis_keys INTEGER NOT NULL
+   );`,
 ];
 
 const Version = z.object({ user_version: z.number().int() });
@@ -42,6 +51,10 @@ const Labels = z.array(z.string());
 /** Emails read per page by `between`. */
 const PAGE = 500;
 const CountRow = z.object({ n: z.number().int() });
+const IdRow = z.object({ email_id: EmailId });
+const ErasureRow = z.object({ at: z.string(), by: z.string(), emails: z.number().int(), redis_keys: z.number().int() });
+/** `LIKE` with `\\` as its escape: the needle's own `%`, `_` and `\\` match only themselves. */
+const likeEscaped = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
 
 /** Runs the migrations the file has not seen yet, each in its own transaction. */
 function migrate(db: DatabaseSync): void {
@@ -66,7 +79,7 @@ function migrate(db: DatabaseSync): void {
 export function openSqliteHistoryStore(file: string): HistoryStore {
   if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
   const db = new DatabaseSync(file);
-  db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;');
+  db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA secure_delete = ON;');
   migrate(db);
   const upsert = db.prepare(
     `INSERT INTO emails (email_id, state, created_at, updated_at, category, mailbox, mode, record, labels)
@@ -88,21 +101,34 @@ export function openSqliteHistoryStore(file: string): HistoryStore {
       return AuditEvent.parse({ ts: e.ts, type: e.type, actor: e.actor, data: JSON.parse(e.data) });
     });
   const countEmails = db.prepare('SELECT count(*) AS n FROM emails');
+  const pruneBefore = db.prepare('DELETE FROM emails WHERE updated_at < ?');
+  const removeOne = db.prepare('DELETE FROM emails WHERE email_id = ?');
+  // JSON escapes only quotes, backslashes and controls, none of which an address needs.
+  const mentions = db.prepare("SELECT DISTINCT email_id FROM events WHERE lower(data) LIKE ? ESCAPE '\\'");
+  const addErasure = db.prepare('INSERT INTO erasures (at, by, emails, redis_keys) VALUES (?, ?, ?, ?)');
+  const listErasures = db.prepare('SELECT at, by, emails, redis_keys FROM erasures ORDER BY id');
+  /** Runs `fn` in one transaction. */
+  const inTransaction = <T>(fn: () => T): T => {
+    db.exec('BEGIN');
+    try {
+      const out = fn();
+      db.exec('COMMIT');
+      return out;
+    } catch (err) {
+      db.exec('ROLLBACK');
+      throw err;
+    }
+  };
   return {
     async put(emails) {
       const parsed = emails.map((e) => ArchivedEmail.parse(e));
-      db.exec('BEGIN');
-      try {
+      inTransaction(() => {
         for (const { record: r, events, labels } of parsed) {
           upsert.run(r.emailId, r.state, r.createdAt, r.updatedAt, r.category, r.mailbox, r.mode, JSON.stringify(r), JSON.stringify(labels));
           dropEvents.run(r.emailId);
           events.forEach((e, seq) => addEvent.run(r.emailId, seq, e.ts, e.type, e.actor, JSON.stringify(e.data)));
         }
-        db.exec('COMMIT');
-      } catch (err) {
-        db.exec('ROLLBACK');
-        throw err;
-      }
+      });
     },
     async get(emailId) {
       const row = getEmail.get(emailId);
@@ -126,6 +152,28 @@ export function openSqliteHistoryStore(file: string): HistoryStore {
     },
     async count() {
       return CountRow.parse(countEmails.get()).n;
+    },
+    async prune(cutoff) {
+      return Number(pruneBefore.run(cutoff.toISOString()).changes);
+    },
+    async mentioning(needle) {
+      return mentions.all(`%${likeEscaped(needle.toLowerCase())}%`).map((r) => IdRow.parse(r).email_id);
+    },
+    async remove(ids) {
+      return inTransaction(() => ids.reduce((n, id) => n + Number(removeOne.run(id).changes), 0));
+    },
+    async recordErasure(erasure) {
+      const e = Erasure.parse(erasure);
+      addErasure.run(e.at, e.by, e.emails, e.redisKeys);
+    },
+    async erasures() {
+      return listErasures.all().map((raw) => {
+        const r = ErasureRow.parse(raw);
+        return { at: r.at, by: r.by, emails: r.emails, redisKeys: r.redis_keys };
+      });
+    },
+    async compact() {
+      db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
     },
     async close() {
       if (db.isOpen) db.close();

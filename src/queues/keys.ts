@@ -6,6 +6,8 @@ import type { EmailId, PlanId, UntrustedRef } from '../ids.js';
  */
 export function redisKeys(prefix: string) {
   return {
+    /** A `SCAN … MATCH` pattern under the prefix, e.g. `match('content:*')`. */
+    match: (tail: string) => `${prefix}:${tail}`,
     email: (id: EmailId) => `${prefix}:email:${id}`,
     emailsByTime: () => `${prefix}:emails`,
     audit: (id: EmailId) => `${prefix}:audit:${id}`,

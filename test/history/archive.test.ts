@@ -5,11 +5,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuditTrail } from '../../src/audit/audit-trail.js';
 import { createEmailLedger } from '../../src/audit/email-ledger.js';
 import { archiveRested } from '../../src/history/archive.js';
+import { startArchiveSweep } from '../../src/history/archive-sweep.js';
 import type { HistoryStore } from '../../src/history/history-store.js';
 import { openSqliteHistoryStore } from '../../src/history/sqlite-history-store.js';
 import { EmailId } from '../../src/ids.js';
 import { createRedis, type Redis } from '../../src/queues/connection.js';
 import { redisKeys } from '../../src/queues/keys.js';
+import { waitFor } from '../harness/mail.js';
 import { startTestRedis, type TestRedis } from '../harness/redis.js';
 
 const id = (n: number) => EmailId.parse(`em_${n.toString(16).padStart(16, '0')}`);
@@ -99,5 +101,33 @@ describe('archiving rested emails from Redis into a real SQLite file', () => {
     const again = openSqliteHistoryStore(file);
     expect(await again.count()).toBe(0);
     await again.close();
+  });
+});
+
+describe('the daemon sweep', () => {
+  it('archives rested emails on its own, a bounded batch at a time, and stops on close', async () => {
+    const server = await startTestRedis();
+    const redis = createRedis(server.url, 'sweep');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mailroom-sweep-'));
+    const store = openSqliteHistoryStore(path.join(dir, 'h.sqlite'));
+    try {
+      const keys = redisKeys('{sweep}');
+      const ledger = createEmailLedger(redis, keys);
+      for (let i = 1; i <= 5; i++) {
+        await ledger.create(id(i), 'file');
+        await ledger.setState(id(i), 'completed');
+      }
+      const logger = { info: () => undefined, warn: () => undefined };
+      const config = { contentTtlSeconds: 3600, retention: { historySeconds: 400 * 86_400, archiveAfterSeconds: 0 } };
+      const sweep = startArchiveSweep({ redis, keys, store, logger, config }, { everyMs: 20, maxEmails: 2 });
+      await waitFor('five archived', async () => ((await store.count()) === 5 ? true : undefined), 5_000);
+      await sweep.close();
+      expect(await redis.zcard(keys.emailsByTime())).toBe(0);
+    } finally {
+      await store.close();
+      redis.disconnect();
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
