@@ -18,7 +18,7 @@ export interface Submission {
 const HEAD_BYTES = 65536;
 
 /** The From addresses of the raw header block (the first 4 From headers), parsed and lowercased, in order. */
-function peekFromAddresses(raw: Buffer): string {
+export function peekFromAddresses(raw: Buffer): string {
   const head = raw.subarray(0, HEAD_BYTES).toString('latin1');
   const end = head.search(/\r?\n\r?\n/);
   const block = (end >= 0 ? head.slice(0, end) : head).replace(/\r?\n(?=[ \t])/g, '');
