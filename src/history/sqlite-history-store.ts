@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { AuditEvent } from '../audit/audit-trail.js';
 import { EmailRecord } from '../audit/email-ledger.js';
 import { EmailId } from '../ids.js';
-import { ArchivedEmail, Erasure, type HistoryStore } from './history-store.js';
+import { Erasure, type HistoryStore } from './history-store.js';
 
 /**
  * The schema, one migration a step; `PRAGMA user_version` says how many have run. Append only:
@@ -121,7 +121,8 @@ export function openSqliteHistoryStore(file: string): HistoryStore {
   };
   return {
     async put(emails) {
-      const parsed = emails.map((e) => ArchivedEmail.parse(e));
+      // Typed by the caller, which parsed what it read from Redis (archive.ts): no second parse.
+      const parsed = emails;
       inTransaction(() => {
         for (const { record: r, events, labels } of parsed) {
           upsert.run(r.emailId, r.state, r.createdAt, r.updatedAt, r.category, r.mailbox, r.mode, JSON.stringify(r), JSON.stringify(labels));
