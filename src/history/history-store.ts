@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { AuditEvent } from '../audit/audit-trail.js';
 import { EmailRecord } from '../audit/email-ledger.js';
+import type { AutonomyRow } from '../audit/autonomy-report.js';
+import type { RowSums } from '../audit/report.js';
 import type { EmailId } from '../ids.js';
 
 /**
@@ -26,6 +28,12 @@ export interface HistoryStore {
   /** Emails taken in within `[since, until]` (by `createdAt`), oldest first, read a page at a time. */
   between(since: Date, until: Date): AsyncIterable<ArchivedEmail>;
   count(): Promise<number>;
+  /**
+   * The report's figures of the emails taken in within `[since, until]`, leaving out `skip` (those
+   * also in Redis, which the report counts from there): sums by mailbox and category, summed by
+   * the store from what it kept per email, without reading a trail.
+   */
+  aggregate(since: Date, until: Date, skip: ReadonlySet<string>): Promise<StoreAggregate>;
   /** Deletes every email whose last change is before `cutoff` (retention); returns how many. */
   prune(cutoff: Date): Promise<number>;
   /** Emails any of whose events' data contains `needle`, compared case-insensitively (for erasure). */
@@ -41,6 +49,12 @@ export interface HistoryStore {
    */
   compact(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** What {@link HistoryStore.aggregate} answers. */
+export interface StoreAggregate {
+  groups: Array<{ mailbox: string; category: string; sums: RowSums }>;
+  autonomy: AutonomyRow[];
 }
 
 /** One `mailroom forget`: who asked, when, and how much went. The address is not kept. */
