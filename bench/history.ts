@@ -3,7 +3,8 @@
  * archiving, the report, export and forget over N archived emails. The 45 examples are processed
  * once for real; their records and trails are then cloned N times (new ids, a customer address
  * per clone) straight into Redis, as a year of mail would leave them, and archived.
- * Run: npx tsx bench/history.ts [--emails N]   (default 100000)
+ * Run: npx tsx bench/history.ts [--emails N] [--archived M]   (default 100000, 0)
+ *   --archived M  also writes M more clones straight into the store and times the report over all
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -22,6 +23,8 @@ import { EXAMPLES } from './lib.js';
 
 const at = process.argv.indexOf('--emails');
 const N = at > 0 ? Number(process.argv[at + 1]) : 100_000;
+const atArchived = process.argv.indexOf('--archived');
+const M = atArchived > 0 ? Number(process.argv[atArchived + 1]) : 0;
 const log = (msg: string) => process.stderr.write(`bench-history: ${msg}\n`);
 
 const redis = await startTestRedis();
@@ -91,6 +94,30 @@ try {
     result.forget_ms = Math.round(performance.now() - t0);
     result.forget_emails = forgot.emails;
     log(`persistent per-email keys among 1000 left: ${persistent}`);
+
+    if (M > 0) {
+      log(`writing ${M} more archived emails into the store`);
+      const stored = [];
+      for (const t of templates) {
+        const record = await app.history.get(EmailId.parse(`em_${(0xb000000000000000n + BigInt(templates.indexOf(t))).toString(16)}`));
+        if (record) stored.push(record);
+      }
+      for (let i = 0; i < M; i += 1000) {
+        const batch = [];
+        for (let j = i; j < Math.min(M, i + 1000); j++) {
+          const t = stored[j % stored.length];
+          if (!t) continue;
+          const emailId = EmailId.parse(`em_${(0xc000000000000000n + BigInt(j)).toString(16)}`);
+          const ts = new Date(start + (j % N) * 20).toISOString();
+          batch.push({ ...t, record: { ...t.record, emailId, createdAt: ts, updatedAt: ts } });
+        }
+        await app.history.put(batch);
+      }
+      t0 = performance.now();
+      const big = await buildReport({ ...app, history: app.history }, { since: new Date(start - 1000), until: new Date() });
+      result.report_ms_all = Math.round(performance.now() - t0);
+      result.report_emails_all = big.totals.emails;
+    }
   } finally {
     await app.close();
   }

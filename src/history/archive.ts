@@ -2,21 +2,29 @@ import { AuditEvent } from '../audit/audit-trail.js';
 import { EmailRecord, TERMINAL_STATES } from '../audit/email-ledger.js';
 import { EmailId } from '../ids.js';
 import type { Redis } from '../queues/connection.js';
+import { EFFECT_CLAIM_TTL_SECONDS } from '../run/effect-claims.js';
 import type { RedisKeys } from '../queues/keys.js';
 import type { ArchivedEmail, HistoryStore } from './history-store.js';
 
 /**
  * Deletes an archived email's keys only if nothing changed since it was read: the same number of
  * audit events and the same `updatedAt`. Otherwise the email stays in Redis (and in the store) and
- * the next sweep archives it again, whole. KEYS: record, audit, labels, emails-by-time.
- * ARGV: audit length, updatedAt, email id.
+ * the next sweep archives it again, whole. Leaves the email's dedup marker. KEYS: record, audit,
+ * labels, emails-by-time, dedup marker. ARGV: audit length, updatedAt, email id, marker TTL (s).
  */
 const DELETE_IF_UNCHANGED = `
 if redis.call('LLEN', KEYS[2]) ~= tonumber(ARGV[1]) then return 0 end
 if redis.call('HGET', KEYS[1], 'updatedAt') ~= ARGV[2] then return 0 end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
 redis.call('ZREM', KEYS[4], ARGV[3])
+redis.call('SET', KEYS[5], '1', 'EX', ARGV[4])
 return 1`;
+
+/**
+ * How long an archived email's id stays known in Redis, so that a re-delivery (an IMAP re-fetch,
+ * the same file again) is a duplicate: the window of the at-most-once effect keys (90 days).
+ */
+export const ARCHIVED_DEDUP_SECONDS = EFFECT_CLAIM_TTL_SECONDS;
 
 export interface ArchiveResult {
   /** Emails written to the store and removed from Redis. */
@@ -67,7 +75,8 @@ export async function archiveRested(
     await store.put(moving);
     const del = redis.pipeline();
     for (const { record, events } of moving) {
-      del.eval(DELETE_IF_UNCHANGED, 4, keys.email(record.emailId), keys.audit(record.emailId), keys.labels(record.emailId), keys.emailsByTime(), events.length, record.updatedAt, record.emailId);
+      const id = record.emailId;
+      del.eval(DELETE_IF_UNCHANGED, 5, keys.email(id), keys.audit(id), keys.labels(id), keys.emailsByTime(), keys.archived(id), events.length, record.updatedAt, id, ARCHIVED_DEDUP_SECONDS);
     }
     for (const [err, deleted] of (await del.exec()) ?? []) {
       if (!err && deleted === 1) result.archived++;

@@ -129,7 +129,7 @@ export async function forgetCustomer(deps: Deps, input: { address: string; by: s
   // end, so a forget cut short finds the same emails when run again.
   await store.remove([...emails]);
   for (const [id, state] of taken) {
-    const del = [keys.email(id), keys.audit(id), keys.labels(id), keys.triage(id), keys.folder(id), keys.flags(id), keys.imapLocation(id), keys.bounces(id)];
+    const del = [keys.email(id), keys.archived(id), keys.audit(id), keys.labels(id), keys.triage(id), keys.folder(id), keys.flags(id), keys.imapLocation(id), keys.bounces(id)];
     const tx = redis.multi().del(...del).zrem(keys.emailsByTime(), id);
     if (state) tx.hincrby(keys.emailStateCounts(), state, -1);
     redisKeys += Number((await tx.exec())?.[0]?.[1] ?? 0);

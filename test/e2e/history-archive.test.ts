@@ -58,6 +58,23 @@ describe('mailroom process examples/ && mailroom archive --older-than 0s (real R
     expect(await report()).toEqual(before.report);
     expect(await status()).toEqual(before.status);
     expect(await Promise.all(sample.map((id) => mailroom(['audit', id, '--json']).then((r) => r.stdout)))).toEqual(before.audits);
+    // The same mail again: every archived email is a duplicate (its id stays known, with a TTL), none is taken in twice.
+    const again = z.object({ processed: z.number(), duplicates: z.number(), lost: z.number() }).passthrough().parse(JSON.parse((await mailroom(['process', EXAMPLES, '--json'])).stdout));
+    expect(again).toMatchObject({ duplicates: again.processed, lost: 0 });
+    const markers = await keysOf('markers');
+    try {
+      const archivedIds = await markers.keys(`${env.MAILROOM_PREFIX}:archived:*`);
+      expect(archivedIds.length).toBe(Number(/^archived (\d+)/.exec(archived.stdout)?.[1]));
+      for (const k of archivedIds.slice(0, 5)) expect(await markers.ttl(k)).toBeGreaterThan(80 * 86_400);
+      // Nothing of theirs came back into Redis: no record, no trail reopened for a 'duplicate' line.
+      for (const k of archivedIds) {
+        const id = k.slice(k.lastIndexOf(':') + 1);
+        expect(await markers.exists(`${env.MAILROOM_PREFIX}:email:${id}`, `${env.MAILROOM_PREFIX}:audit:${id}`)).toBe(0);
+      }
+    } finally {
+      markers.disconnect();
+    }
+    expect(await report()).toEqual(before.report);
   }, 240_000);
 
   async function keysOf(name: string) {
