@@ -186,6 +186,9 @@ export async function forgetCustomer(deps: Deps, input: { address: string; by: s
   }
 
   const outboxFiles = removeOutboxFiles(deps.outboxDir, traces.messageIds);
+  // A daemon's sweep may have archived one of them while this ran (its store write lands, its
+  // delete finds the trail changed): the store is cleared of them once more.
+  await store.remove([...emails]);
   const erasure: Erasure = { at: deps.clock().toISOString(), by: input.by, emails: emails.size, redisKeys };
   await store.recordErasure(erasure);
   await store.compact();
