@@ -242,8 +242,23 @@ export const ConfigFile = z
       .optional(),
     /** Largest raw message accepted, in bytes. @defaultValue 26214400 (25 MiB) */
     maxMessageBytes: z.number().int().positive().optional(),
-    /** How long email content stays in Redis, in seconds. @defaultValue 1209600 (14 days) */
+    /** How long email content stays in Redis, in seconds (the older name of `retention.content`). @defaultValue 1209600 (14 days) */
     contentTtlSeconds: z.number().int().positive().optional(),
+    /** How long Mailroom keeps what it knows about an email (see README "Data and retention"). */
+    retention: z
+      .object({
+        /** How long an email's history (record, audit trail, labels) is kept, from its last change; older is deleted daily. @defaultValue 400d */
+        history: Duration.optional(),
+        /**
+         * How long email text (the raw message, what was parsed and drafted from it) and the run
+         * records holding the sender's address stay in Redis. @defaultValue 14d (raised to the approval deadline + 1h if shorter)
+         */
+        content: Duration.optional(),
+        /** How long an email rests (terminal state) before the daemon moves its history out of Redis into the store. @defaultValue 14d */
+        archiveAfter: Duration.optional(),
+      })
+      .strict()
+      .optional(),
     /** Executor concurrency per process. @defaultValue 8 */
     concurrency: z.number().int().min(1).max(256).optional(),
     /**
@@ -366,6 +381,8 @@ export const Config = z.object({
   smtp: z.object({ url: z.string().optional(), server: SmtpServer.optional(), outboxDir: z.string() }),
   maxMessageBytes: z.number().int().positive(),
   contentTtlSeconds: z.number().int().positive(),
+  /** Resolved `retention`: history kept this long (seconds, from an email's last change); emails at rest archived after `archiveAfterSeconds`. */
+  retention: z.object({ historySeconds: z.number().int().positive(), archiveAfterSeconds: z.number().int().min(0) }),
   concurrency: z.number().int().positive(),
   lockDurationMs: z.number().int().positive(),
   maxReplans: z.number().int().min(0),
@@ -554,6 +571,7 @@ export function loadConfig(options: {
   if (file.approval?.notify?.webhook && !webhookSecret && !options.withoutSecrets) {
     problems.push(`approval.notify.webhook.secret: environment variable ${file.approval.notify.webhook.secret.env} is not set`);
   }
+  if (file.contentTtlSeconds !== undefined && file.retention?.content !== undefined) problems.push('retention.content and contentTtlSeconds: set one (contentTtlSeconds is its older name)');
   if (problems.length) throw new MailroomError('CONFIG_INVALID', `configuration: ${problems.join('; ')}`);
   const deadlineSeconds = durationSeconds(file.approval?.deadline ?? '48h');
 
@@ -590,7 +608,11 @@ export function loadConfig(options: {
     },
     maxMessageBytes: file.maxMessageBytes ?? 25 * 1024 * 1024,
     // A parked plan must still be readable when its deadline comes: content never expires first.
-    contentTtlSeconds: Math.max(file.contentTtlSeconds ?? 14 * 24 * 3600, deadlineSeconds + 3600),
+    contentTtlSeconds: Math.max(file.contentTtlSeconds ?? durationSeconds(file.retention?.content ?? '14d'), deadlineSeconds + 3600),
+    retention: {
+      historySeconds: durationSeconds(file.retention?.history ?? '400d'),
+      archiveAfterSeconds: durationSeconds(file.retention?.archiveAfter ?? '14d'),
+    },
     concurrency: file.concurrency ?? 8,
     lockDurationMs: file.lockDurationMs ?? 30_000,
     maxReplans: file.maxReplans ?? 2,

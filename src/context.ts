@@ -17,6 +17,8 @@ import { createMailer, type Mailer } from './tools/mailer.js';
 import { createRegistry, type ToolRegistry } from './tools/registry.js';
 import { createTokenSources, type TokenSources } from './oauth/token-source.js';
 import { checkAutonomy } from './planner/autonomy.js';
+import type { HistoryStore } from './history/history-store.js';
+import { openSqliteHistoryStore } from './history/sqlite-history-store.js';
 
 /**
  * The services a tool may use (its `ToolContext` adds the step it runs in). A tool that needs a
@@ -48,6 +50,8 @@ export interface AppContext extends ToolServices {
   queues: Queues;
   ledger: EmailLedger;
   audit: AuditTrail;
+  /** Where the history of emails at rest goes once archived out of Redis (src/history). */
+  history: HistoryStore;
   registry: ToolRegistry;
   /** OAuth2 access tokens, one source per set of credentials (IMAP accounts, SMTP); their states go to Redis. */
   tokens: TokenSources;
@@ -132,6 +136,7 @@ export async function createContext(
   });
   const mailer = createMailer(config.smtp, { tokens, logger: logger.child({ component: 'mailer' }) });
   const clock = () => new Date();
+  const history = openSqliteHistoryStore(path.join(config.dataDir, 'history.sqlite'));
   let closing: Promise<void> | undefined;
   return {
     config,
@@ -141,6 +146,7 @@ export async function createContext(
     queues,
     ledger: createEmailLedger(redis, keys, clock, logger.child({ component: 'ledger' })),
     audit: (options.observeAudit ?? ((trail) => trail))(createAuditTrail(redis, keys, clock)),
+    history,
     content: createContentStore(redis, keys, config.contentTtlSeconds),
     llm: createLlmGateway(config, logger),
     registry,
@@ -159,6 +165,7 @@ export async function createContext(
       closing ??= closeAll(
         [
           ['mailer', () => mailer.close()],
+          ['history store', () => history.close()],
           ['queues', () => queues.close()],
           ['redis', () => redis.quit().catch(() => redis.disconnect())],
           ['queue redis', () => queueRedis.quit().catch(() => queueRedis.disconnect())],

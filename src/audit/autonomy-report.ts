@@ -48,6 +48,15 @@ export class AutonomyCounter {
     return row;
   }
 
+  /** Adds rows counted elsewhere (the history store's sums of archived emails). */
+  merge(rows: readonly AutonomyRow[]): void {
+    for (const r of rows) {
+      const row = this.row(r.tool, r.category, r.level);
+      row.decided += r.decided;
+      row.ran += r.ran;
+    }
+  }
+
   /** Sorted by tool, category, then level from strictest to most permissive. */
   build(): AutonomyRow[] {
     const order = AutonomyLevel.options;

@@ -60,10 +60,12 @@ export type EmailRecord = z.infer<typeof EmailRecord>;
 export type EmailMode = EmailRecord['mode'];
 
 /**
- * Creates an email's record unless it exists, in one round trip and atomically (no record is ever
- * seen without its fields). ARGV: score, email id, then field/value pairs.
+ * Creates an email's record unless it exists, or was archived recently (KEYS[4], the dedup marker
+ * the archive leaves), in one round trip and atomically (no record is ever seen without its
+ * fields). ARGV: score, email id, then field/value pairs.
  */
 const CREATE = `
+if redis.call('EXISTS', KEYS[4]) == 1 then return 0 end
 if redis.call('HSETNX', KEYS[1], 'state', 'received') == 0 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 3))
 redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
@@ -86,7 +88,7 @@ redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
 return 1`;
 
 export interface EmailLedger {
-  /** Creates the record; false if the email is already known (a duplicate delivery). */
+  /** Creates the record; false if the email is already known or was archived lately (a duplicate delivery). */
   create(emailId: EmailId, source: string, fields?: { mailbox?: string; mode?: EmailMode }): Promise<boolean>;
   /** Returns false when the email was already terminal (the new state is ignored). */
   setState(emailId: EmailId, state: EmailState, fields?: Partial<Record<'reason' | 'planId' | 'category' | 'sender' | 'robot' | 'tools', string>>): Promise<boolean>;
@@ -118,7 +120,7 @@ export function createEmailLedger(redis: Redis, keys: RedisKeys, clock: () => Da
       const now = clock().toISOString();
       const extra = { ...(fields.mailbox ? { mailbox: fields.mailbox.toLowerCase() } : {}), mode: fields.mode ?? 'live' };
       const record = Object.entries({ emailId, source, createdAt: now, updatedAt: now, ...extra }).flat();
-      const created = await redis.eval(CREATE, 3, keys.email(emailId), keys.emailsByTime(), keys.emailStateCounts(), String(Date.now()), emailId, ...record);
+      const created = await redis.eval(CREATE, 4, keys.email(emailId), keys.emailsByTime(), keys.emailStateCounts(), keys.archived(emailId), String(Date.now()), emailId, ...record);
       return created === 1;
     },
     async setState(emailId, state, fields = {}) {

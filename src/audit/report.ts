@@ -6,6 +6,7 @@ import type { RedisKeys } from '../queues/keys.js';
 import { AuditEvent, type AuditType } from './audit-trail.js';
 import { AutonomyCounter, AutonomyRow } from './autonomy-report.js';
 import type { EmailLedger, EmailRecord } from './email-ledger.js';
+import type { HistoryStore } from '../history/history-store.js';
 
 /** Emails whose trails are fetched in one Redis round trip. */
 const CHUNK = 250;
@@ -66,6 +67,8 @@ const REPORT_TYPES: ReadonlySet<string> = new Set<AuditType>([
 ]);
 const reportWants = (type: string, line: string) =>
   REPORT_TYPES.has(type) && (type !== 'step_started' || line.includes('"tool":"escalate"'));
+/** `reportWants` for a parsed event (of the store): its data is written out only for a step. */
+const reportWantsEvent = (e: AuditEvent) => REPORT_TYPES.has(e.type) && (e.type !== 'step_started' || JSON.stringify(e.data).includes('"tool":"escalate"'));
 
 function safeJson(line: string): unknown {
   try {
@@ -251,9 +254,9 @@ export function emailFacts(record: EmailRecord, events: readonly AuditEvent[]): 
   };
 }
 
-/** Accumulates facts into one row. */
-class RowBuilder {
-  private n = {
+/** The counters of one row, summed over emails: what the history store keeps per archived email. */
+export function zeroCounters() {
+  return {
     emails: 0,
     completed: 0,
     parked: 0,
@@ -272,6 +275,46 @@ class RowBuilder {
     wouldPark: 0,
     wouldSend: 0,
   };
+}
+export type RowCounter = keyof ReturnType<typeof zeroCounters>;
+export const ROW_COUNTERS: readonly RowCounter[] = Object.keys(zeroCounters()).filter((k): k is RowCounter => k in zeroCounters());
+/** The keyed counts of a row: top reasons, robots, shadow outcomes and effects. */
+export const ROW_TALLIES = ['escalations', 'quarantines', 'robots', 'would', 'effects'] as const;
+export type RowTally = (typeof ROW_TALLIES)[number];
+
+/**
+ * What a set of emails adds to a row, in a form that adds up: counters, keyed tallies and the
+ * decision times (for the median). One email's is what the store keeps for it; a group's is the
+ * store's SQL sum of those.
+ */
+export interface RowSums {
+  counters: Record<RowCounter, number>;
+  tallies: Record<RowTally, ReadonlyArray<readonly [string, number]>>;
+  decisions: readonly number[];
+}
+
+/** The report's group of an email: its mailbox and category, named when empty. */
+export function groupNames(record: Pick<EmailRecord, 'mailbox' | 'category'>): { mailbox: string; category: string } {
+  return { mailbox: record.mailbox || '(unknown)', category: record.category || '(none)' };
+}
+
+/**
+ * What one archived email adds to the report, as sums (the history store keeps them beside its
+ * trail, so a report over the store never reads trails): the same facts and autonomy steps the
+ * report folds from a trail in Redis.
+ */
+export function reportSums(record: EmailRecord, events: readonly AuditEvent[]): { sums: RowSums; autonomy: AutonomyRow[] } {
+  const wanted = events.filter(reportWantsEvent);
+  const row = new RowBuilder();
+  row.add(emailFacts(record, wanted));
+  const autonomy = new AutonomyCounter();
+  autonomy.add(groupNames(record).category, wanted);
+  return { sums: row.sums(), autonomy: autonomy.build() };
+}
+
+/** Accumulates facts into one row. */
+class RowBuilder {
+  private n = zeroCounters();
   private decisions: number[] = [];
   private escalations = new Map<string, number>();
   private quarantines = new Map<string, number>();
@@ -309,6 +352,30 @@ class RowBuilder {
         n.wouldSend += e.messages.length;
       }
     }
+  }
+
+  /** What was added so far, as sums (see {@link RowSums}). */
+  sums(): RowSums {
+    const tally = (m: Map<string, number>) => [...m.entries()];
+    return {
+      counters: { ...this.n },
+      tallies: { escalations: tally(this.escalations), quarantines: tally(this.quarantines), robots: tally(this.robots), would: tally(this.would), effects: tally(this.effects) },
+      decisions: [...this.decisions],
+    };
+  }
+
+  /** Adds a group's sums, as if each of its emails had been added. */
+  merge(s: RowSums): void {
+    for (const k of ROW_COUNTERS) this.n[k] += s.counters[k];
+    for (const [key, n] of s.tallies.escalations) bump(this.escalations, key, n);
+    for (const [key, n] of s.tallies.quarantines) bump(this.quarantines, key, n);
+    for (const [key, n] of s.tallies.robots) bump(this.robots, key, n);
+    for (const [key, n] of s.tallies.effects) bump(this.effects, key, n);
+    for (const [key, n] of s.tallies.would) {
+      const outcome = ShadowOutcome.safeParse(key);
+      if (outcome.success) bump(this.would, outcome.data, n);
+    }
+    this.decisions.push(...s.decisions);
   }
 
   build(): ReportRow {
@@ -351,8 +418,8 @@ class RowBuilder {
   }
 }
 
-function bump<K>(m: Map<K, number>, k: K): void {
-  m.set(k, (m.get(k) ?? 0) + 1);
+function bump<K>(m: Map<K, number>, k: K, by = 1): void {
+  m.set(k, (m.get(k) ?? 0) + by);
 }
 
 /** The median of a list of numbers; null for none. */
@@ -371,7 +438,7 @@ export function median(values: readonly number[]): number | null {
  * number per human decision, for the median).
  */
 export async function buildReport(
-  app: { redis: Redis; keys: RedisKeys; ledger: Pick<EmailLedger, 'getMany'> },
+  app: { redis: Redis; keys: RedisKeys; ledger: Pick<EmailLedger, 'getMany'>; history?: Pick<HistoryStore, 'between' | 'aggregate'> },
   window: { since: Date; until: Date },
   /** Sees each email's facts as they are counted (the report page's time series folds them too). */
   onEmail?: (facts: EmailFacts) => void,
@@ -394,20 +461,41 @@ export async function buildReport(
     let j = 0;
     for await (const { events } of readTrails(app, chunk, reportWants)) {
       const record = records[j++];
-      if (!record) continue;
-      const facts = emailFacts(record, events);
-      const mailbox = record.mailbox || '(unknown)';
-      const category = record.category || '(none)';
-      let box = byMailbox.get(mailbox);
-      if (!box) byMailbox.set(mailbox, (box = { row: new RowBuilder(), categories: new Map() }));
-      let cat = box.categories.get(category);
-      if (!cat) box.categories.set(category, (cat = new RowBuilder()));
-      totals.add(facts);
-      autonomy.add(category, events);
-      box.row.add(facts);
-      cat.add(facts);
-      onEmail?.(facts);
+      if (record) fold(record, events);
     }
+  }
+  // Archived emails (src/history) are read from the store; an email in both (an archive cut short
+  // between its write and its delete) is counted once, from Redis. Without `onEmail` (which wants
+  // each email) the store sums its per-email sums in SQL, by mailbox and category.
+  const inRedis = new Set<string>(ids);
+  if (app.history && !onEmail) {
+    const summed = await app.history.aggregate(window.since, window.until, inRedis);
+    for (const g of summed.groups) {
+      const { box, cat } = groupOf(g.mailbox, g.category);
+      for (const row of [totals, box.row, cat]) row.merge(g.sums);
+    }
+    autonomy.merge(summed.autonomy);
+  } else if (app.history) {
+    for await (const { record, events } of app.history.between(window.since, window.until)) {
+      if (!inRedis.has(record.emailId)) fold(record, events.filter(reportWantsEvent));
+    }
+  }
+  function groupOf(mailbox: string, category: string) {
+    let box = byMailbox.get(mailbox);
+    if (!box) byMailbox.set(mailbox, (box = { row: new RowBuilder(), categories: new Map() }));
+    let cat = box.categories.get(category);
+    if (!cat) box.categories.set(category, (cat = new RowBuilder()));
+    return { box, cat };
+  }
+  function fold(record: EmailRecord, events: AuditEvent[]): void {
+    const facts = emailFacts(record, events);
+    const { mailbox, category } = groupNames(record);
+    const { box, cat } = groupOf(mailbox, category);
+    totals.add(facts);
+    autonomy.add(category, events);
+    box.row.add(facts);
+    cat.add(facts);
+    onEmail?.(facts);
   }
   return {
     since: window.since.toISOString(),

@@ -16,9 +16,12 @@ export async function runAudit(config: Config, logger: Logger, id: string, json:
   if (!parsed.success) throw new MailroomError('INPUT_NOT_FOUND', `"${id}" is not an email id (em_ and 16 hex digits)`);
   const app = await createContext(config, logger, { attachToRunning: true });
   try {
-    const events = await app.audit.read(parsed.data);
+    // Redis first (work in flight); an email archived out of it reads the same from the store.
+    const live = await app.audit.read(parsed.data);
+    const archived = live.length === 0 ? await app.history.get(parsed.data) : null;
+    const events = archived?.events ?? live;
     if (events.length === 0) throw new MailroomError('INPUT_NOT_FOUND', `no audit trail for ${id}`);
-    if (json) return `${JSON.stringify({ emailId: parsed.data, record: await app.ledger.get(parsed.data), events })}\n`;
+    if (json) return `${JSON.stringify({ emailId: parsed.data, record: archived?.record ?? (await app.ledger.get(parsed.data)), events })}\n`;
     const lines = events.map((e) => `${e.ts}  ${e.type.padEnd(15)} ${e.actor.padEnd(10)} ${JSON.stringify(e.data)}`);
     if (texts) {
       for (const effect of wouldDoEffects(events)) {

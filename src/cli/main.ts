@@ -7,7 +7,10 @@ import { toMailroomError } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { runProcess, runStatus } from './process-command.js';
 import { formatTable } from './summary.js';
+import { DEFAULT_ARCHIVE_AFTER, runArchive } from './archive-command.js';
 import { runAudit } from './audit-command.js';
+import { runExport } from './export-command.js';
+import { runForget } from './forget-command.js';
 import { formatReport, runReport } from './report-command.js';
 import { configBesideInputs, INPUT_CONFIG_NAME } from './input-config.js';
 import { runPending, runReview } from './review-command.js';
@@ -286,6 +289,49 @@ among other input is named on stderr but never loaded: mail input does not confi
     .action(async (emailId: string, opts: { json?: boolean; texts?: boolean }, cmd: Command) => {
       const config = configFrom(cmd, { logLevel: 'warn', withoutSecrets: true });
       process.stdout.write(await runAudit(config, createLogger({ level: config.logLevel }), emailId, Boolean(opts.json), Boolean(opts.texts)));
+    });
+
+  program
+    .command('archive')
+    .description('move the history (ledger record, audit trail, labels) of emails at rest out of Redis into the history store, then apply retention')
+    .option('--older-than <duration>', 'only emails whose last change is older than this (0s: every email at rest)', DEFAULT_ARCHIVE_AFTER)
+    .action(async (opts: { olderThan: string }, cmd: Command) => {
+      const config = configFrom(cmd, { logLevel: 'warn', withoutSecrets: true });
+      const r = await runArchive(config, createLogger({ level: config.logLevel }), opts.olderThan, (line) => process.stderr.write(`mailroom: ${line}\n`));
+      process.stdout.write(`archived ${r.archived} emails; ${r.skipped} left in Redis (not at rest, or too recent)\n`);
+      process.stdout.write(`retention: ${r.historyDeleted} emails past retention.history deleted; ${r.contentCapped} content keys cut to retention.content\n`);
+    });
+
+  program
+    .command('export')
+    .description('every email taken in since a date, from Redis and the history store, to stdout: one JSON object or CSV row an email')
+    .requiredOption('--since <date>', 'from this date (2026-01-31, midnight UTC) or date and time (2026-01-31T08:00:00Z)')
+    .addOption(new Option('--format <format>', 'jsonl: record, labels and the whole trail; csv: one row of the record and the trail\'s length').default('jsonl'))
+    .action(async (opts: { since: string; format: string }, cmd: Command) => {
+      const config = configFrom(cmd, { logLevel: 'warn', withoutSecrets: true });
+      const n = await runExport(config, createLogger({ level: config.logLevel }), { since: opts.since, format: opts.format, out: process.stdout });
+      process.stderr.write(`mailroom: exported ${n} emails\n`);
+    });
+
+  program
+    .command('forget')
+    .description("erase a customer: their emails' content, history, jobs, rate-limit and dedup entries, from Redis and the history store")
+    .argument('<address>', "the customer's email address")
+    .requiredOption('--by <name>', 'who asks (recorded with the time and the counts; the address is not kept)')
+    .addHelpText(
+      'after',
+      `
+Emails still being worked on are left and counted: run forget again once they rest. The erasure
+log in the history store keeps who, when and how many, never the address.`,
+    )
+    .action(async (address: string, opts: { by: string }, cmd: Command) => {
+      const config = configFrom(cmd, { logLevel: 'warn', withoutSecrets: true });
+      const r = await runForget(config, createLogger({ level: config.logLevel }), { address, by: opts.by });
+      process.stdout.write(`forgot ${r.emails} emails (${r.redisKeys} Redis keys, ${r.outboxFiles} outbox files) at ${r.at}, by ${r.by}\n`);
+      if (r.inFlight > 0) {
+        process.stdout.write(`${r.inFlight} emails are still being worked on and were left: run forget again once they rest\n`);
+        process.exitCode = 75;
+      }
     });
 
   program

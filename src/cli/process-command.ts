@@ -61,6 +61,8 @@ export async function runProcess(config: Config, logger: Logger, options: Proces
     for (;;) {
       const fresh = await app.ledger.getMany(pending.map((i) => ids[i] as EmailId));
       pending.forEach((at, k) => (records[at] = fresh[k] ?? null));
+      // A duplicate of an email archived out of Redis rests in the history store.
+      for (const at of pending) if (!records[at] && entries[at]?.duplicate) records[at] = (await app.history.get(ids[at] as EmailId))?.record ?? null;
       pending = pending.filter((at) => !isResting(records[at] ?? null));
       options.onProgress?.(ids.length - pending.length, ids.length);
       if (pending.length === 0 || Date.now() > deadline) break;

@@ -1,4 +1,5 @@
 import { closeAll } from '../close-all.js';
+import { startArchiveSweep } from '../history/archive-sweep.js';
 import { verificationAdvice, type Config } from '../config.js';
 import { createContext, type AppContext } from '../context.js';
 import { MailroomError } from '../errors.js';
@@ -79,6 +80,8 @@ export interface DaemonOptions {
   onWebReady?: (web: { url: string; login: { name: string; password: string } | null }) => void;
   /** A worker stopped taking jobs although jobs wait (src/daemon/fetch-watchdog.ts). @defaultValue log only */
   onWorkerStuck?: () => void;
+  /** How often the executor role's archive sweep runs, in ms (src/history/archive-sweep.ts). @defaultValue 60000 */
+  archiveEveryMs?: number;
 }
 
 function printCredentials({ url, login }: { url: string; login: { name: string; password: string } | null }): void {
@@ -106,6 +109,13 @@ export async function startDaemon(config: Config, logger: Logger, options: Daemo
   built = app;
   const workerRoles = roles.filter((r): r is Role => r === 'triage' || r === 'planner' || r === 'executor');
   const workers = startWorkers(app, workerRoles, options.onWorkerStuck ? { onStuck: options.onWorkerStuck } : {});
+  // With the executors: they bring emails to rest. One SQLite file per data dir (per host).
+  const sweep = workerRoles.includes('executor')
+    ? startArchiveSweep(
+        { redis: app.redis, keys: app.keys, store: app.history, config, logger: logger.child({ component: 'archive' }) },
+        options.archiveEveryMs === undefined ? {} : { everyMs: options.archiveEveryMs },
+      )
+    : null;
   let imap: ImapSources | null = null;
   let http: HttpServer | null = null;
   try {
@@ -133,6 +143,7 @@ export async function startDaemon(config: Config, logger: Logger, options: Daemo
     await closeAll(
       [
         ['imap', () => imap?.close()],
+        ['archive sweep', () => sweep?.close()],
         ['workers', () => workers.close(true)],
         ['context', () => app.close()],
       ],
@@ -178,6 +189,7 @@ export async function startDaemon(config: Config, logger: Logger, options: Daemo
       closing ??= closeAll(
         [
           ['imap', () => imap?.close()],
+          ['archive sweep', () => sweep?.close()],
           ['workers', drainWorkers],
           ['http', () => http?.close()],
           ['context', () => app.close()],

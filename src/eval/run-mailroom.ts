@@ -1,3 +1,4 @@
+import { openSqliteHistoryStore } from '../history/sqlite-history-store.js';
 import { createAuditTrail } from '../audit/audit-trail.js';
 import { createTokenSources } from '../oauth/token-source.js';
 import { createEmailLedger, RESTING_STATES } from '../audit/email-ledger.js';
@@ -50,6 +51,8 @@ export async function runMailroom(env: EvalEnvironment, input: RunInput): Promis
   const queues = createQueues(env.redis, prefix);
   const mailer = createCapturingMailer();
   const clock = () => new Date();
+  // A run never archives; its history stays in Redis with the rest of its prefix.
+  const history = openSqliteHistoryStore(':memory:');
   const app: AppContext = {
     config,
     logger: env.logger,
@@ -58,6 +61,7 @@ export async function runMailroom(env: EvalEnvironment, input: RunInput): Promis
     queues,
     ledger: createEmailLedger(env.redis, keys, clock),
     audit: createAuditTrail(env.redis, keys, clock),
+    history,
     content: createContentStore(env.redis, keys, config.contentTtlSeconds),
     llm: input.llm,
     registry: env.registry,
@@ -70,7 +74,7 @@ export async function runMailroom(env: EvalEnvironment, input: RunInput): Promis
     redisUrl: env.redisUrl,
     embeddedRedis: null,
     clock,
-    close: () => queues.close(),
+    close: () => queues.close().finally(() => history.close()),
   };
   const workers = startWorkers(app);
   try {

@@ -18,7 +18,7 @@ export interface Submission {
 const HEAD_BYTES = 65536;
 
 /** The From addresses of the raw header block (the first 4 From headers), parsed and lowercased, in order. */
-function peekFromAddresses(raw: Buffer): string {
+export function peekFromAddresses(raw: Buffer): string {
   const head = raw.subarray(0, HEAD_BYTES).toString('latin1');
   const end = head.search(/\r?\n\r?\n/);
   const block = (end >= 0 ? head.slice(0, end) : head).replace(/\r?\n(?=[ \t])/g, '');
@@ -127,6 +127,8 @@ export async function submitEmails(app: SubmitDeps, items: readonly SubmitItem[]
   const toEnqueue: typeof firsts = [];
   /** The shadow flag each first copy ends with (a duplicate keeps the mode it was taken in with). */
   const shadowOf: boolean[] = firsts.map(() => mode === 'shadow');
+  /** First copies that are emails archived out of Redis: duplicates whose trail is not in Redis. */
+  const archived = new Set<EmailId>();
   await Promise.all(
     firsts.map(async (f, i) => {
       const c = created[i];
@@ -141,9 +143,12 @@ export async function submitEmails(app: SubmitDeps, items: readonly SubmitItem[]
       try {
         const rec = await app.ledger.get(f.emailId);
         shadowOf[i] = rec?.mode === 'shadow';
+        // No record: the email was archived out of Redis (src/history); its trail is in the store
+        // and is not reopened in Redis for a 'duplicate' line.
+        if (!rec) archived.add(f.emailId);
         // A record left in `received` means an earlier submit stopped before its job was added.
-        if (rec?.state !== 'received' || (await app.queues.get('ingest').getJob(f.emailId))) {
-          await app.audit.append(f.emailId, 'duplicate', 'ingest', { source: f.source.kind });
+        if (!rec || rec.state !== 'received' || (await app.queues.get('ingest').getJob(f.emailId))) {
+          if (rec) await app.audit.append(f.emailId, 'duplicate', 'ingest', { source: f.source.kind });
           outcomes[f.index] = { ok: true, submission: { emailId: f.emailId, duplicate: true, shadow: shadowOf[i] ?? false } };
         } else toEnqueue.push(f);
       } catch (err) {
@@ -189,7 +194,7 @@ export async function submitEmails(app: SubmitDeps, items: readonly SubmitItem[]
         return;
       }
       try {
-        await app.audit.append(f.emailId, 'duplicate', 'ingest', { source: items[index]?.source.kind ?? f.source.kind });
+        if (!archived.has(f.emailId)) await app.audit.append(f.emailId, 'duplicate', 'ingest', { source: items[index]?.source.kind ?? f.source.kind });
         outcomes[index] = { ok: true, submission: { emailId: f.emailId, duplicate: true, shadow: first.submission.shadow } };
       } catch (err) {
         outcomes[index] = { ok: false, stage: 'store', error: toMailroomError(err) };

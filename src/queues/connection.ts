@@ -221,3 +221,19 @@ export function createRedis(target: RedisTarget | string, name: string, options:
   redis.on('error', () => undefined);
   return redis;
 }
+
+/**
+ * Every key matching `match`, a `SCAN` page at a time. On a Redis Cluster each master is
+ * scanned (SCAN sees one node's keys; the hash tag puts ours on one of them).
+ */
+export async function* scanKeys(redis: Redis, match: string): AsyncGenerator<string[]> {
+  const nodes: SingleRedis[] = redis instanceof Cluster ? redis.nodes('master') : [redis];
+  for (const node of nodes) {
+    let cursor = '0';
+    do {
+      const [next, found] = await node.scan(cursor, 'MATCH', match, 'COUNT', 1000);
+      cursor = next;
+      if (found.length) yield found;
+    } while (cursor !== '0');
+  }
+}

@@ -6,9 +6,16 @@ import type { EmailId, PlanId, UntrustedRef } from '../ids.js';
  */
 export function redisKeys(prefix: string) {
   return {
+    /** A `SCAN … MATCH` pattern under the prefix, e.g. `match('content:*')`. */
+    match: (tail: string) => `${prefix}:${tail}`,
     email: (id: EmailId) => `${prefix}:email:${id}`,
     emailsByTime: () => `${prefix}:emails`,
     audit: (id: EmailId) => `${prefix}:audit:${id}`,
+    /**
+     * An email archived out of Redis (src/history/archive.ts): its id stays known for a while, so a
+     * re-delivery of it is a duplicate, not a new email. Expires (ARCHIVED_DEDUP_SECONDS).
+     */
+    archived: (id: EmailId) => `${prefix}:archived:${id}`,
     /** An email's triage record (src/run/run-store.ts); the key's name predates the record's. */
     triage: (id: EmailId) => `${prefix}:ctx:${id}`,
     content: (ref: UntrustedRef) => `${prefix}:content:${ref}`,

@@ -1,0 +1,20 @@
+import type { Config } from '../config.js';
+import { createContext } from '../context.js';
+import { forgetCustomer, type ForgetResult } from '../history/forget.js';
+import type { Logger } from '../logger.js';
+
+/**
+ * `mailroom forget <address> --by NAME`: erases the customer's emails from Redis and the history
+ * store (src/history/forget.ts) and records who, when and how many, never the address.
+ */
+export async function runForget(config: Config, logger: Logger, options: { address: string; by: string }): Promise<ForgetResult> {
+  const app = await createContext(config, logger, { attachToRunning: true });
+  try {
+    return await forgetCustomer(
+      { redis: app.redis, keys: app.keys, queues: app.queues, store: app.history, outboxDir: config.smtp.outboxDir, clock: app.clock },
+      options,
+    );
+  } finally {
+    await app.close();
+  }
+}

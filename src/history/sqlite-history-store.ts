@@ -1,0 +1,309 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { z } from 'zod';
+import { AuditEvent } from '../audit/audit-trail.js';
+import { AutonomyLevel } from '../config.js';
+import { EmailRecord } from '../audit/email-ledger.js';
+import type { AutonomyRow } from '../audit/autonomy-report.js';
+import { groupNames, reportSums, ROW_COUNTERS, ROW_TALLIES, zeroCounters, type RowTally } from '../audit/report.js';
+import { EmailId } from '../ids.js';
+import { Erasure, type ArchivedEmail, type HistoryStore, type StoreAggregate } from './history-store.js';
+
+/**
+ * The schema, one migration a step; `PRAGMA user_version` says how many have run. Append only:
+ * a shipped migration is never edited.
+ */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE emails (
+     email_id TEXT PRIMARY KEY,
+     state TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     updated_at TEXT NOT NULL,
+     category TEXT NOT NULL,
+     mailbox TEXT NOT NULL,
+     mode TEXT NOT NULL,
+     record TEXT NOT NULL,
+     labels TEXT NOT NULL
+   );
+   CREATE INDEX emails_created_at ON emails (created_at);
+   CREATE TABLE events (
+     email_id TEXT NOT NULL REFERENCES emails (email_id) ON DELETE CASCADE,
+     seq INTEGER NOT NULL,
+     ts TEXT NOT NULL,
+     type TEXT NOT NULL,
+     actor TEXT NOT NULL,
+     data TEXT NOT NULL,
+     PRIMARY KEY (email_id, seq)
+   );`,
+  `CREATE INDEX emails_updated_at ON emails (updated_at);
+   CREATE TABLE erasures (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     at TEXT NOT NULL,
+     by TEXT NOT NULL,
+     emails INTEGER NOT NULL,
+     redis_keys INTEGER NOT NULL
+   );`,
+  // The report's sums of each email (src/audit/report.ts reportSums), so a report never reads trails.
+  `CREATE TABLE facts (
+     email_id TEXT PRIMARY KEY REFERENCES emails (email_id) ON DELETE CASCADE,
+     created_at TEXT NOT NULL,
+     mailbox TEXT NOT NULL,
+     category TEXT NOT NULL,
+     c_emails INTEGER NOT NULL,
+     c_completed INTEGER NOT NULL,
+     c_parked INTEGER NOT NULL,
+     c_approved INTEGER NOT NULL,
+     c_rejected INTEGER NOT NULL,
+     c_escalated INTEGER NOT NULL,
+     c_quarantined INTEGER NOT NULL,
+     c_shadowed INTEGER NOT NULL,
+     c_awaiting INTEGER NOT NULL,
+     c_replans INTEGER NOT NULL,
+     c_planned INTEGER NOT NULL,
+     c_hits INTEGER NOT NULL,
+     c_misses INTEGER NOT NULL,
+     c_shadowEmails INTEGER NOT NULL,
+     c_auto INTEGER NOT NULL,
+     c_wouldPark INTEGER NOT NULL,
+     c_wouldSend INTEGER NOT NULL,
+     decision_ms REAL
+   );
+   CREATE INDEX facts_created_at ON facts (created_at, mailbox, category);
+   CREATE TABLE fact_counts (
+     email_id TEXT NOT NULL REFERENCES emails (email_id) ON DELETE CASCADE,
+     kind TEXT NOT NULL,
+     key TEXT NOT NULL,
+     n INTEGER NOT NULL,
+     m INTEGER NOT NULL DEFAULT 0
+   );
+   CREATE INDEX fact_counts_email ON fact_counts (email_id);`,
+];
+
+const Version = z.object({ user_version: z.number().int() });
+const EmailRow = z.object({ record: z.string(), labels: z.string() });
+const EventRow = z.object({ ts: z.string(), type: z.string(), actor: z.string(), data: z.string() });
+const PageRow = EmailRow.extend({ email_id: z.string() });
+const Labels = z.array(z.string());
+/** Emails read per page by `between`. */
+const PAGE = 500;
+const CountRow = z.object({ n: z.number().int() });
+const IdRow = z.object({ email_id: EmailId });
+const ErasureRow = z.object({ at: z.string(), by: z.string(), emails: z.number().int(), redis_keys: z.number().int() });
+/** `LIKE` with `\\` as its escape: the needle's own `%`, `_` and `\\` match only themselves. */
+const likeEscaped = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
+
+const GroupRow = z.object({ mailbox: z.string(), category: z.string() }).catchall(z.number().nullable());
+const CountSumRow = z.object({ mailbox: z.string(), category: z.string(), kind: z.string(), key: z.string(), n: z.number(), m: z.number() });
+const DecisionRow = z.object({ mailbox: z.string(), category: z.string(), decision_ms: z.number() });
+
+/** The SQL sums of {@link HistoryStore.aggregate}, as the report's groups and autonomy rows. */
+function sumFacts(groups: unknown[], counts: unknown[], decisions: unknown[]): StoreAggregate {
+  type Group = { mailbox: string; category: string; counters: ReturnType<typeof zeroCounters>; tallies: Record<RowTally, Array<[string, number]>>; decisions: number[] };
+  const byGroup = new Map<string, Group>();
+  const key = (g: { mailbox: string; category: string }) => `${g.mailbox}\u0000${g.category}`;
+  for (const raw of groups) {
+    const g = GroupRow.parse(raw);
+    const counters = zeroCounters();
+    for (const c of ROW_COUNTERS) counters[c] = Number(g[`c_${c}`] ?? 0);
+    byGroup.set(key(g), { mailbox: g.mailbox, category: g.category, counters, tallies: { escalations: [], quarantines: [], robots: [], would: [], effects: [] }, decisions: [] });
+  }
+  const autonomy = new Map<string, AutonomyRow>();
+  for (const raw of counts) {
+    const c = CountSumRow.parse(raw);
+    if (c.kind === 'autonomy') {
+      const [tool = '', level = ''] = c.key.split('\u0000');
+      const lvl = AutonomyLevel.safeParse(level);
+      if (!lvl.success) continue;
+      const k = `${tool}\u0000${c.category}\u0000${lvl.data}`;
+      const row = autonomy.get(k) ?? { tool, category: c.category, level: lvl.data, decided: 0, ran: 0 };
+      row.decided += c.n;
+      row.ran += c.m;
+      autonomy.set(k, row);
+      continue;
+    }
+    const tally = ROW_TALLIES.find((t) => t === c.kind);
+    const group = byGroup.get(key(c));
+    if (tally && group) group.tallies[tally].push([c.key, c.n]);
+  }
+  for (const raw of decisions) {
+    const d = DecisionRow.parse(raw);
+    byGroup.get(key(d))?.decisions.push(d.decision_ms);
+  }
+  const out = [...byGroup.values()].map(({ mailbox, category, ...sums }) => ({ mailbox, category, sums }));
+  return { groups: out, autonomy: [...autonomy.values()] };
+}
+
+/** Runs the migrations the file has not seen yet, each in its own transaction. */
+function migrate(db: DatabaseSync): void {
+  const version = Version.parse(db.prepare('PRAGMA user_version').get()).user_version;
+  for (let i = version; i < MIGRATIONS.length; i++) {
+    db.exec('BEGIN');
+    try {
+      db.exec(MIGRATIONS[i] ?? '');
+      db.exec(`PRAGMA user_version = ${i + 1}`);
+      db.exec('COMMIT');
+    } catch (err) {
+      db.exec('ROLLBACK');
+      throw err;
+    }
+  }
+}
+
+/**
+ * The history store in one SQLite file (Node's built-in `node:sqlite`: no native addon);
+ * `:memory:` for one that lives as long as the process.
+ */
+export function openSqliteHistoryStore(file: string): HistoryStore {
+  if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
+  const db = new DatabaseSync(file);
+  db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA secure_delete = ON;');
+  migrate(db);
+  // The emails a report counts from Redis, left out of the store's sums (HistoryStore.aggregate).
+  db.exec('CREATE TEMP TABLE skip (email_id TEXT PRIMARY KEY)');
+  const upsert = db.prepare(
+    `INSERT INTO emails (email_id, state, created_at, updated_at, category, mailbox, mode, record, labels)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (email_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at,
+       category = excluded.category, mailbox = excluded.mailbox, mode = excluded.mode,
+       record = excluded.record, labels = excluded.labels`,
+  );
+  const dropEvents = db.prepare('DELETE FROM events WHERE email_id = ?');
+  const dropFacts = db.prepare('DELETE FROM facts WHERE email_id = ?');
+  const dropCounts = db.prepare('DELETE FROM fact_counts WHERE email_id = ?');
+  const addFacts = db.prepare(
+    `INSERT INTO facts (email_id, created_at, mailbox, category, ${ROW_COUNTERS.map((c) => `c_${c}`).join(', ')}, decision_ms)
+     VALUES (?, ?, ?, ?, ${ROW_COUNTERS.map(() => '?').join(', ')}, ?)`,
+  );
+  const addCount = db.prepare('INSERT INTO fact_counts (email_id, kind, key, n, m) VALUES (?, ?, ?, ?, ?)');
+  /** Keeps the report's sums of one email (replacing earlier ones). */
+  const writeFacts = ({ record, events }: Pick<ArchivedEmail, 'record' | 'events'>) => {
+    const { sums, autonomy } = reportSums(record, events);
+    const { mailbox, category } = groupNames(record);
+    dropFacts.run(record.emailId);
+    dropCounts.run(record.emailId);
+    addFacts.run(record.emailId, record.createdAt, mailbox, category, ...ROW_COUNTERS.map((c) => sums.counters[c]), sums.decisions[0] ?? null);
+    for (const tally of ROW_TALLIES) for (const [key, n] of sums.tallies[tally]) addCount.run(record.emailId, tally, key, n, 0);
+    for (const a of autonomy) addCount.run(record.emailId, 'autonomy', `${a.tool}\u0000${a.level}`, a.decided, a.ran);
+  };
+  const window = 'f.created_at >= ? AND f.created_at <= ? AND f.email_id NOT IN (SELECT email_id FROM temp.skip)';
+  const sumGroups = db.prepare(
+    `SELECT f.mailbox, f.category, ${ROW_COUNTERS.map((c) => `sum(f.c_${c}) AS c_${c}`).join(', ')} FROM facts f WHERE ${window} GROUP BY f.mailbox, f.category`,
+  );
+  const sumCounts = db.prepare(
+    `SELECT f.mailbox, f.category, c.kind, c.key, sum(c.n) AS n, sum(c.m) AS m FROM facts f JOIN fact_counts c ON c.email_id = f.email_id WHERE ${window} GROUP BY f.mailbox, f.category, c.kind, c.key`,
+  );
+  const decisions = db.prepare(`SELECT f.mailbox, f.category, f.decision_ms FROM facts f WHERE ${window} AND f.decision_ms IS NOT NULL`);
+  const addEvent = db.prepare('INSERT INTO events (email_id, seq, ts, type, actor, data) VALUES (?, ?, ?, ?, ?, ?)');
+  const getEmail = db.prepare('SELECT record, labels FROM emails WHERE email_id = ?');
+  const getEvents = db.prepare('SELECT ts, type, actor, data FROM events WHERE email_id = ? ORDER BY seq');
+  const page = db.prepare(
+    'SELECT email_id, record, labels FROM emails WHERE created_at >= ? AND created_at <= ? AND (created_at > ? OR (created_at = ? AND email_id > ?)) ORDER BY created_at, email_id LIMIT ?',
+  );
+  const readEvents = (emailId: string) =>
+    getEvents.all(emailId).map((raw) => {
+      const e = EventRow.parse(raw);
+      return AuditEvent.parse({ ts: e.ts, type: e.type, actor: e.actor, data: JSON.parse(e.data) });
+    });
+  const addSkip = db.prepare('INSERT OR IGNORE INTO temp.skip (email_id) VALUES (?)');
+  const countEmails = db.prepare('SELECT count(*) AS n FROM emails');
+  const withoutFacts = db.prepare('SELECT email_id FROM emails WHERE email_id NOT IN (SELECT email_id FROM facts) LIMIT 500');
+  const pruneBefore = db.prepare('DELETE FROM emails WHERE updated_at < ?');
+  const removeOne = db.prepare('DELETE FROM emails WHERE email_id = ?');
+  // JSON escapes only quotes, backslashes and controls, none of which an address needs.
+  const mentions = db.prepare("SELECT DISTINCT email_id FROM events WHERE lower(data) LIKE ? ESCAPE '\\'");
+  const addErasure = db.prepare('INSERT INTO erasures (at, by, emails, redis_keys) VALUES (?, ?, ?, ?)');
+  const listErasures = db.prepare('SELECT at, by, emails, redis_keys FROM erasures ORDER BY id');
+  /** Runs `fn` in one transaction. */
+  const inTransaction = <T>(fn: () => T): T => {
+    db.exec('BEGIN');
+    try {
+      const out = fn();
+      db.exec('COMMIT');
+      return out;
+    } catch (err) {
+      db.exec('ROLLBACK');
+      throw err;
+    }
+  };
+  // Emails archived before the facts table (migration 3) get their sums once, a page at a time.
+  for (let page = withoutFacts.all(); page.length; page = withoutFacts.all()) {
+    inTransaction(() => {
+      for (const raw of page) {
+        const { email_id: id } = IdRow.parse(raw);
+        const row = getEmail.get(id);
+        if (row !== undefined) writeFacts({ record: EmailRecord.parse(JSON.parse(EmailRow.parse(row).record)), events: readEvents(id) });
+      }
+    });
+  }
+  return {
+    async put(emails) {
+      // Typed by the caller, which parsed what it read from Redis (archive.ts): no second parse.
+      const parsed = emails;
+      inTransaction(() => {
+        for (const { record: r, events, labels } of parsed) {
+          upsert.run(r.emailId, r.state, r.createdAt, r.updatedAt, r.category, r.mailbox, r.mode, JSON.stringify(r), JSON.stringify(labels));
+          dropEvents.run(r.emailId);
+          events.forEach((e, seq) => addEvent.run(r.emailId, seq, e.ts, e.type, e.actor, JSON.stringify(e.data)));
+          writeFacts({ record: r, events });
+        }
+      });
+    },
+    async get(emailId) {
+      const row = getEmail.get(emailId);
+      if (row === undefined) return null;
+      const { record, labels } = EmailRow.parse(row);
+      return { record: EmailRecord.parse(JSON.parse(record)), events: readEvents(emailId), labels: Labels.parse(JSON.parse(labels)) };
+    },
+    async *between(since, until) {
+      const [from, to] = [since.toISOString(), until.toISOString()];
+      // Keyset pages: memory holds one page, and a page is one indexed range scan.
+      let after = { createdAt: '', emailId: '' };
+      for (;;) {
+        const rows = page.all(from, to, after.createdAt, after.createdAt, after.emailId, PAGE).map((r) => PageRow.parse(r));
+        for (const row of rows) {
+          const record = EmailRecord.parse(JSON.parse(row.record));
+          yield { record, events: readEvents(row.email_id), labels: Labels.parse(JSON.parse(row.labels)) };
+          after = { createdAt: record.createdAt, emailId: row.email_id };
+        }
+        if (rows.length < PAGE) return;
+      }
+    },
+    async count() {
+      return CountRow.parse(countEmails.get()).n;
+    },
+    async aggregate(since, until, skip) {
+      const [from, to] = [since.toISOString(), until.toISOString()];
+      return inTransaction(() => {
+        db.exec('DELETE FROM temp.skip');
+        for (const id of skip) addSkip.run(id);
+        return sumFacts(sumGroups.all(from, to), sumCounts.all(from, to), decisions.all(from, to));
+      });
+    },
+    async prune(cutoff) {
+      return Number(pruneBefore.run(cutoff.toISOString()).changes);
+    },
+    async mentioning(needle) {
+      return mentions.all(`%${likeEscaped(needle.toLowerCase())}%`).map((r) => IdRow.parse(r).email_id);
+    },
+    async remove(ids) {
+      return inTransaction(() => ids.reduce((n, id) => n + Number(removeOne.run(id).changes), 0));
+    },
+    async recordErasure(erasure) {
+      const e = Erasure.parse(erasure);
+      addErasure.run(e.at, e.by, e.emails, e.redisKeys);
+    },
+    async erasures() {
+      return listErasures.all().map((raw) => {
+        const r = ErasureRow.parse(raw);
+        return { at: r.at, by: r.by, emails: r.emails, redisKeys: r.redis_keys };
+      });
+    },
+    async compact() {
+      db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+    },
+    async close() {
+      if (db.isOpen) db.close();
+    },
+  };
+}
