@@ -123,9 +123,7 @@ function isResting(record: EmailRecord | null): boolean {
 
 /** `mailroom status`: counts by state and the latest emails. */
 export async function runStatus(config: Config, logger: Logger, limit: number) {
-  if (!config.redisUrl && !existsData(config)) {
-    throw new MailroomError('INPUT_NOT_FOUND', `no Mailroom data in ${config.dataDir}; run \`mailroom process\` or set REDIS_URL`);
-  }
+  requireData(config);
   const app = await createContext(config, logger, { attachToRunning: true });
   try {
     const recent = await app.ledger.list(limit);
@@ -144,6 +142,19 @@ export async function runStatus(config: Config, logger: Logger, limit: number) {
   } finally {
     await app.close();
   }
+}
+
+/**
+ * For commands that read what Mailroom did (status, pending, approve, reject, audit): with no Redis
+ * configured and no data in the data folder, they would answer from an empty store. Most often the
+ * daemon runs with another data folder, which the second shell must be told.
+ */
+export function requireData(config: Config): void {
+  if (config.redisUrl || existsData(config)) return;
+  throw new MailroomError(
+    'INPUT_NOT_FOUND',
+    `no Mailroom data in ${config.dataDir}: if a daemon runs with another MAILROOM_DATA_DIR (or REDIS_URL), set the same here; else run \`mailroom process\` or \`mailroom start\` first`,
+  );
 }
 
 function existsData(config: Config): boolean {

@@ -9,6 +9,7 @@ import { refundHistory } from '../executor/effects.js';
 import { ApprovalJob } from '../queues/approval-job.js';
 import { EmailId } from '../ids.js';
 import type { Logger } from '../logger.js';
+import { requireData } from './process-command.js';
 
 function emailIdArg(id: string): EmailId {
   const parsed = EmailId.safeParse(id);
@@ -34,6 +35,7 @@ export interface PendingPlan {
 
 /** `mailroom pending`: the plans waiting for a human, oldest first. */
 export async function runPending(config: Config, logger: Logger, limit: number, options: { full?: boolean } = {}): Promise<PendingPlan[]> {
+  requireData(config);
   const app = await createContext(config, logger, { attachToRunning: true });
   try {
     const jobs = await app.queues.get('approval').getJobs(['waiting', 'delayed'], 0, limit - 1, true);
@@ -78,6 +80,7 @@ export async function runReview(
 ): Promise<void> {
   const emailId = emailIdArg(decision.emailId);
   if (!decision.reviewer.trim()) throw new MailroomError('CONFIG_INVALID', '--by needs the reviewer’s name');
+  requireData(config);
   const app = await createContext(config, logger, { attachToRunning: true });
   try {
     if (decision.verdict === 'approve') await approveParked(app, { emailId, reviewer: decision.reviewer });

@@ -178,6 +178,14 @@ describe('mailroom CLI', () => {
     expect(kb.stderr).toContain(`kbDir: folder ${path.join(tmp, 'kb-that-is-not-there')} does not exist`);
   });
 
+  it('a second shell on a data folder no Mailroom used is told to set MAILROOM_DATA_DIR, not shown an empty desk', async () => {
+    for (const args of [['pending'], ['status'], ['approve', 'em_0123456789abcdef', '--by', 'carol']]) {
+      const res = await mailroom(args, { MAILROOM_DATA_DIR: path.join(tmp, 'never-used') });
+      expectOneLineError(res, 'MAILROOM_INPUT_NOT_FOUND');
+      expect(res.stderr).toContain('if a daemon runs with another MAILROOM_DATA_DIR (or REDIS_URL), set the same here');
+    }
+  });
+
   it('a number option that is not a number is refused before anything starts', async () => {
     for (const args of [['status', '--limit', 'abc'], ['pending', '--limit', '0'], ['process', '--timeout', 'soon', EXAMPLES]]) {
       const res = await mailroom(args, { REDIS_URL: 'redis://127.0.0.1:1' });
