@@ -7,10 +7,10 @@ import { startImapSources, type ImapSources } from '../ingest/imap-source.js';
 import type { DnsResolver } from '../ingest/local-auth.js';
 import type { Logger } from '../logger.js';
 import { loginAdvice } from '../oauth/providers.js';
-import { startHttpServer, type HttpPlugin, type HttpServer } from './http-server.js';
+import { assertCanListen, startHttpServer, type HttpPlugin, type HttpServer } from './http-server.js';
 import { createMetrics } from './metrics.js';
 import { startWorkers, type Role } from './workers.js';
-import { isLoopback, webAuthFor } from '../web/auth.js';
+import { isLoopback, webAuthFor, type WebAuth } from '../web/auth.js';
 import { BOARD_PATH, bullBoardPlugin } from '../web/bull-board.js';
 import { reportPagePlugin } from '../web/report-page.js';
 import { reviewPagePlugin } from '../web/review-page.js';
@@ -102,6 +102,9 @@ export async function startDaemon(config: Config, logger: Logger, options: Daemo
     if (!built) throw new MailroomError('INTERNAL', 'metrics scraped before the app was built');
     return built;
   });
+  const webHost = (auth: WebAuth) => (auth.generated && !isLoopback(config.http.host) ? '127.0.0.1' : config.http.host);
+  const webAuth = roles.includes('web') ? webAuthFor(config) : null;
+  if (webAuth) await assertCanListen(webHost(webAuth), config.http.port);
   const app = await createContext(config, logger, {
     ...(options.dnsResolver ? { dnsResolver: options.dnsResolver } : {}),
     observeAudit: (trail) => metrics.observeAudit(trail),
@@ -124,10 +127,10 @@ export async function startDaemon(config: Config, logger: Logger, options: Daemo
       imap = startImapSources(app);
       metrics.watchers = imap.watchers;
     }
-    if (roles.includes('web')) {
-      const auth = webAuthFor(config);
+    if (webAuth) {
+      const auth = webAuth;
       // A generated password is printed to the console: such a server never listens beyond loopback.
-      const host = auth.generated && !isLoopback(config.http.host) ? '127.0.0.1' : config.http.host;
+      const host = webHost(auth);
       if (host !== config.http.host) logger.warn({ configured: config.http.host }, 'no reviewers configured: the web server listens on 127.0.0.1 only');
       http = await startHttpServer(app, metrics, [bullBoardPlugin(app), reportPagePlugin(app, { boardPath: BOARD_PATH }), reviewPagePlugin(app, { boardPath: BOARD_PATH }), ...(options.httpPlugins ?? [])], { auth, host });
       const reviewer = auth.generated ? auth.reviewers[0] : undefined;

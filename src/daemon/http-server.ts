@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import { fastify, type FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.js';
 import { MailroomError } from '../errors.js';
@@ -90,6 +91,32 @@ export interface HttpServer {
   close(): Promise<void>;
 }
 
+/** A listen failure the user can fix (a port in use, not allowed, an address not ours) as a config error naming the setting. */
+function listenError(err: unknown, host: string, port: number): unknown {
+  const code = err instanceof Error && 'code' in err ? String(err.code) : '';
+  if (code !== 'EADDRINUSE' && code !== 'EACCES' && code !== 'EADDRNOTAVAIL') return err;
+  const why = code === 'EADDRINUSE' ? 'is already in use' : code === 'EACCES' ? 'is not allowed for this user' : 'is not an address of this machine';
+  return new MailroomError(
+    'CONFIG_INVALID',
+    `HTTP ${host}:${port} ${why} (${code}): set MAILROOM_HTTP_PORT (or "http": { "port", "host" } in the config file) to a free port`,
+    { cause: err },
+  );
+}
+
+/**
+ * Whether the web role could listen where it is told, asked before anything else starts (Redis,
+ * IMAP, workers), so a busy port is one error at once, with nothing started and left behind.
+ * The port is released again at once; the real listen comes later.
+ */
+export async function assertCanListen(host: string, port: number): Promise<void> {
+  if (port === 0) return;
+  const probe = createServer();
+  await new Promise<void>((resolve, reject) => {
+    probe.once('error', (err) => reject(listenError(err, host, port)));
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve()));
+  });
+}
+
 /**
  * The `web` role: `/healthz` (200 or 503 with what is wrong, open to all), `/metrics` (Prometheus
  * text; a reviewer's credentials unless config `http.metrics` is `open`), and what plugins mount
@@ -128,16 +155,7 @@ export async function startHttpServer(
     await server.listen({ host, port: app.config.http.port });
   } catch (err) {
     await server.close().catch(() => undefined);
-    const code = err instanceof Error && 'code' in err ? String(err.code) : '';
-    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
-      const why = code === 'EADDRINUSE' ? 'is already in use' : code === 'EACCES' ? 'is not allowed for this user' : 'is not an address of this machine';
-      throw new MailroomError(
-        'CONFIG_INVALID',
-        `HTTP ${host}:${app.config.http.port} ${why} (${code}): set MAILROOM_HTTP_PORT (or "http": { "port", "host" } in the config file) to a free port`,
-        { cause: err },
-      );
-    }
-    throw err;
+    throw listenError(err, host, app.config.http.port);
   }
   const address = server.server.address();
   const port = typeof address === 'object' && address ? address.port : app.config.http.port;

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, truncateSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -183,6 +184,23 @@ describe('mailroom CLI', () => {
       const res = await mailroom(args, { MAILROOM_DATA_DIR: path.join(tmp, 'never-used') });
       expectOneLineError(res, 'MAILROOM_INPUT_NOT_FOUND');
       expect(res.stderr).toContain('if a daemon runs with another MAILROOM_DATA_DIR (or REDIS_URL), set the same here');
+    }
+  });
+
+  it('a busy HTTP port is refused before Redis or IMAP starts: exit 78, nothing left running', async () => {
+    const busy = createServer();
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
+    const { port } = busy.address() as AddressInfo; // a TCP listen() always yields an AddressInfo
+    const dataDir = path.join(tmp, 'busy-port');
+    try {
+      const res = await mailroom(['start'], { MAILROOM_DATA_DIR: dataDir, MAILROOM_HTTP_PORT: String(port) });
+      expectOneLineError(res, 'MAILROOM_CONFIG_INVALID');
+      expect(res.code).toBe(78);
+      expect(res.stderr).toContain(`HTTP 127.0.0.1:${port} is already in use (EADDRINUSE)`);
+      // No embedded redis-server was started (its folder would exist), so none can be left behind.
+      expect(existsSync(path.join(dataDir, 'redis'))).toBe(false);
+    } finally {
+      await new Promise((r) => busy.close(r));
     }
   });
 
