@@ -35,6 +35,8 @@ export const AuditType = z.enum([
   'completed',
   'escalated',
   'quarantined',
+  /** Someone removed this email's dead letter (`mailroom dead-letters discard`): who, and which. */
+  'dead_letter_discarded',
   /** Shadow mode: what a write or external step would have done (tool, control args, message refs). */
   'would_do',
   /** Shadow mode: the email's end, with what a live run would have done (`complete`, `park`, `escalate`). */

@@ -9,6 +9,7 @@ import { runProcess, runStatus } from './process-command.js';
 import { formatTable } from './summary.js';
 import { DEFAULT_ARCHIVE_AFTER, runArchive } from './archive-command.js';
 import { runAudit } from './audit-command.js';
+import { deadLetter, formatDeadLetter, listDeadLetters } from './dead-letter-command.js';
 import { runExport } from './export-command.js';
 import { runForget } from './forget-command.js';
 import { formatReport, runReport } from './report-command.js';
@@ -289,6 +290,38 @@ among other input is named on stderr but never loaded: mail input does not confi
     .action(async (emailId: string, opts: { json?: boolean; texts?: boolean }, cmd: Command) => {
       const config = configFrom(cmd, { logLevel: 'warn', withoutSecrets: true });
       process.stdout.write(await runAudit(config, createLogger({ level: config.logLevel }), emailId, Boolean(opts.json), Boolean(opts.texts)));
+    });
+
+  const deadLetters = program
+    .command('dead-letters')
+    .description('mail and jobs Mailroom could not handle, with the reason (newest first)')
+    .option('--json', 'print JSON')
+    .option('--limit <n>', 'how many to list', positiveInteger, 50)
+    .action(async (opts: { json?: boolean; limit: number }, cmd: Command) => {
+      const config = configFrom(cmd, { logLevel: 'warn', withoutSecrets: true });
+      const list = await listDeadLetters(config, createLogger({ level: config.logLevel }), opts.limit);
+      if (opts.json) process.stdout.write(`${JSON.stringify(list)}\n`);
+      else process.stdout.write(list.length ? `${list.map(formatDeadLetter).join('\n')}\n` : 'no dead letters\n');
+    });
+  deadLetters
+    .command('show')
+    .description('one dead letter')
+    .argument('<id>', 'its id, as `mailroom dead-letters` lists it')
+    .option('--json', 'print JSON')
+    .action(async (id: string, opts: { json?: boolean }, cmd: Command) => {
+      const config = configFrom(cmd, { logLevel: 'warn', withoutSecrets: true });
+      const letter = await deadLetter(config, createLogger({ level: config.logLevel }), id, null);
+      process.stdout.write(opts.json ? `${JSON.stringify(letter)}\n` : `${formatDeadLetter(letter)}\n`);
+    });
+  deadLetters
+    .command('discard')
+    .description("remove a dead letter once it is dealt with (recorded in its email's audit trail)")
+    .argument('<id>', 'its id, as `mailroom dead-letters` lists it')
+    .requiredOption('--by <name>', 'who discards it')
+    .action(async (id: string, opts: { by: string }, cmd: Command) => {
+      const config = configFrom(cmd, { logLevel: 'warn', withoutSecrets: true });
+      const letter = await deadLetter(config, createLogger({ level: config.logLevel }), id, { by: opts.by });
+      process.stdout.write(`${letter.id} discarded by ${opts.by}\n`);
     });
 
   program

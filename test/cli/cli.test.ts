@@ -204,6 +204,20 @@ describe('mailroom CLI', () => {
     }
   });
 
+  it('dead letters: listed with their reasons, shown one at a time, discarded with a name that the email\'s trail records', async () => {
+    const env = { REDIS_URL: redis.url, MAILROOM_PREFIX: '{dl-cli}' };
+    await mailroom(['process', path.join(EXAMPLES, 'mailbox', '41-malformed-no-from.eml')], env);
+    const listed = z.array(z.object({ id: z.string(), emailId: z.string(), code: z.string(), reason: z.string(), stage: z.string() })).parse(JSON.parse((await mailroom(['dead-letters', '--json'], env)).stdout));
+    expect(listed).toHaveLength(1);
+    expect(listed[0]).toMatchObject({ stage: 'ingest', code: 'MAILROOM_EMAIL_MALFORMED', reason: 'no From address' });
+    const id = listed[0]?.id ?? '';
+    expect((await mailroom(['dead-letters', 'show', id], env)).stdout).toContain('source: file ');
+    expect((await mailroom(['dead-letters', 'discard', id, '--by', 'carol'], env)).stdout).toBe(`${id} discarded by carol\n`);
+    expect((await mailroom(['dead-letters'], env)).stdout).toBe('no dead letters\n');
+    expectOneLineError(await mailroom(['dead-letters', 'show', id], env), 'MAILROOM_INPUT_NOT_FOUND');
+    expect((await mailroom(['audit', listed[0]?.emailId ?? ''], env)).stdout).toMatch(/dead_letter_discarded\s+carol/);
+  });
+
   it('a number option that is not a number is refused before anything starts', async () => {
     for (const args of [['status', '--limit', 'abc'], ['pending', '--limit', '0'], ['process', '--timeout', 'soon', EXAMPLES]]) {
       const res = await mailroom(args, { REDIS_URL: 'redis://127.0.0.1:1' });
