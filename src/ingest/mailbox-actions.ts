@@ -50,6 +50,20 @@ async function currentLocation(deps: Deps, emailId: EmailId, source: Extract<Sou
 }
 
 /** IMAP keywords are atoms: a label's spaces become `_` (Gmail gets the label itself, via X-GM-LABELS). */
+/**
+ * Plans name the well-known folders the way most servers do (`Junk`, `Trash`, `Archive`, `Sent`);
+ * Gmail calls its junk folder `[Gmail]/Spam`, Microsoft 365 `Junk Email`. The server says which
+ * of its folders has that use (RFC 6154 special-use); other names are taken as they are.
+ */
+const SPECIAL_USE: Readonly<Record<string, string>> = { junk: '\\Junk', spam: '\\Junk', trash: '\\Trash', archive: '\\Archive', sent: '\\Sent', drafts: '\\Drafts' };
+
+async function serverFolder(client: ImapFlow, folder: string): Promise<string> {
+  const use = SPECIAL_USE[folder.toLowerCase()];
+  if (!use) return folder;
+  const boxes = await client.list().catch(() => []);
+  return boxes.find((b) => b.specialUse === use)?.path ?? folder;
+}
+
 export function labelToKeyword(label: string): string {
   return label.replace(/[^A-Za-z0-9/_.-]/g, '_');
 }
@@ -117,10 +131,13 @@ function onServer(deps: Deps, emailId: EmailId, source: Extract<SourceInfo, { ki
       });
       await local.addLabel(label);
     },
-    async moveTo(folder) {
+    async moveTo(wanted) {
       const loc = await currentLocation(deps, emailId, source);
-      if (loc.folder === folder) return { folder }; // a retry after the move already happened
+      if (loc.folder === wanted) return { folder: wanted }; // a retry after the move already happened
+      let folder = wanted;
       await withMessage(async (client, at) => {
+        folder = await serverFolder(client, wanted);
+        if (loc.folder === folder) return;
         await client.mailboxCreate(folder).catch(() => undefined);
         const res = await client.messageMove(String(at.uid), folder, { uid: true });
         if (!res) throw new MailroomError('IMAP_COMMAND_FAILED', `the server refused to move the email to ${folder}`);

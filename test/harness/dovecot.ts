@@ -30,6 +30,11 @@ export interface DovecotOptions {
   oauth2?: { introspectionUrl: string };
   /** Also serve LMTP (delivery from an MTA) on a free loopback port, `lmtpPort`. @defaultValue false */
   lmtp?: boolean;
+  /**
+   * Mailboxes with a special use (RFC 6154), created for every user, e.g. `{ '[Gmail]/Spam': '\\Junk' }`:
+   * a server whose junk folder is not called Junk. @defaultValue none
+   */
+  specialUse?: Record<string, string>;
 }
 
 /** One message as `listMailbox` sees it. */
@@ -141,7 +146,7 @@ export async function startDovecot(opts: DovecotOptions = {}): Promise<DovecotSe
     );
     const oauth2Path = path.join(dir, 'dovecot-oauth2.conf.ext');
     if (opts.oauth2) await writeFile(oauth2Path, renderOAuth2Config(opts.oauth2.introspectionUrl), { mode: 0o644 });
-    await writeFile(configPath, renderConfig({ dir, logPath, passwdPath, port, lmtpPort, ...(opts.oauth2 ? { oauth2Path } : {}) }), { mode: 0o644 });
+    await writeFile(configPath, renderConfig({ dir, logPath, passwdPath, port, lmtpPort, ...(opts.oauth2 ? { oauth2Path } : {}), specialUse: opts.specialUse ?? {} }), { mode: 0o644 });
   };
 
   /** The running master and a promise that settles when it has exited. */
@@ -384,7 +389,21 @@ function renderConfig(p: {
   port: number;
   lmtpPort: number | undefined;
   oauth2Path?: string;
+  specialUse: Record<string, string>;
 }): string {
+  const boxes = Object.entries(p.specialUse);
+  for (const [name, use] of boxes) if (!/^[A-Za-z0-9 [\]/_.-]+$/.test(name) || !/^\\[A-Za-z]+$/.test(use)) throw new Error(`startDovecot: bad special-use mailbox ${name} ${use}`);
+  const namespace = boxes.length
+    ? `
+namespace inbox {
+  inbox = yes
+${boxes.map(([name, use]) => `  mailbox "${name}" {
+    special_use = ${use}
+    auto = create
+  }`).join('\n')}
+}
+`
+    : '';
   const lmtp =
     p.lmtpPort === undefined
       ? ''
@@ -422,7 +441,7 @@ first_valid_uid = 1
 mail_location = maildir:~/Maildir
 # Test mail is disposable: no fsync (no measurable gain on this machine, helps on slow disks).
 mail_fsync = never
-
+${namespace}
 passdb {
   driver = passwd-file
   args = ${p.passwdPath}${p.oauth2Path ? '\n  mechanisms = plain login' : ''}

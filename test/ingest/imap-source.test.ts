@@ -22,7 +22,8 @@ describe('IMAP ingest against a real Dovecot', () => {
   const running: Daemon[] = [];
 
   beforeAll(async () => {
-    [dovecot, redis] = await Promise.all([startDovecot(), startTestRedis()]);
+    // A junk folder with another name, as Gmail's [Gmail]/Spam or Microsoft's Junk Email.
+    [dovecot, redis] = await Promise.all([startDovecot({ specialUse: { 'Bulk Mail': '\\Junk' } }), startTestRedis()]);
   });
   afterAll(async () => {
     await Promise.all(running.map((d) => d.close().catch(() => undefined)));
@@ -216,6 +217,11 @@ describe('IMAP ingest against a real Dovecot', () => {
     expect(moved[0]?.messageId).toBe(messageIdOf('tools-1'));
     expect(moved[0]?.flags).toContain('\\Flagged');
     expect(moved[0]?.flags).not.toContain('\\Seen');
+    // `Junk` in a plan is the server's junk folder, whatever it is called; no folder Junk is made.
+    expect(await tool('move_message')({ folder: 'Junk' })).toEqual({ folder: 'Bulk Mail' });
+    expect(await tool('move_message')({ folder: 'Junk' })).toEqual({ folder: 'Bulk Mail' }); // a retried step: no second move
+    expect(await dovecot.listMailbox('Archive')).toEqual([]);
+    expect((await dovecot.listMailbox('Bulk Mail')).map((m) => m.messageId)).toEqual([messageIdOf('tools-1')]);
     await stop(d);
   });
 
