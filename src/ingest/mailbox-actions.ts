@@ -51,17 +51,21 @@ async function currentLocation(deps: Deps, emailId: EmailId, source: Extract<Sou
 
 /** IMAP keywords are atoms: a label's spaces become `_` (Gmail gets the label itself, via X-GM-LABELS). */
 /**
- * Plans name the well-known folders the way most servers do (`Junk`, `Trash`, `Archive`, `Sent`);
+ * Plans name the well-known folders the way most servers do (`Junk`, `Archive`, `Sent`);
  * Gmail calls its junk folder `[Gmail]/Spam`, Microsoft 365 `Junk Email`. The server says which
  * of its folders has that use (RFC 6154 special-use); other names are taken as they are.
  */
-const SPECIAL_USE: Readonly<Record<string, string>> = { junk: '\\Junk', spam: '\\Junk', trash: '\\Trash', archive: '\\Archive', sent: '\\Sent', drafts: '\\Drafts' };
+const SPECIAL_USE: Readonly<Record<string, string>> = { junk: '\\Junk', spam: '\\Junk', archive: '\\Archive', sent: '\\Sent', drafts: '\\Drafts' };
 
 async function serverFolder(client: ImapFlow, folder: string): Promise<string> {
-  const use = SPECIAL_USE[folder.toLowerCase()];
-  if (!use) return folder;
   const boxes = await client.list().catch(() => []);
-  return boxes.find((b) => b.specialUse === use)?.path ?? folder;
+  const use = SPECIAL_USE[folder.toLowerCase()];
+  const resolved = (use && boxes.find((b) => b.specialUse === use)?.path) || folder;
+  // The trash under any name (Papierkorb, Corbeille): moving there is deletion, which is for humans.
+  if (boxes.find((b) => b.path === resolved)?.specialUse === '\\Trash') {
+    throw new MailroomError('TOOL_INPUT_INVALID', `folder ${resolved} is the server's trash: moving there is deletion, a human decides`);
+  }
+  return resolved;
 }
 
 export function labelToKeyword(label: string): string {

@@ -23,7 +23,7 @@ describe('IMAP ingest against a real Dovecot', () => {
 
   beforeAll(async () => {
     // A junk folder with another name, as Gmail's [Gmail]/Spam or Microsoft's Junk Email.
-    [dovecot, redis] = await Promise.all([startDovecot({ specialUse: { 'Bulk Mail': '\\Junk' } }), startTestRedis()]);
+    [dovecot, redis] = await Promise.all([startDovecot({ specialUse: { 'Bulk Mail': '\\Junk', Papierkorb: '\\Trash' } }), startTestRedis()]);
   });
   afterAll(async () => {
     await Promise.all(running.map((d) => d.close().catch(() => undefined)));
@@ -222,6 +222,9 @@ describe('IMAP ingest against a real Dovecot', () => {
     expect(await tool('move_message')({ folder: 'Junk' })).toEqual({ folder: 'Bulk Mail' }); // a retried step: no second move
     expect(await dovecot.listMailbox('Archive')).toEqual([]);
     expect((await dovecot.listMailbox('Bulk Mail')).map((m) => m.messageId)).toEqual([messageIdOf('tools-1')]);
+    // The server's trash under another name is still the trash.
+    await expect(tool('move_message')({ folder: 'Papierkorb' })).rejects.toMatchObject({ code: 'TOOL_INPUT_INVALID' });
+    expect(await dovecot.listMailbox('Papierkorb')).toEqual([]);
     await stop(d);
   });
 
