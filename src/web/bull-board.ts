@@ -45,11 +45,18 @@ function reviewLink(job: QueueJobJson): { displayText: string; href: string } {
  */
 const REMOTE_FONTS = /<link[^>]+href="https:\/\/fonts\.(?:googleapis|gstatic)\.com[^>]*>\s*/g;
 
-function withoutRemoteFonts(server: FastifyInstance): void {
+/**
+ * Bull Board offers change-delay, duplicate and edit-data on every job; Mailroom's guard refuses
+ * them (a review is decided, never edited), so the page does not show buttons that only fail.
+ */
+const HIDDEN_ACTIONS = '<style>button:has(svg.lucide-clock),button:has(svg.lucide-files),button:has(svg.lucide-pencil){display:none!important}</style>';
+
+/** Bull Board's page as Mailroom serves it: no third-party fonts, no buttons the guard refuses. */
+function boardPage(server: FastifyInstance): void {
   server.addHook('onSend', async (req, reply, payload) => {
     if (!req.url.startsWith(BOARD_PATH) || typeof payload !== 'string') return payload;
     if (!String(reply.getHeader('content-type') ?? '').startsWith('text/html')) return payload;
-    return payload.replace(REMOTE_FONTS, '');
+    return payload.replace(REMOTE_FONTS, '').replace('</head>', `${HIDDEN_ACTIONS}</head>`);
   });
 }
 
@@ -61,7 +68,7 @@ function withoutRemoteFonts(server: FastifyInstance): void {
 export function bullBoardPlugin(app: AppContext) {
   return async (server: FastifyInstance): Promise<void> => {
     guardDashboardWrites(server, app, BOARD_PATH);
-    withoutRemoteFonts(server);
+    boardPage(server);
     const serverAdapter = new FastifyAdapter();
     serverAdapter.setBasePath(BOARD_PATH);
     const adapters = (Object.keys(QueueCatalog) as QueueKey[]).map((key) => {

@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { approvalJobId } from '../../src/executor/review.js';
 import { readReview } from '../../src/executor/review-record.js';
 import { PlanId, type EmailId } from '../../src/ids.js';
 import { reviewUrl } from '../../src/web/review-html.js';
@@ -36,6 +37,12 @@ describe('the review page: a parked plan read as a review, decided with its effe
 
   const app = () => d.daemon.app;
   const id = (file: string) => d.ids[file] as EmailId;
+  const jobIdOf = async (emailId: EmailId) => {
+    const planId = PlanId.parse((await app().ledger.get(emailId))?.planId);
+    const review = await readReview(app(), planId);
+    if (!review) throw new Error('no review');
+    return approvalJobId(planId, review.record.seq);
+  };
   const shownReply = async (emailId: EmailId) => {
     const review = await readReview(app(), PlanId.parse((await app().ledger.get(emailId))?.planId));
     return review?.record.effects.find((e) => e.tool === 'send_reply')?.message?.text ?? '';
@@ -46,6 +53,17 @@ describe('the review page: a parked plan read as a review, decided with its effe
     const link = page.getByRole('link', { name: 'Review and decide' });
     await link.first().waitFor();
     expect(await link.count()).toBe(3);
+    // The job's own page offers what Mailroom allows (promote, remove, copy), not edit, duplicate or delay.
+    await link.first().waitFor();
+    await page.goto(`${d.origin}/admin/queues/queue/approval/${await jobIdOf(id(approveFile))}`);
+    await page.locator('button:has(svg.lucide-corner-up-left)').first().waitFor();
+    expect(await page.locator('button:has(svg.lucide-trash-2), button:has(svg.lucide-trash2)').first().isVisible()).toBe(true);
+    for (const icon of ['lucide-pencil', 'lucide-files', 'lucide-clock']) {
+      const buttons = page.locator(`button:has(svg.${icon})`);
+      expect(await buttons.count(), `Bull Board still renders ${icon}`).toBeGreaterThan(0);
+      for (const b of await buttons.all()) expect(await b.isVisible(), icon).toBe(false);
+    }
+    await page.screenshot({ path: path.join(ARTIFACTS, 'review-page-0-board-job.png') });
     await page.goto(`${d.origin}${reviewUrl(id(approveFile))}`);
     await expect(page.title()).resolves.toBe('Review · refund · acct_1006 · $49.00 · 2 effects');
     const effects = page.locator('article.effect');
