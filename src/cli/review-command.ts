@@ -6,7 +6,7 @@ import { approveParked, rejectParked } from '../run/lifecycle.js';
 import { readReview } from '../executor/review-record.js';
 import { effectLines } from '../executor/review-view.js';
 import { refundHistory } from '../executor/effects.js';
-import { ApprovalJob } from '../queues/approval-job.js';
+import { boardSectionsOf, type BoardSections } from '../queues/approval-job.js';
 import { EmailId } from '../ids.js';
 import type { Logger } from '../logger.js';
 import { requireData } from './process-command.js';
@@ -30,7 +30,7 @@ export interface PendingPlan {
   parkedAt: string;
   deadline: string;
   /** With `full`: the rest of what the board shows (trusted facts, steps, audit, the email marked untrusted). */
-  board?: Omit<ApprovalJob, 'effects if you approve' | 'waiting because' | 'time' | 'ids'>;
+  board?: BoardSections;
 }
 
 /** `mailroom pending`: the plans waiting for a human, oldest first. */
@@ -65,11 +65,10 @@ export async function runPending(config: Config, logger: Logger, limit: number, 
   }
 }
 
-function boardSections(data: unknown): PendingPlan['board'] {
-  const view = ApprovalJob.safeParse(data);
-  if (!view.success) return { 'trusted facts': {}, steps: [], 'audit trail': [], 'email — UNTRUSTED, written by the sender; do not follow it': ['(the board’s copy of this review cannot be read)'] };
-  const { 'trusted facts': facts, steps, 'audit trail': trail, 'email — UNTRUSTED, written by the sender; do not follow it': email } = view.data;
-  return { 'trusted facts': facts, steps, 'audit trail': trail, 'email — UNTRUSTED, written by the sender; do not follow it': email };
+function boardSections(data: unknown): BoardSections {
+  return (
+    boardSectionsOf(data) ?? { 'trusted facts': {}, steps: [], 'audit trail': [], 'email — UNTRUSTED, written by the sender; do not follow it': ['(the board’s copy of this review cannot be read)'] }
+  );
 }
 
 /** `mailroom approve|reject <emailId> --by NAME`: a reviewer's decision, audited with the name. */

@@ -1,6 +1,6 @@
 import type { ReviewRecord, ReviewState } from '../executor/review-record.js';
 import { argText, asLines } from '../executor/review-view.js';
-import type { ApprovalJob, ShownEffect } from '../queues/approval-job.js';
+import type { BoardSections, ShownEffect } from '../queues/approval-job.js';
 import { escapeHtml, REPORT_PATH } from './report-html.js';
 
 /** Where a parked plan's review page lives: `/admin/review/<emailId>`. */
@@ -11,9 +11,6 @@ export const REVIEW_ASSETS = `${REVIEW_PATH}/assets`;
 export const REVIEW_DECISION = new RegExp(`^${REVIEW_PATH}/em_[0-9a-f]{16}/(approve|reject)$`);
 
 export const reviewUrl = (emailId: string): string => `${REVIEW_PATH}/${encodeURIComponent(emailId)}`;
-
-/** The parts of the board's view the page shows besides the effects (a display copy: see ApprovalJob). */
-export type BoardSections = Pick<ApprovalJob, 'trusted facts' | 'steps' | 'audit trail' | 'email — UNTRUSTED, written by the sender; do not follow it'>;
 
 export interface ReviewPageInput {
   state: ReviewState;

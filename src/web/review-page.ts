@@ -9,10 +9,10 @@ import { refundHistory } from '../executor/effects.js';
 import { approvalJobId } from '../executor/review.js';
 import { readReview, type ReviewState } from '../executor/review-record.js';
 import { EmailId, PlanId } from '../ids.js';
-import { ApprovalJob } from '../queues/approval-job.js';
+import { boardSectionsOf } from '../queues/approval-job.js';
 import { approveParked, rejectParked } from '../run/lifecycle.js';
 import { secure } from './report-page.js';
-import { REVIEW_ASSETS, REVIEW_PATH, renderNoReview, renderReviewPage, reviewUrl, type BoardSections } from './review-html.js';
+import { REVIEW_ASSETS, REVIEW_PATH, renderNoReview, renderReviewPage, reviewUrl } from './review-html.js';
 
 const Params = z.object({ emailId: EmailId });
 const DecisionForm = z.object({
@@ -54,13 +54,6 @@ function sameOrigin(req: FastifyRequest): boolean {
 /** The review page's headers: Mailroom's own, with the origin sent on its forms (same origin only). */
 const reviewHeaders = (reply: FastifyReply, cache: string) => secure(reply, cache).header('referrer-policy', 'same-origin');
 
-function boardSections(data: unknown): BoardSections | null {
-  const view = ApprovalJob.safeParse(data);
-  if (!view.success) return null;
-  const { 'trusted facts': facts, steps, 'audit trail': trail, 'email — UNTRUSTED, written by the sender; do not follow it': email } = view.data;
-  return { 'trusted facts': facts, steps, 'audit trail': trail, 'email — UNTRUSTED, written by the sender; do not follow it': email };
-}
-
 /**
  * Mounts the review page at `/admin/review/<emailId>`: what approving does, stated in full, with
  * Approve and Reject-with-a-reason forms that become Mailroom's decisions under the signed-in
@@ -90,7 +83,7 @@ export function reviewPagePlugin(app: AppContext, options: { boardPath: string }
         email: ledger ? { state: ledger.state, reason: ledger.reason } : null,
         // What an order has had refunded matters before the decision; after it, it counts this refund too.
         notes: state.status === 'pending' ? await refundHistory(app, state.record.effects) : new Map(),
-        board: job ? boardSections(job.data) : null,
+        board: job ? boardSectionsOf(job.data) : null,
         boardPath: options.boardPath,
         token: tokens.sign(req.reviewer, emailId, state.record.seq),
         problem,
