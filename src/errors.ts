@@ -6,6 +6,8 @@
 export const ErrorCodes = {
   CONFIG_INVALID: { exit: 78, retryable: false },
   INPUT_NOT_FOUND: { exit: 66, retryable: false },
+  /** A dead letter that cannot run again as it is (never read, archived, moved on, its job or text gone). */
+  NOT_REQUEUEABLE: { exit: 65, retryable: false },
   INPUT_NOT_EMAIL: { exit: 65, retryable: false },
   REDIS_UNREACHABLE: { exit: 69, retryable: true },
   REDIS_NOT_INSTALLED: { exit: 69, retryable: false },

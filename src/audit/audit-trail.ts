@@ -37,6 +37,8 @@ export const AuditType = z.enum([
   'quarantined',
   /** Someone removed this email's dead letter (`mailroom dead-letters discard`): who, and which. */
   'dead_letter_discarded',
+  /** Someone ran this email again from the stage that failed (`mailroom dead-letters requeue`): who, and which. */
+  'dead_letter_requeued',
   /** Shadow mode: what a write or external step would have done (tool, control args, message refs). */
   'would_do',
   /** Shadow mode: the email's end, with what a live run would have done (`complete`, `park`, `escalate`). */

@@ -87,11 +87,28 @@ redis.call('HINCRBY', KEYS[2], cur, -1)
 redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
 return 1`;
 
+/**
+ * Takes a quarantined email out of quarantine into an earlier state (a dead letter requeued), in
+ * one step with the per-state counts. ARGV: the state to return to, updatedAt. Answers 1, or 0
+ * when the email is not quarantined (it moved on, or was requeued already), -1 when unknown.
+ */
+const REOPEN = `
+local cur = redis.call('HGET', KEYS[1], 'state')
+if not cur then return -1 end
+if cur ~= 'quarantined' then return 0 end
+redis.call('HSET', KEYS[1], 'state', ARGV[1], 'updatedAt', ARGV[2])
+redis.call('HDEL', KEYS[1], 'reason')
+redis.call('HINCRBY', KEYS[2], cur, -1)
+redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
+return 1`;
+
 export interface EmailLedger {
   /** Creates the record; false if the email is already known or was archived lately (a duplicate delivery). */
   create(emailId: EmailId, source: string, fields?: { mailbox?: string; mode?: EmailMode }): Promise<boolean>;
   /** Returns false when the email was already terminal (the new state is ignored). */
   setState(emailId: EmailId, state: EmailState, fields?: Partial<Record<'reason' | 'planId' | 'category' | 'sender' | 'robot' | 'tools', string>>): Promise<boolean>;
+  /** Quarantined → `state` (before the stage that failed), for a requeue; false if it is not quarantined. */
+  reopen(emailId: EmailId, state: Extract<EmailState, 'received' | 'triaged' | 'running'>): Promise<boolean>;
   annotate(emailId: EmailId, fields: Partial<Record<'planId' | 'category' | 'sender' | 'robot' | 'tools' | 'reason', string>>): Promise<void>;
   get(emailId: EmailId): Promise<EmailRecord | null>;
   /** The email's mode alone (fixed at intake), without reading and parsing its whole record. */
@@ -140,6 +157,9 @@ export function createEmailLedger(redis: Redis, keys: RedisKeys, clock: () => Da
         logger.info({ emailId, state, ...(fields.planId ? { planId: fields.planId } : {}), reason: (fields.reason ?? '').slice(0, 300) }, 'email at rest');
       }
       return res === 1;
+    },
+    async reopen(emailId, state) {
+      return (await redis.eval(REOPEN, 2, keys.email(emailId), keys.emailStateCounts(), state, clock().toISOString())) === 1;
     },
     async annotate(emailId, fields) {
       const entries = Object.entries(fields).filter((e): e is [string, string] => typeof e[1] === 'string');

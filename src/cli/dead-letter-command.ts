@@ -1,10 +1,13 @@
 import type { Job } from 'bullmq';
+import type { EmailRecord } from '../audit/email-ledger.js';
 import type { Config } from '../config.js';
-import { createContext } from '../context.js';
+import { createContext, type AppContext } from '../context.js';
+import { startWorkers } from '../daemon/workers.js';
 import { MailroomError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { DeadLetterJob } from '../queues/catalog.js';
-import { requireData } from './process-command.js';
+import { requeueDeadLetter } from '../run/requeue.js';
+import { awaitRest, requireData } from './process-command.js';
 
 /** One dead letter as `mailroom dead-letters` shows it: the job's id, when, and what Mailroom recorded. */
 export interface DeadLetter extends DeadLetterJob {
@@ -40,15 +43,41 @@ export async function deadLetter(config: Config, logger: Logger, id: string, dis
   if (discard && !discard.by.trim()) throw new MailroomError('CONFIG_INVALID', '--by needs the name of who discards it');
   const app = await createContext(config, logger, { attachToRunning: true });
   try {
-    const job = await app.queues.get('deadLetter').getJob(id);
-    const letter = job ? toDeadLetter(job) : null;
-    if (!job || !letter) throw new MailroomError('INPUT_NOT_FOUND', `no dead letter "${id.slice(0, 80)}" (mailroom dead-letters lists them)`);
+    const { job, letter } = await findDeadLetter(app, id);
     if (discard) {
       await job.remove();
       if (letter.emailId) await app.audit.append(letter.emailId, 'dead_letter_discarded', discard.by.slice(0, 200), { deadLetter: letter.id, code: letter.code });
     }
     return letter;
   } finally {
+    await app.close();
+  }
+}
+
+async function findDeadLetter(app: AppContext, id: string): Promise<{ job: Job; letter: DeadLetter }> {
+  const job = await app.queues.get('deadLetter').getJob(id);
+  const letter = job ? toDeadLetter(job) : null;
+  if (!job || !letter) throw new MailroomError('INPUT_NOT_FOUND', `no dead letter "${id.slice(0, 80)}" (mailroom dead-letters lists them)`);
+  return { job, letter };
+}
+
+/**
+ * `mailroom dead-letters requeue <id> --by NAME`: runs the email again from the stage that failed
+ * (src/run/requeue.ts), in this process as `mailroom process` does (a running daemon's workers
+ * help), until it rests or `timeoutMs` passes; answers the email's record then.
+ */
+export async function requeueLetter(config: Config, logger: Logger, id: string, by: string, timeoutMs: number): Promise<{ letter: DeadLetter; record: EmailRecord | null }> {
+  requireData(config);
+  if (!by.trim()) throw new MailroomError('CONFIG_INVALID', '--by needs the name of who requeues it');
+  const app = await createContext(config, logger, { attachToRunning: true });
+  const workers = startWorkers(app);
+  try {
+    const { job, letter } = await findDeadLetter(app, id);
+    const { emailId } = await requeueDeadLetter(app, job, by);
+    const [record] = await awaitRest(app, [emailId], Date.now() + timeoutMs);
+    return { letter, record: record ?? null };
+  } finally {
+    await workers.close();
     await app.close();
   }
 }

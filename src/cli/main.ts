@@ -9,7 +9,7 @@ import { runProcess, runStatus } from './process-command.js';
 import { formatTable } from './summary.js';
 import { DEFAULT_ARCHIVE_AFTER, runArchive } from './archive-command.js';
 import { runAudit } from './audit-command.js';
-import { deadLetter, formatDeadLetter, listDeadLetters } from './dead-letter-command.js';
+import { deadLetter, formatDeadLetter, listDeadLetters, requeueLetter } from './dead-letter-command.js';
 import { runExport } from './export-command.js';
 import { runForget } from './forget-command.js';
 import { formatReport, runReport } from './report-command.js';
@@ -322,6 +322,26 @@ among other input is named on stderr but never loaded: mail input does not confi
       const config = configFrom(cmd, { logLevel: 'warn', withoutSecrets: true });
       const letter = await deadLetter(config, createLogger({ level: config.logLevel }), id, { by: opts.by });
       process.stdout.write(`${letter.id} discarded by ${opts.by}\n`);
+    });
+  deadLetters
+    .command('requeue')
+    .description('run the email again from the stage that failed, once the cause is fixed, and wait until it rests (recorded in its trail)')
+    .argument('<id>', 'its id, as `mailroom dead-letters` lists it')
+    .requiredOption('--by <name>', 'who requeues it')
+    .addOption(new Option('--timeout <seconds>', 'give up waiting for the email to rest after this long').argParser(positiveNumber).default(300))
+    .addHelpText(
+      'after',
+      `
+The failed job runs again as it was: what the run already did stays done (a reply sent is not
+sent twice; a send that stopped halfway still goes to a human). Refused, with the reason, when
+nothing is left to run: a message never read (too large), an email archived or no longer
+quarantined, its job or its text expired.`,
+    )
+    .action(async (id: string, opts: { by: string; timeout: number }, cmd: Command) => {
+      const config = configFrom(cmd, { logLevel: 'warn' });
+      const { letter, record } = await requeueLetter(config, createLogger({ level: config.logLevel }), id, opts.by, opts.timeout * 1000);
+      const state = record ? `${record.state}${record.reason ? ` (${record.reason})` : ''}` : 'not at rest yet';
+      process.stdout.write(`${letter.id} requeued by ${opts.by}: email ${letter.emailId ?? '-'} is ${state}\n`);
     });
 
   program

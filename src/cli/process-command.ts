@@ -53,21 +53,8 @@ export async function runProcess(config: Config, logger: Logger, options: Proces
       entries.push({ file: path.relative(process.cwd(), file) || file, ...sub });
     }
     const ids = entries.map((e) => e.emailId);
-    const deadline = Date.now() + options.timeoutMs;
-    const records: Array<EmailRecord | null> = ids.map(() => null);
-    // Only emails not yet at rest are read again: a resting email stays put while this runs, and
-    // reading every record every poll would load Redis in proportion to the batch.
-    let pending = ids.map((_, i) => i);
-    for (;;) {
-      const fresh = await app.ledger.getMany(pending.map((i) => ids[i] as EmailId));
-      pending.forEach((at, k) => (records[at] = fresh[k] ?? null));
-      // A duplicate of an email archived out of Redis rests in the history store.
-      for (const at of pending) if (!records[at] && entries[at]?.duplicate) records[at] = (await app.history.get(ids[at] as EmailId))?.record ?? null;
-      pending = pending.filter((at) => !isResting(records[at] ?? null));
-      options.onProgress?.(ids.length - pending.length, ids.length);
-      if (pending.length === 0 || Date.now() > deadline) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    // A duplicate of an email archived out of Redis rests in the history store.
+    const records = await awaitRest(app, ids, Date.now() + options.timeoutMs, { fromHistory: (i) => entries[i]?.duplicate ?? false, onProgress: options.onProgress });
     const usage = app.llm.usage();
     const shadowIds = entries.filter((e, i) => !e.duplicate && records[i]?.mode === 'shadow').map((e) => e.emailId);
     return summarize(
@@ -119,6 +106,31 @@ async function countWouldSend(app: Pick<AppContext, 'redis' | 'keys'>, ids: read
 
 function isResting(record: EmailRecord | null): boolean {
   return record !== null && RESTING_STATES.includes(record.state);
+}
+
+/**
+ * Waits until every one of these emails rests (a terminal state or awaiting approval) or the
+ * deadline passes, and answers their records as last read (null: unknown). Only emails not yet at
+ * rest are read again: a resting email stays put, and reading every record every poll would load
+ * Redis in proportion to the batch. `fromHistory(i)`: email i may rest in the history store.
+ */
+export async function awaitRest(
+  app: Pick<AppContext, 'ledger' | 'history'>,
+  ids: readonly EmailId[],
+  deadline: number,
+  options: { fromHistory?: (i: number) => boolean; onProgress?: (done: number, total: number) => void } = {},
+): Promise<Array<EmailRecord | null>> {
+  const records: Array<EmailRecord | null> = ids.map(() => null);
+  let pending = ids.map((_, i) => i);
+  for (;;) {
+    const fresh = await app.ledger.getMany(pending.map((i) => ids[i] as EmailId));
+    pending.forEach((at, k) => (records[at] = fresh[k] ?? null));
+    for (const at of pending) if (!records[at] && options.fromHistory?.(at)) records[at] = (await app.history.get(ids[at] as EmailId))?.record ?? null;
+    pending = pending.filter((at) => !isResting(records[at] ?? null));
+    options.onProgress?.(ids.length - pending.length, ids.length);
+    if (pending.length === 0 || Date.now() > deadline) return records;
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 /** `mailroom status`: counts by state and the latest emails. */

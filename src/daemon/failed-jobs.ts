@@ -21,7 +21,7 @@ export async function settleFailedJob(app: AppContext, queue: WorkQueue, job: Jo
   const cause = job.deferredFailure
     ? new MailroomError('JOB_STALLED', `the ${queue} job stopped its worker ${job.stalledCounter} time(s) (a crash or a kill each time); not retried again`)
     : toMailroomError(err);
-  return settleForGood(app, queue, emailIdOfJob(job.data), cause, job.id);
+  return settleForGood(app, queue, emailIdOfJob(job.data), cause, job);
 }
 
 /**

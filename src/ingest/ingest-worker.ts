@@ -4,7 +4,7 @@ import type { AppContext } from '../context.js';
 import type { Logger } from '../logger.js';
 import type { JobData } from '../queues/catalog.js';
 import { quarantine, triaged } from '../run/lifecycle.js';
-import { handleJob } from '../run/settle.js';
+import { handleJob, rerunOf } from '../run/settle.js';
 import { linkBounce } from './bounces.js';
 import { DEFAULT_PARSE_LIMITS, type ParsedEmail } from './parse-email.js';
 import { parseEmailIsolated } from './parse-isolated.js';
@@ -19,7 +19,7 @@ import { triage, verificationInput } from './triage.js';
 export async function processIngestJob(app: AppContext, job: Job): Promise<void> {
   await handleJob(app, 'ingest', job, {
     run: (data, log) => ingest(app, data, log),
-    failed: (data, e) => quarantine(app, data.emailId, 'ingest', e, data.source),
+    failed: (data, e) => quarantine(app, data.emailId, 'ingest', e, data.source, rerunOf('ingest', job)),
   });
 }
 

@@ -33,6 +33,17 @@ export const NotifyJob = z.discriminatedUnion('kind', [
 ]);
 export type NotifyJob = z.infer<typeof NotifyJob>;
 
+/**
+ * The job a dead letter can run again (`mailroom dead-letters requeue`): its queue, id and data as
+ * they were when it failed, so a requeue does not depend on BullMQ still keeping the job.
+ */
+export const RerunJob = z.discriminatedUnion('queue', [
+  z.object({ queue: z.literal('ingest'), id: z.string().min(1).max(300), data: IngestJob }).strict(),
+  z.object({ queue: z.literal('plan'), id: z.string().min(1).max(300), data: PlanJob }).strict(),
+  z.object({ queue: z.literal('steps'), id: z.string().min(1).max(300), data: StepJob }).strict(),
+]);
+export type RerunJob = z.infer<typeof RerunJob>;
+
 /** Mail or jobs that could not be handled, with a reason a human can act on. */
 export const DeadLetterJob = z
   .object({
@@ -41,6 +52,8 @@ export const DeadLetterJob = z
     code: z.string(),
     reason: z.string().max(500),
     source: SourceInfo.nullable(),
+    /** The job that failed, when its data parsed: what a requeue runs again. */
+    rerun: RerunJob.optional(),
   })
   .strict();
 export type DeadLetterJob = z.infer<typeof DeadLetterJob>;

@@ -15,7 +15,7 @@ import type { ReplanFacts } from '../planner/planner-prompt.js';
 import { plannerView, plannerVocabulary, type PlannerView } from '../planner/planner-view.js';
 import { hoistBeforeGate } from '../planner/pre-gate.js';
 import type { StoredPlan } from '../planner/stored-plan.js';
-import { jobIdFor, type JobData } from '../queues/catalog.js';
+import { jobIdFor, type JobData, type RerunJob } from '../queues/catalog.js';
 import type { ToolContext } from '../tools/tool.js';
 import { isEffect } from '../executor/effects.js';
 import { queueParkedNotice } from '../executor/notify.js';
@@ -73,11 +73,12 @@ export type Stage = 'ingest' | 'plan' | 'steps' | 'source';
  * Quarantined: the email (or, without an id, the job) goes to the dead-letter queue with the
  * reason, and the ledger and the audit trail say so, so no email ends without a visible reason.
  */
-export async function quarantine(app: RestDeps, emailId: EmailId | null, stage: Stage, err: unknown, source: SourceInfo | null): Promise<void> {
+export async function quarantine(app: RestDeps, emailId: EmailId | null, stage: Stage, err: unknown, source: SourceInfo | null, rerun?: RerunJob): Promise<void> {
   const e = toMailroomError(err);
   // One entry per email: a second quarantine of the same email (a re-delivered job, the failed-job
   // sweep racing the 'failed' handler) must not show a human the same mail twice.
-  await app.queues.add('deadLetter', { emailId, stage, code: e.publicCode, reason: e.message.slice(0, 500), source }, emailId ? { jobId: jobIdFor('dl', emailId) } : {});
+  const letter = { emailId, stage, code: e.publicCode, reason: e.message.slice(0, 500), source, ...(rerun ? { rerun } : {}) };
+  await app.queues.add('deadLetter', letter, emailId ? { jobId: jobIdFor('dl', emailId) } : {});
   if (emailId) {
     await app.ledger.setState(emailId, 'quarantined', { reason: `${e.publicCode}: ${e.message.slice(0, 200)}` });
     await app.audit.append(emailId, 'quarantined', stage, { code: e.publicCode, reason: e.message.slice(0, 200) });

@@ -5,7 +5,7 @@ import type { AppContext } from '../context.js';
 import { MailroomError, toMailroomError } from '../errors.js';
 import { EmailId } from '../ids.js';
 import { lazyChild, type Logger } from '../logger.js';
-import { hasAttemptsLeft, QueueCatalog, retryDelayMs, type JobData, type QueueKey } from '../queues/catalog.js';
+import { hasAttemptsLeft, QueueCatalog, RerunJob, retryDelayMs, type JobData, type QueueKey } from '../queues/catalog.js';
 import { failureReason, quarantine } from './lifecycle.js';
 
 /** The worker queues whose jobs carry an email and whose failures must settle it. */
@@ -22,14 +22,20 @@ export function emailIdOfJob(data: unknown): EmailId | null {
  * dead-letter queue. An email already at rest is left alone (false); a job naming no email is
  * dead-lettered on its own.
  */
-export async function settleForGood(app: AppContext, queue: WorkQueue, emailId: EmailId | null, cause: MailroomError, jobId: string | undefined): Promise<boolean> {
+export async function settleForGood(app: AppContext, queue: WorkQueue, emailId: EmailId | null, cause: MailroomError, job: Pick<Job, 'id' | 'data'>): Promise<boolean> {
   if (emailId) {
     const rec = await app.ledger.get(emailId);
     if (rec && RESTING_STATES.includes(rec.state)) return false;
   }
-  app.logger.error({ queue, jobId, emailId, code: cause.publicCode }, 'job failed for good; dead-lettered');
-  await quarantine(app, emailId, queue, cause, null);
+  app.logger.error({ queue, jobId: job.id, emailId, code: cause.publicCode }, 'job failed for good; dead-lettered');
+  await quarantine(app, emailId, queue, cause, null, rerunOf(queue, job));
   return true;
+}
+
+/** The job as a dead letter keeps it to run again; none when its data does not parse. */
+export function rerunOf(queue: WorkQueue, job: Pick<Job, 'id' | 'data'>): RerunJob | undefined {
+  const rerun = RerunJob.safeParse({ queue, id: job.id, data: job.data });
+  return rerun.success ? rerun.data : undefined;
 }
 
 /** What a worker does with a job of its queue: run it, and settle it when it fails for good. */
@@ -54,7 +60,7 @@ export async function handleJob<K extends WorkQueue>(app: AppContext, queue: K, 
     // Field paths are ours (the queue's schema), clipped: a job edited by hand may carry anything.
     const where = [...new Set(parsed.error.issues.map((i) => i.path.map(String).join('.').slice(0, 40) || '(root)'))].slice(0, 5).join(', ');
     const cause = new MailroomError('JOB_DATA_INVALID', `${queue} job ${String(job.id).slice(0, 80)}: data does not match its schema (at ${where})`);
-    await settleForGood(app, queue, emailId, cause, job.id);
+    await settleForGood(app, queue, emailId, cause, job);
     return;
   }
   // The schema is this queue's own: its output is this queue's job data.

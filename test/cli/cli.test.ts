@@ -1,33 +1,21 @@
-import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, truncateSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { ProcessSummary } from '../../src/cli/summary.js';
 import { EXAMPLE_CONFIG_FILE, EXAMPLES, EXPECTED } from '../fixtures/examples.js';
+import { runMailroom } from '../harness/cli.js';
 import { exampleEnv } from '../harness/example-config.js';
 import { dkimWorld } from '../harness/mail.js';
 import { startTestRedis, type TestRedis } from '../harness/redis.js';
 
-const run = promisify(execFile);
-const BIN = path.resolve(import.meta.dirname, '../../bin/mailroom.js');
 /** Answers the child's DNS from MAILROOM_TEST_DNS, so its local DKIM check sees planted keys. */
 const PLANTED_DNS = ['--import', 'tsx', '--import', path.resolve(import.meta.dirname, '../harness/planted-dns.ts')];
 
-async function mailroom(args: string[], env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = []) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [...nodeArgs, BIN, ...args], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
-      timeout: 60_000,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
+function mailroom(args: string[], env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = []) {
+  return runMailroom(args, env, { nodeArgs });
 }
 
 /** One line on stderr, the error code in brackets, no stack trace. */
@@ -204,7 +192,7 @@ describe('mailroom CLI', () => {
     }
   });
 
-  it('dead letters: listed with their reasons, shown one at a time, discarded with a name that the email\'s trail records', async () => {
+  it('dead letters: listed with their reasons, shown one at a time, discarded with a name that the email\'s trail records', { timeout: 120_000 }, async () => {
     const env = { REDIS_URL: redis.url, MAILROOM_PREFIX: '{dl-cli}' };
     await mailroom(['process', path.join(EXAMPLES, 'mailbox', '41-malformed-no-from.eml')], env);
     const listed = z.array(z.object({ id: z.string(), emailId: z.string(), code: z.string(), reason: z.string(), stage: z.string() })).parse(JSON.parse((await mailroom(['dead-letters', '--json'], env)).stdout));

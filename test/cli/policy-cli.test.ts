@@ -1,23 +1,12 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { PolicyExplanation } from '../../src/cli/policy-command.js';
+import { runMailroom } from '../harness/cli.js';
 
-const run = promisify(execFile);
-const BIN = path.resolve(import.meta.dirname, '../../bin/mailroom.js');
 
-async function mailroom(args: string[], env: NodeJS.ProcessEnv = {}) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, timeout: 60_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
+const mailroom = (args: string[], env: NodeJS.ProcessEnv = {}) => runMailroom(args, env);
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'mailroom-policy-'));
 function configFile(name: string, autonomy: unknown): string {

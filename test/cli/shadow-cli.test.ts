@@ -1,33 +1,20 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MailroomReport } from '../../src/audit/report.js';
 import { ProcessSummary } from '../../src/cli/summary.js';
 import { EXAMPLE_CONFIG_FILE, EXAMPLES } from '../fixtures/examples.js';
+import { runMailroom } from '../harness/cli.js';
 import { exampleEnv } from '../harness/example-config.js';
 import { startTestRedis, type TestRedis } from '../harness/redis.js';
 import { startSmtpCapture, type SmtpCapture } from '../harness/smtp-capture.js';
 
-const run = promisify(execFile);
-const BIN = path.resolve(import.meta.dirname, '../../bin/mailroom.js');
 
 const REPO = path.resolve(import.meta.dirname, '../..');
 
-async function mailroom(args: string[], env: Record<string, string>, cwd?: string) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
-      timeout: 120_000,
-      ...(cwd ? { cwd } : {}),
-    });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
+function mailroom(args: string[], env: Record<string, string>, cwd?: string) {
+  return runMailroom(args, env, { timeoutMs: 120_000, ...(cwd ? { cwd } : {}) });
 }
 
 describe('mailroom process --shadow and mailroom report (CLI, real Redis and SMTP)', () => {
