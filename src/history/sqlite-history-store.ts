@@ -112,7 +112,8 @@ function sumFacts(groups: unknown[], counts: unknown[], decisions: unknown[]): S
   for (const raw of counts) {
     const c = CountSumRow.parse(raw);
     if (c.kind === 'autonomy') {
-      const [tool = '', level = ''] = c.key.split('\u0000');
+      // `tool:level`; a store written by an earlier version on Node 24 may hold `tool\0level`.
+      const [tool = '', level = ''] = c.key.split(/[:\u0000]/);
       const lvl = AutonomyLevel.safeParse(level);
       if (!lvl.success) continue;
       const k = `${tool}\u0000${c.category}\u0000${lvl.data}`;
@@ -184,7 +185,8 @@ export function openSqliteHistoryStore(file: string): HistoryStore {
     dropCounts.run(record.emailId);
     addFacts.run(record.emailId, record.createdAt, mailbox, category, ...ROW_COUNTERS.map((c) => sums.counters[c]), sums.decisions[0] ?? null);
     for (const tally of ROW_TALLIES) for (const [key, n] of sums.tallies[tally]) addCount.run(record.emailId, tally, key, n, 0);
-    for (const a of autonomy) addCount.run(record.emailId, 'autonomy', `${a.tool}\u0000${a.level}`, a.decided, a.ran);
+    // Not a NUL between them: Node 22's node:sqlite cuts a bound string at its first NUL.
+    for (const a of autonomy) addCount.run(record.emailId, 'autonomy', `${a.tool}:${a.level}`, a.decided, a.ran);
   };
   const window = 'f.created_at >= ? AND f.created_at <= ? AND f.email_id NOT IN (SELECT email_id FROM temp.skip)';
   const sumGroups = db.prepare(
