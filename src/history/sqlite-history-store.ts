@@ -113,7 +113,7 @@ function sumFacts(groups: unknown[], counts: unknown[], decisions: unknown[]): S
     const c = CountSumRow.parse(raw);
     if (c.kind === 'autonomy') {
       // `tool:level`; a store written by an earlier version on Node 24 may hold `tool\0level`.
-      const [tool = '', level = ''] = c.key.split(/[:\u0000]/);
+      const [tool = '', level = ''] = c.key.split(c.key.includes(':') ? ':' : '\u0000');
       const lvl = AutonomyLevel.safeParse(level);
       if (!lvl.success) continue;
       const k = `${tool}\u0000${c.category}\u0000${lvl.data}`;

@@ -97,7 +97,7 @@ describe('IMAP ingest against a real Dovecot', () => {
     await stop(d);
   });
 
-  it('ingests 500 messages present at start exactly once, with a restart of Mailroom halfway', async () => {
+  it('ingests 500 messages present at start exactly once, with a restart of Mailroom halfway', { timeout: 150_000 }, async () => {
     const prefix = redis.prefix();
     const ids = Array.from({ length: 500 }, (_, i) => `bulk-${i}`);
     const appendStart = Date.now();
