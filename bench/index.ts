@@ -15,9 +15,10 @@ import { createRedis } from '../src/queues/connection.js';
 import { benchBacklog } from './backlog.js';
 import { benchBullmqNoop } from './bullmq-noop.js';
 import { benchImap } from './imap.js';
+import { benchFloor } from './floor.js';
 import { benchConfig, round } from './lib.js';
 import { benchLlm } from './llm.js';
-import { benchLatency, benchPipeline, benchSplitRoles, startMailroom } from './pipeline.js';
+import { benchLatency, benchPipeline, benchSplitRoles, startMailroom, SUBMIT_WIDTH } from './pipeline.js';
 import { comparisons, writeResults } from './report.js';
 
 const args = new Set(process.argv.slice(2));
@@ -57,13 +58,17 @@ try {
   try {
     const p = await benchPipeline(mailroom.app, size.pipeline);
     Object.assign(result, p);
-    result.pipeline_efficiency = round((p.pipeline_emails_per_s * p.jobs_per_email) / Number(result.bullmq_noop_jobs_per_s), 3);
     const rate = Math.max(1, p.pipeline_emails_per_s / 2);
     log(`latency at ${rate.toFixed(1)} emails/s (half the throughput) for ${size.latencySeconds} s`);
     Object.assign(result, await benchLatency(mailroom.app, rate, size.latencySeconds));
   } finally {
     await mailroom.stop();
   }
+
+  log(`floor pipeline, same emails on the same Redis (${size.pipeline} emails)`);
+  const floor = await benchFloor(redis.url, redis.prefix(), size.pipeline, { concurrency, authservId: benchConfig(await fresh()).authservId ?? '', submitWidth: SUBMIT_WIDTH });
+  Object.assign(result, floor);
+  result.cpu_ratio_to_floor = round((Number(result.cpu_ms_per_email) + Number(result.redis_cpu_ms_per_email)) / floor.floor_cpu_ms_per_email, 2);
 
   log(`pipeline, roles in separate processes (${size.split} emails)`);
   Object.assign(result, await benchSplitRoles(benchConfig(await fresh()), size.split));

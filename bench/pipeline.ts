@@ -19,7 +19,7 @@ import { corpus, corpusCycle, jobsDone, mapLimit, percentile, redisCommandCount,
 
 const logger = createLogger({ level: 'silent' });
 /** Submissions in flight at once, as several IMAP watchers or a file batch would. */
-const SUBMIT_WIDTH = 16;
+export const SUBMIT_WIDTH = 16;
 
 export interface PipelineResult {
   pipeline_emails_per_s: number;

@@ -17,10 +17,10 @@ export interface Comparison {
 
 export function comparisons(r: Record<string, number | string | Record<string, number>>): Comparison[] {
   const n = (k: string): number => (typeof r[k] === 'number' ? r[k] : 0);
-  const jobsPerS = n('pipeline_emails_per_s') * n('jobs_per_email');
   const rows: Comparison[] = [
-    { label: 'pipeline, one process (jobs/s)', figure: jobsPerS, against: n('bullmq_noop_jobs_per_s'), againstLabel: 'BullMQ no-op', unit: 'jobs/s', better: 'higher' },
-    { label: 'pipeline, roles split (jobs/s)', figure: n('pipeline_split_emails_per_s') * n('jobs_per_email'), against: n('bullmq_noop_jobs_per_s'), againstLabel: 'BullMQ no-op', unit: 'jobs/s', better: 'higher' },
+    { label: 'CPU per email, process + Redis (ms)', figure: n('cpu_ms_per_email') + n('redis_cpu_ms_per_email'), against: n('floor_cpu_ms_per_email'), againstLabel: 'floor pipeline', unit: 'ms', better: 'lower' },
+    { label: 'Redis commands per email', figure: n('redis_commands_per_email'), against: n('floor_redis_commands_per_email'), againstLabel: 'floor pipeline', unit: 'commands', better: 'lower' },
+    { label: 'pipeline, one process (emails/s)', figure: n('pipeline_emails_per_s'), against: n('floor_emails_per_s'), againstLabel: 'floor pipeline', unit: 'emails/s', better: 'higher' },
     { label: 'IMAP ingest (msgs/s)', figure: n('imap_ingest_msgs_per_s'), against: n('imapflow_raw_fetch_msgs_per_s'), againstLabel: 'bare imapflow fetch', unit: 'msgs/s', better: 'higher' },
     { label: 'LLM calls per email', figure: n('llm_calls_per_email'), against: n('baseline_llm_calls_per_email'), againstLabel: 'ReAct baseline', unit: 'calls', better: 'lower' },
     { label: 'LLM tokens per email', figure: n('llm_tokens_per_email'), against: n('baseline_llm_tokens_per_email'), againstLabel: 'ReAct baseline', unit: 'tokens', better: 'lower' },

@@ -309,20 +309,39 @@ function auditArgs(args: Record<string, unknown>, untrusted: readonly string[]):
 }
 
 /**
- * Runs one step of a plan. Deterministic: the next step is the next in the validated plan, never
- * a model's choice. Each output is persisted before the next step is enqueued; a re-delivered
- * step whose output exists only enqueues its successor. Throws what the step threw, for
- * `stepFailed` (after the worker's retries).
+ * Whether a step may run in the job of the step before it: a step without side effects (it reads,
+ * or has a sandboxed reader read or draft) costs no job of its own, since a crash that repeats it
+ * repeats no effect. Every step that writes, or acts outside, starts a job of its own.
+ */
+function sharesJob(app: Pick<AppContext, 'registry'>, step: { tool: string }): boolean {
+  const tool = app.registry.get(step.tool);
+  return tool !== undefined && tool.risk === 'read' && !isEffect(tool);
+}
+
+/**
+ * Runs the steps of a plan from the job's step on, one job per side-effect boundary: the job's
+ * own step, then each following step without side effects (`sharesJob`), in order, until the next
+ * step that writes or acts (enqueued as its own job), a gate, a checkpoint, or the plan's end.
+ * Deterministic: the next step is the next in the validated plan, never a model's choice. Each
+ * output is persisted before the next step starts; a re-delivered job skips the steps whose
+ * output exists. Throws what a step threw, for `stepFailed` (after the worker's retries), which
+ * finds the failing step as the first without an output (`currentStep`).
  */
 export async function runStep(app: AppContext, job: JobData<'steps'>, attempt: number, log: Logger): Promise<void> {
+  const stored = await loadPlan(app, job.planId);
+  let stepIndex = job.stepIndex;
+  while ((await runOneStep(app, stored, { ...job, stepIndex }, attempt, log)) === 'next') stepIndex += 1;
+}
+
+/** One step; answers whether the run goes on in this job ('next') or stopped here (parked, replanned, finished, enqueued). */
+async function runOneStep(app: AppContext, stored: StoredPlan, job: JobData<'steps'>, attempt: number, log: Logger): Promise<'next' | 'stop'> {
   const { emailId, planId, stepIndex, approvedBy } = job;
-  const stored = await loadPlan(app, planId);
   const step = stored.plan.steps[stepIndex];
   if (!step) throw new MailroomError('PLAN_INVALID', `plan ${planId} has no step ${stepIndex}`);
   // The plan waits here for a human; the steps before the gate have run.
   if (stored.gate && stepIndex === stored.gate.step && !approvedBy) {
     await park(app, emailId, stored, 'policy', stored.gate.reasons, stepIndex);
-    return;
+    return 'stop';
   }
   const outputs = await loadOutputs(app, planId);
   if (!outputs[step.id]) {
@@ -347,7 +366,7 @@ export async function runStep(app: AppContext, job: JobData<'steps'>, attempt: n
     }
     if (waits.length) {
       await park(app, emailId, stored, 'executor', waits, stepIndex);
-      return;
+      return 'stop';
     }
     const input = tool.input.safeParse(resolved.args);
     if (!input.success) throw new MailroomError('TOOL_INPUT_INVALID', `arguments of ${tool.name} do not match its schema`);
@@ -391,15 +410,29 @@ export async function runStep(app: AppContext, job: JobData<'steps'>, attempt: n
   if (next && step.checkpoint && app.llm.mode === 'openai') {
     if (stored.generation < app.config.maxReplans) {
       await replan(app, emailId, stored, stepIndex + 1, { reason: 'checkpoint', failed: null });
-      return;
+      return 'stop';
     }
   }
-  if (next) {
-    // An approval covers the rest of the plan the reviewer saw, not just the gated step.
-    await app.queues.add('steps', { emailId, planId, stepIndex: stepIndex + 1, ...(approvedBy ? { approvedBy } : {}) }, { jobId: jobIdFor(planId, next.id) });
-    return;
+  if (!next) {
+    await finishPlan(app, emailId, stored);
+    return 'stop';
   }
-  await finishPlan(app, emailId, stored);
+  if (sharesJob(app, next)) return 'next';
+  // An approval covers the rest of the plan the reviewer saw, not just the gated step.
+  await app.queues.add('steps', { emailId, planId, stepIndex: stepIndex + 1, ...(approvedBy ? { approvedBy } : {}) }, { jobId: jobIdFor(planId, next.id) });
+  return 'stop';
+}
+
+/**
+ * The step a job of this plan is at: the first from the job's own step on whose output is not
+ * stored (the job ran the ones before it). What a failure or a retry is recorded against.
+ */
+async function currentStep(app: AppContext, stored: StoredPlan | null, job: JobData<'steps'>): Promise<number> {
+  if (!stored) return job.stepIndex;
+  const outputs = await loadOutputs(app, stored.planId);
+  let at = job.stepIndex;
+  while (at < stored.plan.steps.length - 1 && outputs[stored.plan.steps[at]?.id ?? '']) at += 1;
+  return at;
 }
 
 /**
@@ -418,16 +451,18 @@ export function failureReason(e: MailroomError): string | undefined {
 
 /** A step attempt failed and BullMQ tries it again after `retryInMs`: audited with the cause. */
 export async function stepRetrying(app: AppContext, job: JobData<'steps'>, e: MailroomError, attempt: number, retryInMs: number): Promise<void> {
-  const { emailId, planId, stepIndex } = job;
+  const { emailId, planId } = job;
   const stored = await loadPlan(app, planId).catch(() => null);
+  const stepIndex = await currentStep(app, stored, job);
   const stepId = stored?.plan.steps[stepIndex]?.id ?? `#${stepIndex}`;
   await app.audit.append(emailId, 'step_retrying', 'executor', { planId, stepId, code: e.publicCode, reason: failureReason(e), attempt, retryInMs });
 }
 
 /** A step failed for good (no retry left, or not retryable): park, replan or escalate. */
 export async function stepFailed(app: AppContext, job: JobData<'steps'>, e: MailroomError, attempt: number, log: Logger): Promise<void> {
-  const { emailId, planId, stepIndex } = job;
+  const { emailId, planId } = job;
   const stored = await loadPlan(app, planId).catch(() => null);
+  const stepIndex = await currentStep(app, stored, job);
   const stepId = stored?.plan.steps[stepIndex]?.id ?? `#${stepIndex}`;
   await app.audit.append(emailId, 'step_failed', 'executor', { planId, stepId, code: e.publicCode, reason: failureReason(e), attempts: attempt });
   if (e.code === 'NEEDS_REVIEW') {

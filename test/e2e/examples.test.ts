@@ -3,6 +3,10 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runProcess } from '../../src/cli/process-command.js';
 import type { Config } from '../../src/config.js';
+import { createContext } from '../../src/context.js';
+import { isEffect } from '../../src/executor/effects.js';
+import { EmailId } from '../../src/ids.js';
+import { Plan } from '../../src/planner/plan.js';
 import { createLogger } from '../../src/logger.js';
 import type { ProcessSummary } from '../../src/cli/summary.js';
 import { EXAMPLES, EXPECTED } from '../fixtures/examples.js';
@@ -90,6 +94,37 @@ describe('examples/ through the whole pipeline (real Redis, real SMTP)', () => {
     const robots = Object.values(EXPECTED).filter((e) => e.robot !== 'none').length;
     expect(Object.values(summary.robots).reduce((a, b) => a + b, 0)).toBe(robots);
     expect(summary.llm).toMatchObject({ provider: 'offline', calls: 0 });
+  });
+
+  it('runs a plan in one steps job per side-effect boundary, and every step is still audited', async () => {
+    const app = await createContext(config, logger);
+    try {
+      const jobs = await app.queues.get('steps').getJobs(['completed'], 0, -1);
+      let plans = 0;
+      let shared = 0;
+      for (const e of summary.emails.filter((x) => x.state === 'completed')) {
+        const trail = await app.audit.read(EmailId.parse(e.emailId));
+        const planned = trail.filter((t) => t.type === 'planned' || t.type === 'replanned');
+        if (planned.length !== 1 || trail.some((t) => t.type === 'approved' && t.actor !== 'policy')) continue;
+        const { planId, plan } = planned[0]?.data as { planId: string; plan: unknown };
+        const steps = Plan.parse(plan).steps;
+        // A job starts at the first step and at each step that writes or acts; reads ride along.
+        const starts = steps.flatMap((step, i) => {
+          const tool = app.registry.get(step.tool);
+          return i === 0 || !tool || tool.risk !== 'read' || isEffect(tool) ? [i] : [];
+        });
+        const ran = jobs.filter((j) => j.data.planId === planId).map((j) => Number(j.data.stepIndex)).sort((a, b) => a - b);
+        expect(ran, e.file).toEqual(starts);
+        for (const step of steps) expect(trail.filter((t) => t.type === 'step_finished' && t.data.stepId === step.id), `${e.file} ${step.id}`).toHaveLength(1);
+        plans += 1;
+        shared += steps.length - starts.length;
+      }
+      // Not vacuous: the examples have plans, and some of their steps shared a job.
+      expect(plans).toBeGreaterThan(10);
+      expect(shared).toBeGreaterThan(5);
+    } finally {
+      await app.close();
+    }
   });
 
   it('treats a second delivery of the same mail as a duplicate and sends nothing more', async () => {
