@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { isProcessAlive } from '../process-alive.js';
+import { isSameProcessAlive, processIdentity } from '../process-alive.js';
 import type { Redis } from '../queues/connection.js';
 
 /** Who holds a folder's lease: the value stored under its key. */
@@ -16,6 +16,8 @@ export const LeaseHolder = z.object({
   life: z.string(),
   /** The watcher within that life: two watchers of one folder in one process stay distinct. */
   lease: z.string(),
+  /** The process's `processIdentity`: a live pid that names a later process is not the holder. */
+  started: z.string().optional(),
 });
 export type LeaseHolder = z.infer<typeof LeaseHolder>;
 
@@ -75,7 +77,7 @@ export interface Lease {
 function previousLife(h: LeaseHolder, me: LeaseHolder): boolean {
   if (h.instance !== me.instance || h.host !== me.host || h.life === me.life) return false;
   // The same pid in another life is a restart that reused it; any other pid must be gone.
-  return h.pid === me.pid || !isProcessAlive(h.pid);
+  return h.pid === me.pid || !isSameProcessAlive(h.pid, h.started);
 }
 
 function parseHolder(value: string): LeaseHolder | null {
@@ -88,7 +90,8 @@ function parseHolder(value: string): LeaseHolder | null {
 }
 
 export function folderLease(redis: Redis, key: string, ttlMs: number, instance: string): Lease {
-  const me: LeaseHolder = { instance, host: os.hostname(), pid: process.pid, life: LIFE, lease: randomBytes(6).toString('hex') };
+  const started = processIdentity(process.pid);
+  const me: LeaseHolder = { instance, host: os.hostname(), pid: process.pid, life: LIFE, lease: randomBytes(6).toString('hex'), ...(started ? { started } : {}) };
   const token = JSON.stringify(me);
   const read = async (): Promise<{ value: string; view: LeaseView } | null> => {
     const [value, pttl] = await Promise.all([redis.get(key), redis.pttl(key)]);

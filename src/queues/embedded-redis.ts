@@ -6,7 +6,7 @@ import path from 'node:path';
 import { Redis as SingleRedis } from 'ioredis';
 import { z } from 'zod';
 import { MailroomError } from '../errors.js';
-import { isProcessAlive } from '../process-alive.js';
+import { isProcessAlive, isSameProcessAlive, processIdentity } from '../process-alive.js';
 
 const INSTALL_HINT =
   'redis-server was not found on PATH. Install it (Debian/Ubuntu: `sudo apt-get install redis-server`, ' +
@@ -72,18 +72,20 @@ const PID_FILE = 'mailroom-redis.pid';
 
 /**
  * The address file: the server's pid and port, and the Mailroom process that started it (its pid,
- * and a random mark of that process, since a restarted container often gets the same pid).
+ * a random mark of that process, since a restarted container often gets the same pid, and its
+ * `processIdentity`, since after a crash or a reboot another program may have that pid).
  * Files from before `owner` existed have none.
  */
 export const EmbeddedRedisAddress = z.object({
   pid: z.number().int().positive(),
   port: z.number().int().min(1).max(65535),
-  owner: z.object({ pid: z.number().int().positive(), mark: z.string() }).optional(),
+  owner: z.object({ pid: z.number().int().positive(), mark: z.string(), started: z.string().optional() }).optional(),
 });
 export type EmbeddedRedisAddress = z.infer<typeof EmbeddedRedisAddress>;
 
 /** This process's mark in the address files it writes. */
 const PROCESS_MARK = randomBytes(8).toString('hex');
+const STARTED = processIdentity(process.pid);
 
 function readAddress(dir: string): EmbeddedRedisAddress | null {
   try {
@@ -182,7 +184,7 @@ async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
 function ownerRunning(owner: EmbeddedRedisAddress['owner']): boolean {
   if (!owner) return false;
   if (owner.pid === process.pid) return owner.mark === PROCESS_MARK;
-  return isProcessAlive(owner.pid);
+  return isSameProcessAlive(owner.pid, owner.started);
 }
 
 /**
@@ -269,7 +271,7 @@ export async function startEmbeddedRedis(options: { dir: string; persistent?: bo
   }
   writeFileSync(pidFile, String(pid));
   // Where a second shell's CLI finds this server (see findRunningEmbeddedRedis), and who owns it.
-  writeFileSync(addrFile, JSON.stringify({ pid, port, owner: { pid: process.pid, mark: PROCESS_MARK } } satisfies EmbeddedRedisAddress));
+  writeFileSync(addrFile, JSON.stringify({ pid, port, owner: { pid: process.pid, mark: PROCESS_MARK, ...(STARTED ? { started: STARTED } : {}) } } satisfies EmbeddedRedisAddress));
   // A process.exit() without close(): stop the server now rather than when the pipe closes.
   const onExit = () => {
     if (isProcessAlive(pid)) process.kill(pid, 'SIGTERM');

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { folderLease, INSTANCE_FILE, instanceId, type LeaseHolder } from '../../src/ingest/folder-lease.js';
+import { processIdentity } from '../../src/process-alive.js';
 import { createRedis, type Redis } from '../../src/queues/connection.js';
 import { startTestRedis, type TestRedis } from '../harness/redis.js';
 
@@ -45,6 +46,15 @@ describe('the IMAP folder lease', () => {
     const k = key();
     await planted(k, { instance: 'inst-a', pid: spawnSync('true').pid });
     expect(await folderLease(redis, k, 30_000, 'inst-a').hold()).toBe('reclaimed');
+  });
+
+  it('reclaims one whose pid now names a later process (the pid reused after a crash), and stands by for the same live process', async () => {
+    const reused = key();
+    await planted(reused, { instance: 'inst-a', pid: process.ppid, started: 'an-earlier-boot:12345' });
+    expect(await folderLease(redis, reused, 30_000, 'inst-a').hold()).toBe('reclaimed');
+    const same = `${key()}:same`;
+    await planted(same, { instance: 'inst-a', pid: process.ppid, started: processIdentity(process.ppid) ?? '' });
+    expect(await folderLease(redis, same, 30_000, 'inst-a').hold()).toBe(false);
   });
 
   it('stands by for a live process, another installation, another host, and a second watcher in this process; and says who holds it until when', async () => {

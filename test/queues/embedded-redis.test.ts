@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { isProcessAlive } from '../../src/process-alive.js';
+import { isProcessAlive, processIdentity } from '../../src/process-alive.js';
 import { ADDRESS_FILE, findRedisServer, freePort, startEmbeddedRedis, type EmbeddedRedis } from '../../src/queues/embedded-redis.js';
 import { waitFor } from '../harness/mail.js';
 
@@ -36,7 +36,7 @@ describe('the embedded redis-server and the Mailroom that started it', () => {
    * older version, or `kill -9` of the whole process group): alive, with pid and address files
    * naming `owner`, holding `key`.
    */
-  async function orphan(dir: string, owner: { pid: number; mark: string } | undefined, key: string) {
+  async function orphan(dir: string, owner: { pid: number; mark: string; started?: string } | undefined, key: string) {
     const port = await freePort();
     const bin = findRedisServer() ?? 'redis-server';
     const child = spawn(bin, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always'], { stdio: 'ignore', detached: true });
@@ -82,9 +82,23 @@ describe('the embedded redis-server and the Mailroom that started it', () => {
     const dir = tempDir();
     const owner = spawn('sleep', ['60'], { stdio: 'ignore' });
     pids.push(owner.pid ?? 0);
-    const old = await orphan(dir, { pid: owner.pid ?? 0, mark: 'alive' }, 'order:3');
+    const old = await orphan(dir, { pid: owner.pid ?? 0, mark: 'alive', started: processIdentity(owner.pid ?? 0) ?? '' }, 'order:3');
     await expect(startEmbeddedRedis({ dir })).rejects.toThrow(`another Mailroom's embedded redis-server (pid ${old}) (started by Mailroom pid ${owner.pid}, still running) is using ${dir}`);
     expect(isProcessAlive(old)).toBe(true);
+  });
+
+  it('replaces one whose owner pid now names another program (the pid reused after a crash or a reboot)', async () => {
+    const dir = tempDir();
+    const other = spawn('sleep', ['60'], { stdio: 'ignore' });
+    pids.push(other.pid ?? 0);
+    const old = await orphan(dir, { pid: other.pid ?? 0, mark: 'gone', started: 'an-earlier-boot:12345' }, 'order:5');
+    const redis = await startEmbeddedRedis({ dir });
+    servers.push(redis);
+    expect(redis.replacedOrphan).toEqual({ pid: old, owner: other.pid });
+    expect(isProcessAlive(other.pid ?? 0)).toBe(true);
+    const client = new Redis(redis.url);
+    expect(await client.get('order:5')).toBe('kept');
+    client.disconnect();
   });
 
   it('refuses a second start in the same folder from the same process', async () => {
