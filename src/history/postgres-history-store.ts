@@ -82,6 +82,12 @@ const IdRow = z.object({ email_id: EmailId });
 const ErasureRow = z.object({ at: z.string(), by: z.string(), emails: z.number().int(), redis_keys: z.number().int() });
 const Labels = z.array(z.string());
 
+/**
+ * PostgreSQL text cannot hold NUL (SQLite's can). Records and trails are stored as JSON, which
+ * escapes it; the few plain columns beside them get U+FFFD, as a reader would show it anyway.
+ */
+const text = (s: string) => s.replaceAll('\u0000', '\ufffd');
+
 const toEvent = (e: { ts: string; type: string; actor: string; data: string }) => AuditEvent.parse({ ts: e.ts, type: e.type, actor: e.actor, data: JSON.parse(e.data) });
 
 /** Runs `fn` in one transaction on one connection; a connection whose rollback failed is dropped. */
@@ -181,7 +187,7 @@ export async function openPostgresHistoryStore(url: string, options: { connectTi
            ON CONFLICT (email_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at,
              category = excluded.category, mailbox = excluded.mailbox, mode = excluded.mode,
              record = excluded.record, labels = excluded.labels`,
-          [ids, col((e) => e.record.state), col((e) => e.record.createdAt), col((e) => e.record.updatedAt), col((e) => e.record.category), col((e) => e.record.mailbox), col((e) => e.record.mode), col((e) => JSON.stringify(e.record)), col((e) => JSON.stringify(e.labels))],
+          [ids, col((e) => e.record.state), col((e) => e.record.createdAt), col((e) => e.record.updatedAt), col((e) => text(e.record.category)), col((e) => text(e.record.mailbox)), col((e) => e.record.mode), col((e) => JSON.stringify(e.record)), col((e) => JSON.stringify(e.labels))],
         );
         for (const table of ['events', 'facts', 'fact_counts']) await c.query(`DELETE FROM ${table} WHERE email_id = ANY($1::text[])`, [ids]);
         await c.query('INSERT INTO events (email_id, seq, ts, type, actor, data) SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[])', [
@@ -196,12 +202,12 @@ export async function openPostgresHistoryStore(url: string, options: { connectTi
         await c.query(
           `INSERT INTO facts (email_id, created_at, mailbox, category, ${COUNTER_COLUMNS.join(', ')}, decision_ms)
            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], ${COUNTER_COLUMNS.map((_, i) => `$${i + 5}::int[]`).join(', ')}, $${n + 5}::float8[])`,
-          [facts.map((f) => f.emailId), facts.map((f) => f.createdAt), facts.map((f) => f.mailbox), facts.map((f) => f.category), ...COUNTER_COLUMNS.map((_, i) => facts.map((f) => f.counters[i] ?? 0)), facts.map((f) => f.decisionMs)],
+          [facts.map((f) => f.emailId), facts.map((f) => f.createdAt), facts.map((f) => text(f.mailbox)), facts.map((f) => text(f.category)), ...COUNTER_COLUMNS.map((_, i) => facts.map((f) => f.counters[i] ?? 0)), facts.map((f) => f.decisionMs)],
         );
         await c.query('INSERT INTO fact_counts (email_id, kind, key, n, m) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::int[])', [
           counts.map((r) => r.id),
           counts.map((r) => r.kind),
-          counts.map((r) => r.key),
+          counts.map((r) => text(r.key)),
           counts.map((r) => r.n),
           counts.map((r) => r.m),
         ]);

@@ -15,6 +15,12 @@ import type { StoreAggregate } from './history-store.js';
 /** The `facts` columns holding counters, in {@link ROW_COUNTERS} order. */
 export const COUNTER_COLUMNS: readonly string[] = ROW_COUNTERS.map((c) => `c_${c}`);
 
+/**
+ * Between tool and level in an autonomy row's `key`: the ASCII unit separator, which PostgreSQL
+ * text can hold (it refuses NUL, which SQLite files written before it have; both are read).
+ */
+const KEY_SEPARATOR = '\u001f';
+
 /** One email's `facts` row and `fact_counts` rows, ready to insert. */
 export interface EmailFacts {
   emailId: string;
@@ -32,7 +38,7 @@ export function emailFacts({ record, events }: { record: EmailRecord; events: re
   const { sums, autonomy } = reportSums(record, events);
   const counts: EmailFacts['counts'] = [];
   for (const tally of ROW_TALLIES) for (const [key, n] of sums.tallies[tally]) counts.push({ kind: tally, key, n, m: 0 });
-  for (const a of autonomy) counts.push({ kind: 'autonomy', key: `${a.tool}\u0000${a.level}`, n: a.decided, m: a.ran });
+  for (const a of autonomy) counts.push({ kind: 'autonomy', key: `${a.tool}${KEY_SEPARATOR}${a.level}`, n: a.decided, m: a.ran });
   return {
     emailId: record.emailId,
     createdAt: record.createdAt,
@@ -66,7 +72,7 @@ export function sumFacts(groups: unknown[], counts: unknown[], decisions: unknow
   for (const raw of counts) {
     const c = CountSumRow.parse(raw);
     if (c.kind === 'autonomy') {
-      const [tool = '', level = ''] = c.key.split('\u0000');
+      const [tool = '', level = ''] = c.key.replaceAll('\u0000', KEY_SEPARATOR).split(KEY_SEPARATOR);
       const lvl = AutonomyLevel.safeParse(level);
       if (!lvl.success) continue;
       const k = `${tool}\u0000${c.category}\u0000${lvl.data}`;
