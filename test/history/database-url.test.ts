@@ -3,8 +3,11 @@ import { Writable } from 'node:stream';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Client } from 'pg';
 import { z } from 'zod';
 import { loadConfig } from '../../src/config.js';
+import { MailroomError } from '../../src/errors.js';
+import { openPostgresHistoryStore } from '../../src/history/postgres-history-store.js';
 import { createLogger } from '../../src/logger.js';
 import { freePort } from '../../src/queues/embedded-redis.js';
 import { POSTGRES_SKIP, startTestPostgres, type TestPostgres } from '../harness/postgres.js';
@@ -88,5 +91,20 @@ describe.skipIf(POSTGRES_SKIP !== null)('DATABASE_URL against a real PostgreSQL 
     expectOneLine(missing, 'MAILROOM_DATABASE_UNREACHABLE', 69);
     expect(missing.stderr).toMatch(/database "nosuchdb" does not exist/);
     expect(missing.stderr).not.toContain(pg.password);
+  });
+
+  it('migrates once when hosts start together, and refuses a schema a newer Mailroom migrated', async () => {
+    const url = await pg.createDatabase();
+    const stores = await Promise.all([1, 2, 3].map(() => openPostgresHistoryStore(url)));
+    await Promise.all(stores.map((s) => s.close()));
+    const c = new Client({ connectionString: url });
+    await c.connect();
+    try {
+      expect((await c.query('SELECT version FROM schema_version')).rows).toEqual([{ version: 1 }]);
+      await c.query('UPDATE schema_version SET version = 99');
+    } finally {
+      await c.end();
+    }
+    await expect(openPostgresHistoryStore(url)).rejects.toSatisfy((e: unknown) => e instanceof MailroomError && e.code === 'CONFIG_INVALID' && /version 99, newer than this Mailroom knows/.test(e.message));
   });
 });
