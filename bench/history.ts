@@ -3,8 +3,9 @@
  * archiving, the report, export and forget over N archived emails. The 45 examples are processed
  * once for real; their records and trails are then cloned N times (new ids, a customer address
  * per clone) straight into Redis, as a year of mail would leave them, and archived.
- * Run: npx tsx bench/history.ts [--emails N] [--archived M]   (default 100000, 0)
+ * Run: npx tsx bench/history.ts [--emails N] [--archived M] [--postgres]   (default 100000, 0)
  *   --archived M  also writes M more clones straight into the store and times the report over all
+ *   --postgres    the store in a private PostgreSQL cluster (test/harness/postgres.ts), not SQLite
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -18,6 +19,7 @@ import { EmailId } from '../src/ids.js';
 import { createLogger } from '../src/logger.js';
 import { runProcess } from '../src/cli/process-command.js';
 import { exampleConfig } from '../test/harness/example-config.js';
+import { startTestPostgres } from '../test/harness/postgres.js';
 import { startTestRedis } from '../test/harness/redis.js';
 import { EXAMPLES } from './lib.js';
 
@@ -28,10 +30,11 @@ const M = atArchived > 0 ? Number(process.argv[atArchived + 1]) : 0;
 const log = (msg: string) => process.stderr.write(`bench-history: ${msg}\n`);
 
 const redis = await startTestRedis();
+const postgres = process.argv.includes('--postgres') ? await startTestPostgres() : null;
 const dataDir = mkdtempSync(path.join(os.tmpdir(), 'mailroom-bench-history-'));
-const config = exampleConfig({ redis, dataDir });
+const config = exampleConfig({ redis, dataDir, env: postgres ? { DATABASE_URL: postgres.url } : {} });
 const logger = createLogger({ level: 'silent' });
-const result: Record<string, number> = { emails: N };
+const result: Record<string, number | string> = { store: postgres ? 'postgres' : 'sqlite', emails: N };
 try {
   await runProcess(config, logger, { paths: [path.join(EXAMPLES, 'mailbox')], timeoutMs: 300_000 });
   const app = await createContext(config, logger);
@@ -123,6 +126,7 @@ try {
   }
 } finally {
   await redis.close();
+  await postgres?.close();
   rmSync(dataDir, { recursive: true, force: true });
 }
 process.stdout.write(`${JSON.stringify(result)}\n`);

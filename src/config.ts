@@ -354,6 +354,12 @@ export const Config = z.object({
   redisTlsCaFile: z.string().min(1).optional(),
   /** `MAILROOM_DATA_DIR`. @defaultValue `.mailroom` in the working directory */
   dataDir: z.string(),
+  /**
+   * `DATABASE_URL` (`postgres://user:pass@host:5432/db`, `postgresql://…`): the history store in
+   * PostgreSQL, shared by several hosts. Holds a password: never log it (src/logger.ts redacts it).
+   * @defaultValue unset: an SQLite file, `dataDir/history.sqlite`
+   */
+  databaseUrl: z.string().min(1).optional(),
   /** `MAILROOM_PREFIX`: key prefix; hash-tagged so a Redis Cluster keeps one slot. @defaultValue `{mailroom}` */
   prefix: z.string().regex(/^\{[A-Za-z0-9_-]+\}$/, 'a hash-tagged name such as {mailroom}'),
   /** `MAILROOM_LOG_LEVEL`. @defaultValue `info` (the CLI's one-shot commands use `warn`) */
@@ -433,6 +439,7 @@ const Env = z.object({
   REDIS_URL: z.string().min(1).optional(),
   REDIS_CLUSTER_NODES: z.string().min(1).optional(),
   REDIS_TLS_CA_FILE: z.string().min(1).optional(),
+  DATABASE_URL: z.string().min(1).optional(),
   MAILROOM_CONFIG: z.string().min(1).optional(),
   MAILROOM_DATA_DIR: z.string().min(1).optional(),
   MAILROOM_PREFIX: z.string().optional(),
@@ -521,6 +528,17 @@ function smtpUrlProblem(url: string | undefined, key: string): string | null {
   return `${key}: must be an smtp:// or smtps:// URL (got ${scheme ? `${scheme}//…` : 'no URL'})`;
 }
 
+/** What is wrong with `DATABASE_URL`, without repeating it (it holds a password); null when it is a PostgreSQL URL. */
+function databaseUrlProblem(url: string | undefined): string | null {
+  if (url === undefined) return null;
+  const parsed = URL.canParse(url) ? new URL(url) : undefined;
+  if (!parsed) return 'DATABASE_URL: not a URL; expected postgres://user:password@host:5432/database';
+  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') return `DATABASE_URL: scheme ${parsed.protocol} is not postgres: or postgresql: (unset it to keep the history in an SQLite file)`;
+  // A Unix socket is named by ?host=/run/postgresql instead.
+  if (!parsed.hostname && !parsed.searchParams.get('host')) return 'DATABASE_URL: no host; expected postgres://user:password@host:5432/database';
+  return null;
+}
+
 function directoryProblem(key: string, dir: string | undefined): string | null {
   if (dir === undefined) return null;
   try {
@@ -564,6 +582,8 @@ export function loadConfig(options: {
   const smtpUrl = env.SMTP_URL ?? smtpFileUrl;
   const smtpProblem = smtpUrlProblem(smtpUrl, env.SMTP_URL === undefined ? 'smtp.url' : 'SMTP_URL');
   if (smtpProblem) problems.push(smtpProblem);
+  const databaseProblem = databaseUrlProblem(env.DATABASE_URL);
+  if (databaseProblem) problems.push(databaseProblem);
   const kbProblem = directoryProblem('kbDir', rel(file.kbDir));
   if (kbProblem) problems.push(kbProblem);
   const smtpServer = !smtpUrl && namesSmtpServer(smtpServerFile) ? resolveSmtpServer(smtpServerFile, rawEnv, base, secretProblems) : undefined;
@@ -581,6 +601,7 @@ export function loadConfig(options: {
     redisUrl: redisTarget ? (env.REDIS_URL ?? describeRedisTarget(redisTarget)) : undefined,
     redisTlsCaFile: env.REDIS_TLS_CA_FILE === undefined ? undefined : path.resolve(cwd, env.REDIS_TLS_CA_FILE),
     dataDir,
+    databaseUrl: env.DATABASE_URL,
     prefix: env.MAILROOM_PREFIX ?? '{mailroom}',
     logLevel: env.MAILROOM_LOG_LEVEL ?? 'info',
     openai: env.OPENAI_API_KEY

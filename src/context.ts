@@ -18,7 +18,7 @@ import { createRegistry, type ToolRegistry } from './tools/registry.js';
 import { createTokenSources, type TokenSources } from './oauth/token-source.js';
 import { checkAutonomy } from './planner/autonomy.js';
 import type { HistoryStore } from './history/history-store.js';
-import { openSqliteHistoryStore } from './history/sqlite-history-store.js';
+import { openHistoryStore } from './history/open-history-store.js';
 
 /**
  * The services a tool may use (its `ToolContext` adds the step it runs in). A tool that needs a
@@ -63,6 +63,23 @@ export interface AppContext extends ToolServices {
   close(): Promise<void>;
 }
 
+/** How {@link createContext} builds what tests and one-shot commands need differently. */
+export interface CreateContextOptions {
+  /** DNS for the local sender check; tests plant DKIM keys here. @defaultValue the system resolver */
+  dnsResolver?: DnsResolver;
+  /**
+   * Without REDIS_URL, use the embedded redis-server a running daemon started in the data folder
+   * (found through its address file) instead of starting one. For one-shot CLI commands.
+   * @defaultValue false
+   */
+  attachToRunning?: boolean;
+  /**
+   * Wraps the audit trail as it is built, e.g. so that the daemon's metrics count audit writes
+   * (src/daemon/metrics.ts). @defaultValue the trail as is
+   */
+  observeAudit?: (trail: AuditTrail) => AuditTrail;
+}
+
 /**
  * Connects to Redis (starting the embedded one when REDIS_URL is unset), loads accounts and the
  * knowledge base, and builds the shared context. `close()` releases everything in reverse order,
@@ -71,27 +88,31 @@ export interface AppContext extends ToolServices {
 export async function createContext(
   config: Config,
   logger: Logger,
-  options: {
-    /** DNS for the local sender check; tests plant DKIM keys here. @defaultValue the system resolver */
-    dnsResolver?: DnsResolver;
-    /**
-     * Without REDIS_URL, use the embedded redis-server a running daemon started in the data folder
-     * (found through its address file) instead of starting one. For one-shot CLI commands.
-     * @defaultValue false
-     */
-    attachToRunning?: boolean;
-    /**
-     * Wraps the audit trail as it is built, e.g. so that the daemon's metrics count audit writes
-     * (src/daemon/metrics.ts). @defaultValue the trail as is
-     */
-    observeAudit?: (trail: AuditTrail) => AuditTrail;
-  } = {},
+  options: CreateContextOptions = {},
 ): Promise<AppContext> {
   const registry = createRegistry();
   // A config that tries to lift an autonomy limit is refused here, before anything starts.
   checkAutonomy(config, registry.tools);
   const accounts = loadAccounts(config.accountsFile);
   const kb = loadKnowledgeBase(config.kbDir);
+  // First, so that a wrong DATABASE_URL or a PostgreSQL that is down fails before Redis starts.
+  const history = await openHistoryStore(config);
+  try {
+    return await withRedis(config, logger, options, { registry, accounts, kb, history });
+  } catch (err) {
+    await history.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+/** The rest of {@link createContext}, from Redis on; the caller closes `history` if this throws. */
+async function withRedis(
+  config: Config,
+  logger: Logger,
+  options: CreateContextOptions,
+  built: { registry: ToolRegistry; accounts: AccountsDirectory; kb: KnowledgeBase; history: HistoryStore },
+): Promise<AppContext> {
+  const { registry, accounts, kb, history } = built;
   let embeddedRedis: EmbeddedRedis | null = null;
   let redisUrl = config.redisUrl;
   const redisDir = path.join(config.dataDir, 'redis');
@@ -136,7 +157,6 @@ export async function createContext(
   });
   const mailer = createMailer(config.smtp, { tokens, logger: logger.child({ component: 'mailer' }) });
   const clock = () => new Date();
-  const history = openSqliteHistoryStore(path.join(config.dataDir, 'history.sqlite'));
   let closing: Promise<void> | undefined;
   return {
     config,

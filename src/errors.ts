@@ -11,6 +11,8 @@ export const ErrorCodes = {
   INPUT_NOT_EMAIL: { exit: 65, retryable: false },
   REDIS_UNREACHABLE: { exit: 69, retryable: true },
   REDIS_NOT_INSTALLED: { exit: 69, retryable: false },
+  /** The history store's PostgreSQL (`DATABASE_URL`) cannot be reached or refused us (down, wrong host, password or database). */
+  DATABASE_UNREACHABLE: { exit: 69, retryable: true },
   EMAIL_MALFORMED: { exit: 65, retryable: false },
   EMAIL_TOO_LARGE: { exit: 65, retryable: false },
   CONTENT_EXPIRED: { exit: 70, retryable: false },

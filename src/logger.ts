@@ -36,6 +36,8 @@ const REDACT = [
   '*.clientSecret',
   'oauth2',
   '*.oauth2',
+  'databaseUrl',
+  '*.databaseUrl',
   'imap[*].auth',
   '*.imap[*].auth',
 ];

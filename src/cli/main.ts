@@ -88,7 +88,9 @@ export function buildProgram(): Command {
       `
 Environment:
   REDIS_URL          Redis to use; unset: a private redis-server under MAILROOM_DATA_DIR
-  MAILROOM_DATA_DIR  data folder for the embedded Redis, the outbox and the installation id (default .mailroom)
+  MAILROOM_DATA_DIR  data folder for the embedded Redis, the outbox, the installation id and history.sqlite (default .mailroom)
+  DATABASE_URL       postgres://user:pass@host:5432/db: the history store in PostgreSQL, shared by several hosts;
+                     unset: an SQLite file, MAILROOM_DATA_DIR/history.sqlite
   OPENAI_API_KEY     enables the LLM planner and readers; unset: the offline provider
   OPENAI_BASE_URL    any OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp)
   OPENAI_MODEL       model name (default gpt-4.1-mini)
@@ -151,8 +153,10 @@ among other input is named on stderr but never loaded: mail input does not confi
       const dataDir = path.resolve('.mailroom/demo');
       rmSync(dataDir, { recursive: true, force: true });
       const env: NodeJS.ProcessEnv = { ...process.env, MAILROOM_DATA_DIR: dataDir, MAILROOM_LOG_LEVEL: process.env.MAILROOM_LOG_LEVEL ?? 'error' };
+      // The demo's mail stays in its own folder: not a shared Redis, relay or history database.
       delete env.REDIS_URL;
       delete env.SMTP_URL;
+      delete env.DATABASE_URL;
       const config = loadConfig({ env, configPath: path.join(EXAMPLES, 'mailroom.config.json'), withoutSecrets: !opts.serve });
       const logger = createLogger({ level: config.logLevel });
       const summary = await runProcess(config, logger, {

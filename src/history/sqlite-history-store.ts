@@ -3,12 +3,10 @@ import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { z } from 'zod';
 import { AuditEvent } from '../audit/audit-trail.js';
-import { AutonomyLevel } from '../config.js';
 import { EmailRecord } from '../audit/email-ledger.js';
-import type { AutonomyRow } from '../audit/autonomy-report.js';
-import { groupNames, reportSums, ROW_COUNTERS, ROW_TALLIES, zeroCounters, type RowTally } from '../audit/report.js';
 import { EmailId } from '../ids.js';
-import { Erasure, type ArchivedEmail, type HistoryStore, type StoreAggregate } from './history-store.js';
+import { Erasure, type ArchivedEmail, type HistoryStore } from './history-store.js';
+import { COUNTER_COLUMNS, emailFacts, likeEscaped, sumFacts } from './store-sums.js';
 
 /**
  * The schema, one migration a step; `PRAGMA user_version` says how many have run. Append only:
@@ -90,50 +88,6 @@ const PAGE = 500;
 const CountRow = z.object({ n: z.number().int() });
 const IdRow = z.object({ email_id: EmailId });
 const ErasureRow = z.object({ at: z.string(), by: z.string(), emails: z.number().int(), redis_keys: z.number().int() });
-/** `LIKE` with `\\` as its escape: the needle's own `%`, `_` and `\\` match only themselves. */
-const likeEscaped = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
-
-const GroupRow = z.object({ mailbox: z.string(), category: z.string() }).catchall(z.number().nullable());
-const CountSumRow = z.object({ mailbox: z.string(), category: z.string(), kind: z.string(), key: z.string(), n: z.number(), m: z.number() });
-const DecisionRow = z.object({ mailbox: z.string(), category: z.string(), decision_ms: z.number() });
-
-/** The SQL sums of {@link HistoryStore.aggregate}, as the report's groups and autonomy rows. */
-function sumFacts(groups: unknown[], counts: unknown[], decisions: unknown[]): StoreAggregate {
-  type Group = { mailbox: string; category: string; counters: ReturnType<typeof zeroCounters>; tallies: Record<RowTally, Array<[string, number]>>; decisions: number[] };
-  const byGroup = new Map<string, Group>();
-  const key = (g: { mailbox: string; category: string }) => `${g.mailbox}\u0000${g.category}`;
-  for (const raw of groups) {
-    const g = GroupRow.parse(raw);
-    const counters = zeroCounters();
-    for (const c of ROW_COUNTERS) counters[c] = Number(g[`c_${c}`] ?? 0);
-    byGroup.set(key(g), { mailbox: g.mailbox, category: g.category, counters, tallies: { escalations: [], quarantines: [], robots: [], would: [], effects: [] }, decisions: [] });
-  }
-  const autonomy = new Map<string, AutonomyRow>();
-  for (const raw of counts) {
-    const c = CountSumRow.parse(raw);
-    if (c.kind === 'autonomy') {
-      // `tool:level`; a store written by an earlier version on Node 24 may hold `tool\0level`.
-      const [tool = '', level = ''] = c.key.split(c.key.includes(':') ? ':' : '\u0000');
-      const lvl = AutonomyLevel.safeParse(level);
-      if (!lvl.success) continue;
-      const k = `${tool}\u0000${c.category}\u0000${lvl.data}`;
-      const row = autonomy.get(k) ?? { tool, category: c.category, level: lvl.data, decided: 0, ran: 0 };
-      row.decided += c.n;
-      row.ran += c.m;
-      autonomy.set(k, row);
-      continue;
-    }
-    const tally = ROW_TALLIES.find((t) => t === c.kind);
-    const group = byGroup.get(key(c));
-    if (tally && group) group.tallies[tally].push([c.key, c.n]);
-  }
-  for (const raw of decisions) {
-    const d = DecisionRow.parse(raw);
-    byGroup.get(key(d))?.decisions.push(d.decision_ms);
-  }
-  const out = [...byGroup.values()].map(({ mailbox, category, ...sums }) => ({ mailbox, category, sums }));
-  return { groups: out, autonomy: [...autonomy.values()] };
-}
 
 /** Runs the migrations the file has not seen yet, each in its own transaction. */
 function migrate(db: DatabaseSync): void {
@@ -173,24 +127,21 @@ export function openSqliteHistoryStore(file: string): HistoryStore {
   const dropFacts = db.prepare('DELETE FROM facts WHERE email_id = ?');
   const dropCounts = db.prepare('DELETE FROM fact_counts WHERE email_id = ?');
   const addFacts = db.prepare(
-    `INSERT INTO facts (email_id, created_at, mailbox, category, ${ROW_COUNTERS.map((c) => `c_${c}`).join(', ')}, decision_ms)
-     VALUES (?, ?, ?, ?, ${ROW_COUNTERS.map(() => '?').join(', ')}, ?)`,
+    `INSERT INTO facts (email_id, created_at, mailbox, category, ${COUNTER_COLUMNS.join(', ')}, decision_ms)
+     VALUES (?, ?, ?, ?, ${COUNTER_COLUMNS.map(() => '?').join(', ')}, ?)`,
   );
   const addCount = db.prepare('INSERT INTO fact_counts (email_id, kind, key, n, m) VALUES (?, ?, ?, ?, ?)');
   /** Keeps the report's sums of one email (replacing earlier ones). */
-  const writeFacts = ({ record, events }: Pick<ArchivedEmail, 'record' | 'events'>) => {
-    const { sums, autonomy } = reportSums(record, events);
-    const { mailbox, category } = groupNames(record);
-    dropFacts.run(record.emailId);
-    dropCounts.run(record.emailId);
-    addFacts.run(record.emailId, record.createdAt, mailbox, category, ...ROW_COUNTERS.map((c) => sums.counters[c]), sums.decisions[0] ?? null);
-    for (const tally of ROW_TALLIES) for (const [key, n] of sums.tallies[tally]) addCount.run(record.emailId, tally, key, n, 0);
-    // Not a NUL between them: Node 22's node:sqlite cuts a bound string at its first NUL.
-    for (const a of autonomy) addCount.run(record.emailId, 'autonomy', `${a.tool}:${a.level}`, a.decided, a.ran);
+  const writeFacts = (email: Pick<ArchivedEmail, 'record' | 'events'>) => {
+    const f = emailFacts(email);
+    dropFacts.run(f.emailId);
+    dropCounts.run(f.emailId);
+    addFacts.run(f.emailId, f.createdAt, f.mailbox, f.category, ...f.counters, f.decisionMs);
+    for (const c of f.counts) addCount.run(f.emailId, c.kind, c.key, c.n, c.m);
   };
   const window = 'f.created_at >= ? AND f.created_at <= ? AND f.email_id NOT IN (SELECT email_id FROM temp.skip)';
   const sumGroups = db.prepare(
-    `SELECT f.mailbox, f.category, ${ROW_COUNTERS.map((c) => `sum(f.c_${c}) AS c_${c}`).join(', ')} FROM facts f WHERE ${window} GROUP BY f.mailbox, f.category`,
+    `SELECT f.mailbox, f.category, ${COUNTER_COLUMNS.map((c) => `sum(f.${c}) AS ${c}`).join(', ')} FROM facts f WHERE ${window} GROUP BY f.mailbox, f.category`,
   );
   const sumCounts = db.prepare(
     `SELECT f.mailbox, f.category, c.kind, c.key, sum(c.n) AS n, sum(c.m) AS m FROM facts f JOIN fact_counts c ON c.email_id = f.email_id WHERE ${window} GROUP BY f.mailbox, f.category, c.kind, c.key`,

@@ -2,27 +2,29 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { EMAIL_ID_COUNT_FOR_KILL, seedRested } from '../harness/history-seed.js';
-import { openSqliteHistoryStore } from '../../src/history/sqlite-history-store.js';
 import { createRedis, type Redis } from '../../src/queues/connection.js';
 import { redisKeys } from '../../src/queues/keys.js';
+import { describeEachBackend, type StorePlace } from '../harness/history-backends.js';
 import { startTestRedis, type TestRedis } from '../harness/redis.js';
 
 const BIN = path.resolve(import.meta.dirname, '../../bin/mailroom.js');
 
-describe('SIGKILL during mailroom archive (real Redis, a real SQLite file, the real CLI)', () => {
+describeEachBackend('SIGKILL during mailroom archive (real Redis, the real CLI)', (backend) => {
   let server: TestRedis;
   let redis: Redis;
   let dataDir: string;
+  let place: StorePlace;
   const prefix = '{killarchive}';
   const keys = redisKeys(prefix);
-  const env = () => ({ PATH: process.env.PATH, HOME: process.env.HOME, REDIS_URL: server.url, MAILROOM_PREFIX: prefix, MAILROOM_DATA_DIR: dataDir, MAILROOM_LOG_LEVEL: 'error' });
+  const env = () => ({ PATH: process.env.PATH, HOME: process.env.HOME, REDIS_URL: server.url, MAILROOM_PREFIX: prefix, MAILROOM_DATA_DIR: dataDir, MAILROOM_LOG_LEVEL: 'error', ...place.env });
 
   beforeAll(async () => {
     server = await startTestRedis();
     redis = createRedis(server.url, 'kill-test');
     dataDir = mkdtempSync(path.join(os.tmpdir(), 'mailroom-kill-archive-'));
+    place = await backend.place(dataDir);
   });
   afterAll(async () => {
     redis?.disconnect();
@@ -53,7 +55,7 @@ describe('SIGKILL during mailroom archive (real Redis, a real SQLite file, the r
     for (const killAfter of [1, 3, 2]) {
       const { killed } = await archive(killAfter);
       expect(killed).toBe(true);
-      const store = openSqliteHistoryStore(path.join(dataDir, 'history.sqlite'));
+      const store = await place.open();
       try {
         let inStore = 0;
         for (const [id, events] of seeded) {
@@ -73,7 +75,7 @@ describe('SIGKILL during mailroom archive (real Redis, a real SQLite file, the r
     }
     const done = await archive();
     expect(done.stderr).not.toMatch(/MAILROOM_/);
-    const store = openSqliteHistoryStore(path.join(dataDir, 'history.sqlite'));
+    const store = await place.open();
     try {
       expect(await store.count()).toBe(seeded.size);
       for (const [id, events] of seeded) expect((await store.get(id))?.events).toHaveLength(events);

@@ -1,17 +1,18 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { z } from 'zod';
 import { EXAMPLE_CONFIG_FILE, EXAMPLES } from '../fixtures/examples.js';
 import { exampleEnv } from '../harness/example-config.js';
+import { describeEachBackend } from '../harness/history-backends.js';
 import { startTestRedis, type TestRedis } from '../harness/redis.js';
 import { createRedis } from '../../src/queues/connection.js';
 
 const run = promisify(execFile);
 const BIN = path.resolve(import.meta.dirname, '../../bin/mailroom.js');
 
-describe('mailroom process examples/ && mailroom archive --older-than 0s (real Redis, a real SQLite file)', () => {
+describeEachBackend('mailroom process examples/ && mailroom archive --older-than 0s (real Redis, the real CLI)', (backend) => {
   let redis: TestRedis;
   let env: Record<string, string>;
   const mailroom = async (args: string[]) => {
@@ -24,6 +25,7 @@ describe('mailroom process examples/ && mailroom archive --older-than 0s (real R
   beforeAll(async () => {
     redis = await startTestRedis();
     env = exampleEnv({ redis });
+    env = { ...env, ...(await backend.place(env.MAILROOM_DATA_DIR)).env };
   });
   afterAll(async () => {
     await redis?.close();

@@ -1,12 +1,13 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Client } from 'pg';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { z } from 'zod';
 import { EXAMPLE_CONFIG_FILE, EXAMPLES } from '../fixtures/examples.js';
 import { exampleEnv } from '../harness/example-config.js';
+import { describeEachBackend, type HistoryBackend, type StorePlace } from '../harness/history-backends.js';
 import { startTestRedis, type TestRedis } from '../harness/redis.js';
 import { createRedis, type Redis } from '../../src/queues/connection.js';
 
@@ -40,21 +41,39 @@ async function everythingIn(redis: Redis, prefix: string): Promise<string> {
   return out.join('\n').toLowerCase();
 }
 
-/** The bytes of the store's files (database, write-ahead log), as latin1 text: what a disk image shows. */
-function storeBytes(dataDir: string): string {
-  return ['history.sqlite', 'history.sqlite-wal', 'history.sqlite-shm']
-    .map((f) => path.join(dataDir, f))
-    .filter((f) => existsSync(f))
-    .map((f) => readFileSync(f).toString('latin1'))
-    .join('\n')
-    .toLowerCase();
+/**
+ * What the store holds, lowercased. SQLite: the bytes of its files (database, write-ahead log) as
+ * latin1 text, what a disk image shows. PostgreSQL: every row of every table, as text (it has no
+ * secure_delete: freed space is reused, not zeroed; README "Data and retention").
+ */
+async function storeText(backend: HistoryBackend, dataDir: string, env: Record<string, string>): Promise<string> {
+  if (backend.name === 'sqlite') {
+    return ['history.sqlite', 'history.sqlite-wal', 'history.sqlite-shm']
+      .map((f) => path.join(dataDir, f))
+      .filter((f) => existsSync(f))
+      .map((f) => readFileSync(f).toString('latin1'))
+      .join('\n')
+      .toLowerCase();
+  }
+  const c = new Client({ connectionString: env.DATABASE_URL });
+  await c.connect();
+  try {
+    const out: string[] = [];
+    for (const table of ['emails', 'events', 'facts', 'fact_counts', 'erasures']) {
+      for (const row of (await c.query(`SELECT t::text AS row FROM ${table} t`)).rows) out.push(String(z.object({ row: z.string() }).parse(row).row));
+    }
+    return out.join('\n').toLowerCase();
+  } finally {
+    await c.end();
+  }
 }
 
 const Exported = z.object({ emailId: z.string(), state: z.string(), events: z.array(z.unknown()), labels: z.array(z.string()) });
 
-describe('mailroom export and mailroom forget (real Redis, a real SQLite file, the real CLI)', () => {
+describeEachBackend('mailroom export and mailroom forget (real Redis, the real CLI)', (backend) => {
   let redis: TestRedis;
   let env: Record<string, string>;
+  let place: StorePlace;
   const mailroom = async (args: string[]) =>
     run(process.execPath, [BIN, '--config', EXAMPLE_CONFIG_FILE, ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, timeout: 120_000 });
   const failing = async (args: string[]) => mailroom(args).then(
@@ -68,6 +87,8 @@ describe('mailroom export and mailroom forget (real Redis, a real SQLite file, t
   beforeAll(async () => {
     redis = await startTestRedis();
     env = exampleEnv({ redis });
+    place = await backend.place(env.MAILROOM_DATA_DIR);
+    env = { ...env, ...place.env };
     await mailroom(['process', EXAMPLES, '--json']);
     // History in the store; content, run records and parked plans still in Redis.
     await mailroom(['archive', '--older-than', '0s']);
@@ -110,7 +131,7 @@ describe('mailroom export and mailroom forget (real Redis, a real SQLite file, t
     try {
       const prefix = env.MAILROOM_PREFIX ?? '';
       for (const a of [LAURA, KENJI]) expect(await everythingIn(c, prefix)).toContain(a);
-      expect(storeBytes(env.MAILROOM_DATA_DIR ?? '')).toContain(LAURA);
+      expect(await storeText(backend, env.MAILROOM_DATA_DIR ?? '', env)).toContain(LAURA);
 
       const laura = await mailroom(['forget', 'Laura.Chen@GreenPixel.example', '--by', 'dpo@acme']);
       expect(laura.stdout).toMatch(/^forgot 2 emails \(\d+ Redis keys, \d+ outbox files\) at \S+, by dpo@acme\n$/);
@@ -120,7 +141,7 @@ describe('mailroom export and mailroom forget (real Redis, a real SQLite file, t
       expect((await mailroom(['forget', LAURA, '--by', 'dpo@acme'])).stdout).toMatch(/^forgot 0 emails/);
 
       const everything = await everythingIn(c, prefix);
-      const disk = storeBytes(env.MAILROOM_DATA_DIR ?? '');
+      const disk = await storeText(backend, env.MAILROOM_DATA_DIR ?? '', env);
       const outbox = path.join(env.MAILROOM_DATA_DIR ?? '', 'outbox');
       const outboxText = readdirSync(outbox).map((f) => readFileSync(path.join(outbox, f), 'latin1')).join('\n').toLowerCase();
       for (const a of [LAURA, KENJI]) {
@@ -141,16 +162,15 @@ describe('mailroom export and mailroom forget (real Redis, a real SQLite file, t
       const states = z.object({ total: z.number(), states: z.record(z.string(), z.number()) }).parse(JSON.parse((await mailroom(['status', '--json'])).stdout));
       expect(Object.values(states.states).reduce((a, b) => a + b, 0)).toBe(after.length);
 
-      const db = new DatabaseSync(path.join(env.MAILROOM_DATA_DIR ?? '', 'history.sqlite'), { readOnly: true });
+      const store = await place.open();
       try {
-        const log = z.array(z.object({ by: z.string(), emails: z.number(), redis_keys: z.number(), at: z.string() })).parse(db.prepare('SELECT by, emails, redis_keys, at FROM erasures ORDER BY id').all());
-        expect(log.map((e) => [e.by, e.emails])).toEqual([
+        expect((await store.erasures()).map((e) => [e.by, e.emails])).toEqual([
           ['dpo@acme', 2],
           ['dpo@acme', gone.length - 2],
           ['dpo@acme', 0],
         ]);
       } finally {
-        db.close();
+        await store.close();
       }
     } finally {
       c.disconnect();

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { z } from 'zod';
 import { startDaemon } from '../../src/daemon/daemon.js';
 import { TERMINAL_STATES } from '../../src/audit/email-ledger.js';
@@ -10,13 +10,14 @@ import { submitEmail } from '../../src/ingest/submit.js';
 import { createLogger } from '../../src/logger.js';
 import { EXAMPLE_CONFIG_FILE, EXAMPLES } from '../fixtures/examples.js';
 import { exampleConfig, exampleEnv } from '../harness/example-config.js';
+import { describeEachBackend } from '../harness/history-backends.js';
 import { waitFor } from '../harness/mail.js';
 import { startTestRedis, type TestRedis } from '../harness/redis.js';
 
 const run = promisify(execFile);
 const BIN = path.resolve(import.meta.dirname, '../../bin/mailroom.js');
 
-describe("the daemon's archive sweep (real Redis, a real SQLite file, the real CLI)", () => {
+describeEachBackend("the daemon's archive sweep (real Redis, the real CLI)", (backend) => {
   let redis: TestRedis;
   beforeAll(async () => {
     redis = await startTestRedis();
@@ -26,7 +27,8 @@ describe("the daemon's archive sweep (real Redis, a real SQLite file, the real C
   });
 
   it('moves an email that came to rest out of Redis on its own, and `mailroom audit` still prints its trail', async () => {
-    const env = exampleEnv({ redis });
+    const base = exampleEnv({ redis });
+    const env = { ...base, ...(await backend.place(base.MAILROOM_DATA_DIR)).env };
     const config = exampleConfig({ redis, env, overrides: { retention: { historySeconds: 400 * 86_400, archiveAfterSeconds: 0 } } });
     const daemon = await startDaemon(config, createLogger({ level: 'silent' }), { roles: ['triage', 'planner', 'executor'], archiveEveryMs: 100 });
     let emailId: string | undefined;

@@ -1,35 +1,30 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createAuditTrail } from '../../src/audit/audit-trail.js';
 import { createEmailLedger } from '../../src/audit/email-ledger.js';
 import { archiveRested } from '../../src/history/archive.js';
 import { startArchiveSweep } from '../../src/history/archive-sweep.js';
 import type { HistoryStore } from '../../src/history/history-store.js';
-import { openSqliteHistoryStore } from '../../src/history/sqlite-history-store.js';
 import { EmailId } from '../../src/ids.js';
 import { createRedis, type Redis } from '../../src/queues/connection.js';
 import { redisKeys } from '../../src/queues/keys.js';
+import { describeEachBackend } from '../harness/history-backends.js';
 import { waitFor } from '../harness/mail.js';
 import { startTestRedis, type TestRedis } from '../harness/redis.js';
 
 const id = (n: number) => EmailId.parse(`em_${n.toString(16).padStart(16, '0')}`);
 
-describe('archiving rested emails from Redis into a real SQLite file', () => {
+describeEachBackend('archiving rested emails from Redis into the history store', (backend) => {
   let server: TestRedis;
   let redis: Redis;
-  let dir: string;
+  const fresh = async () => (await backend.place()).open();
 
   beforeAll(async () => {
     server = await startTestRedis();
     redis = createRedis(server.url, 'test');
-    dir = mkdtempSync(path.join(os.tmpdir(), 'mailroom-history-'));
   });
   afterAll(async () => {
     redis.disconnect();
     await server.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   async function seed(prefix: string, n: number, clock: () => Date) {
@@ -49,7 +44,7 @@ describe('archiving rested emails from Redis into a real SQLite file', () => {
   }
 
   it('moves terminal emails whole, leaves one awaiting approval, and a re-run neither doubles nor loses', async () => {
-    const store = openSqliteHistoryStore(path.join(dir, 'a', 'history.sqlite'));
+    const store = await fresh();
     const { keys } = await seed('{arch1}', 4, () => new Date('2026-01-01T00:00:00Z'));
     const before = await redis.lrange(keys.audit(id(1)), 0, -1);
 
@@ -74,7 +69,7 @@ describe('archiving rested emails from Redis into a real SQLite file', () => {
   });
 
   it('keeps an email that changed while it was being archived in Redis, and takes it whole next time', async () => {
-    const store = openSqliteHistoryStore(path.join(dir, 'b.sqlite'));
+    const store = await fresh();
     const { keys, audit } = await seed('{arch2}', 1, () => new Date('2026-01-01T00:00:00Z'));
     const racing: HistoryStore = {
       ...store,
@@ -91,25 +86,24 @@ describe('archiving rested emails from Redis into a real SQLite file', () => {
   });
 
   it('leaves emails younger than the threshold, and the schema survives a reopen', async () => {
-    const file = path.join(dir, 'c.sqlite');
+    const place = await backend.place();
     const now = new Date('2026-01-10T00:00:00Z');
     const { keys } = await seed('{arch3}', 1, () => new Date('2026-01-09T12:00:00Z'));
-    const store = openSqliteHistoryStore(file);
+    const store = await place.open();
     expect((await archiveRested({ redis, keys, store }, { olderThanMs: 86_400_000, now })).archived).toBe(0);
     expect(await redis.exists(keys.email(id(1)))).toBe(1);
     await store.close();
-    const again = openSqliteHistoryStore(file);
+    const again = await place.open();
     expect(await again.count()).toBe(0);
     await again.close();
   });
 });
 
-describe('the daemon sweep', () => {
+describeEachBackend('the daemon sweep', (backend) => {
   it('archives rested emails on its own, a bounded batch at a time, and stops on close', async () => {
     const server = await startTestRedis();
     const redis = createRedis(server.url, 'sweep');
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'mailroom-sweep-'));
-    const store = openSqliteHistoryStore(path.join(dir, 'h.sqlite'));
+    const store = await (await backend.place()).open();
     try {
       const keys = redisKeys('{sweep}');
       const ledger = createEmailLedger(redis, keys);
@@ -127,7 +121,6 @@ describe('the daemon sweep', () => {
       await store.close();
       redis.disconnect();
       await server.close();
-      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

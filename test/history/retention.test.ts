@@ -2,10 +2,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeEachBackend } from '../harness/history-backends.js';
 import { loadConfig } from '../../src/config.js';
 import type { ArchivedEmail } from '../../src/history/history-store.js';
 import { applyRetention } from '../../src/history/retention.js';
-import { openSqliteHistoryStore } from '../../src/history/sqlite-history-store.js';
 import { EmailId } from '../../src/ids.js';
 import { createRedis, type Redis } from '../../src/queues/connection.js';
 import { redisKeys } from '../../src/queues/keys.js';
@@ -23,24 +23,21 @@ function archived(n: number, updatedAt: Date): ArchivedEmail {
   };
 }
 
-describe('retention', () => {
+describeEachBackend('retention', (backend) => {
   let server: TestRedis;
   let redis: Redis;
-  let dir: string;
   beforeAll(async () => {
     server = await startTestRedis();
     redis = createRedis(server.url, 'retention');
-    dir = mkdtempSync(path.join(os.tmpdir(), 'mailroom-retention-'));
   });
   afterAll(async () => {
     redis.disconnect();
     await server.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('deletes history past retention.history and cuts longer-lived content down to retention.content', async () => {
     const now = new Date('2026-12-01T00:00:00Z');
-    const store = openSqliteHistoryStore(path.join(dir, 'h.sqlite'));
+    const store = await (await backend.place()).open();
     const keys = redisKeys(server.prefix());
     try {
       await store.put([archived(1, new Date(now.getTime() - 401 * DAY)), archived(2, new Date(now.getTime() - 399 * DAY)), archived(3, now)]);
@@ -62,6 +59,16 @@ describe('retention', () => {
     } finally {
       await store.close();
     }
+  });
+});
+
+describe('retention config', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'mailroom-retention-'));
+  });
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('is configured as retention.history, retention.content and retention.archiveAfter, with contentTtlSeconds as the older name of retention.content', () => {
