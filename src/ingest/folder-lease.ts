@@ -23,6 +23,8 @@ export type LeaseHolder = z.infer<typeof LeaseHolder>;
 
 /** This process's life, in every lease it holds. */
 const LIFE = randomBytes(8).toString('hex');
+/** This process's `processIdentity`, read once: it does not change while the process lives. */
+const started = processIdentity(process.pid);
 
 /** The file in the data folder that keeps the installation's id. */
 export const INSTANCE_FILE = 'mailroom-instance.json';
@@ -90,7 +92,6 @@ function parseHolder(value: string): LeaseHolder | null {
 }
 
 export function folderLease(redis: Redis, key: string, ttlMs: number, instance: string): Lease {
-  const started = processIdentity(process.pid);
   const me: LeaseHolder = { instance, host: os.hostname(), pid: process.pid, life: LIFE, lease: randomBytes(6).toString('hex'), ...(started ? { started } : {}) };
   const token = JSON.stringify(me);
   const read = async (): Promise<{ value: string; view: LeaseView } | null> => {
