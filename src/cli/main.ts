@@ -157,6 +157,7 @@ among other input is named on stderr but never loaded: mail input does not confi
       const logger = createLogger({ level: config.logLevel });
       const summary = await runProcess(config, logger, {
         paths: [path.join(EXAMPLES, 'mailbox')],
+        threads: path.join(EXAMPLES, 'threads'),
         timeoutMs: 300_000,
         onProgress: progress(!opts.json),
       });

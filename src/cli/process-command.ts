@@ -16,6 +16,7 @@ import { createPlanCache } from '../planner/plan-cache.js';
 import { DeadLetterJob } from '../queues/catalog.js';
 import { collectEmailFiles } from './collect-files.js';
 import { summarize, type ProcessSummary } from './summary.js';
+import { fillThread, namedReplies, readThreadManifest, replyMessageId, threadFiles } from './follow-up-threads.js';
 
 export interface ProcessOptions {
   paths: readonly string[];
@@ -25,6 +26,12 @@ export interface ProcessOptions {
   onProgress?: (done: number, total: number) => void;
   /** Handle the new emails of this run in shadow mode, whatever the config says. */
   shadow?: boolean;
+  /**
+   * A folder of follow-up templates (examples/threads): once the emails of `paths` rest, each is
+   * filled with the Message-ID of the reply it answers, stamped and submitted in name order, one
+   * at a time (a later one may answer the reply to an earlier one).
+   */
+  threads?: string;
 }
 
 /**
@@ -52,21 +59,31 @@ export async function runProcess(config: Config, logger: Logger, options: Proces
       const sub = await submitEmail(app, raw, { kind: 'file', path: path.resolve(file) }, undefined, options.shadow ? { shadow: true } : {});
       entries.push({ file: path.relative(process.cwd(), file) || file, ...sub });
     }
-    const ids = entries.map((e) => e.emailId);
     const deadline = Date.now() + options.timeoutMs;
-    const records: Array<EmailRecord | null> = ids.map(() => null);
-    // Only emails not yet at rest are read again: a resting email stays put while this runs, and
-    // reading every record every poll would load Redis in proportion to the batch.
-    let pending = ids.map((_, i) => i);
-    for (;;) {
-      const fresh = await app.ledger.getMany(pending.map((i) => ids[i] as EmailId));
-      pending.forEach((at, k) => (records[at] = fresh[k] ?? null));
-      // A duplicate of an email archived out of Redis rests in the history store.
-      for (const at of pending) if (!records[at] && entries[at]?.duplicate) records[at] = (await app.history.get(ids[at] as EmailId))?.record ?? null;
-      pending = pending.filter((at) => !isResting(records[at] ?? null));
-      options.onProgress?.(ids.length - pending.length, ids.length);
-      if (pending.length === 0 || Date.now() > deadline) break;
-      await new Promise((r) => setTimeout(r, 50));
+    const threadFilesOf = options.threads ? threadFiles(options.threads) : [];
+    const total = entries.length + threadFilesOf.length;
+    const records: Array<EmailRecord | null> = await waitAtRest(app, entries, deadline, (done) => options.onProgress?.(done, total));
+    if (options.threads) {
+      const manifest = readThreadManifest(options.threads);
+      const replies = new Map<string, string>();
+      for (const file of threadFilesOf) {
+        const template = readFileSync(file, 'latin1');
+        for (const named of namedReplies(template)) {
+          const at = entries.findIndex((e) => path.basename(e.file) === named);
+          const id = at >= 0 ? await replyMessageId(app, entries[at]?.emailId as EmailId) : null;
+          if (id) replies.set(named, id);
+        }
+        const raw = fillThread(template, replies, {
+          verified: manifest[path.basename(file)]?.verified ?? false,
+          authservId: config.authservId ?? 'mx.acme.example',
+          recipient: config.mailbox.address,
+        });
+        const sub = await submitEmail(app, raw, { kind: 'file', path: path.resolve(file) }, undefined, options.shadow ? { shadow: true } : {});
+        const entry = { file: path.relative(process.cwd(), file) || file, ...sub };
+        entries.push(entry);
+        const [record] = await waitAtRest(app, [entry], deadline, () => options.onProgress?.(entries.length, total));
+        records.push(record ?? null);
+      }
     }
     const usage = app.llm.usage();
     const shadowIds = entries.filter((e, i) => !e.duplicate && records[i]?.mode === 'shadow').map((e) => e.emailId);
@@ -83,6 +100,33 @@ export async function runProcess(config: Config, logger: Logger, options: Proces
     await workers.close();
     await app.close();
   }
+}
+
+/**
+ * Waits until each email rests (or the deadline passes) and returns their records. Only emails
+ * not yet at rest are read again: a resting email stays put while this runs, and reading every
+ * record every poll would load Redis in proportion to the batch.
+ */
+async function waitAtRest(
+  app: AppContext,
+  entries: ReadonlyArray<{ emailId: EmailId; duplicate: boolean }>,
+  deadline: number,
+  onProgress: (done: number) => void,
+): Promise<Array<EmailRecord | null>> {
+  const ids = entries.map((e) => e.emailId);
+  const records: Array<EmailRecord | null> = ids.map(() => null);
+  let pending = ids.map((_, i) => i);
+  for (;;) {
+    const fresh = await app.ledger.getMany(pending.map((i) => ids[i] as EmailId));
+    pending.forEach((at, k) => (records[at] = fresh[k] ?? null));
+    // A duplicate of an email archived out of Redis rests in the history store.
+    for (const at of pending) if (!records[at] && entries[at]?.duplicate) records[at] = (await app.history.get(ids[at] as EmailId))?.record ?? null;
+    pending = pending.filter((at) => !isResting(records[at] ?? null));
+    onProgress(ids.length - pending.length);
+    if (pending.length === 0 || Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return records;
 }
 
 /**
