@@ -35,13 +35,22 @@ export function readThreadManifest(dir: string): ThreadManifest {
   return ThreadManifest.parse(JSON.parse(readFileSync(path.join(dir, 'expected.json'), 'utf8')));
 }
 
+/**
+ * Templates end in `.eml.tmpl`, so that `mailroom process examples/` does not take them for mail;
+ * the email a template becomes is named without the `.tmpl` (the manifest's key, the demo's row).
+ */
+export const TEMPLATE_SUFFIX = '.tmpl';
+
 /** The templates of a threads folder, in the order they are sent (by name). */
 export function threadFiles(dir: string): string[] {
   return readdirSync(dir)
-    .filter((f) => f.endsWith('.eml'))
+    .filter((f) => f.endsWith(`.eml${TEMPLATE_SUFFIX}`))
     .sort()
     .map((f) => path.join(dir, f));
 }
+
+/** The name of the email a template becomes (`01a-….eml` for `01a-….eml.tmpl`). */
+export const deliveredName = (template: string): string => path.basename(template).slice(0, -TEMPLATE_SUFFIX.length);
 
 const PLACEHOLDER = /\{\{reply:([A-Za-z0-9._-]+\.eml)\}\}/g;
 

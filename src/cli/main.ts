@@ -229,7 +229,7 @@ among other input is named on stderr but never loaded: mail input does not confi
     .description('plans waiting for a human, with the reasons they parked')
     .option('--json', 'print JSON')
     .option('--limit <n>', 'how many to list', positiveInteger, 50)
-    .option('--full', 'also the trusted facts, the steps, the audit trail and the email (marked untrusted), as the board shows them')
+    .option('--full', 'also the trusted facts, the steps, the audit trail and the email (marked untrusted), as the board shows them, and the email’s case')
     .action(async (opts: { json?: boolean; limit: number; full?: boolean }, cmd: Command) => {
       const config = configFrom(cmd, { logLevel: 'warn', withoutSecrets: true });
       const pending = await runPending(config, createLogger({ level: config.logLevel }), opts.limit, { full: Boolean(opts.full) });
@@ -245,6 +245,7 @@ among other input is named on stderr but never loaded: mail input does not confi
         for (const [section, body] of Object.entries(p.board ?? {})) {
           lines.push(`    ${section}:`, ...(Array.isArray(body) ? body : Object.entries(body).map(([k, v]) => `${k}: ${v}`)).map((l) => `      ${l}`));
         }
+        if (p.case) lines.push('    the case (its emails in order, Mailroom’s facts only):', ...p.case.map((l) => `      ${l}`));
         process.stdout.write(`${lines.join('\n')}\n\n`);
       }
     });

@@ -38,7 +38,7 @@ describe('classifyOffline on examples/mailbox', () => {
       });
     }
     for (const [file, e] of THREADS) {
-      const { content } = await parseEmail(readFileSync(`${EXAMPLES}threads/${file}`));
+      const { content } = await parseEmail(readFileSync(`${EXAMPLES}threads/${file}.tmpl`));
       results.push({ file, want: e.category, got: classifyOffline(CATEGORIES, content.subject, content.text).category });
     }
     expect(results.filter((r) => r.want !== r.got)).toEqual([]);
