@@ -17,7 +17,7 @@ const OPENAI_ONLY_IN_LLM = {
  * nothing that reads mail.
  */
 const PLANNER_MAY_TAKE = [
-  { file: 'trusted-context.js', names: ['TrustedContext', 'Account', 'CategorySource'] },
+  { file: 'trusted-context.js', names: ['TrustedContext', 'Account', 'CategorySource', 'CaseOutcome'] },
   { file: 'attachment-kinds.js', names: ['AttachmentKind', 'attachmentKinds'] },
   { file: 'robot-detector.js', names: ['AutoKind'] },
 ];

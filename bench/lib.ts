@@ -50,7 +50,7 @@ export function benchConfig(opts: { redisUrl: string; prefix: string; dataDir: s
     env: { REDIS_URL: opts.redisUrl, MAILROOM_PREFIX: opts.prefix, MAILROOM_DATA_DIR: opts.dataDir, MAILROOM_LOG_LEVEL: 'silent', ...opts.env },
     configPath: path.join(EXAMPLES, 'mailroom.config.json'),
     overrides: {
-      replyLimits: { perSenderPerDay: 1_000_000, perDomainPerHour: 1_000_000, globalPerHour: 1_000_000, maxDomainShare: 1 },
+      replyLimits: { perSenderPerDay: 1_000_000, perDomainPerHour: 1_000_000, perCasePerDay: 1_000_000, globalPerHour: 1_000_000, maxDomainShare: 1 },
       ...opts.overrides,
     },
   });

@@ -278,6 +278,8 @@ export const ConfigFile = z
         perSenderPerDay: z.number().int().min(0).optional(),
         /** Replies to one registrable domain (eTLD+1: subdomains count as their domain) per rolling hour. @defaultValue 100 */
         perDomainPerHour: z.number().int().min(0).optional(),
+        /** Replies within one case (an email and its follow-ups) per rolling 24 hours: a loop inside one thread stops at once. @defaultValue 2 */
+        perCasePerDay: z.number().int().min(0).optional(),
         /** Replies in total per rolling hour, across all senders. @defaultValue 1000 */
         globalPerHour: z.number().int().min(0).optional(),
         /**
@@ -331,6 +333,8 @@ export const ReplyLimits = z.object({
   perSenderPerDay: z.number().int().min(0),
   /** @defaultValue 100 replies per recipient domain per hour */
   perDomainPerHour: z.number().int().min(0),
+  /** @defaultValue 2 replies per case per 24 h */
+  perCasePerDay: z.number().int().min(0),
   /** @defaultValue 1000 replies per hour in total */
   globalPerHour: z.number().int().min(0),
   /** @defaultValue 0.5 of `globalPerHour` at most for one registrable domain */
@@ -338,7 +342,7 @@ export const ReplyLimits = z.object({
 });
 export type ReplyLimits = z.infer<typeof ReplyLimits>;
 
-export const DEFAULT_REPLY_LIMITS: ReplyLimits = { perSenderPerDay: 5, perDomainPerHour: 100, globalPerHour: 1000, maxDomainShare: 0.5 };
+export const DEFAULT_REPLY_LIMITS: ReplyLimits = { perSenderPerDay: 5, perDomainPerHour: 100, perCasePerDay: 2, globalPerHour: 1000, maxDomainShare: 0.5 };
 
 const DEFAULT_CATEGORIES = ['billing', 'refund', 'bug', 'account_access', 'feature_request', 'spam'];
 

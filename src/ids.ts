@@ -12,6 +12,13 @@ export type EmailId = z.infer<typeof EmailId>;
 export const PlanId = z.string().regex(/^pl_[a-f0-9]{16}$/).brand<'PlanId'>();
 export type PlanId = z.infer<typeof PlanId>;
 
+/**
+ * A case: the emails of one customer's conversation with us (the first email and its follow-ups).
+ * Minted by Mailroom from the case's first email; never read from a message.
+ */
+export const CaseId = z.string().regex(/^cs_[a-f0-9]{16}$/).brand<'CaseId'>();
+export type CaseId = z.infer<typeof CaseId>;
+
 /** An opaque reference to untrusted content stored in Redis; only tools dereference it. */
 export const ANY_REF_PATTERN = /^ur_[a-z]+_[a-f0-9]{16,32}$/;
 export const UntrustedRef = z.string().regex(ANY_REF_PATTERN).brand<'UntrustedRef'>();
@@ -88,6 +95,11 @@ export function emailIdFor(mailbox: string, messageKey: string): EmailId {
  */
 export function planIdFor(emailId: EmailId, generation: number): PlanId {
   return PlanId.parse(`pl_${sha256Hex(`${emailId}\n${generation}`).slice(0, 16)}`);
+}
+
+/** A case is named after the email that opened it, so triaging that email again finds the same case. */
+export function caseIdFor(firstEmailId: EmailId): CaseId {
+  return CaseId.parse(`cs_${sha256Hex(`case\n${firstEmailId}`).slice(0, 16)}`);
 }
 
 /** Random bytes drawn from the OS a pool at a time: one system call serves 341 refs. */

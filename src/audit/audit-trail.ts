@@ -9,6 +9,8 @@ export const AuditType = z.enum([
   'parsed',
   'sender_verified',
   'robot',
+  /** Which case the email belongs to: a follow-up of an earlier one (by our record), or a new case, with why not linked. */
+  'case',
   /** On the bounce itself: which of our replies (and so which emails) it reports on. */
   'bounce_linked',
   /** On the email whose reply bounced. */

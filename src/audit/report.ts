@@ -51,6 +51,7 @@ const TYPE_IN_LINE = /"type":"([a-z_]+)"/;
 
 /** The events the report reads; of the steps, only `escalate` (for its reason code). */
 const REPORT_TYPES: ReadonlySet<string> = new Set<AuditType>([
+  'case',
   'planned',
   'replanned',
   'parked',
@@ -118,6 +119,20 @@ export const ReportRow = z.object({
   top_quarantine_reasons: Reasons,
   robots: z.record(z.string(), Count),
   /** Shadow mode: what a live run would have done. */
+  /**
+   * Cases (an email and its follow-ups; robot mail left out). A reopen is a follow-up that is not
+   * a thank-you after an email we resolved on our own (replied, or completed with no reply);
+   * first-contact resolution is the share of cases whose first email was resolved on its own and
+   * not reopened by the next; turns per case is emails per case.
+   */
+  cases: z.object({
+    opened: Count,
+    follow_ups: Count,
+    reopens: Count,
+    reopen_rate: z.number().nullable(),
+    first_contact_resolution: z.number().nullable(),
+    turns_per_case: z.number().nullable(),
+  }),
   shadow: z.object({
     emails: Count,
     would: z.record(z.string(), Count),
@@ -164,6 +179,8 @@ export interface EmailFacts {
   escalationReason: string | null;
   quarantineReason: string | null;
   shadow: { would: ShadowOutcome | null; policy: 'auto' | 'park' | null; effects: WouldDo[] } | null;
+  /** The email's case as triage recorded it (the `case` event); null for mail triaged before cases. */
+  case: { followUp: boolean; turns: number; previous: string } | null;
 }
 
 /** Folds one trail into the facts the report counts. */
@@ -180,6 +197,7 @@ export function emailFacts(record: EmailRecord, events: readonly AuditEvent[]): 
   let quarantineCode: string | null = null;
   let would: ShadowOutcome | null = null;
   let policy: 'auto' | 'park' | null = null;
+  let caseFacts: EmailFacts['case'] = null;
   for (const e of events) {
     const t = Date.parse(e.ts);
     switch (e.type) {
@@ -225,6 +243,13 @@ export function emailFacts(record: EmailRecord, events: readonly AuditEvent[]): 
       case 'quarantined':
         if (typeof e.data.code === 'string') quarantineCode = e.data.code;
         break;
+      case 'case':
+        caseFacts = {
+          followUp: e.data.followUp === true,
+          turns: typeof e.data.turns === 'number' ? e.data.turns : 0,
+          previous: typeof e.data.previous === 'string' ? e.data.previous : 'none',
+        };
+        break;
       case 'shadowed': {
         const w = ShadowOutcome.safeParse(e.data.would);
         if (w.success) would = w.data;
@@ -251,7 +276,13 @@ export function emailFacts(record: EmailRecord, events: readonly AuditEvent[]): 
     escalationReason: state === 'escalated' ? (escalateArg ?? firstReason(record.reason)) : null,
     quarantineReason: state === 'quarantined' ? (quarantineCode ?? firstReason(record.reason)) : null,
     shadow: record.mode === 'shadow' ? { would, policy, effects: wouldDoEffects(events) } : null,
+    case: caseFacts,
   };
+}
+
+/** A follow-up reopens its case when it is not a thank-you and the email before it was resolved without a human. */
+function reopens(f: EmailFacts): boolean {
+  return f.case !== null && f.case.followUp && f.record.category !== 'thanks' && (f.case.previous === 'replied' || f.case.previous === 'no_reply');
 }
 
 /** The counters of one row, summed over emails: what the history store keeps per archived email. */
@@ -274,6 +305,11 @@ export function zeroCounters() {
     auto: 0,
     wouldPark: 0,
     wouldSend: 0,
+    cases: 0,
+    followUps: 0,
+    firstResolved: 0,
+    reopens: 0,
+    reopensFirst: 0,
   };
 }
 export type RowCounter = keyof ReturnType<typeof zeroCounters>;
@@ -342,6 +378,18 @@ class RowBuilder {
     if (f.escalationReason) bump(this.escalations, f.escalationReason);
     if (f.quarantineReason) bump(this.quarantines, f.quarantineReason);
     if (f.record.robot) bump(this.robots, f.record.robot);
+    if (f.case && !f.record.robot && s !== 'quarantined') {
+      if (!f.case.followUp) {
+        n.cases += 1;
+        if (f.completedAutomatically) n.firstResolved += 1;
+      } else {
+        n.followUps += 1;
+        if (reopens(f)) {
+          n.reopens += 1;
+          if (f.case.turns === 1) n.reopensFirst += 1;
+        }
+      }
+    }
     if (f.shadow) {
       n.shadowEmails += 1;
       if (f.shadow.would) bump(this.would, f.shadow.would);
@@ -366,7 +414,8 @@ class RowBuilder {
 
   /** Adds a group's sums, as if each of its emails had been added. */
   merge(s: RowSums): void {
-    for (const k of ROW_COUNTERS) this.n[k] += s.counters[k];
+    // Sums kept before a counter existed lack it: they add 0.
+    for (const k of ROW_COUNTERS) this.n[k] += s.counters[k] ?? 0;
     for (const [key, n] of s.tallies.escalations) bump(this.escalations, key, n);
     for (const [key, n] of s.tallies.quarantines) bump(this.quarantines, key, n);
     for (const [key, n] of s.tallies.robots) bump(this.robots, key, n);
@@ -405,6 +454,14 @@ class RowBuilder {
       top_escalation_reasons: top(this.escalations),
       top_quarantine_reasons: top(this.quarantines),
       robots: Object.fromEntries([...this.robots.entries()].sort()),
+      cases: {
+        opened: n.cases,
+        follow_ups: n.followUps,
+        reopens: n.reopens,
+        reopen_rate: ratio(n.reopens, n.cases),
+        first_contact_resolution: ratio(Math.max(0, n.firstResolved - n.reopensFirst), n.cases),
+        turns_per_case: ratio(n.cases + n.followUps, n.cases),
+      },
       shadow: {
         emails: n.shadowEmails,
         would: Object.fromEntries([...this.would.entries()].sort()),

@@ -4,12 +4,14 @@ import { MailroomError } from '../errors.js';
 import { EmailId } from '../ids.js';
 import type { Logger } from '../logger.js';
 import { wouldDoEffects } from '../audit/report.js';
+import { caseHistory, formatCaseHistory } from '../run/case-history.js';
 
 /**
  * `mailroom audit <emailId>`: the email's trail, one event a line; with `--json` one JSON
  * document `{ emailId, record, events }` (the ledger record, then the events in order), so a
  * script can pipe it to `jq` or `JSON.parse` whole. `texts` adds the full text of every message
- * shadow mode would have sent (read back by reference) to the lines.
+ * shadow mode would have sent (read back by reference) to the lines. Both show the email's case:
+ * its emails in the order they came, with where each rests (`case` in the JSON).
  */
 export async function runAudit(config: Config, logger: Logger, id: string, json: boolean, texts = false): Promise<string> {
   const parsed = EmailId.safeParse(id);
@@ -21,8 +23,10 @@ export async function runAudit(config: Config, logger: Logger, id: string, json:
     const archived = live.length === 0 ? await app.history.get(parsed.data) : null;
     const events = archived?.events ?? live;
     if (events.length === 0) throw new MailroomError('INPUT_NOT_FOUND', `no audit trail for ${id}`);
-    if (json) return `${JSON.stringify({ emailId: parsed.data, record: archived?.record ?? (await app.ledger.get(parsed.data)), events })}\n`;
+    const history = await caseHistory(app, parsed.data);
+    if (json) return `${JSON.stringify({ emailId: parsed.data, record: archived?.record ?? (await app.ledger.get(parsed.data)), events, case: history })}\n`;
     const lines = events.map((e) => `${e.ts}  ${e.type.padEnd(15)} ${e.actor.padEnd(10)} ${JSON.stringify(e.data)}`);
+    if (history) lines.push('', ...formatCaseHistory(history, parsed.data));
     if (texts) {
       for (const effect of wouldDoEffects(events)) {
         for (const m of effect.messages) {

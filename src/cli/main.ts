@@ -161,6 +161,7 @@ among other input is named on stderr but never loaded: mail input does not confi
       const logger = createLogger({ level: config.logLevel });
       const summary = await runProcess(config, logger, {
         paths: [path.join(EXAMPLES, 'mailbox')],
+        threads: path.join(EXAMPLES, 'threads'),
         timeoutMs: 300_000,
         onProgress: progress(!opts.json),
       });
@@ -232,7 +233,7 @@ among other input is named on stderr but never loaded: mail input does not confi
     .description('plans waiting for a human, with the reasons they parked')
     .option('--json', 'print JSON')
     .option('--limit <n>', 'how many to list', positiveInteger, 50)
-    .option('--full', 'also the trusted facts, the steps, the audit trail and the email (marked untrusted), as the board shows them')
+    .option('--full', 'also the trusted facts, the steps, the audit trail and the email (marked untrusted), as the board shows them, and the email’s case')
     .action(async (opts: { json?: boolean; limit: number; full?: boolean }, cmd: Command) => {
       const config = configFrom(cmd, { logLevel: 'warn', withoutSecrets: true });
       const pending = await runPending(config, createLogger({ level: config.logLevel }), opts.limit, { full: Boolean(opts.full) });
@@ -248,6 +249,7 @@ among other input is named on stderr but never loaded: mail input does not confi
         for (const [section, body] of Object.entries(p.board ?? {})) {
           lines.push(`    ${section}:`, ...(Array.isArray(body) ? body : Object.entries(body).map(([k, v]) => `${k}: ${v}`)).map((l) => `      ${l}`));
         }
+        if (p.case) lines.push('    the case (its emails in order, Mailroom’s facts only):', ...p.case.map((l) => `      ${l}`));
         process.stdout.write(`${lines.join('\n')}\n\n`);
       }
     });

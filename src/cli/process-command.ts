@@ -7,7 +7,8 @@ import { readTrails, wouldDoEffects } from '../audit/report.js';
 import type { Mailer } from '../tools/mailer.js';
 import { startWorkers } from '../daemon/workers.js';
 import { MailroomError } from '../errors.js';
-import { emailIdFor, type EmailId } from '../ids.js';
+import { emailIdFor, type CaseId, type EmailId } from '../ids.js';
+import { caseOfEmail } from '../run/case-store.js';
 import { quarantineUnread } from '../run/lifecycle.js';
 import { submitEmail } from '../ingest/submit.js';
 import type { Logger } from '../logger.js';
@@ -16,6 +17,7 @@ import { createPlanCache } from '../planner/plan-cache.js';
 import { DeadLetterJob } from '../queues/catalog.js';
 import { collectEmailFiles } from './collect-files.js';
 import { summarize, type ProcessSummary } from './summary.js';
+import { deliveredName, fillThread, namedReplies, readThreadManifest, replyMessageId, threadFiles } from './follow-up-threads.js';
 
 export interface ProcessOptions {
   paths: readonly string[];
@@ -25,6 +27,12 @@ export interface ProcessOptions {
   onProgress?: (done: number, total: number) => void;
   /** Handle the new emails of this run in shadow mode, whatever the config says. */
   shadow?: boolean;
+  /**
+   * A folder of follow-up templates (examples/threads): once the emails of `paths` rest, each is
+   * filled with the Message-ID of the reply it answers, stamped and submitted in name order, one
+   * at a time (a later one may answer the reply to an earlier one).
+   */
+  threads?: string;
 }
 
 /**
@@ -52,9 +60,34 @@ export async function runProcess(config: Config, logger: Logger, options: Proces
       const sub = await submitEmail(app, raw, { kind: 'file', path: path.resolve(file) }, undefined, options.shadow ? { shadow: true } : {});
       entries.push({ file: path.relative(process.cwd(), file) || file, ...sub });
     }
-    const ids = entries.map((e) => e.emailId);
+    const deadline = Date.now() + options.timeoutMs;
+    const threadFilesOf = options.threads ? threadFiles(options.threads) : [];
+    const total = entries.length + threadFilesOf.length;
     // A duplicate of an email archived out of Redis rests in the history store.
-    const records = await awaitRest(app, ids, Date.now() + options.timeoutMs, { fromHistory: (i) => entries[i]?.duplicate ?? false, onProgress: options.onProgress });
+    const records = await awaitRest(app, entries.map((e) => e.emailId), deadline, { fromHistory: (i) => entries[i]?.duplicate ?? false, onProgress: (done) => options.onProgress?.(done, total) });
+    if (options.threads) {
+      const manifest = readThreadManifest(options.threads);
+      const replies = new Map<string, string>();
+      for (const file of threadFilesOf) {
+        const template = readFileSync(file, 'latin1');
+        for (const named of namedReplies(template)) {
+          const at = entries.findIndex((e) => path.basename(e.file) === named);
+          const id = at >= 0 ? await replyMessageId(app, entries[at]?.emailId as EmailId) : null;
+          if (id) replies.set(named, id);
+        }
+        const delivered = deliveredName(file);
+        const raw = fillThread(template, replies, {
+          verified: manifest[delivered]?.verified ?? false,
+          authservId: config.authservId ?? 'mx.acme.example',
+          recipient: config.mailbox.address,
+        });
+        const sub = await submitEmail(app, raw, { kind: 'file', path: path.resolve(file) }, undefined, options.shadow ? { shadow: true } : {});
+        const entry = { file: path.join(path.relative(process.cwd(), path.dirname(file)), delivered), ...sub };
+        entries.push(entry);
+        const [record] = await awaitRest(app, [entry.emailId], deadline, { fromHistory: () => entry.duplicate, onProgress: () => options.onProgress?.(entries.length, total) });
+        records.push(record ?? null);
+      }
+    }
     const usage = app.llm.usage();
     const shadowIds = entries.filter((e, i) => !e.duplicate && records[i]?.mode === 'shadow').map((e) => e.emailId);
     return summarize(
@@ -64,6 +97,7 @@ export async function runProcess(config: Config, logger: Logger, options: Proces
         elapsedMs: Date.now() - started,
         wouldSend: await countWouldSend(app, shadowIds),
         sent: sent.count,
+        cases: await casesOf(app, entries),
       },
     );
   } finally {
@@ -82,6 +116,16 @@ async function quarantineUnreadFile(app: AppContext, file: string, sizeBytes: nu
   const error = new MailroomError('EMAIL_TOO_LARGE', `message is ${sizeBytes} bytes, over the limit of ${app.config.maxMessageBytes}`);
   await quarantineUnread(app, { emailId, label: file, mailbox, mode: app.config.shadow ? 'shadow' : 'live', sizeBytes, source: { kind: 'file', path: file } }, error);
   return emailId;
+}
+
+/** The run's cases with more than one email, each with its files in the order the case took them in. */
+async function casesOf(app: Pick<AppContext, 'redis' | 'keys'>, entries: ReadonlyArray<{ file: string; emailId: EmailId }>): Promise<ProcessSummary['cases']> {
+  const byCase = new Map<CaseId, string[]>();
+  for (const e of entries) {
+    const caseId = await caseOfEmail(app, e.emailId);
+    if (caseId) byCase.set(caseId, [...(byCase.get(caseId) ?? []), e.file]);
+  }
+  return [...byCase.entries()].filter(([, files]) => files.length > 1).map(([caseId, files]) => ({ caseId, files }));
 }
 
 /** Counts what this process hands to the mailer: the run's `sent`. */

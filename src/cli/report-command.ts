@@ -39,6 +39,12 @@ function rowLines(row: ReportRow, indent: string): string[] {
   reasons('top quarantine reasons', row.top_quarantine_reasons);
   const robots = Object.entries(row.robots);
   if (robots.length) lines.push(`${indent}robots: ${robots.map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  const c = row.cases;
+  if (c.opened || c.follow_ups) {
+    lines.push(
+      `${indent}cases ${c.opened}, follow-ups ${c.follow_ups}: reopened ${c.reopens} (${pct(c.reopen_rate)}), resolved at first contact ${pct(c.first_contact_resolution)}, emails per case ${c.turns_per_case ?? '-'}`,
+    );
+  }
   const s = row.shadow;
   if (s.emails) {
     const would =

@@ -1,7 +1,8 @@
 import type { Config } from '../config.js';
-import { createContext } from '../context.js';
+import { createContext, type AppContext } from '../context.js';
 import { MailroomError } from '../errors.js';
 import { parseApprovalJobId } from '../executor/review.js';
+import { caseHistory, formatCaseHistory } from '../run/case-history.js';
 import { approveParked, rejectParked } from '../run/lifecycle.js';
 import { readReview } from '../executor/review-record.js';
 import { effectLines } from '../executor/review-view.js';
@@ -31,6 +32,8 @@ export interface PendingPlan {
   deadline: string;
   /** With `full`: the rest of what the board shows (trusted facts, steps, audit, the email marked untrusted). */
   board?: BoardSections;
+  /** With `full`: the email's case, one line per email in order (Mailroom's facts: state, category, tools, replied). */
+  case?: string[];
 }
 
 /** `mailroom pending`: the plans waiting for a human, oldest first. */
@@ -56,13 +59,18 @@ export async function runPending(config: Config, logger: Logger, limit: number, 
         effectLines: effectLines(r.effects, await refundHistory(app, r.effects)),
         parkedAt: r.parkedAt,
         deadline: r.deadline,
-        ...(options.full ? { board: boardSections(job.data) } : {}),
+        ...(options.full ? { board: boardSections(job.data), case: await caseLines(app, r.emailId) } : {}),
       });
     }
     return out.sort((a, b) => a.parkedAt.localeCompare(b.parkedAt));
   } finally {
     await app.close();
   }
+}
+
+async function caseLines(app: AppContext, emailId: EmailId): Promise<string[]> {
+  const history = await caseHistory(app, emailId);
+  return history ? formatCaseHistory(history, emailId) : ['(no case record: triaged before cases, or expired)'];
 }
 
 function boardSections(data: unknown): BoardSections {

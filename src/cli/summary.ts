@@ -21,6 +21,8 @@ export const ProcessSummary = z.object({
   llm: z.object({ provider: z.enum(['openai', 'offline']), calls: z.number().int(), byRole: z.record(z.string(), z.number().int()) }),
   tools: z.record(z.string(), z.number().int()),
   elapsed_ms: z.number().int(),
+  /** Cases of this run with more than one email (a first email and its follow-ups), files in order. */
+  cases: z.array(z.object({ caseId: z.string(), files: z.array(z.string()) })),
   emails: z.array(
     z.object({
       file: z.string(),
@@ -38,7 +40,7 @@ export type ProcessSummary = z.infer<typeof ProcessSummary>;
 
 export function summarize(
   entries: ReadonlyArray<{ file: string; emailId: string; duplicate: boolean; record: EmailRecord | null }>,
-  extra: { llm: ProcessSummary['llm']; elapsedMs: number; wouldSend: number; sent: number },
+  extra: { llm: ProcessSummary['llm']; elapsedMs: number; wouldSend: number; sent: number; cases?: ProcessSummary['cases'] },
 ): ProcessSummary {
   const count = (state: string) => entries.filter((e) => e.record?.state === state).length;
   const resting = new Set(['completed', 'awaiting_approval', 'escalated', 'quarantined', 'rejected', 'shadowed']);
@@ -66,6 +68,7 @@ export function summarize(
     llm: extra.llm,
     tools,
     elapsed_ms: extra.elapsedMs,
+    cases: extra.cases ?? [],
     emails: entries.map((e) => ({
       file: e.file,
       emailId: e.emailId,
@@ -112,6 +115,7 @@ export function formatTable(summary: ProcessSummary): string {
   out.push(summary.shadowed ? `messages: would send ${summary.would_send} (shadow mode: none sent), sent ${summary.sent}` : `messages sent: ${summary.sent}`);
   const robots = Object.entries(summary.robots).map(([k, v]) => `${k} ${v}`).join(', ');
   if (robots) out.push(`robots (no reply, no model call): ${robots}`);
+  for (const c of summary.cases) out.push(`case ${c.caseId} (${c.files.length} emails): ${c.files.map(shortName).join(' → ')}`);
   out.push(`provider: ${summary.llm.provider === 'offline' ? 'offline (playbook planner, deterministic readers)' : 'openai-compatible'}; LLM calls ${summary.llm.calls}; ${(summary.elapsed_ms / 1000).toFixed(1)} s`);
   return out.join('\n');
 }

@@ -6,7 +6,7 @@ import type { ShownEffect } from '../queues/approval-job.js';
 import { hasAttemptsLeft, jobIdFor, parseJobData } from '../queues/catalog.js';
 import { postWebhook } from '../tools/webhook.js';
 import { approvalJobId, parseApprovalJobId } from './review-ids.js';
-import { automaticHeaders, outboundMessageId } from '../tools/outbound-headers.js';
+import { automaticHeaders, mintedMessageId } from '../tools/outbound-headers.js';
 import { readReview, type ReviewRecord } from './review-record.js';
 
 /**
@@ -103,7 +103,7 @@ async function mailTeam(app: AppContext, key: string, subject: string, notice: R
     from: { name: app.config.mailbox.name, address: app.config.mailbox.address },
     subject,
     text: `${text}\n\nThis notice carries trusted facts only; the email itself is in Bull Board, marked untrusted.\n`,
-    messageId: outboundMessageId(key, app.config.mailbox.address),
+    messageId: await mintedMessageId(app, key),
     headers: automaticHeaders('notification', key),
   });
 }

@@ -52,7 +52,23 @@ const MIGRATIONS: readonly string[] = [
      created_at TEXT NOT NULL,
      mailbox TEXT NOT NULL,
      category TEXT NOT NULL,
-     ${COUNTER_COLUMNS.map((c) => `${c} INTEGER NOT NULL`).join(',\n     ')},
+     c_emails INTEGER NOT NULL,
+     c_completed INTEGER NOT NULL,
+     c_parked INTEGER NOT NULL,
+     c_approved INTEGER NOT NULL,
+     c_rejected INTEGER NOT NULL,
+     c_escalated INTEGER NOT NULL,
+     c_quarantined INTEGER NOT NULL,
+     c_shadowed INTEGER NOT NULL,
+     c_awaiting INTEGER NOT NULL,
+     c_replans INTEGER NOT NULL,
+     c_planned INTEGER NOT NULL,
+     c_hits INTEGER NOT NULL,
+     c_misses INTEGER NOT NULL,
+     c_shadowEmails INTEGER NOT NULL,
+     c_auto INTEGER NOT NULL,
+     c_wouldPark INTEGER NOT NULL,
+     c_wouldSend INTEGER NOT NULL,
      decision_ms DOUBLE PRECISION
    );
    CREATE INDEX facts_created_at ON facts (created_at, mailbox, category);
@@ -64,6 +80,12 @@ const MIGRATIONS: readonly string[] = [
      m INTEGER NOT NULL DEFAULT 0
    );
    CREATE INDEX fact_counts_email ON fact_counts (email_id);`,
+  // Cases (issue 32): what each email adds to the case figures; 0 for emails archived before.
+  `ALTER TABLE facts ADD COLUMN c_cases INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE facts ADD COLUMN c_followUps INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE facts ADD COLUMN c_firstResolved INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE facts ADD COLUMN c_reopens INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE facts ADD COLUMN c_reopensFirst INTEGER NOT NULL DEFAULT 0;`,
 ];
 
 /** Serialises migrations between hosts starting at once (`pg_advisory_xact_lock`); any constant of ours. */
@@ -261,7 +283,7 @@ export async function openPostgresHistoryStore(url: string, options: { connectTi
       return inTransaction(
         pool,
         async (c) => {
-          const groups = await c.query(`SELECT f.mailbox, f.category, ${COUNTER_COLUMNS.map((col) => `sum(f.${col})::float8 AS ${col}`).join(', ')} FROM facts f WHERE ${window} GROUP BY f.mailbox, f.category`, args);
+          const groups = await c.query(`SELECT f.mailbox, f.category, ${COUNTER_COLUMNS.map((col) => `sum(f.${col})::float8 AS "${col}"`).join(', ')} FROM facts f WHERE ${window} GROUP BY f.mailbox, f.category`, args);
           const counts = await c.query(
             `SELECT f.mailbox, f.category, c.kind, c.key, sum(c.n)::float8 AS n, sum(c.m)::float8 AS m FROM facts f JOIN fact_counts c ON c.email_id = f.email_id WHERE ${window} GROUP BY f.mailbox, f.category, c.kind, c.key`,
             args,

@@ -76,6 +76,12 @@ const MIGRATIONS: readonly string[] = [
      m INTEGER NOT NULL DEFAULT 0
    );
    CREATE INDEX fact_counts_email ON fact_counts (email_id);`,
+  // Cases (issue 32): what each email adds to the case figures; 0 for emails archived before.
+  `ALTER TABLE facts ADD COLUMN c_cases INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE facts ADD COLUMN c_followUps INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE facts ADD COLUMN c_firstResolved INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE facts ADD COLUMN c_reopens INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE facts ADD COLUMN c_reopensFirst INTEGER NOT NULL DEFAULT 0;`,
 ];
 
 const Version = z.object({ user_version: z.number().int() });

@@ -13,6 +13,15 @@ export const BOUND_HEADERS = ['from', 'to', 'cc', 'subject', 'date', 'message-id
 export const BoundHeader = z.enum(BOUND_HEADERS);
 export type BoundHeader = z.infer<typeof BoundHeader>;
 
+/**
+ * The threading headers a follow-up is linked by (src/ingest/follow-up-link.ts). Not bound for
+ * sender verification (unsigned References are common and harmless there), but a follow-up link
+ * believes them only when the sender's verified signature covers their one copy each.
+ */
+export const THREAD_HEADERS = ['in-reply-to', 'references'] as const;
+export const ThreadHeader = z.enum(THREAD_HEADERS);
+export type ThreadHeader = z.infer<typeof ThreadHeader>;
+
 /** Recipients read from To and Cc; more are not looked at. */
 const MAX_RECIPIENTS = 500;
 
@@ -26,6 +35,8 @@ export const AuthFacts = z.object({
   fromMailboxes: z.number().int().nonnegative(),
   /** How often each bound header field occurs in the top-level header. */
   counts: z.partialRecord(BoundHeader, z.number().int().nonnegative()),
+  /** How often each threading header occurs in the top-level header; absent where not counted (an older parse). */
+  threadCounts: z.partialRecord(ThreadHeader, z.number().int().nonnegative()).optional(),
   /** The DKIM-Signature headers, topmost first. */
   signatures: z.array(DkimSignatureFacts),
   /** Addresses in To and Cc, lowercased ASCII. */
@@ -68,6 +79,7 @@ function addressesOf(value: string): string[] {
 /** Reads the AuthFacts of a parsed header block (`body` is called only when a signature has `l=`). */
 export function readAuthFacts(headerLines: ReadonlyArray<{ key: string; line: string }>, body: () => Buffer): AuthFacts {
   const counts: Partial<Record<BoundHeader, number>> = {};
+  const threadCounts: Partial<Record<ThreadHeader, number>> = {};
   const authResults: IndexedHeader[] = [];
   const received: IndexedHeader[] = [];
   const signatures: string[] = [];
@@ -76,6 +88,8 @@ export function readAuthFacts(headerLines: ReadonlyArray<{ key: string; line: st
   headerLines.forEach((h, index) => {
     const key = BoundHeader.safeParse(h.key);
     if (key.success) counts[key.data] = (counts[key.data] ?? 0) + 1;
+    const thread = ThreadHeader.safeParse(h.key);
+    if (thread.success) threadCounts[thread.data] = (threadCounts[thread.data] ?? 0) + 1;
     if (h.key === 'authentication-results') authResults.push({ index, value: valueOf(h.line).trim() });
     else if (h.key === 'received') received.push({ index, value: valueOf(h.line) });
     else if (h.key === 'dkim-signature') signatures.push(valueOf(h.line));
@@ -89,6 +103,7 @@ export function readAuthFacts(headerLines: ReadonlyArray<{ key: string; line: st
   return {
     fromMailboxes: countFromMailboxes(headerLines),
     counts,
+    threadCounts,
     signatures: readDkimSignatures(signatures, body),
     recipients,
     date,

@@ -6,10 +6,12 @@ import type { JobData } from '../queues/catalog.js';
 import { quarantine, triaged } from '../run/lifecycle.js';
 import { handleJob, rerunOf } from '../run/settle.js';
 import { linkBounce } from './bounces.js';
+import { linkCase } from './case-link.js';
 import { DEFAULT_PARSE_LIMITS, type ParsedEmail } from './parse-email.js';
 import { parseEmailIsolated } from './parse-isolated.js';
 import { needsLocalCheck } from './sender-verification.js';
 import { triage, verificationInput } from './triage.js';
+import type { TrustedContext } from './trusted-context.js';
 
 /**
  * Ingest stage: parse under limits, split trusted from untrusted, triage, and hand the triage
@@ -56,7 +58,11 @@ async function triageParsed(app: AppContext, data: JobData<'ingest'>, raw: Buffe
     app.senderCheck && needsLocalCheck(verificationInput(app.config, parsed, data.source))
       ? await app.senderCheck(raw)
       : undefined;
-  const { trusted, readings } = await triage(app, { emailId, parsed, source: data.source, receivedAt: app.clock(), localAuth: local });
+  const triagedAs = await triage(app, { emailId, parsed, source: data.source, receivedAt: app.clock(), localAuth: local });
+  const { readings } = triagedAs;
+  // The case comes from our own records; the email's threading headers are only lookup keys.
+  const caseFacts = await linkCase(app, { trusted: triagedAs.trusted, content: parsed.content, headerProblem: triagedAs.threadProblem });
+  const trusted: TrustedContext = { ...triagedAs.trusted, case: caseFacts };
   const emailRef = await app.content.putContent(parsed.content, readings ?? undefined);
   events.push({
     type: 'sender_verified',
@@ -68,6 +74,11 @@ async function triageParsed(app: AppContext, data: JobData<'ingest'>, raw: Buffe
     },
   });
   if (trusted.auto.kind !== 'none') events.push({ type: 'robot', actor: 'ingest', data: trusted.auto });
+  events.push({
+    type: 'case',
+    actor: 'ingest',
+    data: { caseId: caseFacts.id, followUp: caseFacts.followUp, turns: caseFacts.turns, previous: caseFacts.previous, ...(caseFacts.notLinked ? { notLinked: caseFacts.notLinked } : {}) },
+  });
   // Only here is the raw DSN at hand: its embedded headers name the reply that bounced (its own
   // events follow ours in the trail).
   if (trusted.auto.kind === 'bounce') {

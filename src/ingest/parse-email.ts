@@ -205,6 +205,7 @@ export async function parseEmail(input: Buffer, limits: ParseLimits = DEFAULT_PA
     },
     content: {
       messageId: parsed.messageId ?? null,
+      inReplyTo: typeof parsed.inReplyTo === 'string' && parsed.inReplyTo.length <= 998 ? parsed.inReplyTo : null,
       references: references.slice(0, 100),
       subject: parsed.subject ?? '',
       fromDisplayName: fromObj?.value[0]?.name ?? '',

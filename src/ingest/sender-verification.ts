@@ -115,8 +115,12 @@ function signaturesOf(claim: SignatureClaim, facts: AuthFacts): DkimSignatureFac
   );
 }
 
-/** Checks each claim; the first that binds the content wins, else the first problem found. */
-function bindContent(claims: readonly SignatureClaim[], facts: AuthFacts, now: number): { ok: true } | { ok: false; reason: string } {
+/** Checks each claim; the first that binds the content wins (with the signature that binds it), else the first problem found. */
+function bindContent(
+  claims: readonly SignatureClaim[],
+  facts: AuthFacts,
+  now: number,
+): { ok: true; signature: DkimSignatureFacts } | { ok: false; reason: string } {
   let first: string | null = null;
   for (const claim of claims) {
     const sigs = signaturesOf(claim, facts);
@@ -126,7 +130,8 @@ function bindContent(claims: readonly SignatureClaim[], facts: AuthFacts, now: n
         : sigs.length === 0
           ? 'the DKIM pass names no DKIM-Signature of the message'
           : (sigs.map((s) => coverageProblem(s, facts, now)).find((p) => p !== null) ?? null);
-    if (problem === null) return { ok: true };
+    const [signature] = sigs;
+    if (problem === null && signature) return { ok: true, signature };
     first ??= problem;
   }
   return { ok: false, reason: first ?? 'no aligned DKIM pass' };
@@ -167,9 +172,16 @@ function fromLocal(local: LocalAuthResult, fromDomain: string): Verdict {
   };
 }
 
-function decide(from: string, verdict: Verdict, input: VerificationInput): Sender {
+/** A sender decision, with the DKIM signature that binds the content when the decision rests on one. */
+export interface SenderBinding {
+  sender: Sender;
+  /** The passing, aligned signature that binds what the readers see; null for a configured trust or an unverified sender. */
+  signature: DkimSignatureFacts | null;
+}
+
+function decide(from: string, verdict: Verdict, input: VerificationInput): SenderBinding {
   const fromDomain = domainOf(from);
-  const no = (reason: string): Sender => ({ verified: false, reason: `${verdict.prefix}${reason}`.slice(0, 80) });
+  const no = (reason: string): SenderBinding => ({ sender: { verified: false, reason: `${verdict.prefix}${reason}`.slice(0, 80) }, signature: null });
   const { dmarc } = verdict;
   if (dmarc && dmarc.result !== 'pass' && dmarc.result !== 'none') return no(`dmarc=${dmarc.result}`);
   // The checker evaluated DMARC for another From than the one we parsed (a second From, say).
@@ -181,7 +193,7 @@ function decide(from: string, verdict: Verdict, input: VerificationInput): Sende
   if (!bound.ok) return no(bound.reason);
   const toUs = writtenToUs(input);
   if (toUs) return no(toUs);
-  return { verified: true, address: from, method: dmarc?.result === 'pass' ? 'dmarc' : 'dkim' };
+  return { sender: { verified: true, address: from, method: dmarc?.result === 'pass' ? 'dmarc' : 'dkim' }, signature: bound.signature };
 }
 
 /**
@@ -229,16 +241,22 @@ export function needsLocalCheck(input: Omit<VerificationInput, 'local' | 'now'>)
  * run by the caller (it needs DNS) and passed in.
  */
 export function verifySender(input: VerificationInput): Sender {
+  return verifySenderBinding(input).sender;
+}
+
+/** {@link verifySender}, also naming the signature the pass rests on (what else that signature binds: the follow-up link asks). */
+export function verifySenderBinding(input: VerificationInput): SenderBinding {
   const { facts, policy } = input;
+  const only = (sender: Sender): SenderBinding => ({ sender, signature: null });
   if (input.fromAddresses.length !== 1 || facts.fromMailboxes !== 1) {
-    return { verified: false, reason: input.fromAddresses.length === 0 ? 'no From address' : 'several From addresses' };
+    return only({ verified: false, reason: input.fromAddresses.length === 0 ? 'no From address' : 'several From addresses' });
   }
   const from = lowerAscii(input.fromAddresses[0] ?? '');
-  if (!/^[^\s@<>]+@[^\s@<>]+\.[^\s@<>]+$/.test(from)) return { verified: false, reason: 'From is not an address' };
-  if (policy.trustedSenders.includes(from)) return { verified: true, address: from, method: 'trusted-sender' };
-  if (input.trustedMailbox) return { verified: true, address: from, method: 'trusted-mailbox' };
+  if (!/^[^\s@<>]+@[^\s@<>]+\.[^\s@<>]+$/.test(from)) return only({ verified: false, reason: 'From is not an address' });
+  if (policy.trustedSenders.includes(from)) return only({ verified: true, address: from, method: 'trusted-sender' });
+  if (input.trustedMailbox) return only({ verified: true, address: from, method: 'trusted-mailbox' });
   const trusted = trustedAuthResults(facts.authResults, facts.hop, policy);
   if (trusted.ok) return decide(from, fromAuthResults(trusted.results, domainOf(from)), input);
   if (input.local) return decide(from, fromLocal(input.local, domainOf(from)), input);
-  return { verified: false, reason: trusted.reason.slice(0, 80) };
+  return only({ verified: false, reason: trusted.reason.slice(0, 80) });
 }

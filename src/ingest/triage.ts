@@ -7,7 +7,8 @@ import { toAccount, type AccountsDirectory } from './accounts.js';
 import type { ParsedEmail } from './parse-email.js';
 import { detectRobot } from './robot-detector.js';
 import { robotSignalsFromHeaders } from './robot-signals.js';
-import { verifySender, type LocalAuthResult, type VerificationInput } from './sender-verification.js';
+import { threadHeaderProblem } from './follow-up-link.js';
+import { verifySenderBinding, type LocalAuthResult, type VerificationInput } from './sender-verification.js';
 import { TrustedContext, type Category, type SourceInfo } from './trusted-context.js';
 
 export interface TriageDeps {
@@ -40,6 +41,8 @@ function routeCategory(config: Config, mailbox: string, folder: string | null, s
 export interface TriageResult {
   trusted: TrustedContext;
   readings: ContentReadings | null;
+  /** Why In-Reply-To/References cannot link this email to a case, or null when the verified signature binds them (src/ingest/follow-up-link.ts). */
+  threadProblem: string | null;
 }
 
 /**
@@ -56,7 +59,7 @@ export async function triage(
   const { facts, content } = input.parsed;
   const mailbox = input.mailbox ?? imapAccountOf(config, input.source)?.address ?? config.mailbox.address;
   const folder = input.source.kind === 'imap' ? input.source.folder : null;
-  const sender = verifySender({ ...verificationInput(config, input.parsed, input.source), local: input.localAuth, now: input.receivedAt.getTime() });
+  const { sender, signature } = verifySenderBinding({ ...verificationInput(config, input.parsed, input.source), local: input.localAuth, now: input.receivedAt.getTime() });
   const mailboxDomain = config.mailbox.address.slice(config.mailbox.address.lastIndexOf('@') + 1);
   const auto = detectRobot(
     robotSignalsFromHeaders(facts.headerLines, { from: facts.fromAddresses[0] ?? null, subject: content.subject }),
@@ -85,7 +88,7 @@ export async function triage(
     attachments: { count: content.attachments.length, types: facts.attachmentTypes.slice(0, 50) },
     auto: { kind: auto.kind, reason: auto.reason },
   });
-  return { trusted, readings };
+  return { trusted, readings, threadProblem: threadHeaderProblem(signature, facts.auth.threadCounts) };
 }
 
 /** The trusted facts sender verification works from (the local check and the clock are added by the caller). */

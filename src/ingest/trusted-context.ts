@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { EmailId, UntrustedRef } from '../ids.js';
+import { CaseId, EmailId, UntrustedRef } from '../ids.js';
 import { AutoKind } from './robot-detector.js';
 
 /** How a sender address was established. Only a verified sender may receive an automatic reply. */
@@ -29,6 +29,33 @@ export const Category = z.object({
 });
 export type Category = z.infer<typeof Category>;
 
+/**
+ * What became of the case's previous email, from Mailroom's own records (its ledger state and
+ * whether a reply of ours went out): `none` when this email opened the case.
+ */
+export const CaseOutcome = z.enum(['none', 'open', 'replied', 'no_reply', 'robot', 'awaiting_human', 'escalated', 'rejected', 'quarantined']);
+export type CaseOutcome = z.infer<typeof CaseOutcome>;
+
+/**
+ * The case an email belongs to, as Mailroom's records (src/run/case-store.ts) say: never text
+ * from the email. `followUp` only when the email names, in signed threading headers, a
+ * Message-ID we minted for that case, and its verified sender is the case's customer
+ * (src/ingest/follow-up-link.ts).
+ */
+export const CaseFacts = z
+  .object({
+    id: CaseId,
+    followUp: z.boolean(),
+    /** Earlier emails of the case (0 for the one that opened it). */
+    turns: z.number().int().min(0),
+    previous: CaseOutcome,
+    /** The case's ticket, opened by create_ticket on an earlier turn (a TicketId). */
+    ticketId: z.string().regex(/^T-[a-f0-9]{10}$/).nullable(),
+    /** Why the email is not a follow-up although it names an earlier message (our words, for the audit). */
+    notLinked: z.string().max(80).nullable(),
+  })
+  .strict();
+export type CaseFacts = z.infer<typeof CaseFacts>;
 
 /**
  * Everything the system itself established about an email. No field here holds text a sender
@@ -53,6 +80,8 @@ export const TrustedContext = z
       types: z.array(z.string().regex(/^[a-z0-9.+-]+\/[a-z0-9.+-]+$/)).max(50),
     }),
     auto: z.object({ kind: AutoKind, reason: z.string().max(80) }),
+    /** Absent on records triaged before cases existed; such an email counts as opening its own case. */
+    case: CaseFacts.optional(),
   })
   .strict();
 export type TrustedContext = z.infer<typeof TrustedContext>;
@@ -76,6 +105,8 @@ export type SourceInfo = z.infer<typeof SourceInfo>;
  */
 export const UntrustedContent = z.object({
   messageId: z.string().max(998).nullable(),
+  /** As the sender wrote it (topmost copy): a lookup key for the follow-up link at most, never a fact. */
+  inReplyTo: z.string().max(998).nullable().optional(),
   references: z.array(z.string().max(998)).max(100),
   subject: z.string(),
   fromDisplayName: z.string(),

@@ -5,7 +5,7 @@ import type { ValidationError } from './plan-validator.js';
 import { PlannerView } from './planner-view.js';
 
 /** Bump when the prompt's wording changes: cached plans made with another prompt expire. */
-export const PROMPT_VERSION = 'planner-v2';
+export const PROMPT_VERSION = 'planner-v3';
 
 /**
  * The `{{context.…}}` placeholders a plan may use: paths, never values. The executor resolves
@@ -30,6 +30,7 @@ export const CONTEXT_PLACEHOLDERS = [
   'context.category.source',
   'context.attachments.count',
   'context.auto.kind',
+  'context.case.ticketId',
 ] as const;
 
 /** A tool name or an output field name: our own identifiers, from the registry and tool schemas. */

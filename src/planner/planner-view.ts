@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Config } from '../config.js';
 import { AttachmentKind, attachmentKinds } from '../ingest/attachment-kinds.js';
 import { AutoKind } from '../ingest/robot-detector.js';
-import { Account, CategorySource, type TrustedContext } from '../ingest/trusted-context.js';
+import { Account, CaseOutcome, CategorySource, type TrustedContext } from '../ingest/trusted-context.js';
 
 /**
  * A name the operator's configuration declares (a category, an IMAP account or folder name, the
@@ -21,6 +21,8 @@ export type Verification = z.infer<typeof Verification>;
 export const OPEN_TICKETS_CAP = 3;
 /** Attachments are counted up to 10 (ten or more). */
 export const ATTACHMENT_COUNT_CAP = 10;
+/** A case's earlier emails are counted up to 3 (three or more). */
+export const CASE_TURNS_CAP = 3;
 
 /**
  * Everything the planner (LLM or playbook), the plan cache and replans see of an email. Every
@@ -50,6 +52,20 @@ export const PlannerView = z
       .object({
         count: z.number().int().min(0).max(ATTACHMENT_COUNT_CAP),
         kinds: z.array(AttachmentKind).max(AttachmentKind.options.length),
+      })
+      .strict(),
+    /**
+     * The email's case, from Mailroom's records: whether it is a follow-up (linked by a Message-ID
+     * we minted, from the case's own customer), what became of the previous email, how many came
+     * before it (0…3, 3 = three or more) and whether the case has a ticket. No case id, ticket id
+     * or header value: a plan names the ticket as `{{context.case.ticketId}}`.
+     */
+    case: z
+      .object({
+        followUp: z.boolean(),
+        previous: CaseOutcome,
+        turns: z.number().int().min(0).max(CASE_TURNS_CAP),
+        ticket: z.boolean(),
       })
       .strict(),
   })
@@ -141,5 +157,13 @@ export function plannerView(context: TrustedContext, vocabulary: PlannerVocabula
     category: { name: vocabulary.categories.get(context.category.name) ?? name('unknown'), source: context.category.source },
     auto: context.auto.kind,
     attachments: { count: Math.min(count, ATTACHMENT_COUNT_CAP), kinds },
+    case: context.case
+      ? {
+          followUp: context.case.followUp,
+          previous: context.case.previous,
+          turns: Math.min(context.case.turns, CASE_TURNS_CAP),
+          ticket: context.case.ticketId !== null,
+        }
+      : { followUp: false, previous: 'none', turns: 0, ticket: false },
   });
 }

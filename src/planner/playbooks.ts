@@ -47,12 +47,49 @@ const ticketSteps = (view: PlannerView, priority: 'low' | 'normal' | 'high'): St
   },
 ];
 
-/** A human takes over: a ticket with a summary, a label, the escalation. */
+/** A human takes over: a ticket with a summary (the case's own, when it has one), a label, the escalation. */
 const handOver =
   (labelName: string, reason: string): Playbook =>
   (view) => ({
-    steps: [...ticketSteps(view, 'normal'), label(labelName), { id: 'escalate', tool: 'escalate', args: { reason } }],
+    steps: [...caseTicket(view, ticketSteps(view, 'normal')), label(labelName), { id: 'escalate', tool: 'escalate', args: { reason } }],
   });
+
+/**
+ * A follow-up on a case that has a ticket adds to that ticket instead of opening another: the
+ * `create_ticket` step becomes `add_to_ticket` under the same id, so later steps that name
+ * `{{steps.ticket.output.ticketId}}` still find it.
+ */
+function caseTicket(view: PlannerView, steps: Step[]): Step[] {
+  if (!view.case.followUp || !view.case.ticket) return steps;
+  return steps.map((s) =>
+    s.tool === 'create_ticket' ? { id: s.id, tool: 'add_to_ticket', args: { ticket: '{{context.case.ticketId}}', summary: s.args.summary ?? null } } : s,
+  );
+}
+
+/** The case's previous email is still with a human, or went to one: automation does not answer over them. */
+const WITH_A_HUMAN: ReadonlySet<PlannerView['case']['previous']> = new Set(['awaiting_human', 'escalated', 'rejected']);
+
+/**
+ * A follow-up (the customer answered an email of ours in the same case), decided before the
+ * category's playbook:
+ * - a thank-you (category `thanks`) closes the case with no reply: flagged seen, labelled;
+ * - after robot mail in the case (an auto-reply loop in one thread), no automatic reply;
+ * - a second follow-up that is not a thank-you (two earlier emails: ours did not solve it), or
+ *   one while a human has the case, goes to a human, onto the case's ticket if it has one;
+ * - otherwise the category's playbook, adding to the case's ticket instead of opening another.
+ * Null when the email is not a follow-up.
+ */
+function followUpPlan(view: PlannerView, playbook: Playbook | undefined): Plan | null {
+  if (!view.case.followUp) return null;
+  if (view.category.name === 'thanks') {
+    return { steps: [{ id: 'seen', tool: 'set_flags', args: { seen: true } }, label('mailroom/case/closed')] };
+  }
+  if (view.case.previous === 'robot') return { steps: [label('mailroom/case/after-robot')] };
+  if (view.case.turns >= 2 || WITH_A_HUMAN.has(view.case.previous)) return handOver('mailroom/case/unsolved', 'follow_up_unsolved')(view);
+  if (!playbook) return null;
+  const plan = playbook(view);
+  return { ...plan, steps: caseTicket(view, plan.steps) };
+}
 
 const reply =
   (labelName: string): Playbook =>
@@ -135,7 +172,7 @@ export function playbookPlan(view: PlannerView, playbooks: Readonly<Record<strin
   const category = view.category.name;
   if (category === 'spam') return (playbooks.spam ?? handOver('mailroom/spam', 'needs_human'))(view);
   if (view.verification === 'unverified') return handOver('mailroom/unverified', 'unverified_sender')(view);
-  return (playbooks[category] ?? handOver('mailroom/needs-triage', 'unknown_category'))(view);
+  return followUpPlan(view, playbooks[category]) ?? (playbooks[category] ?? handOver('mailroom/needs-triage', 'unknown_category'))(view);
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { EmailId, PlanId, UntrustedRef } from '../ids.js';
+import type { CaseId, EmailId, PlanId, UntrustedRef } from '../ids.js';
 
 /**
  * Every Redis key Mailroom owns, in one place. All share the hash-tagged prefix (e.g. `{mailroom}`)
@@ -37,12 +37,25 @@ export function redisKeys(prefix: string) {
     /** Counters (plan-cache hits and misses, …) for status and metrics. */
     stats: () => `${prefix}:stats`,
     /** Sorted set of reply reservations (member: idempotency key, score: ms) in one rate-limit window. */
-    replyRate: (scope: 'sender' | 'domain' | 'global', id: string) => `${prefix}:rate:${scope}:${id}`,
+    replyRate: (scope: 'sender' | 'domain' | 'global' | 'case', id: string) => `${prefix}:rate:${scope}:${id}`,
     /** Our outbound Message-ID → the email it answered, so a bounce can be linked back. */
     outbound: (messageId: string) => `${prefix}:outbound:${messageId}`,
+    /**
+     * A case (hash, src/run/case-store.ts): its customer, its ticket, one field per turn. Its own
+     * TTL (CASE_TTL_SECONDS), renewed on every turn: it outlives the archiving of its emails.
+     */
+    case: (id: CaseId) => `${prefix}:case:${id}`,
+    /** A Message-ID Mailroom minted (a reply, a team mail) → the case it belongs to; the follow-up link's only source. */
+    caseMessage: (messageId: string) => `${prefix}:case:msg:${messageId}`,
+    /** An email → its case, for the audit, the review page and the report after the email's own keys are archived. */
+    caseOf: (id: EmailId) => `${prefix}:case:of:${id}`,
+    /** This installation's secret for minting Message-IDs (random, made once, never leaves Redis). */
+    mintSecret: () => `${prefix}:mint-secret`,
     /** Bounces reported on the replies to an email (hash: bounce email id → details). */
     bounces: (id: EmailId) => `${prefix}:bounces:${id}`,
     tickets: () => `${prefix}:tickets`,
+    /** What later emails of a ticket's case added to it (list of JSON notes, oldest first). */
+    ticketNotes: (ticketId: string) => `${prefix}:tickets:notes:${ticketId}`,
     refunds: () => `${prefix}:refunds`,
     /** What has been refunded of one order (hash: refund id → cents), so refunds never sum above what was paid. */
     orderRefunds: (account: string, order: string) => `${prefix}:refunds:order:${account}:${order}`,

@@ -14,6 +14,8 @@ const KEYWORDS: Record<string, readonly string[]> = {
   bug: ['bug', 'error', 'crash', 'crashes', 'broken', 'exception', 'fails', 'failing', 'not working', '500', 'stack trace', 'timeout'],
   account_access: ['password', 'login', 'log in', 'sign in', 'locked', '2fa', 'two-factor', 'two factor', 'authenticator', 'reset', 'access'],
   feature_request: ['feature', 'would be great', 'suggestion', 'wish', 'could you add', 'please add', 'roadmap', 'request'],
+  // A customer's "it works now" on an earlier answer of ours; plain "thanks" ends most mail and says nothing.
+  thanks: ['works now', 'working now', 'that fixed it', 'that did it', 'all sorted', 'sorted now', 'problem solved', 'issue is resolved', 'you can close', 'no further help'],
   spam: ['crypto', 'seo', 'backlinks', 'investment opportunity', 'casino', 'viagra', 'lottery', 'bitcoin', 'guaranteed ranking', 'unsubscribe from our'],
 };
 

@@ -1,9 +1,10 @@
 import { z } from 'zod';
 import { CategoryName } from '../config.js';
 import { sha256Hex, SummaryRef, UntrustedRef } from '../ids.js';
+import { recordCaseTicket } from '../run/case-store.js';
 import { effectOnce } from './effect-once.js';
 import { AccountId } from './own-account.js';
-import { defineTool } from './tool.js';
+import { defineTool, type ToolContext } from './tool.js';
 import { postWebhook, webhookNotDone } from './webhook.js';
 
 export const TicketId = z.string().regex(/^T-[a-f0-9]{10}$/);
@@ -22,7 +23,24 @@ export const StoredTicket = z.object({
 });
 export type StoredTicket = z.infer<typeof StoredTicket>;
 
-const Created = z.object({ ticketId: TicketId }).strict();
+/** What a ticket write leaves in its idempotency record (create_ticket, add_to_ticket). */
+export const TicketWritten = z.object({ ticketId: TicketId }).strict();
+
+/**
+ * Posts a ticket record to the tickets webhook, when one is configured: the record's own fields,
+ * and the summary it refers to under `untrusted`, marked as such.
+ */
+export async function postTicketWebhook(
+  ctx: Pick<ToolContext, 'config' | 'content' | 'idempotencyKey'>,
+  event: 'ticket.created' | 'ticket.updated',
+  record: { summaryRef: UntrustedRef | null } & Record<string, unknown>,
+): Promise<void> {
+  const url = ctx.config.webhooks.tickets;
+  if (!url) return;
+  const { summaryRef, ...fields } = record;
+  const summary = summaryRef ? await ctx.content.getText(summaryRef) : null;
+  await postWebhook(url, event, { ...fields, untrusted: { summary } }, ctx.idempotencyKey);
+}
 
 /**
  * Opens a ticket in Redis (and posts it to the tickets webhook when one is configured). Category,
@@ -45,7 +63,7 @@ export const createTicket = defineTool({
   sideEffect: true,
   async run(input, ctx) {
     const ticketId = ticketIdFor(ctx.idempotencyKey);
-    const { value, duplicate } = await effectOnce(ctx, { result: Created, resumable: true, notDone: webhookNotDone }, async () => {
+    const { value, duplicate } = await effectOnce(ctx, { result: TicketWritten, resumable: true, notDone: webhookNotDone }, async () => {
       const ticket: StoredTicket = {
         ticketId,
         emailId: ctx.emailId,
@@ -57,14 +75,11 @@ export const createTicket = defineTool({
         createdAt: ctx.clock().toISOString(),
       };
       await ctx.redis.hset(ctx.keys.tickets(), ticketId, JSON.stringify(ticket));
-      const url = ctx.config.webhooks.tickets;
-      if (url) {
-        const summary = input.summary ? await ctx.content.getText(input.summary) : null;
-        const { summaryRef: _ref, ...fields } = ticket;
-        await postWebhook(url, 'ticket.created', { ...fields, untrusted: { summary } }, ctx.idempotencyKey);
-      }
+      await postTicketWebhook(ctx, 'ticket.created', ticket);
       return { ticketId };
     });
+    // The case's later turns add to this ticket instead of opening another (the first one stays).
+    if (ctx.trusted.case) await recordCaseTicket(ctx, ctx.trusted.case.id, value.ticketId);
     return { ...value, duplicate };
   },
   async preview(_input, ctx) {

@@ -13,6 +13,8 @@ export const EscalationReason = z.enum([
   'plan_invalid',
   'step_failed',
   'policy',
+  /** A case's customer wrote again after a follow-up we already answered, or while a human has the case. */
+  'follow_up_unsolved',
 ]);
 
 const Notified = z.object({ ok: z.literal(true) }).strict();

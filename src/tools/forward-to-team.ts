@@ -36,7 +36,7 @@ export const forwardToTeam = defineTool({
   },
   async preview(input, ctx) {
     const { team, mail } = await composeForward(input, ctx);
-    return { output: { team: team.name, messageId: sentMessageId(ctx), duplicate: false }, messages: [mail] };
+    return { output: { team: team.name, messageId: await sentMessageId(ctx), duplicate: false }, messages: [mail] };
   },
 });
 

@@ -1,5 +1,7 @@
+import { createHmac, randomBytes } from 'node:crypto';
 import { MailroomError } from '../errors.js';
-import { sha256Hex } from '../ids.js';
+import type { Redis } from '../queues/connection.js';
+import type { RedisKeys } from '../queues/keys.js';
 
 /**
  * Headers every automatic message of ours carries, so that well-behaved software (RFC 3834)
@@ -46,9 +48,47 @@ export function copyableHeader(kind: CopiedHeaderKind, value: string): string | 
   return (kind === 'msg-id' ? MSG_ID : UNSTRUCTURED).test(value) ? value : null;
 }
 
-/** The Message-ID of a message of ours, derived from its idempotency key so a resend would be recognisable. */
-export function outboundMessageId(idempotencyKey: string, mailbox: string): string {
-  return `<mr.${sha256Hex(idempotencyKey).slice(0, 24)}@${mailbox.slice(mailbox.lastIndexOf('@') + 1)}>`;
+/**
+ * The Message-ID of a message of ours: a keyed hash of its idempotency key, so a resend would be
+ * recognisable, and of this installation's secret, so nobody outside can compute it. Plan ids,
+ * and so idempotency keys, follow from an email's Message-ID: without the secret, whoever knew a
+ * customer's Message-ID could name our reply to it, and a follow-up link, a bounce link or a
+ * loop check would believe them.
+ */
+export function outboundMessageId(secret: string, idempotencyKey: string, mailbox: string): string {
+  const mac = createHmac('sha256', secret).update(idempotencyKey).digest('hex').slice(0, 32);
+  return `<mr.${mac}@${mailbox.slice(mailbox.lastIndexOf('@') + 1)}>`;
+}
+
+const secrets = new WeakMap<Redis, Promise<string>>();
+
+/**
+ * This installation's Message-ID secret: 256 random bits made once (`SET NX`) by whichever process
+ * needs it first and kept in Redis, so every process and every machine mints the same id for one
+ * message; read once per connection.
+ */
+export function messageIdSecret(redis: Redis, keys: Pick<RedisKeys, 'mintSecret'>): Promise<string> {
+  let secret = secrets.get(redis);
+  if (!secret) {
+    secret = (async () => {
+      await redis.set(keys.mintSecret(), randomBytes(32).toString('hex'), 'NX');
+      const value = await redis.get(keys.mintSecret());
+      if (!value) throw new MailroomError('REDIS_UNREACHABLE', 'the Message-ID secret could not be read back from Redis');
+      return value;
+    })();
+    // A failed read is not remembered: the next message tries again.
+    secret.catch(() => secrets.delete(redis));
+    secrets.set(redis, secret);
+  }
+  return secret;
+}
+
+/** The Message-ID of the message sent under `idempotencyKey` (see {@link outboundMessageId}). */
+export async function mintedMessageId(
+  deps: { redis: Redis; keys: Pick<RedisKeys, 'mintSecret'>; config: { mailbox: { address: string } } },
+  idempotencyKey: string,
+): Promise<string> {
+  return outboundMessageId(await messageIdSecret(deps.redis, deps.keys), idempotencyKey, deps.config.mailbox.address);
 }
 
 /** Only these SMTP failures prove the message was not accepted; anything else may have gone out. */

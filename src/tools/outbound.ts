@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { effectOnce } from './effect-once.js';
 import type { OutboundMail } from './mailer.js';
-import { automaticHeaders, mailNotDelivered, outboundMessageId } from './outbound-headers.js';
+import { recordCaseMessage } from '../run/case-store.js';
+import { automaticHeaders, mailNotDelivered, mintedMessageId } from './outbound-headers.js';
 import type { ToolContext } from './tool.js';
 
 const Sent = z.object({ messageId: z.string() }).strict();
@@ -17,7 +18,10 @@ export async function sendMailOnce(
   part?: string,
 ): Promise<{ messageId: string; duplicate: boolean }> {
   const key = part ? `${ctx.idempotencyKey}:${part}` : ctx.idempotencyKey;
-  const messageId = sentMessageId(ctx, part);
+  const messageId = await sentMessageId(ctx, part);
+  // A team mail about the case is ours too: an answer to it from the customer links to the case.
+  const caseFacts = ctx.trusted.case;
+  if (caseFacts) await recordCaseMessage(ctx, { caseId: caseFacts.id, emailId: ctx.emailId, messageId, reply: false });
   const { value, duplicate } = await effectOnce(ctx, { part, result: Sent, resumable: false, notDone: mailNotDelivered }, async () => {
     await ctx.mailer.send({
       ...mail,
@@ -32,6 +36,6 @@ export async function sendMailOnce(
 }
 
 /** The Message-ID `sendMailOnce` gives the message of this step (and part): known before sending. */
-export function sentMessageId(ctx: Pick<ToolContext, 'idempotencyKey' | 'config'>, part?: string): string {
-  return outboundMessageId(part ? `${ctx.idempotencyKey}:${part}` : ctx.idempotencyKey, ctx.config.mailbox.address);
+export function sentMessageId(ctx: Pick<ToolContext, 'idempotencyKey' | 'config' | 'redis' | 'keys'>, part?: string): Promise<string> {
+  return mintedMessageId(ctx, part ? `${ctx.idempotencyKey}:${part}` : ctx.idempotencyKey);
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { sha256Hex } from '../ids.js';
+import { addToTicket } from './add-to-ticket.js';
 import { applyLabel } from './apply-label.js';
 import { classifyEmail } from './classify-email.js';
 import { createTicket } from './create-ticket.js';
@@ -42,6 +43,7 @@ export const ALL_TOOLS: readonly ToolDescriptor[] = [
   moveMessage,
   setFlags,
   createTicket,
+  addToTicket,
   escalate,
   forwardToTeam,
   // a reply to the verified sender

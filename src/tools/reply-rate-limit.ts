@@ -8,7 +8,7 @@ const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
 
 /** Which ceiling a refused reply ran into. */
-export type ReplyLimitName = 'sender' | 'domain' | 'global';
+export type ReplyLimitName = 'sender' | 'domain' | 'global' | 'case';
 
 export type ReplyReservation =
   | { ok: true; alreadyReserved: boolean }
@@ -103,9 +103,11 @@ export function domainCeiling(limits: ReplyLimits): number {
 export async function reserveReply(
   redis: Redis,
   keys: RedisKeys,
-  input: { idempotencyKey: string; recipient: string; limits: ReplyLimits; nowMs: number },
+  input: { idempotencyKey: string; recipient: string; limits: ReplyLimits; nowMs: number; caseId?: string | undefined },
 ): Promise<ReplyReservation> {
   const windows: ReadonlyArray<{ name: ReplyLimitName; key: string; max: number; windowMs: number }> = [
+    // First: a loop inside one thread is refused on its own count, before it uses up the sender's.
+    ...(input.caseId ? [{ name: 'case' as const, key: keys.replyRate('case', input.caseId), max: input.limits.perCasePerDay, windowMs: DAY_MS }] : []),
     { name: 'sender', key: keys.replyRate('sender', normalizeAddress(input.recipient)), max: input.limits.perSenderPerDay, windowMs: DAY_MS },
     { name: 'domain', key: keys.replyRate('domain', registrableDomain(input.recipient)), max: domainCeiling(input.limits), windowMs: HOUR_MS },
     { name: 'global', key: keys.replyRate('global', 'all'), max: input.limits.globalPerHour, windowMs: HOUR_MS },
@@ -122,6 +124,6 @@ export async function reserveReply(
 /** One line for the park reason and the audit; names the limit, never the address. */
 export function describeRefusal(refusal: Extract<ReplyReservation, { ok: false }>): string {
   const window = refusal.windowMs === DAY_MS ? '24 h' : '1 h';
-  const what = { sender: 'to this sender', domain: "to this sender's domain", global: 'in total' }[refusal.limit];
+  const what = { sender: 'to this sender', domain: "to this sender's domain", global: 'in total', case: 'in this case' }[refusal.limit];
   return `reply rate limit (${refusal.limit}): ${refusal.max} automatic replies ${what} per ${window} already sent`;
 }

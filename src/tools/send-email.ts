@@ -36,7 +36,7 @@ export const sendEmail = defineTool({
     return { ...sent, to: input.to };
   },
   async preview(input, ctx) {
-    return { output: { messageId: sentMessageId(ctx), to: input.to, duplicate: false }, messages: [await composeEmail(input, ctx)] };
+    return { output: { messageId: await sentMessageId(ctx), to: input.to, duplicate: false }, messages: [await composeEmail(input, ctx)] };
   },
 });
 

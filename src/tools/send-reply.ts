@@ -4,7 +4,8 @@ import { DraftRef } from '../ids.js';
 import { recordOutbound } from '../ingest/bounces.js';
 import { StoredDraft } from './draft-reply.js';
 import { disallowedLinks } from './reply-links.js';
-import { automaticHeaders, copyableHeader, mailNotDelivered, outboundMessageId } from './outbound-headers.js';
+import { recordCaseMessage } from '../run/case-store.js';
+import { automaticHeaders, copyableHeader, mailNotDelivered, mintedMessageId } from './outbound-headers.js';
 import { describeRefusal, reserveReply } from './reply-rate-limit.js';
 import { defineTool, type OutboundPreview, type ToolContext } from './tool.js';
 import { effectOnce } from './effect-once.js';
@@ -52,6 +53,7 @@ export const sendReply = defineTool({
     const reservation = await reserveReply(ctx.redis, ctx.keys, {
       idempotencyKey: ctx.idempotencyKey,
       recipient: sender.address,
+      caseId: ctx.trusted.case?.id,
       limits: ctx.config.replyLimits,
       nowMs: ctx.clock().getTime(),
     });
@@ -61,14 +63,17 @@ export const sendReply = defineTool({
       ctx.logger.info({ limit: reservation.limit, max: reservation.max }, 'reply over a rate limit; parking');
       throw new MailroomError('NEEDS_REVIEW', describeRefusal(reservation));
     }
-    const messageId = outboundMessageId(ctx.idempotencyKey, ctx.config.mailbox.address);
-    // Indexed before sending, so even a bounce that arrives before this step finishes is linked.
+    const messageId = await mintedMessageId(ctx, ctx.idempotencyKey);
+    // Indexed before sending, so even a bounce that arrives before this step finishes is linked,
+    // and a customer's answer to it finds its case.
     await recordOutbound(ctx.redis, ctx.keys, messageId, {
       emailId: ctx.emailId,
       planId: ctx.planId,
       stepId: ctx.stepId,
       at: ctx.clock().toISOString(),
     });
+    const caseFacts = ctx.trusted.case;
+    if (caseFacts) await recordCaseMessage(ctx, { caseId: caseFacts.id, emailId: ctx.emailId, messageId, reply: true });
     const original = await ctx.content.getContent(ctx.emailRef);
     // Copied ids pass the one header gate; one that fails is left out, never repaired.
     const inReplyTo = (original.messageId && copyableHeader('msg-id', original.messageId)) || undefined;
@@ -92,7 +97,7 @@ export const sendReply = defineTool({
   // The reply rate limits count replies sent: a preview neither reserves nor checks them.
   async preview(input, ctx) {
     const message = await composeReply(input.draft, ctx);
-    const messageId = outboundMessageId(ctx.idempotencyKey, ctx.config.mailbox.address);
+    const messageId = await mintedMessageId(ctx, ctx.idempotencyKey);
     return { output: { messageId, to: message.to, duplicate: false }, messages: [message] };
   },
 });

@@ -121,6 +121,25 @@ function outcomesTable(report: MailroomReport): string {
   return `<table id="outcomes"><thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table>`;
 }
 
+/** Cases per mailbox and category: opened, follow-ups, reopens, first-contact resolution, emails per case. */
+function casesTable(report: MailroomReport): string {
+  if (report.totals.cases.opened === 0) return '<p class="empty">No case was opened in this window.</p>';
+  const line = (r: { mailbox: string | null; category: string | null; row: ReportRow }) => {
+    const c = r.row.cases;
+    return (
+      `<tr ${rowAttrs(r)}>${rowLabel(r)}${cell('cases.opened', c.opened)}${cell('cases.follow_ups', c.follow_ups)}` +
+      `${cell('cases.reopen_rate', c.reopen_rate, `${c.reopens} (${pct(c.reopen_rate)})`)}` +
+      `${cell('cases.first_contact_resolution', c.first_contact_resolution, pct(c.first_contact_resolution))}` +
+      `${cell('cases.turns_per_case', c.turns_per_case, String(c.turns_per_case ?? '–'))}</tr>`
+    );
+  };
+  const body = [{ mailbox: null, category: null, row: report.totals }, ...rowsOf(report)].map(line).join('\n');
+  return (
+    '<table id="cases"><thead><tr><th scope="col">Mailbox / category</th><th scope="col">Cases opened</th><th scope="col">Follow-ups</th>' +
+    `<th scope="col">Reopened</th><th scope="col">Resolved at first contact</th><th scope="col">Emails per case</th></tr></thead><tbody>\n${body}\n</tbody></table>`
+  );
+}
+
 const listOf = (entries: ReadonlyArray<[string, number]>) =>
   entries.length ? entries.map(([k, v]) => `${escapeHtml(k)} ${escapeHtml(v)}`).join(', ') : '–';
 
@@ -211,6 +230,9 @@ export function renderReportPage(input: {
     tile('emails', 'emails', t.emails),
     ...outcomeTiles,
     tile('shadow.would_send', 'replies shadow mode would have sent', t.shadow.would_send),
+    tile('cases.first_contact_resolution', 'cases resolved at first contact', t.cases.first_contact_resolution, pct(t.cases.first_contact_resolution)),
+    tile('cases.reopen_rate', 'cases reopened', t.cases.reopen_rate, pct(t.cases.reopen_rate)),
+    tile('cases.turns_per_case', 'emails per case', t.cases.turns_per_case),
     tile(
       'median_decision_seconds',
       'median time to decision',
@@ -249,6 +271,8 @@ export function renderReportPage(input: {
 </section>
 <h2>Per mailbox and category</h2>
 ${outcomesTable(report)}
+<h2>Cases: an email and its follow-ups</h2>
+${casesTable(report)}
 <h2>Shadow mode: what a live run would have done</h2>
 ${shadowTable(report)}
 <h2>Reasons and robots</h2>

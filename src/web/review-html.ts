@@ -1,6 +1,7 @@
 import type { ReviewRecord, ReviewState } from '../executor/review-record.js';
 import { argText, asLines } from '../executor/review-view.js';
 import type { BoardSections, ShownEffect } from '../queues/approval-job.js';
+import type { CaseHistory } from '../run/case-history.js';
 import { escapeHtml, REPORT_PATH } from './report-html.js';
 
 /** Where a parked plan's review page lives: `/admin/review/<emailId>`. */
@@ -19,6 +20,8 @@ export interface ReviewPageInput {
   /** A refund's history and other notes, by effect step. */
   notes: ReadonlyMap<string, string>;
   board: BoardSections | null;
+  /** The email's case: its emails in order, with Mailroom's facts about each (null: no case record). */
+  caseHistory: CaseHistory | null;
   boardPath: string;
   /** The token a decision form must send back (see review-page.ts). */
   token: string;
@@ -106,6 +109,20 @@ ${list(board['audit trail'], 'audit')}
 <pre class="untrusted">${escapeHtml(email.join('\n'))}</pre>`;
 }
 
+/** The case's emails in order: when, where each rests, its category, whether we replied (our facts; no text). */
+function caseSection(history: CaseHistory | null, current: string): string {
+  if (!history || history.steps.length < 2) return '<h2>The case</h2>\n<p class="empty">This email opened its case: no earlier email of this customer is linked to it.</p>';
+  const rows = history.steps
+    .map(
+      (s, i) =>
+        `<tr${s.emailId === current ? ' class="current"' : ''}><td>${i + 1}</td><td>${escapeHtml(when(s.at))}</td><td><code>${escapeHtml(s.emailId)}</code>${s.emailId === current ? ' (this email)' : ''}</td><td>${escapeHtml(s.state.replace(/_/g, ' '))}</td><td>${escapeHtml(s.category || '-')}</td><td>${s.robot ? 'robot mail' : s.replied ? 'we replied' : 'no reply'}</td><td>${escapeHtml(s.tools.join(' → ') || '-')}</td></tr>`,
+    )
+    .join('');
+  return `<h2>The case</h2>
+<p class="meta">case <code>${escapeHtml(history.caseId)}</code> · ${history.steps.length} emails${history.ticketId ? ` · ticket <code>${escapeHtml(history.ticketId)}</code>` : ''}</p>
+<table class="facts case"><thead><tr><th>#</th><th>received</th><th>email</th><th>now</th><th>category</th><th>reply</th><th>steps</th></tr></thead><tbody>${rows}</tbody></table>`;
+}
+
 /**
  * A parked plan's review page: what approving does (each effect, each message in full), why it
  * waits, and the decision, with the board's other sections below. Everything from the plan or the
@@ -136,6 +153,7 @@ ${list(r.reasons, 'reasons')}
 <h2>${pending ? 'If you approve' : 'The effects of this plan'}</h2>
 ${r.effects.length ? r.effects.map((e, i) => effectCard(e, i, r.effects.length, input.notes.get(e.step))).join('\n') : '<p class="empty">No effect: nothing leaves Mailroom.</p>'}
 ${pending ? actions(input) : ''}
+${caseSection(input.caseHistory, r.emailId)}
 ${boardSections(input.board)}
 </main>
 </body>

@@ -11,6 +11,7 @@ import { readReview, type ReviewState } from '../executor/review-record.js';
 import { EmailId, PlanId } from '../ids.js';
 import { boardSectionsOf } from '../queues/approval-job.js';
 import { approveParked, rejectParked } from '../run/lifecycle.js';
+import { caseHistory } from '../run/case-history.js';
 import { secure } from './report-page.js';
 import { REVIEW_ASSETS, REVIEW_PATH, renderNoReview, renderReviewPage, reviewUrl } from './review-html.js';
 
@@ -84,6 +85,7 @@ export function reviewPagePlugin(app: AppContext, options: { boardPath: string }
         // What an order has had refunded matters before the decision; after it, it counts this refund too.
         notes: state.status === 'pending' ? await refundHistory(app, state.record.effects) : new Map(),
         board: job ? boardSectionsOf(job.data) : null,
+        caseHistory: await caseHistory(app, emailId),
         boardPath: options.boardPath,
         token: tokens.sign(req.reviewer, emailId, state.record.seq),
         problem,

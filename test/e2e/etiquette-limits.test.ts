@@ -14,7 +14,7 @@ const CUSTOMER = 'ann@customer.example';
 
 describe('an attacker with many subdomains and +tags floods replies (real Redis, real SMTP)', () => {
   let rig: Rig;
-  const limits = { perSenderPerDay: 5, perDomainPerHour: 1000, globalPerHour: 20, maxDomainShare: 0.5 };
+  const limits = { perSenderPerDay: 5, perDomainPerHour: 1000, perCasePerDay: 100, globalPerHour: 20, maxDomainShare: 0.5 };
 
   beforeAll(async () => {
     rig = await startRig([...attackers, CUSTOMER], { replyLimits: limits });
@@ -92,7 +92,7 @@ describe('control characters in copied Message-IDs never reach outbound headers 
   const BAD: Record<string, string> = { nel: '\u0085', soh: '\x01', del: '\x7f', vt: '\x0b', cr: '\r', lsep: '\u2028', c1: '\u009b' };
 
   beforeAll(async () => {
-    rig = await startRig([CUSTOMER], { replyLimits: { perSenderPerDay: 100, perDomainPerHour: 100, globalPerHour: 100, maxDomainShare: 1 } });
+    rig = await startRig([CUSTOMER], { replyLimits: { perSenderPerDay: 100, perDomainPerHour: 100, perCasePerDay: 100, globalPerHour: 100, maxDomainShare: 1 } });
   });
   afterAll(async () => {
     await rig?.close();

@@ -20,7 +20,7 @@ const SEED = 20;
 const COUNT = 1000;
 const LARGE = 3;
 /** The corpus comes from one customer: the reply limits would park most replies, and the replies are what an injection needs. */
-const UNLIMITED_REPLIES = { replyLimits: { perSenderPerDay: 1_000_000, perDomainPerHour: 1_000_000, globalPerHour: 1_000_000, maxDomainShare: 1 } };
+const UNLIMITED_REPLIES = { replyLimits: { perSenderPerDay: 1_000_000, perDomainPerHour: 1_000_000, perCasePerDay: 1_000_000, globalPerHour: 1_000_000, maxDomainShare: 1 } };
 
 describe('the hostile corpus', () => {
   let redis: TestRedis;

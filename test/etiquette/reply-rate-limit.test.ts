@@ -19,7 +19,7 @@ describe('reply rate limits (real Redis)', () => {
     await server?.close();
   });
 
-  const limits: ReplyLimits = { perSenderPerDay: 3, perDomainPerHour: 5, globalPerHour: 8, maxDomainShare: 1 };
+  const limits: ReplyLimits = { perSenderPerDay: 3, perDomainPerHour: 5, perCasePerDay: 100, globalPerHour: 8, maxDomainShare: 1 };
   const reserve = (keys: ReturnType<typeof redisKeys>, key: string, to: string, nowMs = Date.now(), l = limits) =>
     reserveReply(redis, keys, { idempotencyKey: key, recipient: to, limits: l, nowMs });
 
@@ -115,7 +115,7 @@ describe('reply rate limits (real Redis)', () => {
 
   it('one domain takes at most maxDomainShare of the global budget; another domain still gets a reply', async () => {
     const keys = redisKeys(server.prefix());
-    const shared: ReplyLimits = { perSenderPerDay: 100, perDomainPerHour: 1000, globalPerHour: 10, maxDomainShare: 0.5 };
+    const shared: ReplyLimits = { perSenderPerDay: 100, perDomainPerHour: 1000, perCasePerDay: 100, globalPerHour: 10, maxDomainShare: 0.5 };
     expect(domainCeiling(shared)).toBe(5);
     const flood = [];
     for (let i = 0; i < 20; i++) flood.push(await reserve(keys, `f${i}`, `bot${i}@evil.example`, Date.now(), shared));

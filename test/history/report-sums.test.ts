@@ -38,25 +38,31 @@ describeEachBackend("the report from the store's SQL sums", (backend) => {
     const clock = () => new Date((t += 60_000));
     const ledger = createEmailLedger(redis, keys, clock);
     const audit = createAuditTrail(redis, keys, clock);
-    const kinds: Array<{ state: EmailState; category: string; mailbox: string; robot?: string; reason?: string; events: Array<[AuditType, Record<string, unknown>]> }> = [
+    const kinds: Array<{ state: EmailState; category: string; mailbox: string; robot?: string; reason?: string; shadow?: true; events: Array<[AuditType, Record<string, unknown>]> }> = [
       { state: 'completed', category: 'billing', mailbox: 'a@x.example', events: [['planned', { cacheLookup: true, cacheHit: true }]] },
       { state: 'completed', category: 'billing', mailbox: 'a@x.example', events: [['planned', { cacheLookup: true, cacheHit: false }], ['parked', {}], ['approved', {}]] },
       { state: 'rejected', category: 'refund', mailbox: 'a@x.example', events: [['planned', {}], ['replanned', {}], ['parked', {}], ['rejected', {}]] },
       { state: 'escalated', category: 'bug', mailbox: 'b@x.example', reason: 'unverified_sender; more', events: [['planned', {}]] },
       { state: 'quarantined', category: '', mailbox: 'b@x.example', events: [['quarantined', { code: 'MAILROOM_EMAIL_MALFORMED' }]] },
       { state: 'completed', category: 'spam', mailbox: '', robot: 'auto_reply', events: [] },
+      // Counters spelled in camelCase (PostgreSQL folds an unquoted name to lower case).
+      { state: 'completed', category: 'billing', mailbox: 'a@x.example', shadow: true, events: [['parked', {}], ['shadowed', { would: 'park' }]] },
+      { state: 'completed', category: 'billing', mailbox: 'a@x.example', events: [['case', { followUp: false, turns: 0, previous: 'none' }]] },
+      { state: 'completed', category: 'billing', mailbox: 'a@x.example', events: [['case', { followUp: true, turns: 1, previous: 'replied' }]] },
     ];
-    for (let i = 0; i < 60; i++) {
+    for (let i = 0; i < 63; i++) {
       const k = kinds[i % kinds.length];
       if (!k) continue;
-      await ledger.create(id(i + 1), 'file', k.mailbox ? { mailbox: k.mailbox } : {});
+      await ledger.create(id(i + 1), 'file', { ...(k.mailbox ? { mailbox: k.mailbox } : {}), ...(k.shadow ? { mode: 'shadow' as const } : {}) });
       for (const [type, data] of k.events) await audit.append(id(i + 1), type, 'test', data);
       await ledger.setState(id(i + 1), k.state, { category: k.category, reason: k.reason ?? '', robot: k.robot ?? '' });
     }
     // Redis indexes intake by the real time, the records carry the clock's: the window holds both.
     const window = { since: new Date('2026-10-01T00:00:00Z'), until: new Date(Date.now() + 86_400_000) };
     const fromRedis = await buildReport({ redis, keys, ledger }, window);
-    expect(fromRedis.totals.emails).toBe(60);
+    expect(fromRedis.totals.emails).toBe(63);
+    expect(fromRedis.totals.shadow.emails).toBe(7);
+    expect(fromRedis.totals.cases).toMatchObject({ opened: 7, follow_ups: 7, reopens: 7 });
 
     const store = await (await backend.place(dir)).open();
     // Half archived, then the other half written to the store but left in Redis too (an archive cut short).

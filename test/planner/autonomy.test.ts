@@ -95,6 +95,7 @@ describe('autonomy levels: every tool × level × category source', () => {
       move_message: 'auto',
       set_flags: 'auto',
       create_ticket: 'auto',
+      add_to_ticket: 'auto',
       escalate: 'auto',
       forward_to_team: 'auto',
       send_reply: 'auto',

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { resolveArgs } from '../../src/executor/resolve-args.js';
-import { ContentRef } from '../../src/ids.js';
+import { caseIdFor, ContentRef, EmailId } from '../../src/ids.js';
 import { planningKey } from '../../src/planner/plan-cache.js';
 import { validatePlan } from '../../src/planner/plan-validator.js';
 import { parsePlaceholder, type Plan } from '../../src/planner/plan.js';
@@ -53,7 +53,21 @@ describe('PlannerView: only closed enums, bounded numbers and configured names',
       category: { name: 'unknown', source: 'classifier' },
       auto: 'none',
       attachments: { count: 10, kinds: ['pdf', 'other'] },
+      case: { followUp: false, previous: 'none', turns: 0, ticket: false },
     });
+  });
+
+  it("shows a case as closed facts only: no case id, no ticket id, turns capped at 3", () => {
+    const caseFacts = { id: caseIdFor(EmailId.parse('em_0123456789abcdef')), followUp: true, turns: 7, previous: 'replied' as const, ticketId: 'T-0123456789', notLinked: null };
+    const view = plannerView(trustedContext({ case: caseFacts }), vocabulary);
+    expect(view.case).toEqual({ followUp: true, previous: 'replied', turns: 3, ticket: true });
+    expect(JSON.stringify(view)).not.toContain(caseFacts.id);
+    expect(JSON.stringify(view)).not.toContain('T-0123456789');
+    // Two follow-ups the planner cannot tell apart (other case, other ticket, more turns past the cap) share one key.
+    const other = plannerView(trustedContext({ case: { ...caseFacts, id: caseIdFor(EmailId.parse('em_fedcba9876543210')), turns: 4, ticketId: 'T-abcdefabcd' } }), vocabulary);
+    expect(planningKey(other, registry.version, PROMPT_VERSION)).toBe(planningKey(view, registry.version, PROMPT_VERSION));
+    expect(PlannerView.safeParse({ ...view, case: { ...view.case, turns: 4 } }).success).toBe(false);
+    expect(PlannerView.safeParse({ ...view, case: { ...view.case, caseId: caseFacts.id } }).success).toBe(false);
   });
 
   it('names mailboxes, folders and categories the way the configuration declares them', () => {

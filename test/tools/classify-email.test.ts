@@ -18,11 +18,13 @@ const config = JSON.parse(readFileSync(`${EXAMPLES}mailroom.config.json`, 'utf8'
 const CATEGORIES = config.categories;
 const expected = JSON.parse(readFileSync(`${EXAMPLES}expected.json`, 'utf8')) as Record<string, Expected>;
 const HUMAN_MAIL = Object.entries(expected).filter(([, e]) => e.robot === 'none' && !e.malformed);
+/** The follow-up threads (examples/threads): templates the demo fills with our reply's Message-ID; their text is as sent. */
+const THREADS = Object.entries(JSON.parse(readFileSync(`${EXAMPLES}threads/expected.json`, 'utf8')) as Record<string, { category: string }>);
 
 describe('classifyOffline on examples/mailbox', () => {
   it('covers the non-robot, well-formed examples', () => {
     expect(HUMAN_MAIL).toHaveLength(34);
-    expect(CATEGORIES).toEqual(['billing', 'refund', 'bug', 'account_access', 'feature_request', 'spam', 'cancellation']);
+    expect(CATEGORIES).toEqual(['billing', 'refund', 'bug', 'account_access', 'feature_request', 'spam', 'cancellation', 'thanks']);
   });
 
   it('classifies every one of them as examples/expected.json says', async () => {
@@ -34,6 +36,10 @@ describe('classifyOffline on examples/mailbox', () => {
         want: e.category,
         got: classifyOffline(CATEGORIES, content.subject, content.text).category,
       });
+    }
+    for (const [file, e] of THREADS) {
+      const { content } = await parseEmail(readFileSync(`${EXAMPLES}threads/${file}.tmpl`));
+      results.push({ file, want: e.category, got: classifyOffline(CATEGORIES, content.subject, content.text).category });
     }
     expect(results.filter((r) => r.want !== r.got)).toEqual([]);
     // Every configured category is exercised by at least one example.

@@ -26,6 +26,7 @@ function row(over: Partial<ReportRow> = {}): ReportRow {
     top_escalation_reasons: [{ reason: HOSTILE, count: 1 }],
     top_quarantine_reasons: [],
     robots: { [HOSTILE]: 1 },
+    cases: { opened: 1, follow_ups: 0, reopens: 0, reopen_rate: 0, first_contact_resolution: 0, turns_per_case: 1 },
     shadow: {
       emails: 1,
       would: { escalate: 1 },
