@@ -8,6 +8,7 @@ import { peekFromAddresses } from '../ingest/submit.js';
 import { scanKeys, type Redis } from '../queues/connection.js';
 import type { Queues } from '../queues/catalog.js';
 import type { RedisKeys } from '../queues/keys.js';
+import { eraseCases } from '../run/case-store.js';
 import type { Erasure, HistoryStore } from './history-store.js';
 
 /** What `mailroom forget` did: the erasure it recorded, and emails it could not take yet. */
@@ -184,6 +185,9 @@ export async function forgetCustomer(deps: Deps, input: { address: string; by: s
       }
     }
   }
+
+  // Cases: the customer's go whole; the links of these emails in any other case go.
+  redisKeys += await eraseCases(deps, { customer: address, emails });
 
   const outboxFiles = removeOutboxFiles(deps.outboxDir, traces.messageIds);
   // A daemon's sweep may have archived one of them while this ran (its store write lands, its

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { CaseId, EmailId } from '../ids.js';
-import type { Redis } from '../queues/connection.js';
+import { scanKeys, type Redis } from '../queues/connection.js';
 import type { RedisKeys } from '../queues/keys.js';
 
 /**
@@ -108,4 +108,65 @@ export async function readCase(deps: Deps, caseId: CaseId): Promise<CaseRecord |
   }
   turns.sort((a, b) => a.at.localeCompare(b.at) || a.emailId.localeCompare(b.emailId));
   return { caseId, customer: hash.customer ?? null, ticketId: hash.ticket ?? null, turns };
+}
+
+/**
+ * `mailroom forget`: erases what the case records hold of a customer and of their emails. A case
+ * whose customer is the address goes whole: its hash, the Message-IDs minted for it, its ticket's
+ * notes, its reply-rate window and every email's link to it. In another customer's case only the
+ * forgotten emails' turns, replies, notes and links go. Returns how many keys were deleted or changed.
+ */
+export async function eraseCases(deps: Deps, input: { customer: string; emails: ReadonlySet<EmailId> }): Promise<number> {
+  const { redis, keys } = deps;
+  const customer = input.customer.toLowerCase();
+  const cases = new Set<CaseId>();
+  for (const emailId of input.emails) {
+    const caseId = await caseOfEmail(deps, emailId);
+    if (caseId) cases.add(caseId);
+  }
+  // A case outlives its emails' keys: one whose emails were archived or expired is found by its customer.
+  for await (const page of scanKeys(redis, keys.match('case:cs_*'))) {
+    for (const key of page) {
+      const caseId = CaseId.safeParse(key.slice(keys.match('case:').length));
+      if (caseId.success && (await redis.hget(key, 'customer')) === customer) cases.add(caseId.data);
+    }
+  }
+  const whole = new Set<CaseId>();
+  let changed = 0;
+  for (const caseId of cases) {
+    const hash = await redis.hgetall(keys.case(caseId));
+    const all = hash.customer === customer;
+    if (all) whole.add(caseId);
+    const emails = Object.keys(hash).flatMap((f) => {
+      const id = EmailId.safeParse(f.startsWith(TURN) || f.startsWith(REPLIED) ? f.slice(f.indexOf(':') + 1) : null);
+      return id.success ? [id.data] : [];
+    });
+    const gone = new Set<EmailId>([...emails.filter((e) => all || input.emails.has(e)), ...input.emails]);
+    const del = [...gone].map((e) => keys.caseOf(e));
+    for (const e of gone) {
+      const reply = hash[`${REPLIED}${e}`];
+      if (reply) del.push(keys.caseMessage(reply));
+    }
+    if (all) del.push(keys.case(caseId), keys.replyRate('case', caseId), ...(hash.ticket ? [keys.ticketNotes(hash.ticket)] : []));
+    changed += await redis.del(...del);
+    if (all) continue;
+    const fields = [...gone].flatMap((e) => [`${TURN}${e}`, `${REPLIED}${e}`]);
+    if (await redis.hdel(keys.case(caseId), ...fields)) changed++;
+    if (hash.ticket) {
+      const notesKey = keys.ticketNotes(hash.ticket);
+      for (const note of await redis.lrange(notesKey, 0, -1)) {
+        if ([...gone].some((e) => note.includes(e))) changed += Math.min(1, await redis.lrem(notesKey, 0, note));
+      }
+    }
+  }
+  // Message-IDs minted for a whole case that no reply field names (team mails).
+  if (whole.size) {
+    for await (const page of scanKeys(redis, keys.match('case:msg:*'))) {
+      for (const key of page) {
+        const caseId = CaseId.safeParse(await redis.get(key));
+        if (caseId.success && whole.has(caseId.data)) changed += await redis.del(key);
+      }
+    }
+  }
+  return changed;
 }
