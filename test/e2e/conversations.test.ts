@@ -98,6 +98,29 @@ describe('conversations: a follow-up joins its case by our own record only (e2e)
         { authservId: 'mx.acme.example', recipient: 'support@acme.example', addedAfterSigning: [`In-Reply-To: ${ours}`, `References: ${ours}`] },
       ),
       'dana-never-minted': answer(DANA, 'f-never', '<mr.0123456789abcdef0123456789abcdef@acme.example>'),
+      // Dana's own signed mail naming one of her messages, with a second In-Reply-To (ours) put on top: mailparser would read that one.
+      'dana-second-in-reply-to': stampAsOurMta(
+        buildMail({ from: DANA, subject: 'Re: my order', text: 'Still no PO number.', messageId: '<f-double@brightleaf.example>', extraHeaders: { 'In-Reply-To': '<q-dana@brightleaf.example>' } }).raw,
+        { authservId: 'mx.acme.example', recipient: 'support@acme.example', addedAfterSigning: [`In-Reply-To: ${ours}`] },
+      ),
+      // Mail Dana signed for someone else, naming our reply (she sent a friend what we said), replayed to us unchanged.
+      'dana-to-a-friend': stampAsOurMta(
+        [
+          `From: "Dana Whitfield" <${DANA}>`,
+          'To: a.friend@elsewhere.example',
+          'Subject: Re: your message about billing',
+          'Message-ID: <f-friend@brightleaf.example>',
+          'Date: Tue, 24 Nov 2026 10:00:00 +0000',
+          'MIME-Version: 1.0',
+          `In-Reply-To: ${ours}`,
+          `References: ${ours}`,
+          'Content-Type: text/plain; charset=utf-8',
+          '',
+          'This is what their support told me.',
+          '',
+        ].join('\r\n'),
+        { authservId: 'mx.acme.example', recipient: 'support@acme.example' },
+      ),
     });
     expect(round2.lost).toBe(0);
     expect(services.llm.requestsByRole('planner').length).toBeGreaterThan(plannerBefore);
@@ -125,6 +148,8 @@ describe('conversations: a follow-up joins its case by our own record only (e2e)
     ['dana-names-ahmeds-case', /another customer/],
     ['dana-added-below-signature', /In-Reply-To|References/],
     ['dana-never-minted', /no Message-ID Mailroom minted/],
+    ['dana-second-in-reply-to', /2 In-Reply-To headers/],
+    ['dana-to-a-friend', /not verified/],
   ])('%s opens a new case, and the audit says why', async (file, why) => {
     const event = await caseEvent(round2, file);
     expect(event).toMatchObject({ followUp: false, turns: 0, previous: 'none' });
