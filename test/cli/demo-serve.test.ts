@@ -45,7 +45,7 @@ describe('mailroom demo --serve', () => {
     expect((await fetch(report ?? '')).status).toBe(401);
     const page = await fetch(report ?? '', { headers: auth });
     expect(page.status).toBe(200);
-    expect(await page.text()).toMatch(/data-key="emails" data-value="45"/);
+    expect(await page.text()).toMatch(/data-key="emails" data-value="50"/);
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
   }, 180_000);

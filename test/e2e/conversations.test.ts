@@ -71,6 +71,9 @@ describe('conversations: a follow-up joins its case by our own record only (e2e)
     services = await startModelServices();
     services.llm.setResponder(roleResponder({ planner: () => ({ content: JSON.stringify(FACTS_REPLY_PLAN) }), 'sandbox:classify_email': classifierReply('billing') }));
     config = exampleConfig({ ...services, dataDir: tmp, env: { OPENAI_MODEL: 'test-model' } });
+    // Dana writes seven times here and is answered up to six: her per-sender ceiling (5 a day) must
+    // not decide which of them goes unanswered (the per-case ceiling is what this file is about).
+    config = { ...config, replyLimits: { ...config.replyLimits, perSenderPerDay: 20 } };
     const round1 = await run('round1', { dana: question(DANA, 'q-dana').raw, marco: question(MARCO, 'q-marco').raw, ahmed: question(AHMED, 'q-ahmed').raw });
     expect(round1.emails.map((e) => e.state)).toEqual(['completed', 'completed', 'completed']);
     await services.smtp.waitFor(3, 10_000);

@@ -25,7 +25,8 @@ describe('mailroom process examples/ exercises the whole toolbox (real Redis, re
     redis = await startTestRedis();
     smtp = await startSmtpCapture();
     config = exampleConfig({ redis, smtp });
-    summary = await runProcess(config, logger, { paths: [path.join(EXAMPLES, 'mailbox')], timeoutMs: 60_000 });
+    // The follow-up threads too: add_to_ticket runs only on a case that has a ticket.
+    summary = await runProcess(config, logger, { paths: [path.join(EXAMPLES, 'mailbox')], threads: path.join(EXAMPLES, 'threads'), timeoutMs: 60_000 });
     app = await createContext(config, logger);
   });
   afterAll(async () => {
