@@ -7,7 +7,7 @@ import { quarantine, triaged } from '../run/lifecycle.js';
 import { handleJob, rerunOf } from '../run/settle.js';
 import { linkBounce } from './bounces.js';
 import { linkCase } from './case-link.js';
-import { DEFAULT_PARSE_LIMITS, type ParsedEmail } from './parse-email.js';
+import { DEFAULT_PARSE_LIMITS, MALFORMED_REPAIRS, type ParsedEmail } from './parse-email.js';
 import { parseEmailIsolated } from './parse-isolated.js';
 import { needsLocalCheck } from './sender-verification.js';
 import { triage, verificationInput } from './triage.js';
@@ -38,6 +38,7 @@ async function ingest(app: AppContext, data: JobData<'ingest'>, log: Logger): Pr
         sizeBytes: parsed.facts.sizeBytes,
         attachments: parsed.content.attachments.length,
         ...(parsed.facts.repairs ? { repairs: parsed.facts.repairs } : {}),
+        ...(parsed.facts.repairs?.some((r) => MALFORMED_REPAIRS.has(r)) ? { malformed: true } : {}),
       },
     },
   ];

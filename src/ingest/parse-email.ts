@@ -39,7 +39,7 @@ export const ParsedEmail = z.object({
     headerLines: z.array(z.object({ key: z.string(), line: z.string() })),
     contentType: z.string(),
     /** What was mended before parsing, so an operator can see why sloppy mail was still taken in. */
-    repairs: z.array(z.enum(['mbox-from-line', 'transfer-encoding', 'unclosed-multipart'])).optional(),
+    repairs: z.array(z.enum(['mbox-from-line', 'transfer-encoding', 'unclosed-multipart', 'multipart-without-boundary'])).optional(),
   }),
   content: UntrustedContent,
 });
@@ -138,10 +138,10 @@ export async function parseEmail(input: Buffer, limits: ParseLimits = DEFAULT_PA
   if (shape.nodes > MAX_MIME_NODES) {
     throw new MailroomError('EMAIL_MALFORMED', `${shape.nodes} MIME parts, over the limit of ${MAX_MIME_NODES}`);
   }
-  // Only a multipart none of whose boundaries ever occurs: there is no part to take, and reading
-  // its body as text would hand the readers base64 and part headers. A multipart that has parts
-  // but no closing boundary (a truncated message) is taken as far as it goes.
-  if (shape.unterminated) throw new MailroomError('EMAIL_MALFORMED', 'broken MIME: the multipart boundary never occurs, so there is no part to read');
+  // A multipart none of whose boundaries ever occurs has no part to take: its body is read as one
+  // text part, as mail clients show it (part headers and all), and the audit says it was malformed.
+  // A multipart that has parts but no closing boundary (a truncated message) is taken as far as it goes.
+  if (shape.unterminated) repairs.push('multipart-without-boundary');
   if (shape.encodingFixes.length > 0) {
     raw = applyFixes(raw, shape.encodingFixes);
     repairs.push('transfer-encoding');
@@ -189,10 +189,15 @@ export async function parseEmail(input: Buffer, limits: ParseLimits = DEFAULT_PA
           .map(([k, v]) => `; ${k}=${String(v)}`)
           .join('')}`
       : 'text/plain';
+  let text = parsed.text || (typeof parsed.html === 'string' ? htmlToText(parsed.html) : '');
   if (/^multipart\//i.test(contentType)) {
     const boundary = /;\s*boundary=([^;]+)/i.exec(contentType)?.[1];
-    if (!boundary || !raw.includes(`--${boundary}`)) throw new MailroomError('EMAIL_MALFORMED', 'multipart body without its boundary');
+    if (!boundary || !raw.includes(`--${boundary}`)) {
+      if (!repairs.includes('multipart-without-boundary')) repairs.push('multipart-without-boundary');
+      text = bodyAsText(raw.subarray(bodyStart));
+    }
   }
+  if (shape.unterminated) text = bodyAsText(raw.subarray(bodyStart));
   return {
     facts: {
       sizeBytes: raw.length,
@@ -213,7 +218,7 @@ export async function parseEmail(input: Buffer, limits: ParseLimits = DEFAULT_PA
       replyTo: addresses(parsed.replyTo)[0] ?? null,
       // mailparser leaves the text empty for HTML over maxHtmlLengthToParse; our linear stripper
       // still gives the readers something to read.
-      text: capText(parsed.text || (typeof parsed.html === 'string' ? htmlToText(parsed.html) : '')),
+      text: capText(text),
       html: typeof parsed.html === 'string' ? capText(parsed.html) : null,
       attachments: parsed.attachments.map((a) => ({
         filename: a.filename ?? '',
@@ -254,6 +259,14 @@ export const MAX_STORED_TEXT_CHARS = 1_000_000;
 
 function capText(text: string): string {
   return text.length > MAX_STORED_TEXT_CHARS ? text.slice(0, MAX_STORED_TEXT_CHARS) : text;
+}
+
+/** Repairs that mean the mail was malformed (read anyway, as mail clients show it); the others mend sloppy but readable mail. */
+export const MALFORMED_REPAIRS: ReadonlySet<string> = new Set(['multipart-without-boundary']);
+
+/** A body no MIME structure can be read from, as one text part: UTF-8 where it is, U+FFFD elsewhere. */
+function bodyAsText(body: Buffer): string {
+  return new TextDecoder('utf-8', { fatal: false }).decode(body.subarray(0, MAX_STORED_TEXT_CHARS * 4)).replace(/\r\n/g, '\n');
 }
 
 function htmlToText(html: string): string {

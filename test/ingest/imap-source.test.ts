@@ -97,7 +97,7 @@ describe('IMAP ingest against a real Dovecot', () => {
     await stop(d);
   });
 
-  it('ingests 500 messages present at start exactly once, with a restart of Mailroom halfway', { timeout: 150_000 }, async () => {
+  it('ingests 500 messages present at start exactly once, with a restart of Mailroom halfway', { timeout: 300_000 }, async () => {
     const prefix = redis.prefix();
     const ids = Array.from({ length: 500 }, (_, i) => `bulk-${i}`);
     const appendStart = Date.now();
@@ -110,8 +110,8 @@ describe('IMAP ingest against a real Dovecot', () => {
     await stop(first);
     const second = await daemon('Bulk', prefix);
     const emailIds = ids.map(idOf);
-    const ingested = await waitFor('all in the ledger', async () => ((await second.app.ledger.count()) === 500 ? Date.now() : undefined), 60_000);
-    await waitFor('all at rest', allResting(second, emailIds), 60_000, 100);
+    const ingested = await waitFor('all in the ledger', async () => ((await second.app.ledger.count()) === 500 ? Date.now() : undefined), 120_000);
+    await waitFor('all at rest', allResting(second, emailIds), 120_000, 100);
     const done = Date.now();
 
     console.info(`[measure] 500 messages: ingested in ${ingested - started} ms, all at rest in ${done - started} ms (one restart included)`);
@@ -132,12 +132,9 @@ describe('IMAP ingest against a real Dovecot', () => {
         ? ['Content-Type: text/plain', '', 'deep inside', '']
         : [`Content-Type: multipart/mixed; boundary="b${depth}"`, '', `--b${depth}`, ...nested(depth - 1), `--b${depth}--`, ''];
     const cases: Record<string, { raw: string; reason: RegExp }> = {
-      'bad-mime': {
-        raw: customerMail('bad-mime', { headers: ['MIME-Version: 1.0'] }).replace(
-          'Content-Type: text/plain; charset=utf-8',
-          'Content-Type: multipart/mixed; boundary="never-used"',
-        ),
-        reason: /broken MIME/,
+      'no-from-address': {
+        raw: customerMail('no-from-address').replace(/^From: [^\r\n]*/, 'From: foo'),
+        reason: /no From address/,
       },
       'huge-attachment': {
         raw: [

@@ -84,16 +84,15 @@ describe('parseEmail limits', () => {
     );
   });
 
-  // Regression (fixed): examples/expected.json marks 42-malformed-broken-mime.eml as malformed (its declared
-  // boundary "----=_Part_4471_19380552.1795369680" never occurs in the body), but parseEmail accepts it
-  // and yields an empty text and no attachments, so it is triaged as an ordinary email instead of
-  // being quarantined with MAILROOM_EMAIL_MALFORMED.
-  it(
-    'refuses a multipart message whose boundary never occurs (42-malformed-broken-mime.eml)',
-    async () => {
-      expect(await parseOutcome(example('42-malformed-broken-mime.eml'))).toBe('EMAIL_MALFORMED');
-    },
-  );
+  // examples/42-malformed-broken-mime.eml declares a boundary ("----=_Part_4471_19380552.1795369680")
+  // that never occurs in its body. A mail client shows that body as text, and so does Mailroom now,
+  // saying it was malformed; it used to be quarantined (and before that read as an empty email).
+  it('reads a multipart message whose boundary never occurs as one text part, flagged (42-malformed-broken-mime.eml)', async () => {
+    const parsed = await parseEmail(example('42-malformed-broken-mime.eml'));
+    expect(parsed.facts.repairs).toEqual(['multipart-without-boundary']);
+    expect(parsed.content.text).toContain('the widget error happened again');
+    expect(parsed.content.attachments).toEqual([]);
+  });
 });
 
 describe('parseEmail content', () => {

@@ -83,8 +83,15 @@ describe('sloppy real-world mail is read, not quarantined', () => {
 
   it('still quarantines what cannot be handled, with the exact reason', async () => {
     await expect(parseEmail(mail(['To: support@acme.example', 'Subject: who?', '', 'x']))).rejects.toThrow(/no From address/);
-    await expect(parseEmail(mail([...head, 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="gone"', '', 'no parts at all']))).rejects.toThrow(
-      /the multipart boundary never occurs/,
-    );
+  });
+
+  it('a multipart whose boundary never occurs is read as one text part, as mail clients show it, and flagged', async () => {
+    const parsed = await parseEmail(mail([...head, 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="gone"', '', 'no parts at all', '--other', 'Content-Type: text/plain', '', 'the text']));
+    expect(parsed.facts.repairs).toEqual(['multipart-without-boundary']);
+    expect(parsed.content.text).toBe('no parts at all\n--other\nContent-Type: text/plain\n\nthe text');
+    // No boundary parameter at all: the same.
+    const bare = await parseEmail(mail([...head, 'MIME-Version: 1.0', 'Content-Type: multipart/mixed', '', 'just text']));
+    expect(bare.facts.repairs).toEqual(['multipart-without-boundary']);
+    expect(bare.content.text).toBe('just text');
   });
 });
