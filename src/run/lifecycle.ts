@@ -329,12 +329,25 @@ function sharesJob(app: Pick<AppContext, 'registry'>, step: { tool: string }): b
  */
 export async function runStep(app: AppContext, job: JobData<'steps'>, attempt: number, log: Logger): Promise<void> {
   const stored = await loadPlan(app, job.planId);
+  // Read from Redis once, when the job starts (the authority on which steps have run); the steps
+  // this job runs next are read-only ones (`sharesJob`) and see the outputs it stored itself.
+  const outputs = await loadOutputs(app, job.planId);
   let stepIndex = job.stepIndex;
-  while ((await runOneStep(app, stored, { ...job, stepIndex }, attempt, log)) === 'next') stepIndex += 1;
+  while ((await runOneStep(app, stored, { ...job, stepIndex }, outputs, attempt, log)) === 'next') stepIndex += 1;
 }
 
-/** One step; answers whether the run goes on in this job ('next') or stopped here (parked, replanned, finished, enqueued). */
-async function runOneStep(app: AppContext, stored: StoredPlan, job: JobData<'steps'>, attempt: number, log: Logger): Promise<'next' | 'stop'> {
+/**
+ * One step; answers whether the run goes on in this job ('next') or stopped here (parked,
+ * replanned, finished, enqueued). `outputs`: the plan's stored outputs, to which this step adds its own.
+ */
+async function runOneStep(
+  app: AppContext,
+  stored: StoredPlan,
+  job: JobData<'steps'>,
+  outputs: Record<string, LabelledOutput>,
+  attempt: number,
+  log: Logger,
+): Promise<'next' | 'stop'> {
   const { emailId, planId, stepIndex, approvedBy } = job;
   const step = stored.plan.steps[stepIndex];
   if (!step) throw new MailroomError('PLAN_INVALID', `plan ${planId} has no step ${stepIndex}`);
@@ -343,7 +356,6 @@ async function runOneStep(app: AppContext, stored: StoredPlan, job: JobData<'ste
     await park(app, emailId, stored, 'policy', stored.gate.reasons, stepIndex);
     return 'stop';
   }
-  const outputs = await loadOutputs(app, planId);
   if (!outputs[step.id]) {
     const tool = app.registry.get(step.tool);
     if (!tool) throw new MailroomError('TOOL_UNKNOWN', `tool ${step.tool} is not in the registry`);
@@ -391,8 +403,10 @@ async function runOneStep(app: AppContext, stored: StoredPlan, job: JobData<'ste
       taintedFields: [...tool.taintedOutputs],
     };
     // Both land before the next step is enqueued; neither depends on the other.
+    const first = Object.keys(outputs).length === 0;
+    outputs[step.id] = labelled;
     await Promise.all([
-      saveOutput(app, planId, step.id, labelled),
+      saveOutput(app, planId, step.id, labelled, first),
       shadow
         ? undefined
         : app.audit.append(emailId, 'step_finished', 'executor', {

@@ -169,14 +169,19 @@ export async function loadPlan(app: Pick<Deps, 'redis' | 'keys'>, planId: PlanId
   return readCached(app.redis, cacheOf(app.redis).plans, app.keys.plan(planId), StoredPlan, `plan ${planId} is gone`);
 }
 
-/** Persists a step's output with its label, before the next step is enqueued. */
-export async function saveOutput(app: Deps, planId: PlanId, stepId: string, output: LabelledOutput): Promise<void> {
+/**
+ * Persists a step's output with its label, before the next step is enqueued. `first`: no output of
+ * this plan was stored before (the caller read them), so this write creates the hash and gives it
+ * its TTL; later outputs keep that TTL, as the plan's own key does (parking renews both, see
+ * `keepForReview`), instead of an EXPIRE with every step.
+ */
+export async function saveOutput(app: Deps, planId: PlanId, stepId: string, output: LabelledOutput, first = true): Promise<void> {
   const key = app.keys.planOutputs(planId);
   const value = LabelledOutput.parse(output);
   const json = JSON.stringify(value);
   // Issued in one tick, both leave in the connection's next auto-pipelined write, with whatever
   // else this and other jobs send now (an explicit pipeline was a socket write of its own).
-  await Promise.all([app.redis.hset(key, stepId, json), app.redis.expire(key, app.config.contentTtlSeconds)]);
+  await Promise.all([app.redis.hset(key, stepId, json), first ? app.redis.expire(key, app.config.contentTtlSeconds) : undefined]);
   cacheOf(app.redis).outputs.set(`${key}\n${stepId}`, { json, value });
 }
 

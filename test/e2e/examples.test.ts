@@ -5,7 +5,7 @@ import { runProcess } from '../../src/cli/process-command.js';
 import type { Config } from '../../src/config.js';
 import { createContext } from '../../src/context.js';
 import { isEffect } from '../../src/executor/effects.js';
-import { EmailId } from '../../src/ids.js';
+import { EmailId, PlanId } from '../../src/ids.js';
 import { Plan } from '../../src/planner/plan.js';
 import { createLogger } from '../../src/logger.js';
 import type { ProcessSummary } from '../../src/cli/summary.js';
@@ -133,6 +133,12 @@ describe('examples/ through the whole pipeline (real Redis, real SMTP)', () => {
         const ran = jobs.filter((j) => j.data.planId === planId).map((j) => Number(j.data.stepIndex)).sort((a, b) => a - b);
         expect(ran, e.file).toEqual(starts);
         for (const step of steps) expect(trail.filter((t) => t.type === 'step_finished' && t.data.stepId === step.id), `${e.file} ${step.id}`).toHaveLength(1);
+        // Each step's output is stored, and the hash expires: its TTL is set with the first output only.
+        const outKey = app.keys.planOutputs(PlanId.parse(planId));
+        expect(Object.keys(await app.redis.hgetall(outKey)).sort(), e.file).toEqual(steps.map((s) => s.id).sort());
+        const ttl = await app.redis.ttl(outKey);
+        expect(ttl, e.file).toBeGreaterThan(config.contentTtlSeconds - 600);
+        expect(ttl, e.file).toBeLessThanOrEqual(config.contentTtlSeconds);
         plans += 1;
         shared += steps.length - starts.length;
       }
