@@ -49,17 +49,20 @@ try {
     const before = Number(/used_memory:(\d+)/.exec(await app.redis.info('memory'))?.[1]);
     log(`cloning ${N} emails from ${templates.length} rested examples`);
     const start = Date.now() - 30 * 86_400_000;
+    // The clones spread evenly over the month (all N + M of them), as a month of mail would: a report
+    // window then covers whole days and two partial ones, as it does in use.
+    const step = Math.max(1, Math.floor((30 * 86_400_000) / (N + M)));
     for (let i = 0; i < N; i += 1000) {
       const pipe = app.redis.pipeline();
       for (let j = i; j < Math.min(N, i + 1000); j++) {
         const t = templates[j % templates.length];
         if (!t) continue;
         const id = EmailId.parse(`em_${(0xb000000000000000n + BigInt(j)).toString(16)}`);
-        const ts = new Date(start + j * 20).toISOString();
+        const ts = new Date(start + j * step).toISOString();
         // Each clone its own customer: the example's address gets the clone's number.
         const swap = (s: string) => s.replaceAll(t.id, id).replace(/"to":"([^"@]+)@/g, `"to":"c${j}.$1@`);
         pipe.hset(app.keys.email(id), { ...t.hash, emailId: id, createdAt: ts, updatedAt: ts });
-        pipe.zadd(app.keys.emailsByTime(), start + j * 20, id);
+        pipe.zadd(app.keys.emailsByTime(), start + j * step, id);
         if (t.audit.length) pipe.rpush(app.keys.audit(id), ...t.audit.map(swap));
         if (t.labels.length) pipe.sadd(app.keys.labels(id), ...t.labels);
       }
@@ -111,7 +114,7 @@ try {
           const t = stored[j % stored.length];
           if (!t) continue;
           const emailId = EmailId.parse(`em_${(0xc000000000000000n + BigInt(j)).toString(16)}`);
-          const ts = new Date(start + (j % N) * 20).toISOString();
+          const ts = new Date(start + (N + j) * step).toISOString();
           batch.push({ ...t, record: { ...t.record, emailId, createdAt: ts, updatedAt: ts } });
         }
         await app.history.put(batch);

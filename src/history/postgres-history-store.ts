@@ -6,6 +6,7 @@ import { MailroomError } from '../errors.js';
 import { EmailId } from '../ids.js';
 import { redactUrl } from '../queues/connection.js';
 import { Erasure, type ArchivedEmail, type HistoryStore } from './history-store.js';
+import { DAY_SUMS_EMPTIED, daySumsChange, daySumsQueries, dayWindow } from './day-sums.js';
 import { COUNTER_COLUMNS, emailFacts, likeEscaped, sumFacts } from './store-sums.js';
 
 /**
@@ -86,10 +87,66 @@ const MIGRATIONS: readonly string[] = [
    ALTER TABLE facts ADD COLUMN c_firstResolved INTEGER NOT NULL DEFAULT 0;
    ALTER TABLE facts ADD COLUMN c_reopens INTEGER NOT NULL DEFAULT 0;
    ALTER TABLE facts ADD COLUMN c_reopensFirst INTEGER NOT NULL DEFAULT 0;`,
+  // Per-day sums (issue 31, src/history/day-sums.ts): a report reads whole days from them, and
+  // decision times by a partial index. Backfilled from the facts there are; the columns are written
+  // out (not COUNTER_COLUMNS) because this migration is frozen while the counters may grow.
+  `CREATE TABLE day_sums (
+     day TEXT NOT NULL,
+     mailbox TEXT NOT NULL,
+     category TEXT NOT NULL,
+     c_emails INTEGER NOT NULL DEFAULT 0,
+     c_completed INTEGER NOT NULL DEFAULT 0,
+     c_parked INTEGER NOT NULL DEFAULT 0,
+     c_approved INTEGER NOT NULL DEFAULT 0,
+     c_rejected INTEGER NOT NULL DEFAULT 0,
+     c_escalated INTEGER NOT NULL DEFAULT 0,
+     c_quarantined INTEGER NOT NULL DEFAULT 0,
+     c_shadowed INTEGER NOT NULL DEFAULT 0,
+     c_awaiting INTEGER NOT NULL DEFAULT 0,
+     c_replans INTEGER NOT NULL DEFAULT 0,
+     c_planned INTEGER NOT NULL DEFAULT 0,
+     c_hits INTEGER NOT NULL DEFAULT 0,
+     c_misses INTEGER NOT NULL DEFAULT 0,
+     c_shadowEmails INTEGER NOT NULL DEFAULT 0,
+     c_auto INTEGER NOT NULL DEFAULT 0,
+     c_wouldPark INTEGER NOT NULL DEFAULT 0,
+     c_wouldSend INTEGER NOT NULL DEFAULT 0,
+     c_cases INTEGER NOT NULL DEFAULT 0,
+     c_followUps INTEGER NOT NULL DEFAULT 0,
+     c_firstResolved INTEGER NOT NULL DEFAULT 0,
+     c_reopens INTEGER NOT NULL DEFAULT 0,
+     c_reopensFirst INTEGER NOT NULL DEFAULT 0,
+     PRIMARY KEY (day, mailbox, category)
+   );
+   CREATE TABLE day_counts (
+     day TEXT NOT NULL,
+     mailbox TEXT NOT NULL,
+     category TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     key TEXT NOT NULL,
+     n INTEGER NOT NULL,
+     m INTEGER NOT NULL,
+     e INTEGER NOT NULL,
+     PRIMARY KEY (day, mailbox, category, kind, key)
+   );
+   CREATE INDEX facts_decisions ON facts (created_at, mailbox, category, decision_ms, email_id) WHERE decision_ms IS NOT NULL;
+   INSERT INTO day_sums (day, mailbox, category, c_emails, c_completed, c_parked, c_approved, c_rejected, c_escalated, c_quarantined, c_shadowed, c_awaiting, c_replans, c_planned, c_hits, c_misses, c_shadowEmails, c_auto, c_wouldPark, c_wouldSend, c_cases, c_followUps, c_firstResolved, c_reopens, c_reopensFirst)
+     SELECT substr(created_at, 1, 10), mailbox, category, sum(c_emails), sum(c_completed), sum(c_parked), sum(c_approved), sum(c_rejected), sum(c_escalated), sum(c_quarantined), sum(c_shadowed), sum(c_awaiting), sum(c_replans), sum(c_planned), sum(c_hits), sum(c_misses), sum(c_shadowEmails), sum(c_auto), sum(c_wouldPark), sum(c_wouldSend), sum(c_cases), sum(c_followUps), sum(c_firstResolved), sum(c_reopens), sum(c_reopensFirst)
+     FROM facts GROUP BY substr(created_at, 1, 10), mailbox, category;
+   INSERT INTO day_counts (day, mailbox, category, kind, key, n, m, e)
+     SELECT substr(f.created_at, 1, 10), f.mailbox, f.category, c.kind, c.key, sum(c.n), sum(c.m), count(*)
+     FROM facts f JOIN fact_counts c ON c.email_id = f.email_id
+     GROUP BY substr(f.created_at, 1, 10), f.mailbox, f.category, c.kind, c.key;`,
 ];
 
 /** Serialises migrations between hosts starting at once (`pg_advisory_xact_lock`); any constant of ours. */
 const MIGRATION_LOCK = 0x6d61696c; // "mail"
+/**
+ * Serialises the transactions that change the day sums (put, prune, remove), taken first in each:
+ * every archive touches today's rows, so they would wait for each other anyway, and one lock taken
+ * before any row's cannot deadlock against another's.
+ */
+const DAY_SUMS_LOCK = 0x64617973; // "days"
 /** Emails read per page by `between`. */
 const PAGE = 500;
 /** How long opening waits for the server, in ms. */
@@ -187,7 +244,13 @@ export async function openPostgresHistoryStore(url: string, options: { connectTi
     throw err;
   }
   const query = async (text: string, values: unknown[] = []) => (await pool.query(text, values)).rows;
-  const window = 'f.created_at >= $1 AND f.created_at <= $2 AND NOT EXISTS (SELECT 1 FROM unnest($3::text[]) AS s (id) WHERE s.id = f.email_id)';
+  const sums = daySumsQueries({ p: (i) => `$${i}`, skip: (i) => `SELECT unnest($${i}::text[])`, alias: (c) => `"${c}"` });
+  const [takeOut, addIn] = [daySumsChange(-1, 'SELECT unnest($1::text[])'), daySumsChange(1, 'SELECT unnest($1::text[])')];
+  const takeOutPruned = daySumsChange(-1, 'SELECT email_id FROM emails WHERE updated_at < $1');
+  const lockDaySums = (c: PoolClient) => c.query('SELECT pg_advisory_xact_lock($1)', [DAY_SUMS_LOCK]);
+  const runAll = async (c: PoolClient, statements: readonly string[], values: unknown[] = []) => {
+    for (const sql of statements) await c.query(sql, values);
+  };
   let closing: Promise<void> | undefined;
   return {
     async put(emails) {
@@ -203,6 +266,7 @@ export async function openPostgresHistoryStore(url: string, options: { connectTi
       const facts = list.map(emailFacts);
       const counts = facts.flatMap((f) => f.counts.map((c) => ({ id: f.emailId, ...c })));
       await inTransaction(pool, async (c) => {
+        await lockDaySums(c);
         await c.query(
           `INSERT INTO emails (email_id, state, created_at, updated_at, category, mailbox, mode, record, labels)
            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
@@ -211,6 +275,7 @@ export async function openPostgresHistoryStore(url: string, options: { connectTi
              record = excluded.record, labels = excluded.labels`,
           [ids, col((e) => e.record.state), col((e) => e.record.createdAt), col((e) => e.record.updatedAt), col((e) => text(e.record.category)), col((e) => text(e.record.mailbox)), col((e) => e.record.mode), col((e) => JSON.stringify(e.record)), col((e) => JSON.stringify(e.labels))],
         );
+        await runAll(c, takeOut, [ids]);
         for (const table of ['events', 'facts', 'fact_counts']) await c.query(`DELETE FROM ${table} WHERE email_id = ANY($1::text[])`, [ids]);
         await c.query('INSERT INTO events (email_id, seq, ts, type, actor, data) SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[])', [
           events.map((r) => r.id),
@@ -233,6 +298,7 @@ export async function openPostgresHistoryStore(url: string, options: { connectTi
           counts.map((r) => r.n),
           counts.map((r) => r.m),
         ]);
+        await runAll(c, addIn, [ids]);
       });
     },
     async get(emailId) {
@@ -278,24 +344,27 @@ export async function openPostgresHistoryStore(url: string, options: { connectTi
       return CountRow.parse((await query('SELECT count(*)::int AS n FROM emails'))[0]).n;
     },
     async aggregate(since, until, skip) {
-      const args = [since.toISOString(), until.toISOString(), [...skip]];
-      // Sums come back as float8: bigint would arrive as text, and a count fits a double exactly.
+      const w = dayWindow(since, until);
+      const args = [...w, [...skip]];
       return inTransaction(
         pool,
         async (c) => {
-          const groups = await c.query(`SELECT f.mailbox, f.category, ${COUNTER_COLUMNS.map((col) => `sum(f.${col})::float8 AS "${col}"`).join(', ')} FROM facts f WHERE ${window} GROUP BY f.mailbox, f.category`, args);
-          const counts = await c.query(
-            `SELECT f.mailbox, f.category, c.kind, c.key, sum(c.n)::float8 AS n, sum(c.m)::float8 AS m FROM facts f JOIN fact_counts c ON c.email_id = f.email_id WHERE ${window} GROUP BY f.mailbox, f.category, c.kind, c.key`,
-            args,
-          );
-          const decisions = await c.query(`SELECT f.mailbox, f.category, f.decision_ms FROM facts f WHERE ${window} AND f.decision_ms IS NOT NULL`, args);
+          const groups = await c.query(sums.groups, args);
+          const counts = await c.query(sums.counts, args);
+          const decisions = await c.query(sums.decisions, [since.toISOString(), until.toISOString(), [...skip]]);
           return sumFacts(groups.rows, counts.rows, decisions.rows);
         },
         'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY',
       );
     },
     async prune(cutoff) {
-      return (await pool.query('DELETE FROM emails WHERE updated_at < $1', [cutoff.toISOString()])).rowCount ?? 0;
+      return inTransaction(pool, async (c) => {
+        await lockDaySums(c);
+        await runAll(c, takeOutPruned, [cutoff.toISOString()]);
+        const n = (await c.query('DELETE FROM emails WHERE updated_at < $1', [cutoff.toISOString()])).rowCount ?? 0;
+        await runAll(c, DAY_SUMS_EMPTIED);
+        return n;
+      });
     },
     async mentioning(needle) {
       // JSON escapes only quotes, backslashes and controls, none of which an address needs.
@@ -303,7 +372,13 @@ export async function openPostgresHistoryStore(url: string, options: { connectTi
     },
     async remove(ids) {
       if (ids.length === 0) return 0;
-      return (await pool.query('DELETE FROM emails WHERE email_id = ANY($1::text[])', [[...ids]])).rowCount ?? 0;
+      return inTransaction(pool, async (c) => {
+        await lockDaySums(c);
+        await runAll(c, takeOut, [[...ids]]);
+        const n = (await c.query('DELETE FROM emails WHERE email_id = ANY($1::text[])', [[...ids]])).rowCount ?? 0;
+        await runAll(c, DAY_SUMS_EMPTIED);
+        return n;
+      });
     },
     async recordErasure(erasure) {
       const e = Erasure.parse(erasure);
@@ -317,7 +392,7 @@ export async function openPostgresHistoryStore(url: string, options: { connectTi
     },
     async compact() {
       // Frees the deleted rows' space for reuse; PostgreSQL has no secure_delete, see README "Data and retention".
-      await pool.query('VACUUM emails, events, facts, fact_counts');
+      await pool.query('VACUUM emails, events, facts, fact_counts, day_sums, day_counts');
     },
     close() {
       closing ??= pool.end();

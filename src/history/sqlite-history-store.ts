@@ -6,6 +6,7 @@ import { AuditEvent } from '../audit/audit-trail.js';
 import { EmailRecord } from '../audit/email-ledger.js';
 import { EmailId } from '../ids.js';
 import { Erasure, type ArchivedEmail, type HistoryStore } from './history-store.js';
+import { DAY_SUMS_EMPTIED, daySumsChange, daySumsQueries, dayWindow } from './day-sums.js';
 import { COUNTER_COLUMNS, emailFacts, likeEscaped, sumFacts } from './store-sums.js';
 
 /**
@@ -82,6 +83,56 @@ const MIGRATIONS: readonly string[] = [
    ALTER TABLE facts ADD COLUMN c_firstResolved INTEGER NOT NULL DEFAULT 0;
    ALTER TABLE facts ADD COLUMN c_reopens INTEGER NOT NULL DEFAULT 0;
    ALTER TABLE facts ADD COLUMN c_reopensFirst INTEGER NOT NULL DEFAULT 0;`,
+  // Per-day sums (issue 31, src/history/day-sums.ts): a report reads whole days from them, and
+  // decision times by a partial index. Backfilled from the facts there are; the columns are written
+  // out (not COUNTER_COLUMNS) because this migration is frozen while the counters may grow.
+  `CREATE TABLE day_sums (
+     day TEXT NOT NULL,
+     mailbox TEXT NOT NULL,
+     category TEXT NOT NULL,
+     c_emails INTEGER NOT NULL DEFAULT 0,
+     c_completed INTEGER NOT NULL DEFAULT 0,
+     c_parked INTEGER NOT NULL DEFAULT 0,
+     c_approved INTEGER NOT NULL DEFAULT 0,
+     c_rejected INTEGER NOT NULL DEFAULT 0,
+     c_escalated INTEGER NOT NULL DEFAULT 0,
+     c_quarantined INTEGER NOT NULL DEFAULT 0,
+     c_shadowed INTEGER NOT NULL DEFAULT 0,
+     c_awaiting INTEGER NOT NULL DEFAULT 0,
+     c_replans INTEGER NOT NULL DEFAULT 0,
+     c_planned INTEGER NOT NULL DEFAULT 0,
+     c_hits INTEGER NOT NULL DEFAULT 0,
+     c_misses INTEGER NOT NULL DEFAULT 0,
+     c_shadowEmails INTEGER NOT NULL DEFAULT 0,
+     c_auto INTEGER NOT NULL DEFAULT 0,
+     c_wouldPark INTEGER NOT NULL DEFAULT 0,
+     c_wouldSend INTEGER NOT NULL DEFAULT 0,
+     c_cases INTEGER NOT NULL DEFAULT 0,
+     c_followUps INTEGER NOT NULL DEFAULT 0,
+     c_firstResolved INTEGER NOT NULL DEFAULT 0,
+     c_reopens INTEGER NOT NULL DEFAULT 0,
+     c_reopensFirst INTEGER NOT NULL DEFAULT 0,
+     PRIMARY KEY (day, mailbox, category)
+   ) WITHOUT ROWID;
+   CREATE TABLE day_counts (
+     day TEXT NOT NULL,
+     mailbox TEXT NOT NULL,
+     category TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     key TEXT NOT NULL,
+     n INTEGER NOT NULL,
+     m INTEGER NOT NULL,
+     e INTEGER NOT NULL,
+     PRIMARY KEY (day, mailbox, category, kind, key)
+   ) WITHOUT ROWID;
+   CREATE INDEX facts_decisions ON facts (created_at, mailbox, category, decision_ms, email_id) WHERE decision_ms IS NOT NULL;
+   INSERT INTO day_sums (day, mailbox, category, c_emails, c_completed, c_parked, c_approved, c_rejected, c_escalated, c_quarantined, c_shadowed, c_awaiting, c_replans, c_planned, c_hits, c_misses, c_shadowEmails, c_auto, c_wouldPark, c_wouldSend, c_cases, c_followUps, c_firstResolved, c_reopens, c_reopensFirst)
+     SELECT substr(created_at, 1, 10), mailbox, category, sum(c_emails), sum(c_completed), sum(c_parked), sum(c_approved), sum(c_rejected), sum(c_escalated), sum(c_quarantined), sum(c_shadowed), sum(c_awaiting), sum(c_replans), sum(c_planned), sum(c_hits), sum(c_misses), sum(c_shadowEmails), sum(c_auto), sum(c_wouldPark), sum(c_wouldSend), sum(c_cases), sum(c_followUps), sum(c_firstResolved), sum(c_reopens), sum(c_reopensFirst)
+     FROM facts GROUP BY substr(created_at, 1, 10), mailbox, category;
+   INSERT INTO day_counts (day, mailbox, category, kind, key, n, m, e)
+     SELECT substr(f.created_at, 1, 10), f.mailbox, f.category, c.kind, c.key, sum(c.n), sum(c.m), count(*)
+     FROM facts f JOIN fact_counts c ON c.email_id = f.email_id
+     GROUP BY substr(f.created_at, 1, 10), f.mailbox, f.category, c.kind, c.key;`,
 ];
 
 const Version = z.object({ user_version: z.number().int() });
@@ -145,14 +196,23 @@ export function openSqliteHistoryStore(file: string): HistoryStore {
     addFacts.run(f.emailId, f.createdAt, f.mailbox, f.category, ...f.counters, f.decisionMs);
     for (const c of f.counts) addCount.run(f.emailId, c.kind, c.key, c.n, c.m);
   };
-  const window = 'f.created_at >= ? AND f.created_at <= ? AND f.email_id NOT IN (SELECT email_id FROM temp.skip)';
-  const sumGroups = db.prepare(
-    `SELECT f.mailbox, f.category, ${COUNTER_COLUMNS.map((c) => `sum(f.${c}) AS ${c}`).join(', ')} FROM facts f WHERE ${window} GROUP BY f.mailbox, f.category`,
-  );
-  const sumCounts = db.prepare(
-    `SELECT f.mailbox, f.category, c.kind, c.key, sum(c.n) AS n, sum(c.m) AS m FROM facts f JOIN fact_counts c ON c.email_id = f.email_id WHERE ${window} GROUP BY f.mailbox, f.category, c.kind, c.key`,
-  );
-  const decisions = db.prepare(`SELECT f.mailbox, f.category, f.decision_ms FROM facts f WHERE ${window} AND f.decision_ms IS NOT NULL`);
+  const sums = daySumsQueries({ p: (i) => `?${i}`, skip: () => 'SELECT email_id FROM temp.skip', alias: (c) => c });
+  const sumGroups = db.prepare(sums.groups);
+  const sumCounts = db.prepare(sums.counts);
+  const decisions = db.prepare(sums.decisions);
+  /** Takes out (before) and adds back (after) the day sums of the emails whose ids are the JSON array bound first. */
+  const dayChange = (sign: 1 | -1, ids: string) => daySumsChange(sign, ids).map((sql) => db.prepare(sql));
+  const [takeOut, addIn] = [dayChange(-1, 'SELECT value FROM json_each(?1)'), dayChange(1, 'SELECT value FROM json_each(?1)')];
+  const takeOutPruned = dayChange(-1, 'SELECT email_id FROM emails WHERE updated_at < ?1');
+  const dropEmptied = DAY_SUMS_EMPTIED.map((sql) => db.prepare(sql));
+  /** Runs `write` between taking out the day sums of the emails `ids` and adding back what they then are. */
+  const keepingDaySums = <T>(ids: readonly string[], write: () => T): T => {
+    const json = JSON.stringify(ids);
+    for (const st of takeOut) st.run(json);
+    const out = write();
+    for (const st of addIn) st.run(json);
+    return out;
+  };
   const addEvent = db.prepare('INSERT INTO events (email_id, seq, ts, type, actor, data) VALUES (?, ?, ?, ?, ?, ?)');
   const getEmail = db.prepare('SELECT record, labels FROM emails WHERE email_id = ?');
   const getEvents = db.prepare('SELECT ts, type, actor, data FROM events WHERE email_id = ? ORDER BY seq');
@@ -187,26 +247,33 @@ export function openSqliteHistoryStore(file: string): HistoryStore {
   };
   // Emails archived before the facts table (migration 3) get their sums once, a page at a time.
   for (let page = withoutFacts.all(); page.length; page = withoutFacts.all()) {
-    inTransaction(() => {
-      for (const raw of page) {
-        const { email_id: id } = IdRow.parse(raw);
-        const row = getEmail.get(id);
-        if (row !== undefined) writeFacts({ record: EmailRecord.parse(JSON.parse(EmailRow.parse(row).record)), events: readEvents(id) });
-      }
-    });
+    const ids = page.map((raw) => IdRow.parse(raw).email_id);
+    inTransaction(() =>
+      keepingDaySums(ids, () => {
+        for (const id of ids) {
+          const row = getEmail.get(id);
+          if (row !== undefined) writeFacts({ record: EmailRecord.parse(JSON.parse(EmailRow.parse(row).record)), events: readEvents(id) });
+        }
+      }),
+    );
   }
   return {
     async put(emails) {
       // Typed by the caller, which parsed what it read from Redis (archive.ts): no second parse.
       const parsed = emails;
-      inTransaction(() => {
-        for (const { record: r, events, labels } of parsed) {
-          upsert.run(r.emailId, r.state, r.createdAt, r.updatedAt, r.category, r.mailbox, r.mode, JSON.stringify(r), JSON.stringify(labels));
-          dropEvents.run(r.emailId);
-          events.forEach((e, seq) => addEvent.run(r.emailId, seq, e.ts, e.type, e.actor, JSON.stringify(e.data)));
-          writeFacts({ record: r, events });
-        }
-      });
+      inTransaction(() =>
+        keepingDaySums(
+          parsed.map((e) => e.record.emailId),
+          () => {
+            for (const { record: r, events, labels } of parsed) {
+              upsert.run(r.emailId, r.state, r.createdAt, r.updatedAt, r.category, r.mailbox, r.mode, JSON.stringify(r), JSON.stringify(labels));
+              dropEvents.run(r.emailId);
+              events.forEach((e, seq) => addEvent.run(r.emailId, seq, e.ts, e.type, e.actor, JSON.stringify(e.data)));
+              writeFacts({ record: r, events });
+            }
+          },
+        ),
+      );
     },
     async get(emailId) {
       const row = getEmail.get(emailId);
@@ -232,21 +299,32 @@ export function openSqliteHistoryStore(file: string): HistoryStore {
       return CountRow.parse(countEmails.get()).n;
     },
     async aggregate(since, until, skip) {
-      const [from, to] = [since.toISOString(), until.toISOString()];
+      const w = dayWindow(since, until);
       return inTransaction(() => {
         db.exec('DELETE FROM temp.skip');
         for (const id of skip) addSkip.run(id);
-        return sumFacts(sumGroups.all(from, to), sumCounts.all(from, to), decisions.all(from, to));
+        return sumFacts(sumGroups.all(...w), sumCounts.all(...w), decisions.all(since.toISOString(), until.toISOString()));
       });
     },
     async prune(cutoff) {
-      return Number(pruneBefore.run(cutoff.toISOString()).changes);
+      const at = cutoff.toISOString();
+      return inTransaction(() => {
+        for (const st of takeOutPruned) st.run(at);
+        const n = Number(pruneBefore.run(at).changes);
+        for (const st of dropEmptied) st.run();
+        return n;
+      });
     },
     async mentioning(needle) {
       return mentions.all(`%${likeEscaped(needle.toLowerCase())}%`).map((r) => IdRow.parse(r).email_id);
     },
     async remove(ids) {
-      return inTransaction(() => ids.reduce((n, id) => n + Number(removeOne.run(id).changes), 0));
+      return inTransaction(() => {
+        for (const st of takeOut) st.run(JSON.stringify(ids));
+        const n = ids.reduce((sum, id) => sum + Number(removeOne.run(id).changes), 0);
+        for (const st of dropEmptied) st.run();
+        return n;
+      });
     },
     async recordErasure(erasure) {
       const e = Erasure.parse(erasure);

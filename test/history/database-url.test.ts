@@ -100,7 +100,7 @@ describe.skipIf(POSTGRES_SKIP !== null)('DATABASE_URL against a real PostgreSQL 
     const c = new Client({ connectionString: url });
     await c.connect();
     try {
-      expect((await c.query('SELECT version FROM schema_version')).rows).toEqual([{ version: 2 }]);
+      expect((await c.query('SELECT version FROM schema_version')).rows).toEqual([{ version: 3 }]);
       await c.query('UPDATE schema_version SET version = 99');
     } finally {
       await c.end();
