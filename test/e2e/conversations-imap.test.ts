@@ -55,7 +55,7 @@ describe('conversations over IMAP: `mailroom start` links a follow-up to its cas
         const rec = await app.ledger.get(id);
         return rec && RESTING_STATES.includes(rec.state) ? rec : undefined;
       },
-      20_000,
+      60_000,
       100,
     );
   };
@@ -77,7 +77,7 @@ describe('conversations over IMAP: `mailroom start` links a follow-up to its cas
     daemon.stderr?.on('data', (d: Buffer) => {
       stderr += d.toString();
     });
-  }, 30_000);
+  }, 90_000);
   afterAll(async () => {
     if (daemon && daemon.exitCode === null) {
       const exited = new Promise((r) => daemon.once('exit', r));
@@ -134,5 +134,5 @@ describe('conversations over IMAP: `mailroom start` links a follow-up to its cas
       expect(seenCases.has(String(event?.caseId)), `${name} got a case of its own`).toBe(false);
       seenCases.add(String(event?.caseId));
     }
-  }, 60_000);
+  }, 240_000);
 });
