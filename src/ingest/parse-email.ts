@@ -138,10 +138,6 @@ export async function parseEmail(input: Buffer, limits: ParseLimits = DEFAULT_PA
   if (shape.nodes > MAX_MIME_NODES) {
     throw new MailroomError('EMAIL_MALFORMED', `${shape.nodes} MIME parts, over the limit of ${MAX_MIME_NODES}`);
   }
-  // A multipart none of whose boundaries ever occurs has no part to take: its body is read as one
-  // text part, as mail clients show it (part headers and all), and the audit says it was malformed.
-  // A multipart that has parts but no closing boundary (a truncated message) is taken as far as it goes.
-  if (shape.unterminated) repairs.push('multipart-without-boundary');
   if (shape.encodingFixes.length > 0) {
     raw = applyFixes(raw, shape.encodingFixes);
     repairs.push('transfer-encoding');
@@ -189,15 +185,13 @@ export async function parseEmail(input: Buffer, limits: ParseLimits = DEFAULT_PA
           .map(([k, v]) => `; ${k}=${String(v)}`)
           .join('')}`
       : 'text/plain';
-  let text = parsed.text || (typeof parsed.html === 'string' ? htmlToText(parsed.html) : '');
-  if (/^multipart\//i.test(contentType)) {
-    const boundary = /;\s*boundary=([^;]+)/i.exec(contentType)?.[1];
-    if (!boundary || !raw.includes(`--${boundary}`)) {
-      if (!repairs.includes('multipart-without-boundary')) repairs.push('multipart-without-boundary');
-      text = bodyAsText(raw.subarray(bodyStart));
-    }
-  }
-  if (shape.unterminated) text = bodyAsText(raw.subarray(bodyStart));
+  // A multipart none of whose boundaries ever occurs (or that names none) has no part to take: its
+  // body is read as one text part, as mail clients show it (part headers and all), and the audit
+  // says it was malformed. One with parts but no closing boundary (truncated) is taken as far as it goes.
+  const boundary = /^multipart\//i.test(contentType) ? (/;\s*boundary=([^;]+)/i.exec(contentType)?.[1] ?? '') : null;
+  const withoutParts = shape.unterminated || (boundary !== null && (boundary === '' || !raw.includes(`--${boundary}`)));
+  if (withoutParts) repairs.push('multipart-without-boundary');
+  const text = withoutParts ? bodyAsText(signedBody) : parsed.text || (typeof parsed.html === 'string' ? htmlToText(parsed.html) : '');
   return {
     facts: {
       sizeBytes: raw.length,

@@ -132,7 +132,7 @@ export async function eraseCases(deps: Deps, input: { customer: string; emails: 
     }
   }
   const whole = new Set<CaseId>();
-  let changed = 0;
+  let changed = input.emails.size ? await redis.del(...[...input.emails].map((e) => keys.caseOf(e))) : 0;
   for (const caseId of cases) {
     const hash = await redis.hgetall(keys.case(caseId));
     const all = hash.customer === customer;
@@ -141,17 +141,17 @@ export async function eraseCases(deps: Deps, input: { customer: string; emails: 
       const id = EmailId.safeParse(f.startsWith(TURN) || f.startsWith(REPLIED) ? f.slice(f.indexOf(':') + 1) : null);
       return id.success ? [id.data] : [];
     });
-    const gone = new Set<EmailId>([...emails.filter((e) => all || input.emails.has(e)), ...input.emails]);
+    const gone = new Set(emails.filter((e) => all || input.emails.has(e)));
     const del = [...gone].map((e) => keys.caseOf(e));
     for (const e of gone) {
       const reply = hash[`${REPLIED}${e}`];
       if (reply) del.push(keys.caseMessage(reply));
     }
     if (all) del.push(keys.case(caseId), keys.replyRate('case', caseId), ...(hash.ticket ? [keys.ticketNotes(hash.ticket)] : []));
-    changed += await redis.del(...del);
+    if (del.length) changed += await redis.del(...del);
     if (all) continue;
     const fields = [...gone].flatMap((e) => [`${TURN}${e}`, `${REPLIED}${e}`]);
-    if (await redis.hdel(keys.case(caseId), ...fields)) changed++;
+    if (fields.length && (await redis.hdel(keys.case(caseId), ...fields))) changed++;
     if (hash.ticket) {
       const notesKey = keys.ticketNotes(hash.ticket);
       for (const note of await redis.lrange(notesKey, 0, -1)) {

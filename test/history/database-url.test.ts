@@ -74,6 +74,7 @@ describe('DATABASE_URL: which history store, and one clear line when it is wrong
   });
 });
 
+// Skipped only outside CI, on a machine without PostgreSQL's binaries (POSTGRES_SKIP names why); in CI it always runs.
 describe.skipIf(POSTGRES_SKIP !== null)('DATABASE_URL against a real PostgreSQL that refuses us', () => {
   let pg: TestPostgres;
   beforeAll(async () => {
