@@ -26,7 +26,7 @@ const PLANNER_MAY_TAKE = [
 const plannerFromIngest = (allowed) => [
   {
     group: ['**/ingest/*', ...allowed.map((a) => `!**/ingest/${a.file}`)],
-    message: 'The planner imports nothing from src/ingest but the trusted view (ingest/trusted-context.js) and closed vocabularies.',
+    message: 'The planner imports nothing from src/ingest but the trusted view (model/trusted-context.js) and closed vocabularies.',
   },
   ...allowed.map((a) => ({
     group: [`**/ingest/${a.file}`],

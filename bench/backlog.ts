@@ -11,12 +11,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startTestRedis } from '../test/harness/redis.js';
-import { createContext } from '../src/context.js';
-import { ROLES } from '../src/daemon/workers.js';
+import { createContext } from '../src/app/context.js';
+import { ROLES } from '../src/app/workers.js';
 import { closeParseThreads } from '../src/ingest/parse-isolated.js';
 import { submitEmail } from '../src/ingest/submit.js';
-import { createLogger } from '../src/logger.js';
-import type { Config } from '../src/config.js';
+import { createLogger } from '../src/kernel/logger.js';
+import type { Config } from '../src/config/config.js';
 import { benchConfig, corpus, mapLimit, redisUsedMemory, round, rssSampler, wholeArgs } from './lib.js';
 import { spawnRole } from './pipeline.js';
 

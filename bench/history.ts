@@ -10,13 +10,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { buildReport } from '../src/audit/report.js';
-import { createContext } from '../src/context.js';
+import { buildReport } from '../src/report/report.js';
+import { createContext } from '../src/app/context.js';
 import { archiveRested } from '../src/history/archive.js';
 import { exportEmails } from '../src/history/export.js';
-import { forgetCustomer } from '../src/history/forget.js';
-import { EmailId } from '../src/ids.js';
-import { createLogger } from '../src/logger.js';
+import { forgetCustomer } from '../src/run/forget.js';
+import { EmailId } from '../src/kernel/ids.js';
+import { createLogger } from '../src/kernel/logger.js';
 import { runProcess } from '../src/cli/process-command.js';
 import { exampleConfig } from '../test/harness/example-config.js';
 import { startTestPostgres } from '../test/harness/postgres.js';

@@ -10,10 +10,10 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import os from 'node:os';
 import path from 'node:path';
 import { runProcess } from '../src/cli/process-command.js';
-import { loadConfig } from '../src/config.js';
+import { loadConfig } from '../src/config/config.js';
 import { DEFAULT_PARSE_LIMITS } from '../src/ingest/parse-email.js';
 import { closeParseThreads, parseEmailIsolated } from '../src/ingest/parse-isolated.js';
-import { createLogger } from '../src/logger.js';
+import { createLogger } from '../src/kernel/logger.js';
 import { hostileCorpus } from '../test/corpora/hostile.js';
 
 const count = Number(process.argv[2] ?? 1000);

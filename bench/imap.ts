@@ -5,9 +5,9 @@
  */
 import { connectImap, startDovecot, type DovecotServer } from '../test/harness/dovecot.js';
 import { imapConfig } from '../test/harness/mail.js';
-import { createContext } from '../src/context.js';
-import { watchFolder } from '../src/ingest/imap-source.js';
-import { createLogger } from '../src/logger.js';
+import { createContext } from '../src/app/context.js';
+import { watchFolder } from '../src/sources/imap-source.js';
+import { createLogger } from '../src/kernel/logger.js';
 import { corpus, round } from './lib.js';
 
 export interface ImapResult {

@@ -6,9 +6,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Redis } from '../src/queues/connection.js';
 import { RESTING_STATES, type EmailRecord } from '../src/audit/email-ledger.js';
-import { loadConfig, type Config } from '../src/config.js';
-import type { AppContext } from '../src/context.js';
-import type { EmailId } from '../src/ids.js';
+import { loadConfig, type Config } from '../src/config/config.js';
+import type { AppContext } from '../src/app/context.js';
+import type { EmailId } from '../src/kernel/ids.js';
 
 export const EXAMPLES = path.resolve(import.meta.dirname, '../examples');
 

@@ -5,12 +5,12 @@
  * over the examples) and with no cache (the planner asked once per email's view).
  */
 import { roleResponder, startOpenAiServer, type Responder } from '../test/harness/openai-server.js';
-import type { Config } from '../src/config.js';
-import type { AppContext } from '../src/context.js';
-import type { EmailId } from '../src/ids.js';
+import type { Config } from '../src/config/config.js';
+import type { AppContext } from '../src/app/context.js';
+import type { EmailId } from '../src/kernel/ids.js';
 import type { LlmGateway } from '../src/llm/gateway.js';
 import { plannerViewFor } from '../src/run/lifecycle.js';
-import { loadTriage } from '../src/run/run-store.js';
+import { loadTriage } from '../src/store/run-store.js';
 import { planEmail } from '../src/planner/planner.js';
 import { submitEmail } from '../src/ingest/submit.js';
 import { benchConfig, corpus, mapLimit, percentile, restingCount, round, waitResting } from './lib.js';

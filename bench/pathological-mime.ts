@@ -13,10 +13,10 @@
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { MailroomError } from '../src/errors.js';
+import { MailroomError } from '../src/kernel/errors.js';
 import { MAX_DSN_SCAN_BYTES } from '../src/ingest/bounces.js';
 import { dsnOutcome, extractBouncedMessageIds } from '../src/ingest/dsn-parser.js';
-import { createLocalSenderCheck } from '../src/ingest/local-auth.js';
+import { createLocalSenderCheck } from '../src/mail/local-auth.js';
 import { DEFAULT_PARSE_LIMITS } from '../src/ingest/parse-email.js';
 import { detectRobot } from '../src/ingest/robot-detector.js';
 import { robotSignalsFromHeaders } from '../src/ingest/robot-signals.js';

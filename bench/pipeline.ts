@@ -8,13 +8,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import nodeFlags from '../bin/node-flags.json' with { type: 'json' };
-import type { Config } from '../src/config.js';
-import { createContext, type AppContext } from '../src/context.js';
-import { ROLES, startWorkers, type Role, type RunningWorkers } from '../src/daemon/workers.js';
-import type { EmailId } from '../src/ids.js';
+import type { Config } from '../src/config/config.js';
+import { createContext, type AppContext } from '../src/app/context.js';
+import { ROLES, startWorkers, type Role, type RunningWorkers } from '../src/app/workers.js';
+import type { EmailId } from '../src/kernel/ids.js';
 import { closeParseThreads } from '../src/ingest/parse-isolated.js';
 import { submitEmail } from '../src/ingest/submit.js';
-import { createLogger } from '../src/logger.js';
+import { createLogger } from '../src/kernel/logger.js';
 import { corpus, corpusCycle, jobsDone, mapLimit, percentile, redisCommandCount, redisCommandsByName, redisCpuSeconds, restingCount, round, waitResting } from './lib.js';
 
 const logger = createLogger({ level: 'silent' });

@@ -8,12 +8,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { buildReport } from '../src/audit/report.js';
+import { buildReport } from '../src/report/report.js';
 import { runProcess } from '../src/cli/process-command.js';
-import { loadConfig } from '../src/config.js';
-import { createContext } from '../src/context.js';
-import { EmailId } from '../src/ids.js';
-import { createLogger } from '../src/logger.js';
+import { loadConfig } from '../src/config/config.js';
+import { createContext } from '../src/app/context.js';
+import { EmailId } from '../src/kernel/ids.js';
+import { createLogger } from '../src/kernel/logger.js';
 
 const count = Number(process.argv[2] ?? 20_000);
 if (!Number.isInteger(count) || count < 1 || count > 1_000_000) {

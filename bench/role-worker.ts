@@ -3,10 +3,10 @@
  * against the bench's Redis and prefix, with the bench's config. Prints `ready` once its workers
  * run; stops cleanly on SIGTERM.
  */
-import { createContext } from '../src/context.js';
-import { ROLES, startWorkers, type Role } from '../src/daemon/workers.js';
+import { createContext } from '../src/app/context.js';
+import { ROLES, startWorkers, type Role } from '../src/app/workers.js';
 import { closeParseThreads } from '../src/ingest/parse-isolated.js';
-import { createLogger } from '../src/logger.js';
+import { createLogger } from '../src/kernel/logger.js';
 import { benchConfig } from './lib.js';
 
 const isRole = (r: string): r is Role => (ROLES as readonly string[]).includes(r);

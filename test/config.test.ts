@@ -2,7 +2,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { inShadow, loadConfig, verificationAdvice } from '../src/config.js';
+import { inShadow, loadConfig, verificationAdvice } from '../src/config/config.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 

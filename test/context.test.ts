@@ -3,9 +3,9 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.js';
-import { createContext, type AppContext } from '../src/context.js';
-import { createLogger } from '../src/logger.js';
+import { loadConfig } from '../src/config/config.js';
+import { createContext, type AppContext } from '../src/app/context.js';
+import { createLogger } from '../src/kernel/logger.js';
 
 /** Whether anything accepts a TCP connection on the loopback port. */
 function answers(port: number): Promise<boolean> {

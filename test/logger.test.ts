@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it, vi } from 'vitest';
-import { createLogger, lazyChild, type Logger } from '../src/logger.js';
+import { createLogger, lazyChild, type Logger } from '../src/kernel/logger.js';
 
 function sink(): { lines: () => Array<Record<string, unknown>>; stream: Writable } {
   const out: string[] = [];

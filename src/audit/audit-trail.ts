@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { EmailId } from '../ids.js';
+import type { EmailId } from '../kernel/ids.js';
 import type { Redis } from '../queues/connection.js';
 import type { RedisKeys } from '../queues/keys.js';
 

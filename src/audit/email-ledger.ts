@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { EmailId } from '../ids.js';
-import type { Logger } from '../logger.js';
+import { EmailId } from '../kernel/ids.js';
+import type { Logger } from '../kernel/logger.js';
 import type { Redis } from '../queues/connection.js';
 import type { RedisKeys } from '../queues/keys.js';
 

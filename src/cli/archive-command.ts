@@ -1,9 +1,9 @@
-import { Duration, durationSeconds, type Config } from '../config.js';
-import { createContext } from '../context.js';
-import { MailroomError } from '../errors.js';
+import { Duration, durationSeconds, type Config } from '../config/config.js';
+import { createContext } from '../app/context.js';
+import { MailroomError } from '../kernel/errors.js';
 import { archiveRested, type ArchiveResult } from '../history/archive.js';
 import { applyRetention, type RetentionResult } from '../history/retention.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '../kernel/logger.js';
 
 /** The rest an email must have had before `mailroom archive` takes it, unless told. */
 export const DEFAULT_ARCHIVE_AFTER = '14d';

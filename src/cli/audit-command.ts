@@ -1,9 +1,9 @@
-import type { Config } from '../config.js';
-import { createContext } from '../context.js';
-import { MailroomError } from '../errors.js';
-import { EmailId } from '../ids.js';
-import type { Logger } from '../logger.js';
-import { wouldDoEffects } from '../audit/report.js';
+import type { Config } from '../config/config.js';
+import { createContext } from '../app/context.js';
+import { MailroomError } from '../kernel/errors.js';
+import { EmailId } from '../kernel/ids.js';
+import type { Logger } from '../kernel/logger.js';
+import { wouldDoEffects } from '../report/report.js';
 import { caseHistory, formatCaseHistory } from '../run/case-history.js';
 
 /**

@@ -1,11 +1,11 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import type { Config } from '../config.js';
-import { MailroomError } from '../errors.js';
+import type { Config } from '../config/config.js';
+import { MailroomError } from '../kernel/errors.js';
 import { runDeviceFlow, type DevicePrompt } from '../oauth/device-flow.js';
-import type { OAuth2Client } from '../oauth/oauth-config.js';
-import { LOGIN_PROVIDERS, PROVIDER_PRESETS } from '../oauth/providers.js';
-import { writeSecretFile } from '../secrets.js';
+import type { OAuth2Client } from '../config/oauth-config.js';
+import { LOGIN_PROVIDERS, PROVIDER_PRESETS } from '../config/providers.js';
+import { writeSecretFile } from '../kernel/secrets.js';
 
 export type LoginProvider = keyof typeof LOGIN_PROVIDERS;
 

@@ -1,6 +1,6 @@
 import { closeSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { MailroomError } from '../errors.js';
+import { MailroomError } from '../kernel/errors.js';
 import { looksLikeEmail } from '../ingest/parse-email.js';
 
 /** Every `.eml` file below a folder, sorted, skipping hidden folders (e.g. `.git`). */

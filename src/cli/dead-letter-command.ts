@@ -1,10 +1,10 @@
 import type { Job } from 'bullmq';
 import type { EmailRecord } from '../audit/email-ledger.js';
-import type { Config } from '../config.js';
-import { createContext, type AppContext } from '../context.js';
-import { startWorkers } from '../daemon/workers.js';
-import { MailroomError } from '../errors.js';
-import type { Logger } from '../logger.js';
+import type { Config } from '../config/config.js';
+import { createContext, type AppContext } from '../app/context.js';
+import { startWorkers } from '../app/workers.js';
+import { MailroomError } from '../kernel/errors.js';
+import type { Logger } from '../kernel/logger.js';
 import { DeadLetterJob } from '../queues/catalog.js';
 import { requeueDeadLetter } from '../run/requeue.js';
 import { awaitRest, requireData } from './process-command.js';

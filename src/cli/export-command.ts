@@ -1,10 +1,10 @@
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
-import type { Config } from '../config.js';
-import { createContext } from '../context.js';
-import { MailroomError } from '../errors.js';
+import type { Config } from '../config/config.js';
+import { createContext } from '../app/context.js';
+import { MailroomError } from '../kernel/errors.js';
 import { CSV_HEADER, EXPORT_FORMATS, exportEmails, formatExported, parseSince } from '../history/export.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '../kernel/logger.js';
 
 /**
  * `mailroom export --since DATE [--format jsonl|csv]`: every email taken in since the date, from

@@ -1,10 +1,10 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import type { AppContext } from '../context.js';
+import type { AppContext } from '../app/context.js';
 import { stampAsOurMta } from '../eval/mta-stamp.js';
-import type { EmailId } from '../ids.js';
-import { caseOfEmail, readCase } from '../run/case-store.js';
+import type { EmailId } from '../kernel/ids.js';
+import { caseOfEmail, readCase } from '../store/case-store.js';
 
 /**
  * The bundled follow-up threads (examples/threads): a customer's answers to replies Mailroom sent

@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import type { Config } from '../config.js';
-import { MailroomError } from '../errors.js';
+import type { Config } from '../config/config.js';
+import { MailroomError } from '../kernel/errors.js';
 import { autonomyPolicy, checkAutonomy, decideLevel, limitsFor, ruleLabel, TIERS, VERIFICATIONS, type StepSituation } from '../planner/autonomy.js';
-import { AutonomyLevel } from '../config.js';
+import { AutonomyLevel } from '../config/config.js';
 import type { ToolRegistry } from '../tools/registry.js';
 
 /** The facts `mailroom policy explain` is asked about (its options, parsed). */

@@ -1,8 +1,8 @@
-import { buildReport, parseDuration, type MailroomReport, type ReportRow } from '../audit/report.js';
-import type { Config } from '../config.js';
-import { createContext } from '../context.js';
-import { MailroomError } from '../errors.js';
-import type { Logger } from '../logger.js';
+import { buildReport, parseDuration, type MailroomReport, type ReportRow } from '../report/report.js';
+import type { Config } from '../config/config.js';
+import { createContext } from '../app/context.js';
+import { MailroomError } from '../kernel/errors.js';
+import type { Logger } from '../kernel/logger.js';
 
 /** `mailroom report --since 7d`: what happened to the mail taken in over that window. */
 export async function runReport(config: Config, logger: Logger, since: string): Promise<MailroomReport> {

@@ -1,6 +1,6 @@
-import type { Config } from '../config.js';
-import { createContext, type AppContext } from '../context.js';
-import { MailroomError } from '../errors.js';
+import type { Config } from '../config/config.js';
+import { createContext, type AppContext } from '../app/context.js';
+import { MailroomError } from '../kernel/errors.js';
 import { parseApprovalJobId } from '../executor/review.js';
 import { caseHistory, formatCaseHistory } from '../run/case-history.js';
 import { approveParked, rejectParked } from '../run/lifecycle.js';
@@ -8,8 +8,8 @@ import { readReview } from '../executor/review-record.js';
 import { effectLines } from '../executor/review-view.js';
 import { refundHistory } from '../executor/effects.js';
 import { boardSectionsOf, type BoardSections } from '../queues/approval-job.js';
-import { EmailId } from '../ids.js';
-import type { Logger } from '../logger.js';
+import { EmailId } from '../kernel/ids.js';
+import type { Logger } from '../kernel/logger.js';
 import { requireData } from './process-command.js';
 
 function emailIdArg(id: string): EmailId {

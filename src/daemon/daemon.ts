@@ -1,15 +1,15 @@
-import { closeAll } from '../close-all.js';
+import { closeAll } from '../kernel/close-all.js';
 import { startArchiveSweep } from '../history/archive-sweep.js';
-import { verificationAdvice, type Config } from '../config.js';
-import { createContext, type AppContext } from '../context.js';
-import { MailroomError } from '../errors.js';
-import { startImapSources, type ImapSources } from '../ingest/imap-source.js';
-import type { DnsResolver } from '../ingest/local-auth.js';
-import type { Logger } from '../logger.js';
-import { loginAdvice } from '../oauth/providers.js';
+import { verificationAdvice, type Config } from '../config/config.js';
+import { createContext, type AppContext } from '../app/context.js';
+import { MailroomError } from '../kernel/errors.js';
+import { startImapSources, type ImapSources } from '../sources/imap-source.js';
+import type { DnsResolver } from '../mail/local-auth.js';
+import type { Logger } from '../kernel/logger.js';
+import { loginAdvice } from '../config/providers.js';
 import { assertCanListen, startHttpServer, type HttpPlugin, type HttpServer } from './http-server.js';
 import { createMetrics } from './metrics.js';
-import { startWorkers, type Role } from './workers.js';
+import { startWorkers, type Role } from '../app/workers.js';
 import { isLoopback, webAuthFor, type WebAuth } from '../web/auth.js';
 import { BOARD_PATH, bullBoardPlugin } from '../web/bull-board.js';
 import { reportPagePlugin } from '../web/report-page.js';
@@ -78,7 +78,7 @@ export interface DaemonOptions {
    * @defaultValue prints a generated login to stderr, once
    */
   onWebReady?: (web: { url: string; login: { name: string; password: string } | null }) => void;
-  /** A worker stopped taking jobs although jobs wait (src/daemon/fetch-watchdog.ts). @defaultValue log only */
+  /** A worker stopped taking jobs although jobs wait (src/app/fetch-watchdog.ts). @defaultValue log only */
   onWorkerStuck?: () => void;
   /** How often the executor role's archive sweep runs, in ms (src/history/archive-sweep.ts). @defaultValue 60000 */
   archiveEveryMs?: number;

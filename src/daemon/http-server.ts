@@ -1,7 +1,7 @@
 import { createServer } from 'node:net';
 import { fastify, type FastifyInstance } from 'fastify';
-import type { AppContext } from '../context.js';
-import { MailroomError } from '../errors.js';
+import type { AppContext } from '../app/context.js';
+import { MailroomError } from '../kernel/errors.js';
 import type { Metrics } from './metrics.js';
 import { OAuthState, describeOAuthState } from '../oauth/token-source.js';
 import { authenticate, type WebAuth } from '../web/auth.js';

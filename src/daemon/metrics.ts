@@ -4,8 +4,8 @@ import { StepAutonomy } from '../planner/autonomy.js';
 import type { AuditTrail, AuditType } from '../audit/audit-trail.js';
 import { statesWithZeros } from '../audit/email-ledger.js';
 import { createPlanCache } from '../planner/plan-cache.js';
-import type { AppContext } from '../context.js';
-import type { FolderWatcher } from '../ingest/imap-source.js';
+import type { AppContext } from '../app/context.js';
+import type { FolderWatcher } from '../sources/imap-source.js';
 
 /**
  * Prometheus metrics of one process. Emails by state and queue depths are read from Redis at

@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Mailer, OutboundMail } from '../tools/mailer.js';
+import type { Mailer, OutboundMail } from '../mail/mailer.js';
 
 /** A mailer that keeps what would have been sent, for one run. */
 export interface CapturingMailer extends Mailer {

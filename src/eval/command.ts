@@ -1,8 +1,8 @@
 import path from 'node:path';
 import { Option, type Command } from 'commander';
-import { loadConfig } from '../config.js';
-import { MailroomError } from '../errors.js';
-import { createLogger } from '../logger.js';
+import { loadConfig } from '../config/config.js';
+import { MailroomError } from '../kernel/errors.js';
+import { createLogger } from '../kernel/logger.js';
 import { loadCorpus } from './corpus.js';
 import { progressBar } from './progress.js';
 import { EvalAgent, EvalModel, formatReport } from './report.js';

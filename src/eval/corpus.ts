@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { MailroomError } from '../errors.js';
-import { sha256Hex } from '../ids.js';
+import { MailroomError } from '../kernel/errors.js';
+import { sha256Hex } from '../kernel/ids.js';
 
 /** Where in an email a payload is put (see placement.ts for how each is encoded). */
 export const Placement = z.enum([

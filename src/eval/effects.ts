@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import type { Redis } from '../queues/connection.js';
 import type { RedisKeys } from '../queues/keys.js';
-import type { EmailId } from '../ids.js';
-import type { OutboundMail } from '../tools/mailer.js';
+import type { EmailId } from '../kernel/ids.js';
+import type { OutboundMail } from '../mail/mailer.js';
 import type { CapturedHook } from './capture.js';
 
 /** A tool that ran, with its control arguments (untrusted ones are left out), ids normalised. */

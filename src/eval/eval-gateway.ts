@@ -1,4 +1,4 @@
-import { MailroomError } from '../errors.js';
+import { MailroomError } from '../kernel/errors.js';
 import type { LlmGateway } from '../llm/gateway.js';
 
 export interface EvalGatewayOptions {

@@ -1,8 +1,8 @@
-import type { Config } from '../config.js';
-import { MailroomError, toMailroomError } from '../errors.js';
-import { sha256Hex } from '../ids.js';
+import type { Config } from '../config/config.js';
+import { MailroomError, toMailroomError } from '../kernel/errors.js';
+import { sha256Hex } from '../kernel/ids.js';
 import { createLlmGateway, type LlmGateway } from '../llm/gateway.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '../kernel/logger.js';
 import { BASE_EMAILS, type BaseEmail } from './base-emails.js';
 import { canaryFor, type Corpus, type CorpusItem } from './corpus.js';
 import { judge, type RunEffects } from './effects.js';

@@ -1,5 +1,5 @@
-import type { AppContext } from '../context.js';
-import type { EmailId, PlanId } from '../ids.js';
+import type { AppContext } from '../app/context.js';
+import type { EmailId, PlanId } from '../kernel/ids.js';
 import { ceilingCheck, heldAtRunTime, type StepAutonomy } from '../planner/autonomy.js';
 
 /**

@@ -1,6 +1,6 @@
-import type { AppContext } from '../context.js';
-import { DraftRef, sha256Hex } from '../ids.js';
-import type { Step } from '../planner/plan.js';
+import type { AppContext } from '../app/context.js';
+import { DraftRef, sha256Hex } from '../kernel/ids.js';
+import type { Step } from '../model/plan.js';
 import type { ToolDescriptor } from '../tools/tool.js';
 import { replySubject } from '../tools/send-reply.js';
 import { StoredDraft } from '../tools/draft-reply.js';

@@ -1,7 +1,7 @@
 import type { Job } from 'bullmq';
-import type { AppContext } from '../context.js';
-import { toMailroomError } from '../errors.js';
-import type { EmailId, PlanId } from '../ids.js';
+import type { AppContext } from '../app/context.js';
+import { toMailroomError } from '../kernel/errors.js';
+import type { EmailId, PlanId } from '../kernel/ids.js';
 import type { ShownEffect } from '../queues/approval-job.js';
 import { hasAttemptsLeft, jobIdFor, parseJobData } from '../queues/catalog.js';
 import { postWebhook } from '../tools/webhook.js';

@@ -1,11 +1,11 @@
 import type { z } from 'zod';
-import { MailroomError } from '../errors.js';
-import { refKindOf, type ContentRef } from '../ids.js';
-import type { TrustedContext } from '../ingest/trusted-context.js';
+import { MailroomError } from '../kernel/errors.js';
+import { refKindOf, type ContentRef } from '../kernel/ids.js';
+import type { TrustedContext } from '../model/trusted-context.js';
 import { argumentFlow, contextRefused, LITERAL_LABEL, refLabel, type Label } from '../planner/labels.js';
 import { refKinds } from '../planner/plan-validator.js';
-import { parsePlaceholder, type Step } from '../planner/plan.js';
-import type { LabelledOutput } from '../run/run-store.js';
+import { parsePlaceholder, type Step } from '../model/plan.js';
+import type { LabelledOutput } from '../store/run-store.js';
 import type { ToolDescriptor } from '../tools/tool.js';
 
 /**

@@ -1,4 +1,4 @@
-import { PlanId } from '../ids.js';
+import { PlanId } from '../kernel/ids.js';
 import { jobIdFor } from '../queues/catalog.js';
 
 /** The approval job of one park of a plan: `pl_…__3`. */

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import type { AppContext } from '../context.js';
-import { EmailId, PlanId } from '../ids.js';
+import type { AppContext } from '../app/context.js';
+import { EmailId, PlanId } from '../kernel/ids.js';
 import { ShownEffect } from '../queues/approval-job.js';
 
 /**

@@ -1,11 +1,11 @@
-import type { AppContext } from '../context.js';
-import type { ContentRef, EmailId, PlanId } from '../ids.js';
-import type { TrustedContext, UntrustedContent } from '../ingest/trusted-context.js';
-import type { StoredPlan } from '../planner/stored-plan.js';
+import type { AppContext } from '../app/context.js';
+import type { ContentRef, EmailId, PlanId } from '../kernel/ids.js';
+import type { TrustedContext, UntrustedContent } from '../model/trusted-context.js';
+import type { StoredPlan } from '../model/stored-plan.js';
 import type { ApprovalJob, ShownEffect } from '../queues/approval-job.js';
 import type { AuditEvent } from '../audit/audit-trail.js';
 import { describeEffect, effectAmounts, effectDigest, effectsDigest, isEffect, refundHistory } from './effects.js';
-import type { LabelledOutput } from '../run/run-store.js';
+import type { LabelledOutput } from '../store/run-store.js';
 import type { ReviewRecord } from './review-record.js';
 import { ruleLabel, type StepAutonomy } from '../planner/autonomy.js';
 

@@ -1,8 +1,8 @@
-import type { AppContext } from '../context.js';
-import { MailroomError } from '../errors.js';
-import { PlanId, type EmailId } from '../ids.js';
-import type { Step } from '../planner/plan.js';
-import { keepForReview, loadOutputs, loadPlan, loadTriage } from '../run/run-store.js';
+import type { AppContext } from '../app/context.js';
+import { MailroomError } from '../kernel/errors.js';
+import { PlanId, type EmailId } from '../kernel/ids.js';
+import type { Step } from '../model/plan.js';
+import { keepForReview, loadOutputs, loadPlan, loadTriage } from '../store/run-store.js';
 import type { ToolDescriptor } from '../tools/tool.js';
 import { describeEffect, effectDigest } from './effects.js';
 import type { RefSources } from './resolve-args.js';

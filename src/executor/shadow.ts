@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import type { AppContext } from '../context.js';
-import { MailroomError } from '../errors.js';
-import { MessageRef } from '../ids.js';
+import type { AppContext } from '../app/context.js';
+import { MailroomError } from '../kernel/errors.js';
+import { MessageRef } from '../kernel/ids.js';
 import type { ToolContext, ToolDescriptor } from '../tools/tool.js';
 
 /**

@@ -1,5 +1,5 @@
 import type { Job } from 'bullmq';
-import type { AppContext } from '../context.js';
+import type { AppContext } from '../app/context.js';
 import { runStep, stepFailed, stepRetrying } from '../run/lifecycle.js';
 import { handleJob } from '../run/settle.js';
 

@@ -1,6 +1,6 @@
-import type { AppContext } from '../context.js';
-import type { EmailId, PlanId } from '../ids.js';
-import type { StoredPlan } from '../planner/stored-plan.js';
+import type { AppContext } from '../app/context.js';
+import type { EmailId, PlanId } from '../kernel/ids.js';
+import type { StoredPlan } from '../model/stored-plan.js';
 import type { ShownEffect } from '../queues/approval-job.js';
 import type { WouldDo, WouldSend } from './shadow.js';
 

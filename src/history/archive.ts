@@ -1,8 +1,8 @@
 import { AuditEvent } from '../audit/audit-trail.js';
 import { EmailRecord, TERMINAL_STATES } from '../audit/email-ledger.js';
-import { EmailId } from '../ids.js';
+import { EmailId } from '../kernel/ids.js';
 import type { Redis } from '../queues/connection.js';
-import { EFFECT_CLAIM_TTL_SECONDS } from '../run/effect-claims.js';
+import { EFFECT_CLAIM_TTL_SECONDS } from '../store/effect-claims.js';
 import type { RedisKeys } from '../queues/keys.js';
 import type { ArchivedEmail, HistoryStore } from './history-store.js';
 

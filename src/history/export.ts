@@ -1,7 +1,7 @@
-import { readTrails } from '../audit/report.js';
+import { readTrails } from '../report/report.js';
 import type { EmailLedger } from '../audit/email-ledger.js';
-import { MailroomError } from '../errors.js';
-import { EmailId } from '../ids.js';
+import { MailroomError } from '../kernel/errors.js';
+import { EmailId } from '../kernel/ids.js';
 import type { Redis } from '../queues/connection.js';
 import type { RedisKeys } from '../queues/keys.js';
 import type { ArchivedEmail, HistoryStore } from './history-store.js';

@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { AuditEvent } from '../audit/audit-trail.js';
 import { EmailRecord } from '../audit/email-ledger.js';
-import type { AutonomyRow } from '../audit/autonomy-report.js';
-import type { RowSums } from '../audit/report.js';
-import type { EmailId } from '../ids.js';
+import type { AutonomyRow } from '../report/autonomy-report.js';
+import type { RowSums } from '../report/report.js';
+import type { EmailId } from '../kernel/ids.js';
 
 /**
  * One email's history as it leaves Redis: its ledger record, its audit trail in order, and the

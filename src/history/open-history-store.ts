@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { Config } from '../config.js';
+import type { Config } from '../config/config.js';
 import type { HistoryStore } from './history-store.js';
 import { openPostgresHistoryStore } from './postgres-history-store.js';
 import { openSqliteHistoryStore } from './sqlite-history-store.js';

@@ -1,4 +1,4 @@
-import type { Config } from '../config.js';
+import type { Config } from '../config/config.js';
 import { scanKeys, type Redis } from '../queues/connection.js';
 import type { RedisKeys } from '../queues/keys.js';
 import type { HistoryStore } from './history-store.js';

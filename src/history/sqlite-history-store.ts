@@ -4,7 +4,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { z } from 'zod';
 import { AuditEvent } from '../audit/audit-trail.js';
 import { EmailRecord } from '../audit/email-ledger.js';
-import { EmailId } from '../ids.js';
+import { EmailId } from '../kernel/ids.js';
 import { Erasure, type ArchivedEmail, type HistoryStore } from './history-store.js';
 import { DAY_SUMS_EMPTIED, daySumsChange, daySumsQueries, dayWindow } from './day-sums.js';
 import { COUNTER_COLUMNS, emailFacts, likeEscaped, sumFacts } from './store-sums.js';
@@ -43,7 +43,7 @@ const MIGRATIONS: readonly string[] = [
      emails INTEGER NOT NULL,
      redis_keys INTEGER NOT NULL
    );`,
-  // The report's sums of each email (src/audit/report.ts reportSums), so a report never reads trails.
+  // The report's sums of each email (src/report/report.ts reportSums), so a report never reads trails.
   `CREATE TABLE facts (
      email_id TEXT PRIMARY KEY REFERENCES emails (email_id) ON DELETE CASCADE,
      created_at TEXT NOT NULL,

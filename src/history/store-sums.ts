@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { AutonomyLevel } from '../config.js';
+import { AutonomyLevel } from '../config/config.js';
 import type { AuditEvent } from '../audit/audit-trail.js';
 import type { EmailRecord } from '../audit/email-ledger.js';
-import type { AutonomyRow } from '../audit/autonomy-report.js';
-import { groupNames, reportSums, ROW_COUNTERS, ROW_TALLIES, zeroCounters, type RowTally } from '../audit/report.js';
+import type { AutonomyRow } from '../report/autonomy-report.js';
+import { groupNames, reportSums, ROW_COUNTERS, ROW_TALLIES, zeroCounters, type RowTally } from '../report/report.js';
 import type { StoreAggregate } from './history-store.js';
 
 /**

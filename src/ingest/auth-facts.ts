@@ -2,7 +2,7 @@ import addressparser from 'nodemailer/lib/addressparser';
 import { z } from 'zod';
 import { IndexedHeader, lastSmtpHop, SmtpHop } from './authentication-results.js';
 import { DkimSignatureFacts, readDkimSignatures } from './dkim-signature.js';
-import { lowerAscii, unfold } from './header-syntax.js';
+import { lowerAscii, unfold } from '../mail/header-syntax.js';
 
 /**
  * The header fields whose text reaches the readers, the category or the reply (what a person's

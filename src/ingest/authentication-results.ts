@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { lowerAscii } from './header-syntax.js';
+import { lowerAscii } from '../mail/header-syntax.js';
 
 /** One `method=result` entry of an Authentication-Results header, with its properties. */
 export interface AuthResult {

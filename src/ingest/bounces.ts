@@ -7,8 +7,8 @@
  */
 import { z } from 'zod';
 import type { AuditTrail } from '../audit/audit-trail.js';
-import { EmailId, PlanId } from '../ids.js';
-import type { Logger } from '../logger.js';
+import { EmailId, PlanId } from '../kernel/ids.js';
+import type { Logger } from '../kernel/logger.js';
 import type { Redis } from '../queues/connection.js';
 import type { RedisKeys } from '../queues/keys.js';
 import { DsnAction, dsnOutcome, extractBouncedMessageIds } from './dsn-parser.js';

@@ -1,9 +1,9 @@
-import type { AppContext } from '../context.js';
-import { caseIdFor, type CaseId, type EmailId } from '../ids.js';
+import type { AppContext } from '../app/context.js';
+import { caseIdFor, type CaseId, type EmailId } from '../kernel/ids.js';
 import type { EmailRecord } from '../audit/email-ledger.js';
-import { caseOfMessage, readCase, recordTurn, type CaseRecord } from '../run/case-store.js';
+import { caseOfMessage, readCase, recordTurn, type CaseRecord } from '../store/case-store.js';
 import { decideFollowUp, namedMessageIds, type MintedReference } from './follow-up-link.js';
-import { CaseFacts, type CaseOutcome, type TrustedContext, type UntrustedContent } from './trusted-context.js';
+import { CaseFacts, type CaseOutcome, type TrustedContext, type UntrustedContent } from '../model/trusted-context.js';
 
 type CaseDeps = Pick<AppContext, 'redis' | 'keys' | 'ledger' | 'history'>;
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { lowerAscii, unfold } from './header-syntax.js';
+import { lowerAscii, unfold } from '../mail/header-syntax.js';
 
 /** Characters of `b=` kept: enough to tell signatures apart, as `header.b` does (RFC 6008 asks for at least 8). */
 const B_PREFIX_CHARS = 64;

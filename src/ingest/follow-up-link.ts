@@ -1,8 +1,8 @@
-import type { CaseId } from '../ids.js';
+import type { CaseId } from '../kernel/ids.js';
 import type { AuthFacts, ThreadHeader } from './auth-facts.js';
 import { THREAD_HEADERS } from './auth-facts.js';
 import type { DkimSignatureFacts } from './dkim-signature.js';
-import type { Sender, UntrustedContent } from './trusted-context.js';
+import type { Sender, UntrustedContent } from '../model/trusted-context.js';
 
 /**
  * The follow-up link rule, pure. An email is a follow-up of a case only when all of these hold:
@@ -12,7 +12,7 @@ import type { Sender, UntrustedContent } from './trusted-context.js';
  *    them (a DKIM verifier checks the bottom-most copy, mailparser reads the topmost: a second,
  *    unsigned copy would be the one we read);
  * 3. they name at least one Message-ID Mailroom minted (a reply, a team mail), found in our own
- *    record (src/run/case-store.ts), and every one they name that we minted belongs to one case;
+ *    record (src/store/case-store.ts), and every one they name that we minted belongs to one case;
  * 4. that case's customer is this email's verified sender.
  * Anything else is a new case. The headers are only lookup keys: the link is our record's, and
  * nothing the sender wrote reaches the case's facts.

@@ -1,9 +1,9 @@
 import type { AddressObject, ParsedMail } from 'mailparser';
-import { MailroomError } from '../errors.js';
+import { MailroomError } from '../kernel/errors.js';
 import { z } from 'zod';
 import { AuthFacts, readAuthFacts } from './auth-facts.js';
-import { lowerAscii } from './header-syntax.js';
-import { UntrustedContent } from './trusted-context.js';
+import { lowerAscii } from '../mail/header-syntax.js';
+import { UntrustedContent } from '../model/trusted-context.js';
 
 /** Limits applied before and while parsing; over-limit mail is quarantined with the reason. */
 export const ParseLimits = z.object({

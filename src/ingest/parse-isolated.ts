@@ -8,7 +8,7 @@
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { z } from 'zod';
-import { MailroomError } from '../errors.js';
+import { MailroomError } from '../kernel/errors.js';
 import { ParsedEmail, ParseLimits } from './parse-email.js';
 
 /** One request to the parse thread. */

@@ -6,7 +6,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { z } from 'zod';
-import { MailroomError } from '../errors.js';
+import { MailroomError } from '../kernel/errors.js';
 import { loadMailparser, parseEmail } from './parse-email.js';
 import { ParseRequest, type ParseReply, type ThreadReady } from './parse-isolated.js';
 

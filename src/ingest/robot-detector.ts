@@ -9,7 +9,7 @@
  * never grants any. A sender who forges `Auto-Submitted` only loses service for their own mail.
  */
 import { z } from 'zod';
-import { stripComments, unfold } from './header-syntax.js';
+import { stripComments, unfold } from '../mail/header-syntax.js';
 
 /** What kind of machine (if any) wrote a message. */
 export const AutoKind = z.enum(['none', 'autoreply', 'bulk', 'list', 'bounce', 'loop']);

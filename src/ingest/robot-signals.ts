@@ -6,7 +6,7 @@
  */
 import libmime from 'libmime';
 import { z } from 'zod';
-import { stripComments, unfold } from './header-syntax.js';
+import { stripComments, unfold } from '../mail/header-syntax.js';
 import type { HeaderField, RobotSignals } from './robot-detector.js';
 
 /** What the adapter cannot (or should not) take from raw header lines. */

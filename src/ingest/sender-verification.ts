@@ -3,8 +3,8 @@ import type { AuthFacts, BoundHeader } from './auth-facts.js';
 import { BOUND_HEADERS } from './auth-facts.js';
 import { trustedAuthResults, type AuthResult, type AuthResultsPolicy } from './authentication-results.js';
 import type { DkimSignatureFacts } from './dkim-signature.js';
-import { lowerAscii } from './header-syntax.js';
-import type { Sender } from './trusted-context.js';
+import { lowerAscii } from '../mail/header-syntax.js';
+import type { Sender } from '../model/trusted-context.js';
 
 export { parseAuthenticationResults, type AuthResult, type ParsedAuthResults } from './authentication-results.js';
 export { countFromMailboxes } from './auth-facts.js';
@@ -17,7 +17,7 @@ export function aligned(fromDomain: string, signingDomain: string): boolean {
 }
 
 /**
- * What Mailroom's own DKIM/DMARC check (mailauth, in src/ingest/local-auth.ts) found, reduced to
+ * What Mailroom's own DKIM/DMARC check (mailauth, in src/mail/local-auth.ts) found, reduced to
  * the facts `verifySender` needs. Computed by us, so trusted; consulted when no
  * Authentication-Results count (see trustedAuthResults). `unsignedBytes` is how much of the body
  * an `l=` tag left outside the signature (0: all of it is signed).

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import addressparser from 'nodemailer/lib/addressparser';
-import type { AppContext } from '../context.js';
-import { MailroomError, toMailroomError } from '../errors.js';
-import { emailIdFor, sha256Hex, type EmailId } from '../ids.js';
+import type { AppContext } from '../app/context.js';
+import { MailroomError, toMailroomError } from '../kernel/errors.js';
+import { emailIdFor, sha256Hex, type EmailId } from '../kernel/ids.js';
 import type { IngestJob } from '../queues/catalog.js';
 import { peekMessageId, withoutMboxLine } from './parse-email.js';
-import type { SourceInfo } from './trusted-context.js';
+import type { SourceInfo } from '../model/trusted-context.js';
 
 export interface Submission {
   emailId: EmailId;

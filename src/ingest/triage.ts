@@ -1,15 +1,15 @@
-import type { Config } from '../config.js';
-import type { EmailId } from '../ids.js';
+import type { Config } from '../config/config.js';
+import type { EmailId } from '../kernel/ids.js';
 import type { LlmGateway } from '../llm/gateway.js';
 import { classifyForTriage } from '../tools/classify-email.js';
-import type { ContentReadings } from './content-store.js';
-import { toAccount, type AccountsDirectory } from './accounts.js';
+import type { ContentReadings } from '../store/content-store.js';
+import { toAccount, type AccountsDirectory } from '../store/accounts.js';
 import type { ParsedEmail } from './parse-email.js';
 import { detectRobot } from './robot-detector.js';
 import { robotSignalsFromHeaders } from './robot-signals.js';
 import { threadHeaderProblem } from './follow-up-link.js';
 import { verifySenderBinding, type LocalAuthResult, type VerificationInput } from './sender-verification.js';
-import { TrustedContext, type Category, type SourceInfo } from './trusted-context.js';
+import { TrustedContext, type Category, type SourceInfo } from '../model/trusted-context.js';
 
 export interface TriageDeps {
   config: Config;

@@ -1,9 +1,9 @@
 import { OpenAI, APIConnectionError, APIConnectionTimeoutError, APIError, RateLimitError, InternalServerError } from 'openai';
 import { zodResponseFormat } from 'openai/helpers/zod';
 import type { z } from 'zod';
-import type { Config } from '../config.js';
-import { MailroomError } from '../errors.js';
-import type { Logger } from '../logger.js';
+import type { Config } from '../config/config.js';
+import { MailroomError } from '../kernel/errors.js';
+import type { Logger } from '../kernel/logger.js';
 
 /** The header every LLM request carries: `planner` or `sandbox:<tool>`. */
 export const ROLE_HEADER = 'x-mailroom-role';

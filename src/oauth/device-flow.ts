@@ -1,8 +1,8 @@
 import { setTimeout as sleepFor } from 'node:timers/promises';
 import { z } from 'zod';
-import { MailroomError } from '../errors.js';
-import { readSecret } from '../secrets.js';
-import type { OAuth2Client } from './oauth-config.js';
+import { MailroomError } from '../kernel/errors.js';
+import { readSecret } from '../kernel/secrets.js';
+import type { OAuth2Client } from '../config/oauth-config.js';
 import { OAuthErrorResponse, TokenResponse, postForm } from './token-endpoint.js';
 
 /** Printable ASCII only: what the provider sends is shown on a terminal. */

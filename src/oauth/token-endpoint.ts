@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { MailroomError } from '../errors.js';
+import { MailroomError } from '../kernel/errors.js';
 
 /** A successful token response (RFC 6749 §5.1); `expires_in` arrives as a number or, from some servers, a string. */
 export const TokenResponse = z.object({

@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { MailroomError } from '../errors.js';
-import type { Logger } from '../logger.js';
-import { readSecret, writeSecretFile } from '../secrets.js';
-import { oauth2Key, type OAuth2Client } from './oauth-config.js';
+import { MailroomError } from '../kernel/errors.js';
+import type { Logger } from '../kernel/logger.js';
+import { readSecret, writeSecretFile } from '../kernel/secrets.js';
+import { oauth2Key, type OAuth2Client } from '../config/oauth-config.js';
 import { OAuthErrorResponse, TokenResponse, postForm } from './token-endpoint.js';
 
 /** What a token source last saw, as /healthz and `mailroom status` show it. */

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { AutonomyLevel, type AutonomyRule, type Config } from '../config.js';
-import { MailroomError } from '../errors.js';
-import type { TrustedContext } from '../ingest/trusted-context.js';
+import { AutonomyLevel, type AutonomyRule, type Config } from '../config/config.js';
+import { MailroomError } from '../kernel/errors.js';
+import type { TrustedContext } from '../model/trusted-context.js';
 import type { ToolDescriptor } from '../tools/tool.js';
 
 /**

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Confidentiality, ToolDescriptor } from '../tools/tool.js';
-import type { PlaceholderRef } from './plan.js';
+import type { PlaceholderRef } from '../model/plan.js';
 
 /**
  * The one label rule (design invariant 3), used by the validator before a plan is adopted and by

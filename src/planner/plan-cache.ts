@@ -1,7 +1,7 @@
-import { sha256Hex } from '../ids.js';
+import { sha256Hex } from '../kernel/ids.js';
 import type { Redis } from '../queues/connection.js';
 import type { RedisKeys } from '../queues/keys.js';
-import { Plan } from './plan.js';
+import { Plan } from '../model/plan.js';
 import { PlannerView } from './planner-view.js';
 
 /**

@@ -1,5 +1,5 @@
 import type { Job } from 'bullmq';
-import type { AppContext } from '../context.js';
+import type { AppContext } from '../app/context.js';
 import { planTriaged, quarantine } from '../run/lifecycle.js';
 import { handleJob, rerunOf } from '../run/settle.js';
 

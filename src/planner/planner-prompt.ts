@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { ToolRegistry } from '../tools/registry.js';
-import { StepId } from './plan.js';
+import { StepId } from '../model/plan.js';
 import type { ValidationError } from './plan-validator.js';
 import { PlannerView } from './planner-view.js';
 

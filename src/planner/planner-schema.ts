@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { ToolRegistry } from '../tools/registry.js';
 import type { ToolDescriptor } from '../tools/tool.js';
 import { jsonTypes, refKinds } from './plan-validator.js';
-import { Plan, StepId, type ArgValue } from './plan.js';
+import { Plan, StepId, type ArgValue } from '../model/plan.js';
 
 const PlaceholderString = z
   .string()

@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import type { Config } from '../config.js';
-import { AttachmentKind, attachmentKinds } from '../ingest/attachment-kinds.js';
+import type { Config } from '../config/config.js';
+import { AttachmentKind, attachmentKinds } from '../model/attachment-kinds.js';
 import { AutoKind } from '../ingest/robot-detector.js';
-import { Account, CaseOutcome, CategorySource, type TrustedContext } from '../ingest/trusted-context.js';
+import { Account, CaseOutcome, CategorySource, type TrustedContext } from '../model/trusted-context.js';
 
 /**
  * A name the operator's configuration declares (a category, an IMAP account or folder name, the

@@ -1,9 +1,9 @@
-import { MailroomError } from '../errors.js';
+import { MailroomError } from '../kernel/errors.js';
 import type { LlmGateway } from '../llm/gateway.js';
 import type { ToolRegistry } from '../tools/registry.js';
 import type { PlanCache } from './plan-cache.js';
 import { planningKey } from './plan-cache.js';
-import type { Plan } from './plan.js';
+import type { Plan } from '../model/plan.js';
 import { escalationPlan, playbookPlan, robotPlan } from './playbooks.js';
 import { DEFAULT_LIMITS, validatePlan, type PlanLimits, type ValidationError, type ValidationResult } from './plan-validator.js';
 import { buildPlannerPrompt, PROMPT_VERSION, type ReplanFacts } from './planner-prompt.js';

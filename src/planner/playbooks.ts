@@ -1,5 +1,5 @@
 import type { AutoKind } from '../ingest/robot-detector.js';
-import type { Plan, Step } from './plan.js';
+import type { Plan, Step } from '../model/plan.js';
 import type { PlannerView } from './planner-view.js';
 
 /** A playbook: a plan for one category, written from the planner's view only. */

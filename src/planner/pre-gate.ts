@@ -1,5 +1,5 @@
 import type { ToolRegistry } from '../tools/registry.js';
-import { referencedSteps, type Plan } from './plan.js';
+import { referencedSteps, type Plan } from '../model/plan.js';
 
 /**
  * Whether a step must wait for a human when its plan is gated: anything outward, with an

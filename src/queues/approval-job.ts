@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { EmailId, PlanId } from '../ids.js';
+import { EmailId, PlanId } from '../kernel/ids.js';
 
 /**
  * What a reviewer is shown of one effect and what an approval binds: the tool, its resolved

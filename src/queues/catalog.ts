@@ -1,7 +1,7 @@
 import { Queue, UnrecoverableError, type Job, type JobsOptions } from 'bullmq';
 import { z } from 'zod';
-import { EmailId, PlanId, UntrustedRef } from '../ids.js';
-import { SourceInfo } from '../ingest/trusted-context.js';
+import { EmailId, PlanId, UntrustedRef } from '../kernel/ids.js';
+import { SourceInfo } from '../model/trusted-context.js';
 import type { Redis } from './connection.js';
 import { ApprovalJob } from './approval-job.js';
 
@@ -71,7 +71,7 @@ const backoff = { type: 'exponential', delay: 1_000 } as const;
 /**
  * How often a job may be orphaned by its worker (a crash, SIGKILL, OOM: the lock lapses and a
  * live worker re-delivers it) before BullMQ fails it as a poison job instead of running it again.
- * The failure is dead-lettered and its email quarantined (src/daemon/failed-jobs.ts). Two: a job
+ * The failure is dead-lettered and its email quarantined (src/app/failed-jobs.ts). Two: a job
  * survives a deploy and a crash, and a message that kills every worker that reads it costs three
  * crashes, not an endless loop.
  */

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { Cluster, Redis as SingleRedis } from 'ioredis';
 import { z } from 'zod';
-import { MailroomError } from '../errors.js';
+import { MailroomError } from '../kernel/errors.js';
 
 /**
  * A connection Mailroom and BullMQ talk through: one Redis server, or a Redis Cluster. Every key

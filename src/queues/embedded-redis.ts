@@ -5,8 +5,8 @@ import net from 'node:net';
 import path from 'node:path';
 import { Redis as SingleRedis } from 'ioredis';
 import { z } from 'zod';
-import { MailroomError } from '../errors.js';
-import { isProcessAlive, isSameProcessAlive, processIdentity } from '../process-alive.js';
+import { MailroomError } from '../kernel/errors.js';
+import { isProcessAlive, isSameProcessAlive, processIdentity } from '../kernel/process-alive.js';
 
 const INSTALL_HINT =
   'redis-server was not found on PATH. Install it (Debian/Ubuntu: `sudo apt-get install redis-server`, ' +

@@ -1,4 +1,4 @@
-import type { CaseId, EmailId, PlanId, UntrustedRef } from '../ids.js';
+import type { CaseId, EmailId, PlanId, UntrustedRef } from '../kernel/ids.js';
 
 /**
  * Every Redis key Mailroom owns, in one place. All share the hash-tagged prefix (e.g. `{mailroom}`)
@@ -16,10 +16,10 @@ export function redisKeys(prefix: string) {
      * re-delivery of it is a duplicate, not a new email. Expires (ARCHIVED_DEDUP_SECONDS).
      */
     archived: (id: EmailId) => `${prefix}:archived:${id}`,
-    /** An email's triage record (src/run/run-store.ts); the key's name predates the record's. */
+    /** An email's triage record (src/store/run-store.ts); the key's name predates the record's. */
     triage: (id: EmailId) => `${prefix}:ctx:${id}`,
     content: (ref: UntrustedRef) => `${prefix}:content:${ref}`,
-    /** What triage's reader read from a content (src/ingest/content-store.ts); expires with it. */
+    /** What triage's reader read from a content (src/store/content-store.ts); expires with it. */
     readings: (ref: UntrustedRef) => `${prefix}:content:${ref}:read`,
     plan: (id: PlanId) => `${prefix}:plan:${id}`,
     planOutputs: (id: PlanId) => `${prefix}:plan:${id}:out`,
@@ -41,7 +41,7 @@ export function redisKeys(prefix: string) {
     /** Our outbound Message-ID → the email it answered, so a bounce can be linked back. */
     outbound: (messageId: string) => `${prefix}:outbound:${messageId}`,
     /**
-     * A case (hash, src/run/case-store.ts): its customer, its ticket, one field per turn. Its own
+     * A case (hash, src/store/case-store.ts): its customer, its ticket, one field per turn. Its own
      * TTL (CASE_TTL_SECONDS), renewed on every turn: it outlives the archiving of its emails.
      */
     case: (id: CaseId) => `${prefix}:case:${id}`,

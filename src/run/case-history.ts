@@ -1,7 +1,7 @@
 import type { EmailRecord } from '../audit/email-ledger.js';
-import type { AppContext } from '../context.js';
-import type { CaseId, EmailId } from '../ids.js';
-import { caseOfEmail, readCase } from './case-store.js';
+import type { AppContext } from '../app/context.js';
+import type { CaseId, EmailId } from '../kernel/ids.js';
+import { caseOfEmail, readCase } from '../store/case-store.js';
 
 /**
  * One email of a case as a reviewer or an operator sees it: Mailroom's own facts about it (when

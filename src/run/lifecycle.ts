@@ -1,10 +1,10 @@
 import type { AuditEntry } from '../audit/audit-trail.js';
-import { toolServices, type AppContext } from '../context.js';
-import { MailroomError, toMailroomError, type ErrorCode } from '../errors.js';
-import { planIdFor, type EmailId, type PlanId } from '../ids.js';
-import { mailboxActionsFor } from '../ingest/mailbox-actions.js';
-import type { SourceInfo, TrustedContext } from '../ingest/trusted-context.js';
-import { lazyChild, type Logger } from '../logger.js';
+import { toolServices, type AppContext } from '../app/context.js';
+import { MailroomError, toMailroomError, type ErrorCode } from '../kernel/errors.js';
+import { planIdFor, type EmailId, type PlanId } from '../kernel/ids.js';
+import { mailboxActionsFor } from '../mail/mailbox-actions.js';
+import type { SourceInfo, TrustedContext } from '../model/trusted-context.js';
+import { lazyChild, type Logger } from '../kernel/logger.js';
 import { decideApproval } from '../planner/approval-policy.js';
 import { autonomyPolicy } from '../planner/autonomy.js';
 import { outputLabelFor } from '../planner/labels.js';
@@ -14,7 +14,7 @@ import { planEmail, replanEmail, type PlanOutcome, type PlannerDeps } from '../p
 import type { ReplanFacts } from '../planner/planner-prompt.js';
 import { plannerView, plannerVocabulary, type PlannerView } from '../planner/planner-view.js';
 import { hoistBeforeGate } from '../planner/pre-gate.js';
-import type { StoredPlan } from '../planner/stored-plan.js';
+import type { StoredPlan } from '../model/stored-plan.js';
 import { jobIdFor, type JobData, type RerunJob } from '../queues/catalog.js';
 import type { ToolContext } from '../tools/tool.js';
 import { isEffect } from '../executor/effects.js';
@@ -26,12 +26,12 @@ import { claimDecision, readReview } from '../executor/review-record.js';
 import { actsOnTheWorld, previewStep, type ShadowOutcome } from '../executor/shadow.js';
 import { moneyOverCeiling, recordHeld } from '../executor/autonomy-ceiling.js';
 import { recordSuggestions } from '../executor/suggest.js';
-import { claimPlan, hasPlan, loadOutputs, loadPlan, loadTriage, saveOutput, saveTriage, type LabelledOutput, type TriageRecord } from './run-store.js';
+import { claimPlan, hasPlan, loadOutputs, loadPlan, loadTriage, saveOutput, saveTriage, type LabelledOutput, type TriageRecord } from '../store/run-store.js';
 
 /**
  * The lifecycle of an email's run: every transition from triaged to a resting state, in one
- * module. Workers (src/ingest/ingest-worker.ts, src/planner/plan-worker.ts,
- * src/executor/step-worker.ts, the approval worker in src/daemon/workers.ts) parse a job and call
+ * module. Workers (src/run/ingest-worker.ts, src/planner/plan-worker.ts,
+ * src/executor/step-worker.ts, the approval worker in src/app/workers.ts) parse a job and call
  * one function here; review UIs (the CLI, Bull Board) call `approveParked` / `rejectParked`.
  * What is stored lives in the run store (./run-store.ts); the ledger and the audit trail are
  * written here and nowhere else along the run.

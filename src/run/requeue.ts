@@ -1,10 +1,10 @@
 import type { Job } from 'bullmq';
 import type { EmailState } from '../audit/email-ledger.js';
-import type { AppContext } from '../context.js';
-import { MailroomError } from '../errors.js';
-import type { EmailId } from '../ids.js';
+import type { AppContext } from '../app/context.js';
+import { MailroomError } from '../kernel/errors.js';
+import type { EmailId } from '../kernel/ids.js';
 import { DeadLetterJob, jobIdFor, type RerunJob } from '../queues/catalog.js';
-import { loadPlan, loadTriage } from './run-store.js';
+import { loadPlan, loadTriage } from '../store/run-store.js';
 
 /** The state an email returns to when the job of this queue runs again. */
 const RETURNS_TO = { ingest: 'received', plan: 'triaged', steps: 'running' } as const satisfies Record<RerunJob['queue'], EmailState>;

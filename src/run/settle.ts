@@ -1,10 +1,10 @@
 import type { Job } from 'bullmq';
 import { z } from 'zod';
 import { RESTING_STATES } from '../audit/email-ledger.js';
-import type { AppContext } from '../context.js';
-import { MailroomError, toMailroomError } from '../errors.js';
-import { EmailId } from '../ids.js';
-import { lazyChild, type Logger } from '../logger.js';
+import type { AppContext } from '../app/context.js';
+import { MailroomError, toMailroomError } from '../kernel/errors.js';
+import { EmailId } from '../kernel/ids.js';
+import { lazyChild, type Logger } from '../kernel/logger.js';
 import { hasAttemptsLeft, QueueCatalog, RerunJob, retryDelayMs, type JobData, type QueueKey } from '../queues/catalog.js';
 import { failureReason, quarantine } from './lifecycle.js';
 

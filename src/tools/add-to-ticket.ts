@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { MailroomError } from '../errors.js';
-import { SummaryRef, UntrustedRef } from '../ids.js';
+import { MailroomError } from '../kernel/errors.js';
+import { SummaryRef, UntrustedRef } from '../kernel/ids.js';
 import { postTicketWebhook, TicketId, TicketWritten } from './create-ticket.js';
 import { effectOnce } from './effect-once.js';
 import { defineTool } from './tool.js';

@@ -1,11 +1,11 @@
 import { z } from 'zod';
-import { memoize } from '../memo.js';
-import { ContentRef } from '../ids.js';
+import { memoize } from '../kernel/memo.js';
+import { ContentRef } from '../kernel/ids.js';
 import { EmailFacts, FACTS_ASKED, readFactsOffline } from './read-facts.js';
 import { clipUntrusted, MAX_SUBJECT_CHARS, OFFLINE_INPUT_CHARS, runReader } from './sandbox.js';
 import { defineTool } from './tool.js';
 import type { LlmGateway } from '../llm/gateway.js';
-import type { UntrustedContent } from '../ingest/trusted-context.js';
+import type { UntrustedContent } from '../model/trusted-context.js';
 
 /** Words that point to a category in the offline classifier, per default category. */
 const KEYWORDS: Record<string, readonly string[]> = {
@@ -92,7 +92,7 @@ export const triageReaderSchema = memoize(
 
 /**
  * Triage's one sandboxed read of an email: the category, and in the same call the facts
- * read_facts would ask a second call for (kept beside the content, src/ingest/content-store.ts,
+ * read_facts would ask a second call for (kept beside the content, src/store/content-store.ts,
  * so a read_facts step reuses them). Same sandbox, spotlighting, strict schema and input bound
  * as the classifier alone. The facts are closed enums like the category and a model that obeys
  * the email chooses both either way; only the category goes on to routing and the planner.

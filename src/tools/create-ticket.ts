@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { CategoryName } from '../config.js';
-import { sha256Hex, SummaryRef, UntrustedRef } from '../ids.js';
-import { recordCaseTicket } from '../run/case-store.js';
+import { CategoryName } from '../config/config.js';
+import { sha256Hex, SummaryRef, UntrustedRef } from '../kernel/ids.js';
+import { recordCaseTicket } from '../store/case-store.js';
 import { effectOnce } from './effect-once.js';
 import { AccountId } from './own-account.js';
 import { defineTool, type ToolContext } from './tool.js';

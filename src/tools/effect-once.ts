@@ -1,6 +1,6 @@
 import type { z } from 'zod';
-import { MailroomError } from '../errors.js';
-import { claimEffect, recordEffectDone, releaseEffect } from '../run/effect-claims.js';
+import { MailroomError } from '../kernel/errors.js';
+import { claimEffect, recordEffectDone, releaseEffect } from '../store/effect-claims.js';
 import type { ToolContext } from './tool.js';
 
 export interface EffectOptions<T> {
@@ -20,7 +20,7 @@ export interface EffectOptions<T> {
 
 /**
  * Runs a side effect at most once per idempotency key (plan id + step id): the claim is recorded
- * in the run store (src/run/effect-claims.ts) before acting, and the result after. A repeated
+ * in the run store (src/store/effect-claims.ts) before acting, and the result after. A repeated
  * step gets the first result back with `duplicate: true`.
  */
 export async function effectOnce<T>(

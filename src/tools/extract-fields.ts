@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ContentRef } from '../ids.js';
+import { ContentRef } from '../kernel/ids.js';
 import { clipUntrusted, MAX_SUBJECT_CHARS, OFFLINE_INPUT_CHARS, runReader } from './sandbox.js';
 import { defineTool } from './tool.js';
 

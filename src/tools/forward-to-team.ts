@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { TeamName, type Team } from '../config.js';
-import { ContentRef, SummaryRef } from '../ids.js';
+import { TeamName, type Team } from '../config/config.js';
+import { ContentRef, SummaryRef } from '../kernel/ids.js';
 import { TicketId } from './create-ticket.js';
 import { sendMailOnce, sentMessageId } from './outbound.js';
 import { teamByName, trustedFacts } from './teams.js';

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { MailroomError } from '../errors.js';
-import { sha256Hex } from '../ids.js';
-import { Order } from '../ingest/accounts.js';
+import { MailroomError } from '../kernel/errors.js';
+import { sha256Hex } from '../kernel/ids.js';
+import { Order } from '../store/accounts.js';
 import { effectOnce } from './effect-once.js';
 import { AccountId, ownAccount } from './own-account.js';
 import { defineTool, type ToolContext } from './tool.js';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { MailroomError } from '../errors.js';
-import { Order } from '../ingest/accounts.js';
+import { MailroomError } from '../kernel/errors.js';
+import { Order } from '../store/accounts.js';
 import { AccountId, ownAccount } from './own-account.js';
 import { defineTool } from './tool.js';
 

@@ -1,5 +1,5 @@
 import { createHmac, randomBytes } from 'node:crypto';
-import { MailroomError } from '../errors.js';
+import { MailroomError } from '../kernel/errors.js';
 import type { Redis } from '../queues/connection.js';
 import type { RedisKeys } from '../queues/keys.js';
 
@@ -93,6 +93,6 @@ export async function mintedMessageId(
 
 /** Only these SMTP failures prove the message was not accepted; anything else may have gone out. */
 export function mailNotDelivered(err: unknown): boolean {
-  // src/tools/mailer.ts sorts SMTP failures by what they prove; these two prove nothing left.
+  // src/mail/mailer.ts sorts SMTP failures by what they prove; these two prove nothing left.
   return err instanceof MailroomError && (err.code === 'SMTP_REJECTED' || err.code === 'SMTP_TRANSIENT');
 }

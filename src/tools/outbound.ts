@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { effectOnce } from './effect-once.js';
-import type { OutboundMail } from './mailer.js';
-import { recordCaseMessage } from '../run/case-store.js';
+import type { OutboundMail } from '../mail/mailer.js';
+import { recordCaseMessage } from '../store/case-store.js';
 import { automaticHeaders, mailNotDelivered, mintedMessageId } from './outbound-headers.js';
 import type { ToolContext } from './tool.js';
 

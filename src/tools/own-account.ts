@@ -1,6 +1,6 @@
-import { MailroomError } from '../errors.js';
-import type { AccountRecord } from '../ingest/accounts.js';
-import { Account } from '../ingest/trusted-context.js';
+import { MailroomError } from '../kernel/errors.js';
+import type { AccountRecord } from '../store/accounts.js';
+import { Account } from '../model/trusted-context.js';
 import type { ToolContext } from './tool.js';
 
 /** An account id as plans pass it: a control value, from `{{context.account.id}}` or a trusted output. */

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { memoize } from '../memo.js';
-import { ContentRef } from '../ids.js';
+import { memoize } from '../kernel/memo.js';
+import { ContentRef } from '../kernel/ids.js';
 import { clipUntrusted, runReader } from './sandbox.js';
 import { defineTool } from './tool.js';
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { sha256Hex } from '../ids.js';
+import { sha256Hex } from '../kernel/ids.js';
 import { addToTicket } from './add-to-ticket.js';
 import { applyLabel } from './apply-label.js';
 import { classifyEmail } from './classify-email.js';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { MailroomError } from '../errors.js';
-import { DraftRef } from '../ids.js';
+import { MailroomError } from '../kernel/errors.js';
+import { DraftRef } from '../kernel/ids.js';
 import { StoredDraft } from './draft-reply.js';
 import { draftRefusal } from './send-reply.js';
 import { sendMailOnce, sentMessageId } from './outbound.js';

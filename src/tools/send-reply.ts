@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import { MailroomError } from '../errors.js';
-import { DraftRef } from '../ids.js';
+import { MailroomError } from '../kernel/errors.js';
+import { DraftRef } from '../kernel/ids.js';
 import { recordOutbound } from '../ingest/bounces.js';
 import { StoredDraft } from './draft-reply.js';
 import { disallowedLinks } from './reply-links.js';
-import { recordCaseMessage } from '../run/case-store.js';
+import { recordCaseMessage } from '../store/case-store.js';
 import { automaticHeaders, copyableHeader, mailNotDelivered, mintedMessageId } from './outbound-headers.js';
 import { describeRefusal, reserveReply } from './reply-rate-limit.js';
 import { defineTool, type OutboundPreview, type ToolContext } from './tool.js';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { MessageFlag } from '../ingest/mailbox-actions.js';
+import { MessageFlag } from '../mail/mailbox-actions.js';
 import { defineTool } from './tool.js';
 
 export const setFlags = defineTool({

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ContentRef, DraftRef } from '../ids.js';
+import { ContentRef, DraftRef } from '../kernel/ids.js';
 import { composedAllowed, type StoredDraft } from './draft-reply.js';
 import { disallowedLinks } from './reply-links.js';
 import { runReader } from './sandbox.js';

@@ -1,5 +1,5 @@
-import type { Config, Team } from '../config.js';
-import { MailroomError } from '../errors.js';
+import type { Config, Team } from '../config/config.js';
+import { MailroomError } from '../kernel/errors.js';
 import type { ToolContext } from './tool.js';
 
 /** The configured team of that name; a plan can name a team, never an address. */

@@ -1,9 +1,9 @@
 import type { z } from 'zod';
-import type { ToolServices } from '../context.js';
-import type { ContentRef, EmailId, PlanId } from '../ids.js';
-import type { TrustedContext } from '../ingest/trusted-context.js';
-import type { Logger } from '../logger.js';
-import type { MailboxActions } from '../ingest/mailbox-actions.js';
+import type { ToolServices } from '../app/context.js';
+import type { ContentRef, EmailId, PlanId } from '../kernel/ids.js';
+import type { TrustedContext } from '../model/trusted-context.js';
+import type { Logger } from '../kernel/logger.js';
+import type { MailboxActions } from '../mail/mailbox-actions.js';
 
 /** What running a tool can do to the world. */
 export type Risk = 'read' | 'write' | 'external';
@@ -12,7 +12,7 @@ export type Risk = 'read' | 'write' | 'external';
 export type Confidentiality = 'public' | 'sender' | 'internal';
 
 /**
- * Everything a tool may use at run time: the app's tool services (src/context.ts) and the step it
+ * Everything a tool may use at run time: the app's tool services (src/app/context.ts) and the step it
  * runs in. Built in one place, `toolContextFor` in src/run/lifecycle.ts.
  */
 export interface ToolContext extends ToolServices {

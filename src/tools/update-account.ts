@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { MailroomError } from '../errors.js';
+import { MailroomError } from '../kernel/errors.js';
 import { effectOnce } from './effect-once.js';
 import { AccountId, ownAccount } from './own-account.js';
 import { defineTool } from './tool.js';

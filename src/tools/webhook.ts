@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { MailroomError } from '../errors.js';
+import { MailroomError } from '../kernel/errors.js';
 
 /** Webhook calls are bounded: a slow receiver must not hold a step worker. */
 const WEBHOOK_TIMEOUT_MS = 10_000;

@@ -1,5 +1,5 @@
-import type { MailroomReport, ReportRow } from '../audit/report.js';
-import { ReportOutcome, type ReportTimeline } from '../audit/report-timeline.js';
+import type { MailroomReport, ReportRow } from '../report/report.js';
+import { ReportOutcome, type ReportTimeline } from '../report/report-timeline.js';
 
 /** Where the report page and its files live on the web role's server. */
 export const REPORT_PATH = '/admin/report';

@@ -3,9 +3,9 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
-import { buildReport, parseDuration } from '../audit/report.js';
-import { TimelineBuilder } from '../audit/report-timeline.js';
-import type { AppContext } from '../context.js';
+import { buildReport, parseDuration } from '../report/report.js';
+import { TimelineBuilder } from '../report/report-timeline.js';
+import type { AppContext } from '../app/context.js';
 import { REPORT_ASSETS, REPORT_PATH, renderReportPage } from './report-html.js';
 
 /**

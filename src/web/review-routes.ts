@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { AppContext } from '../context.js';
-import { MailroomError } from '../errors.js';
+import type { AppContext } from '../app/context.js';
+import { MailroomError } from '../kernel/errors.js';
 import { parseApprovalJobId } from '../executor/review.js';
 import { approveParked, rejectParked } from '../run/lifecycle.js';
 import { readReview } from '../executor/review-record.js';

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MailroomReport } from '../../src/audit/report.js';
+import { MailroomReport } from '../../src/report/report.js';
 import { ProcessSummary } from '../../src/cli/summary.js';
 import { EXAMPLE_CONFIG_FILE, EXAMPLES } from '../fixtures/examples.js';
 import { runMailroom } from '../harness/cli.js';

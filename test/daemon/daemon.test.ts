@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseRoles } from '../../src/daemon/daemon.js';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig } from '../../src/config/config.js';
 import { connectImap, startDovecot, type DovecotServer } from '../harness/dovecot.js';
 import { customerMail, waitFor } from '../harness/mail.js';
 import { startTestRedis, type TestRedis } from '../harness/redis.js';

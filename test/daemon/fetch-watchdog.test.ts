@@ -1,6 +1,6 @@
 import { Queue, Worker } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { watchFetching } from '../../src/daemon/fetch-watchdog.js';
+import { watchFetching } from '../../src/app/fetch-watchdog.js';
 import { createRedis, type Redis } from '../../src/queues/connection.js';
 import { startTestRedis, type TestRedis } from '../harness/redis.js';
 

@@ -1,10 +1,10 @@
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createContext, type AppContext } from '../../src/context.js';
+import { createContext, type AppContext } from '../../src/app/context.js';
 import { HTTP_BODY_LIMIT_BYTES, startHttpServer } from '../../src/daemon/http-server.js';
 import { createMetrics } from '../../src/daemon/metrics.js';
-import { MailroomError } from '../../src/errors.js';
-import { createLogger } from '../../src/logger.js';
+import { MailroomError } from '../../src/kernel/errors.js';
+import { createLogger } from '../../src/kernel/logger.js';
 import { exampleConfig } from '../harness/example-config.js';
 import { startTestRedis, type TestRedis } from '../harness/redis.js';
 

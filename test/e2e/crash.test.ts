@@ -3,16 +3,16 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.js';
-import { createContext, type AppContext } from '../../src/context.js';
+import { loadConfig } from '../../src/config/config.js';
+import { createContext, type AppContext } from '../../src/app/context.js';
 import { submitEmail } from '../../src/ingest/submit.js';
-import { createLogger } from '../../src/logger.js';
+import { createLogger } from '../../src/kernel/logger.js';
 import { EXAMPLE_CONFIG_FILE, EXAMPLES } from '../fixtures/examples.js';
 import { exampleEnv } from '../harness/example-config.js';
 import { startTestRedis, type TestRedis } from '../harness/redis.js';
 import { startSmtpCapture, type SmtpCapture } from '../harness/smtp-capture.js';
 import { RESTING_STATES } from '../../src/audit/email-ledger.js';
-import type { EmailId } from '../../src/ids.js';
+import type { EmailId } from '../../src/kernel/ids.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EmailId } from '../../src/ids.js';
+import type { EmailId } from '../../src/kernel/ids.js';
 import { linkBounce, readBounces } from '../../src/ingest/bounces.js';
 import { dsnOutcome } from '../../src/ingest/dsn-parser.js';
 import { email, startRig, type Instance, type Rig } from '../etiquette/instance.js';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EmailRecord } from '../../src/audit/email-ledger.js';
-import { DEFAULT_REPLY_LIMITS } from '../../src/config.js';
-import type { EmailId } from '../../src/ids.js';
+import { DEFAULT_REPLY_LIMITS } from '../../src/config/config.js';
+import type { EmailId } from '../../src/kernel/ids.js';
 import { email, startRig, type Instance, type Rig } from '../etiquette/instance.js';
 import type { SmtpCapture } from '../harness/smtp-capture.js';
 

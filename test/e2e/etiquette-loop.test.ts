@@ -3,7 +3,7 @@ import type { CapturedMessage } from '../harness/smtp-capture.js';
 import { email, startInstance, type Instance } from '../etiquette/instance.js';
 import { startTestRedis, type TestRedis } from '../harness/redis.js';
 import { startSmtpCapture, type SmtpCapture } from '../harness/smtp-capture.js';
-import type { EmailId } from '../../src/ids.js';
+import type { EmailId } from '../../src/kernel/ids.js';
 
 const A = 'support@a.example';
 const B = 'support@b.example';

@@ -5,7 +5,7 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runProcess } from '../../src/cli/process-command.js';
 import { closeParseThreads } from '../../src/ingest/parse-isolated.js';
-import { createLogger } from '../../src/logger.js';
+import { createLogger } from '../../src/kernel/logger.js';
 import { hostileCorpus, INJECTED_DOMAIN, INJECTED_HEADER, TEXT_CANARY } from '../corpora/hostile.js';
 import { exampleConfig } from '../harness/example-config.js';
 import { startTestRedis, type TestRedis } from '../harness/redis.js';

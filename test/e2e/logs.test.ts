@@ -5,7 +5,7 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { runProcess } from '../../src/cli/process-command.js';
-import { createLogger } from '../../src/logger.js';
+import { createLogger } from '../../src/kernel/logger.js';
 import { exampleConfig } from '../harness/example-config.js';
 import { buildMail } from '../harness/mail-factory.js';
 import { startModelServices, type ModelServices } from '../harness/model-services.js';

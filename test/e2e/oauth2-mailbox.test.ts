@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EmailRecord } from '../../src/audit/email-ledger.js';
 import { startDaemon, type Daemon } from '../../src/daemon/daemon.js';
 import { emailIdOf } from '../../src/ingest/submit.js';
-import { createLogger } from '../../src/logger.js';
+import { createLogger } from '../../src/kernel/logger.js';
 import { EXAMPLE_CONFIG_FILE, EXAMPLES } from '../fixtures/examples.js';
 import { connectImap, startDovecot, type DovecotServer } from '../harness/dovecot.js';
 import { imapConfig, waitFor } from '../harness/mail.js';

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { runProcess } from '../../src/cli/process-command.js';
-import { createLogger } from '../../src/logger.js';
+import { createLogger } from '../../src/kernel/logger.js';
 import { closeParseThreads } from '../../src/ingest/parse-isolated.js';
 import { exampleConfig } from '../harness/example-config.js';
 import { startTestRedis, type TestRedis } from '../harness/redis.js';

@@ -3,11 +3,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.js';
-import { createContext } from '../../src/context.js';
-import { MailroomError } from '../../src/errors.js';
-import { EmailId } from '../../src/ids.js';
-import { createLogger } from '../../src/logger.js';
+import { loadConfig } from '../../src/config/config.js';
+import { createContext } from '../../src/app/context.js';
+import { MailroomError } from '../../src/kernel/errors.js';
+import { EmailId } from '../../src/kernel/ids.js';
+import { createLogger } from '../../src/kernel/logger.js';
 import { startRedisProcess, type RedisProcess } from '../harness/redis-cluster.js';
 
 /** A managed Redis as a cloud sells it: TLS only, a password, a certificate from a private CA. */

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RESTING_STATES } from '../../src/audit/email-ledger.js';
-import { isProcessAlive } from '../../src/process-alive.js';
+import { isProcessAlive } from '../../src/kernel/process-alive.js';
 import { ADDRESS_FILE, EmbeddedRedisAddress, freePort } from '../../src/queues/embedded-redis.js';
 import { EXAMPLES } from '../fixtures/examples.js';
 import { writeExampleConfig } from '../harness/example-config.js';

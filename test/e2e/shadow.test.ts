@@ -1,12 +1,12 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { wouldDoEffects, readTrails } from '../../src/audit/report.js';
+import { wouldDoEffects, readTrails } from '../../src/report/report.js';
 import { runProcess } from '../../src/cli/process-command.js';
 import type { ProcessSummary } from '../../src/cli/summary.js';
-import type { Config } from '../../src/config.js';
-import { createContext, type AppContext } from '../../src/context.js';
-import { EmailId, MessageRef } from '../../src/ids.js';
-import { createLogger } from '../../src/logger.js';
+import type { Config } from '../../src/config/config.js';
+import { createContext, type AppContext } from '../../src/app/context.js';
+import { EmailId, MessageRef } from '../../src/kernel/ids.js';
+import { createLogger } from '../../src/kernel/logger.js';
 import { EXAMPLES } from '../fixtures/examples.js';
 import { exampleConfig } from '../harness/example-config.js';
 import { startTestRedis, type TestRedis } from '../harness/redis.js';

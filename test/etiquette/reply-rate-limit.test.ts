@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ReplyLimits } from '../../src/config.js';
+import type { ReplyLimits } from '../../src/config/config.js';
 import { createRedis, type Redis } from '../../src/queues/connection.js';
 import { redisKeys } from '../../src/queues/keys.js';
 import { describeRefusal, domainCeiling, normalizeAddress, recipientDomain, registrableDomain, reserveReply } from '../../src/tools/reply-rate-limit.js';

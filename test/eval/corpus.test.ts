@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { canaryFor, loadCorpus, parseCorpus, Placement } from '../../src/eval/corpus.js';
-import { MailroomError } from '../../src/errors.js';
+import { MailroomError } from '../../src/kernel/errors.js';
 
 const CORPUS = path.resolve(import.meta.dirname, '../../eval/corpus.json');
 

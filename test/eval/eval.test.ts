@@ -9,7 +9,7 @@ import { loadCorpus, Placement, type Corpus } from '../../src/eval/corpus.js';
 import { startModelServer } from '../../src/eval/model-server.js';
 import { EvalReport } from '../../src/eval/report.js';
 import { runEval } from '../../src/eval/runner.js';
-import { createLogger } from '../../src/logger.js';
+import { createLogger } from '../../src/kernel/logger.js';
 import { exampleConfig } from '../harness/example-config.js';
 import { startTestRedis, type TestRedis } from '../harness/redis.js';
 

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig } from '../../src/config/config.js';
 import { createLlmGateway } from '../../src/llm/gateway.js';
-import { createLogger } from '../../src/logger.js';
+import { createLogger } from '../../src/kernel/logger.js';
 import { startModelServer, type ModelServer } from '../../src/eval/model-server.js';
 import { createAgentClient } from '../../src/eval/react-baseline/agent.js';
 import { evasiveAddress, evasiveUrl } from '../../src/eval/email-reading.js';

@@ -1,10 +1,10 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runProcess } from '../../src/cli/process-command.js';
-import { createContext, type AppContext } from '../../src/context.js';
-import { startWorkers, type RunningWorkers } from '../../src/daemon/workers.js';
-import { EmailId } from '../../src/ids.js';
-import { createLogger } from '../../src/logger.js';
+import { createContext, type AppContext } from '../../src/app/context.js';
+import { startWorkers, type RunningWorkers } from '../../src/app/workers.js';
+import { EmailId } from '../../src/kernel/ids.js';
+import { createLogger } from '../../src/kernel/logger.js';
 import { EXAMPLES } from '../fixtures/examples.js';
 import { exampleConfig } from '../harness/example-config.js';
 import { waitFor } from '../harness/mail.js';

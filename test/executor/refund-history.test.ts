@@ -1,13 +1,13 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runProcess } from '../../src/cli/process-command.js';
-import type { Config } from '../../src/config.js';
-import { createContext, type AppContext } from '../../src/context.js';
+import type { Config } from '../../src/config/config.js';
+import { createContext, type AppContext } from '../../src/app/context.js';
 import { refundHistory } from '../../src/executor/effects.js';
 import { approvalJobId } from '../../src/executor/review.js';
 import { readReview } from '../../src/executor/review-record.js';
-import { EmailId, PlanId } from '../../src/ids.js';
-import { createLogger } from '../../src/logger.js';
+import { EmailId, PlanId } from '../../src/kernel/ids.js';
+import { createLogger } from '../../src/kernel/logger.js';
 import { ApprovalJob } from '../../src/queues/approval-job.js';
 import { EXAMPLES } from '../fixtures/examples.js';
 import { exampleConfig } from '../harness/example-config.js';

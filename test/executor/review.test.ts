@@ -1,12 +1,12 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runProcess } from '../../src/cli/process-command.js';
-import type { Config } from '../../src/config.js';
-import { createContext, type AppContext } from '../../src/context.js';
-import { startWorkers, type RunningWorkers } from '../../src/daemon/workers.js';
+import type { Config } from '../../src/config/config.js';
+import { createContext, type AppContext } from '../../src/app/context.js';
+import { startWorkers, type RunningWorkers } from '../../src/app/workers.js';
 import { approveParked, rejectParked } from '../../src/run/lifecycle.js';
-import { EmailId } from '../../src/ids.js';
-import { createLogger } from '../../src/logger.js';
+import { EmailId } from '../../src/kernel/ids.js';
+import { createLogger } from '../../src/kernel/logger.js';
 import { RESTING_STATES } from '../../src/audit/email-ledger.js';
 import { EXAMPLES } from '../fixtures/examples.js';
 import { exampleConfig } from '../harness/example-config.js';

@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadConfig, type Config } from '../../src/config.js';
+import { loadConfig, type Config } from '../../src/config/config.js';
 import { EXAMPLE_CONFIG_FILE, EXAMPLES } from '../fixtures/examples.js';
 import type { OpenAiTestServer } from './openai-server.js';
 import type { TestRedis } from './redis.js';

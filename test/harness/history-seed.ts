@@ -1,4 +1,4 @@
-import { EmailId } from '../../src/ids.js';
+import { EmailId } from '../../src/kernel/ids.js';
 import type { Redis } from '../../src/queues/connection.js';
 import type { RedisKeys } from '../../src/queues/keys.js';
 

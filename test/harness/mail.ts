@@ -5,8 +5,8 @@ import path from 'node:path';
 import { generateKeyPairSync } from 'node:crypto';
 import { dkimSign } from 'mailauth';
 import nodemailer from 'nodemailer';
-import { loadConfig, type Config } from '../../src/config.js';
-import type { DnsResolver } from '../../src/ingest/local-auth.js';
+import { loadConfig, type Config } from '../../src/config/config.js';
+import type { DnsResolver } from '../../src/mail/local-auth.js';
 import type { DovecotServer } from './dovecot.js';
 
 /** A plain customer message; `id` becomes `<id@customer.example>`. */

@@ -17,10 +17,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ProcessSummary } from '../../src/cli/summary.js';
-import { loadConfig } from '../../src/config.js';
-import { createContext } from '../../src/context.js';
-import { EmailId } from '../../src/ids.js';
-import { createLogger } from '../../src/logger.js';
+import { loadConfig } from '../../src/config/config.js';
+import { createContext } from '../../src/app/context.js';
+import { EmailId } from '../../src/kernel/ids.js';
+import { createLogger } from '../../src/kernel/logger.js';
 import { connectImap } from './dovecot.js';
 import { exampleEnv } from './example-config.js';
 import {

@@ -1,9 +1,9 @@
 import path from 'node:path';
 import { runProcess } from '../../src/cli/process-command.js';
-import type { Config } from '../../src/config.js';
+import type { Config } from '../../src/config/config.js';
 import { startDaemon, type Daemon } from '../../src/daemon/daemon.js';
-import { EmailId } from '../../src/ids.js';
-import { createLogger } from '../../src/logger.js';
+import { EmailId } from '../../src/kernel/ids.js';
+import { createLogger } from '../../src/kernel/logger.js';
 import { EXAMPLES } from '../fixtures/examples.js';
 import { exampleConfig } from './example-config.js';
 import { startTestRedis, type TestRedis } from './redis.js';

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { startDaemon } from '../../src/daemon/daemon.js';
 import { TERMINAL_STATES } from '../../src/audit/email-ledger.js';
 import { submitEmail } from '../../src/ingest/submit.js';
-import { createLogger } from '../../src/logger.js';
+import { createLogger } from '../../src/kernel/logger.js';
 import { EXAMPLE_CONFIG_FILE, EXAMPLES } from '../fixtures/examples.js';
 import { exampleConfig, exampleEnv } from '../harness/example-config.js';
 import { describeEachBackend } from '../harness/history-backends.js';

@@ -4,7 +4,7 @@ import { createEmailLedger } from '../../src/audit/email-ledger.js';
 import { archiveRested } from '../../src/history/archive.js';
 import { startArchiveSweep } from '../../src/history/archive-sweep.js';
 import type { HistoryStore } from '../../src/history/history-store.js';
-import { EmailId } from '../../src/ids.js';
+import { EmailId } from '../../src/kernel/ids.js';
 import { createRedis, type Redis } from '../../src/queues/connection.js';
 import { redisKeys } from '../../src/queues/keys.js';
 import { describeEachBackend } from '../harness/history-backends.js';

@@ -5,10 +5,10 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from 'pg';
 import { z } from 'zod';
-import { loadConfig } from '../../src/config.js';
-import { MailroomError } from '../../src/errors.js';
+import { loadConfig } from '../../src/config/config.js';
+import { MailroomError } from '../../src/kernel/errors.js';
 import { openPostgresHistoryStore } from '../../src/history/postgres-history-store.js';
-import { createLogger } from '../../src/logger.js';
+import { createLogger } from '../../src/kernel/logger.js';
 import { freePort } from '../../src/queues/embedded-redis.js';
 import { POSTGRES_SKIP, startTestPostgres, type TestPostgres } from '../harness/postgres.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mentionsAddress } from '../../src/history/forget.js';
+import { mentionsAddress } from '../../src/run/forget.js';
 
 describe('mentionsAddress (which emails forget takes)', () => {
   it.each([

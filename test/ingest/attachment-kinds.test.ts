@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { AttachmentKind, attachmentKindOf, attachmentKinds } from '../../src/ingest/attachment-kinds.js';
+import { AttachmentKind, attachmentKindOf, attachmentKinds } from '../../src/model/attachment-kinds.js';
 
 describe('attachmentKindOf: MIME type → a closed set of kinds', () => {
   it.each([

@@ -3,8 +3,8 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { folderLease, INSTANCE_FILE, instanceId, type LeaseHolder } from '../../src/ingest/folder-lease.js';
-import { processIdentity } from '../../src/process-alive.js';
+import { folderLease, INSTANCE_FILE, instanceId, type LeaseHolder } from '../../src/store/folder-lease.js';
+import { processIdentity } from '../../src/kernel/process-alive.js';
 import { createRedis, type Redis } from '../../src/queues/connection.js';
 import { startTestRedis, type TestRedis } from '../harness/redis.js';
 

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { caseIdFor, emailIdFor } from '../../src/ids.js';
+import { caseIdFor, emailIdFor } from '../../src/kernel/ids.js';
 import type { DkimSignatureFacts } from '../../src/ingest/dkim-signature.js';
 import { decideFollowUp, namedMessageIds, threadHeaderProblem } from '../../src/ingest/follow-up-link.js';
-import type { Sender } from '../../src/ingest/trusted-context.js';
+import type { Sender } from '../../src/model/trusted-context.js';
 
 const signature = (signed: string[]): DkimSignatureFacts => ({
   domain: 'brightleaf.example',

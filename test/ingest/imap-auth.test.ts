@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { startDaemon, type Daemon } from '../../src/daemon/daemon.js';
-import { createLogger } from '../../src/logger.js';
+import { createLogger } from '../../src/kernel/logger.js';
 import { connectImap, startDovecot, type DovecotServer } from '../harness/dovecot.js';
 import { imapConfig, waitFor } from '../harness/mail.js';
 import { startTestRedis, type TestRedis } from '../harness/redis.js';

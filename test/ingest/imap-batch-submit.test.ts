@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createContext, type AppContext } from '../../src/context.js';
-import type { EmailId } from '../../src/ids.js';
-import { checkpointStore } from '../../src/ingest/imap-checkpoint.js';
-import { uidSet } from '../../src/ingest/imap-client.js';
-import { watchFolder } from '../../src/ingest/imap-source.js';
+import { createContext, type AppContext } from '../../src/app/context.js';
+import type { EmailId } from '../../src/kernel/ids.js';
+import { checkpointStore } from '../../src/store/imap-checkpoint.js';
+import { uidSet } from '../../src/mail/imap-client.js';
+import { watchFolder } from '../../src/sources/imap-source.js';
 import { emailIdOf, submitEmails, type SubmitItem } from '../../src/ingest/submit.js';
-import { createLogger } from '../../src/logger.js';
+import { createLogger } from '../../src/kernel/logger.js';
 import { connectImap, startDovecot, type DovecotServer } from '../harness/dovecot.js';
 import { customerMail, imapConfig, waitFor } from '../harness/mail.js';
 import { startTestRedis, type TestRedis } from '../harness/redis.js';

@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EmailRecord } from '../../src/audit/email-ledger.js';
 import { startDaemon, type Daemon } from '../../src/daemon/daemon.js';
-import type { EmailId } from '../../src/ids.js';
-import { planFetchBatches, watchFolder } from '../../src/ingest/imap-source.js';
+import type { EmailId } from '../../src/kernel/ids.js';
+import { planFetchBatches, watchFolder } from '../../src/sources/imap-source.js';
 import { emailIdOf } from '../../src/ingest/submit.js';
 import { closeParseThreads } from '../../src/ingest/parse-isolated.js';
-import { createLogger } from '../../src/logger.js';
+import { createLogger } from '../../src/kernel/logger.js';
 import { connectImap, startDovecot, type DovecotServer } from '../harness/dovecot.js';
 import { customerMail, imapConfig, waitFor } from '../harness/mail.js';
 import { startTestRedis, type TestRedis } from '../harness/redis.js';

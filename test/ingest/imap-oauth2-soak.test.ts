@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDaemon, type Daemon } from '../../src/daemon/daemon.js';
-import { createLogger } from '../../src/logger.js';
+import { createLogger } from '../../src/kernel/logger.js';
 import { connectImap, startDovecot, type DovecotServer } from '../harness/dovecot.js';
 import { customerMail, imapConfig, waitFor } from '../harness/mail.js';
 import { startOAuthServer, type OAuthServer } from '../harness/oauth-server.js';

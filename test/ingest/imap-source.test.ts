@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EmailRecord } from '../../src/audit/email-ledger.js';
 import { startDaemon, type Daemon, type DaemonOptions } from '../../src/daemon/daemon.js';
-import type { EmailId } from '../../src/ids.js';
-import { backoffMs } from '../../src/ingest/imap-source.js';
+import type { EmailId } from '../../src/kernel/ids.js';
+import { backoffMs } from '../../src/sources/imap-source.js';
 import { emailIdOf } from '../../src/ingest/submit.js';
-import { createLogger } from '../../src/logger.js';
+import { createLogger } from '../../src/kernel/logger.js';
 import { DeadLetterJob } from '../../src/queues/catalog.js';
 import { connectImap, startDovecot, type DovecotServer } from '../harness/dovecot.js';
 import { customerMail, dkimWorld, imapConfig, messageIdOf, waitFor } from '../harness/mail.js';
@@ -186,10 +186,10 @@ describe('IMAP ingest against a real Dovecot', () => {
     await dovecot.append(customerMail('tools-1'), 'Tools');
     const emailId = idOf('tools-1');
     await waitFor('the email to rest', allResting(d, [emailId]));
-    const { loadTriage } = await import('../../src/run/run-store.js');
+    const { loadTriage } = await import('../../src/store/run-store.js');
     const { source } = await loadTriage(d.app, emailId);
-    const { mailboxActionsFor } = await import('../../src/ingest/mailbox-actions.js');
-    const { SourceInfo } = await import('../../src/ingest/trusted-context.js');
+    const { mailboxActionsFor } = await import('../../src/mail/mailbox-actions.js');
+    const { SourceInfo } = await import('../../src/model/trusted-context.js');
     const actions = mailboxActionsFor(d.app, emailId, SourceInfo.parse(source));
     const tool = (name: string) => {
       const t = d.app.registry.get(name);

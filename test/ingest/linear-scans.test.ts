@@ -5,7 +5,7 @@
  * on the quadratic scans these replaced.
  */
 import { describe, expect, it } from 'vitest';
-import { MailroomError } from '../../src/errors.js';
+import { MailroomError } from '../../src/kernel/errors.js';
 import { parseEmail, scanMimeShape, type ScanMeter } from '../../src/ingest/parse-email.js';
 import { extractBouncedMessageIds } from '../../src/ingest/dsn-parser.js';
 import { robotSignalsFromHeaders } from '../../src/ingest/robot-signals.js';

@@ -1,6 +1,6 @@
 import { authenticate } from 'mailauth';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createLocalSenderCheck } from '../../src/ingest/local-auth.js';
+import { createLocalSenderCheck } from '../../src/mail/local-auth.js';
 import { parseEmail } from '../../src/ingest/parse-email.js';
 import { needsLocalCheck, verifySender, type VerificationPolicy } from '../../src/ingest/sender-verification.js';
 import { dkimWorld } from '../harness/mail.js';

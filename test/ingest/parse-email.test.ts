@@ -1,14 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { MailroomError } from '../../src/errors.js';
+import { MailroomError } from '../../src/kernel/errors.js';
 import {
   DEFAULT_PARSE_LIMITS,
   looksLikeEmail,
   parseEmail,
   peekMessageId,
 } from '../../src/ingest/parse-email.js';
-import type { ErrorCode } from '../../src/errors.js';
+import type { ErrorCode } from '../../src/kernel/errors.js';
 
 const MAILBOX = fileURLToPath(new URL('../../examples/mailbox/', import.meta.url));
 const example = (file: string): Buffer => readFileSync(MAILBOX + file);

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { MailroomError } from '../../src/errors.js';
+import { MailroomError } from '../../src/kernel/errors.js';
 import { DEFAULT_PARSE_LIMITS, parseEmail } from '../../src/ingest/parse-email.js';
 import { closeParseThreads, DEFAULT_ISOLATION, parseEmailIsolated, parseThreadsStarted, warmParseThreads } from '../../src/ingest/parse-isolated.js';
 
@@ -107,7 +107,7 @@ describe('parseEmailIsolated (a worker thread with a time and memory budget)', (
       registerHooks({ resolve(spec, ctx, next) { const r = next(spec, ctx); seen.push(r.url); return r; } });
       const { register } = await import('tsx/esm/api');
       register();
-      await import('./src/context.ts'); await import('./src/daemon/workers.ts'); await import('./src/ingest/ingest-worker.ts');
+      await import('./src/app/context.ts'); await import('./src/app/workers.ts'); await import('./src/run/ingest-worker.ts');
       process.stdout.write(JSON.stringify(seen.filter((u) => /[/]node_modules[/](mailparser|mailauth)[/]/.test(u))));`;
     const root = path.resolve(import.meta.dirname, '../..');
     const loaded = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, encoding: 'utf8' });

@@ -3,13 +3,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig } from '../../src/config/config.js';
 import { dkimSignature, type SignOptions } from '../../src/eval/mta-stamp.js';
-import { loadAccounts } from '../../src/ingest/accounts.js';
+import { loadAccounts } from '../../src/store/accounts.js';
 import { parseEmail } from '../../src/ingest/parse-email.js';
 import { verificationInput } from '../../src/ingest/triage.js';
 import { aligned, countFromMailboxes, needsLocalCheck, parseAuthenticationResults, verifySender, type VerificationPolicy } from '../../src/ingest/sender-verification.js';
-import { Sender } from '../../src/ingest/trusted-context.js';
+import { Sender } from '../../src/model/trusted-context.js';
 import { EXAMPLE_CONFIG_FILE } from '../fixtures/examples.js';
 
 const OURS = 'mx.acme.example';

@@ -3,10 +3,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { loadConfig } from '../../src/config.js';
-import { MailroomError } from '../../src/errors.js';
+import { loadConfig } from '../../src/config/config.js';
+import { MailroomError } from '../../src/kernel/errors.js';
 import { createLlmGateway } from '../../src/llm/gateway.js';
-import { createLogger } from '../../src/logger.js';
+import { createLogger } from '../../src/kernel/logger.js';
 import { startOpenAiServer, type OpenAiTestServer } from '../harness/openai-server.js';
 
 const CANARY = 'zqCANARY4242';

@@ -2,8 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.js';
-import { loginAdvice } from '../../src/oauth/providers.js';
+import { loadConfig } from '../../src/config/config.js';
+import { loginAdvice } from '../../src/config/providers.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'mailroom-presets-'));
 function load(file: Record<string, unknown>, env: Record<string, string> = {}) {

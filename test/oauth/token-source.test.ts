@@ -3,9 +3,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MailroomError } from '../../src/errors.js';
-import { createLogger } from '../../src/logger.js';
-import type { OAuth2Client } from '../../src/oauth/oauth-config.js';
+import { MailroomError } from '../../src/kernel/errors.js';
+import { createLogger } from '../../src/kernel/logger.js';
+import type { OAuth2Client } from '../../src/config/oauth-config.js';
 import { createTokenSource, createTokenSources, type OAuthState } from '../../src/oauth/token-source.js';
 import { startOAuthServer, type OAuthServer } from '../harness/oauth-server.js';
 

@@ -5,11 +5,11 @@ import { AutoKind } from '../../src/ingest/robot-detector.js';
 import { PLAYBOOK_CATEGORIES } from '../fixtures/categories.js';
 import { trustedContext, viewOf, type ContextOverrides } from '../fixtures/trusted-context.js';
 import { decideApproval } from '../../src/planner/approval-policy.js';
-import { Plan } from '../../src/planner/plan.js';
+import { Plan } from '../../src/model/plan.js';
 import { DEFAULT_PLAYBOOKS, escalationPlan, playbookPlan, robotPlan } from '../../src/planner/playbooks.js';
 import { ALL_TOOLS, createRegistry } from '../../src/tools/registry.js';
 import { defineTool } from '../../src/tools/tool.js';
-import type { Step } from '../../src/planner/plan.js';
+import type { Step } from '../../src/model/plan.js';
 
 const registry = createRegistry();
 

@@ -3,8 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { AutonomyFile, loadConfig, type AutonomyLevel, type AutonomyRule } from '../../src/config.js';
-import { MailroomError } from '../../src/errors.js';
+import { AutonomyFile, loadConfig, type AutonomyLevel, type AutonomyRule } from '../../src/config/config.js';
+import { MailroomError } from '../../src/kernel/errors.js';
 import {
   LEVELS,
   MONEY_TOOLS,
@@ -19,7 +19,7 @@ import {
   type ToolFacts,
 } from '../../src/planner/autonomy.js';
 import { decideApproval } from '../../src/planner/approval-policy.js';
-import type { Plan } from '../../src/planner/plan.js';
+import type { Plan } from '../../src/model/plan.js';
 import { createRegistry } from '../../src/tools/registry.js';
 import { trustedContext } from '../fixtures/trusted-context.js';
 

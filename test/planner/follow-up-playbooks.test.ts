@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { caseIdFor, emailIdFor } from '../../src/ids.js';
-import type { CaseFacts } from '../../src/ingest/trusted-context.js';
+import { caseIdFor, emailIdFor } from '../../src/kernel/ids.js';
+import type { CaseFacts } from '../../src/model/trusted-context.js';
 import { validatePlan } from '../../src/planner/plan-validator.js';
 import { playbookPlan } from '../../src/planner/playbooks.js';
 import { createRegistry } from '../../src/tools/registry.js';

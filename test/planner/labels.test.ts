@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { resolveArgs } from '../../src/executor/resolve-args.js';
-import { newUntrustedRef } from '../../src/ids.js';
+import { newUntrustedRef } from '../../src/kernel/ids.js';
 import { argumentFlow, refLabel } from '../../src/planner/labels.js';
 import { validatePlan } from '../../src/planner/plan-validator.js';
-import { Plan, type Step } from '../../src/planner/plan.js';
+import { Plan, type Step } from '../../src/model/plan.js';
 import { createRegistry } from '../../src/tools/registry.js';
 import { trustedContext } from '../fixtures/trusted-context.js';
 

@@ -1,16 +1,16 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { emailIdFor } from '../../src/ids.js';
+import { emailIdFor } from '../../src/kernel/ids.js';
 import { AutoKind } from '../../src/ingest/robot-detector.js';
-import { TrustedContext } from '../../src/ingest/trusted-context.js';
+import { TrustedContext } from '../../src/model/trusted-context.js';
 import { DEFAULT_LIMITS, validatePlan } from '../../src/planner/plan-validator.js';
-import { Plan } from '../../src/planner/plan.js';
+import { Plan } from '../../src/model/plan.js';
 import { PLAYBOOK_CATEGORIES } from '../fixtures/categories.js';
 import { trustedContext, viewOf } from '../fixtures/trusted-context.js';
 import { DEFAULT_PLAYBOOKS, escalationPlan, playbookPlan, robotPlan } from '../../src/planner/playbooks.js';
 import { createRegistry } from '../../src/tools/registry.js';
 import type { PlanLimits, ValidationRule } from '../../src/planner/plan-validator.js';
-import type { ArgValue, Step } from '../../src/planner/plan.js';
+import type { ArgValue, Step } from '../../src/model/plan.js';
 import type { ToolDescriptor } from '../../src/tools/tool.js';
 import type { z } from 'zod';
 

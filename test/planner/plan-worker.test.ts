@@ -1,9 +1,9 @@
 import { Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { planIdFor, type EmailId } from '../../src/ids.js';
+import { planIdFor, type EmailId } from '../../src/kernel/ids.js';
 import { processPlanJob } from '../../src/planner/plan-worker.js';
 import { adoptPlan, plannerDeps, plannerViewFor } from '../../src/run/lifecycle.js';
-import { loadTriage } from '../../src/run/run-store.js';
+import { loadTriage } from '../../src/store/run-store.js';
 import { planEmail } from '../../src/planner/planner.js';
 import { startExampleApp, storeEmail, type ExampleApp } from '../harness/toolbox.js';
 

@@ -7,7 +7,7 @@ import {
   looksLikePlaceholder,
   parsePlaceholder,
   referencedSteps,
-} from '../../src/planner/plan.js';
+} from '../../src/model/plan.js';
 
 describe('parsePlaceholder', () => {
   it('answers null for plain literals', () => {

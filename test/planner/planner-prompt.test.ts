@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { UntrustedContent } from '../../src/ingest/trusted-context.js';
+import type { UntrustedContent } from '../../src/model/trusted-context.js';
 import { trustedContext, viewOf } from '../fixtures/trusted-context.js';
 import { buildPlannerPrompt, PROMPT_VERSION } from '../../src/planner/planner-prompt.js';
 import { llmPlanSchema, fromLlmPlan } from '../../src/planner/planner-schema.js';

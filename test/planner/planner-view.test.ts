@@ -1,10 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { resolveArgs } from '../../src/executor/resolve-args.js';
-import { caseIdFor, ContentRef, EmailId } from '../../src/ids.js';
+import { caseIdFor, ContentRef, EmailId } from '../../src/kernel/ids.js';
 import { planningKey } from '../../src/planner/plan-cache.js';
 import { validatePlan } from '../../src/planner/plan-validator.js';
-import { parsePlaceholder, type Plan } from '../../src/planner/plan.js';
+import { parsePlaceholder, type Plan } from '../../src/model/plan.js';
 import { CONTEXT_PLACEHOLDERS, PROMPT_VERSION, ReplanFacts } from '../../src/planner/planner-prompt.js';
 import {
   ConfigName,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decideApproval } from '../../src/planner/approval-policy.js';
-import type { Plan } from '../../src/planner/plan.js';
+import type { Plan } from '../../src/model/plan.js';
 import { validatePlan } from '../../src/planner/plan-validator.js';
 import { DEFAULT_PLAYBOOKS } from '../../src/planner/playbooks.js';
 import { hoistBeforeGate } from '../../src/planner/pre-gate.js';

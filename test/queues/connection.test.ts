@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.js';
-import { MailroomError } from '../../src/errors.js';
+import { loadConfig } from '../../src/config/config.js';
+import { MailroomError } from '../../src/kernel/errors.js';
 import { describeRedisTarget, parseRedisTarget } from '../../src/queues/connection.js';
 
 describe('parseRedisTarget', () => {

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { isProcessAlive, processIdentity } from '../../src/process-alive.js';
+import { isProcessAlive, processIdentity } from '../../src/kernel/process-alive.js';
 import { ADDRESS_FILE, findRedisServer, freePort, startEmbeddedRedis, type EmbeddedRedis } from '../../src/queues/embedded-redis.js';
 import { waitFor } from '../harness/mail.js';
 

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
-import { emailIdFor, planIdFor } from '../../src/ids.js';
-import type { StoredPlan } from '../../src/planner/stored-plan.js';
-import { claimPlan, loadOutputs, loadPlan, loadTriage, saveOutput, saveTriage } from '../../src/run/run-store.js';
+import { emailIdFor, planIdFor } from '../../src/kernel/ids.js';
+import type { StoredPlan } from '../../src/model/stored-plan.js';
+import { claimPlan, loadOutputs, loadPlan, loadTriage, saveOutput, saveTriage } from '../../src/store/run-store.js';
 import { escalate } from '../../src/tools/escalate.js';
 import { startExampleApp, storeEmail, toolContext, type ExampleApp } from '../harness/toolbox.js';
 

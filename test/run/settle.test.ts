@@ -1,8 +1,8 @@
 import { Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startWorkers } from '../../src/daemon/workers.js';
+import { startWorkers } from '../../src/app/workers.js';
 import { processStepJob } from '../../src/executor/step-worker.js';
-import { processIngestJob } from '../../src/ingest/ingest-worker.js';
+import { processIngestJob } from '../../src/run/ingest-worker.js';
 import { DeadLetterJob, jobIdFor, type QueueKey } from '../../src/queues/catalog.js';
 import { waitFor } from '../harness/mail.js';
 import { startExampleApp, storeEmail, type ExampleApp } from '../harness/toolbox.js';

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { EmailId } from '../../src/ids.js';
-import { TrustedContext } from '../../src/ingest/trusted-context.js';
+import { EmailId } from '../../src/kernel/ids.js';
+import { TrustedContext } from '../../src/model/trusted-context.js';
 import { decideApproval } from '../../src/planner/approval-policy.js';
 import { validatePlan } from '../../src/planner/plan-validator.js';
 import { playbookPlan } from '../../src/planner/playbooks.js';

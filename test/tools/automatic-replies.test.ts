@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { AppContext } from '../../src/context.js';
+import type { AppContext } from '../../src/app/context.js';
 import { resolveArgs } from '../../src/executor/resolve-args.js';
-import { ContentRef, DraftRef, EmailId, SummaryRef } from '../../src/ids.js';
-import { TrustedContext } from '../../src/ingest/trusted-context.js';
+import { ContentRef, DraftRef, EmailId, SummaryRef } from '../../src/kernel/ids.js';
+import { TrustedContext } from '../../src/model/trusted-context.js';
 import { decideApproval } from '../../src/planner/approval-policy.js';
 import { validatePlan } from '../../src/planner/plan-validator.js';
 import { playbookPlan } from '../../src/planner/playbooks.js';
-import { Plan } from '../../src/planner/plan.js';
+import { Plan } from '../../src/model/plan.js';
 import { draftReply, type StoredDraft } from '../../src/tools/draft-reply.js';
 import { escalate } from '../../src/tools/escalate.js';
 import { forwardToTeam } from '../../src/tools/forward-to-team.js';

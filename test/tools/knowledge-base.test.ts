@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { createKnowledgeBase, loadKnowledgeBase, parseArticle, plainTextOf } from '../../src/tools/knowledge-base.js';
-import type { KbArticle } from '../../src/tools/knowledge-base.js';
+import { createKnowledgeBase, loadKnowledgeBase, parseArticle, plainTextOf } from '../../src/store/knowledge-base.js';
+import type { KbArticle } from '../../src/store/knowledge-base.js';
 
 const KB_DIR = fileURLToPath(new URL('../../examples/kb/', import.meta.url));
 const kb = loadKnowledgeBase(KB_DIR);

@@ -3,11 +3,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.js';
-import { MailroomError } from '../../src/errors.js';
-import { createLogger } from '../../src/logger.js';
+import { loadConfig } from '../../src/config/config.js';
+import { MailroomError } from '../../src/kernel/errors.js';
+import { createLogger } from '../../src/kernel/logger.js';
 import { createTokenSources } from '../../src/oauth/token-source.js';
-import { createMailer, type OutboundMail } from '../../src/tools/mailer.js';
+import { createMailer, type OutboundMail } from '../../src/mail/mailer.js';
 import { startOAuthServer, type OAuthServer } from '../harness/oauth-server.js';
 import { startSmtpCapture, type SmtpCapture } from '../harness/smtp-capture.js';
 

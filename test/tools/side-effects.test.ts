@@ -1,8 +1,8 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { AppContext } from '../../src/context.js';
-import { MailroomError } from '../../src/errors.js';
+import type { AppContext } from '../../src/app/context.js';
+import { MailroomError } from '../../src/kernel/errors.js';
 import { createTicket } from '../../src/tools/create-ticket.js';
 import { deleteMessage } from '../../src/tools/delete-message.js';
 import type { StoredDraft } from '../../src/tools/draft-reply.js';

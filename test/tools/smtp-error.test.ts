@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { smtpError } from '../../src/tools/mailer.js';
+import { smtpError } from '../../src/mail/mailer.js';
 import { mailNotDelivered } from '../../src/tools/outbound-headers.js';
 
 /** Nodemailer's errors are plain Errors with these fields set by case (nodemailer 7–10). */

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ContentRef, EmailId } from '../../src/ids.js';
-import { TrustedContext } from '../../src/ingest/trusted-context.js';
+import { ContentRef, EmailId } from '../../src/kernel/ids.js';
+import { TrustedContext } from '../../src/model/trusted-context.js';
 import { resolveArgs } from '../../src/executor/resolve-args.js';
-import type { Plan } from '../../src/planner/plan.js';
+import type { Plan } from '../../src/model/plan.js';
 import { validatePlan } from '../../src/planner/plan-validator.js';
 import { createRegistry } from '../../src/tools/registry.js';
 import { startExampleApp, type ExampleApp, runStoredPlan, stepOutputs, storeEmail } from '../harness/toolbox.js';

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { EmailRecord } from '../../src/audit/email-ledger.js';
-import { emailFacts, MailroomReport, type ReportRow } from '../../src/audit/report.js';
-import { bucketFor, ReportTimeline, TimelineBuilder } from '../../src/audit/report-timeline.js';
-import type { EmailId } from '../../src/ids.js';
+import { emailFacts, MailroomReport, type ReportRow } from '../../src/report/report.js';
+import { bucketFor, ReportTimeline, TimelineBuilder } from '../../src/report/report-timeline.js';
+import type { EmailId } from '../../src/kernel/ids.js';
 import { escapeHtml, jsonForHtml, renderReportPage } from '../../src/web/report-html.js';
 
 const HOSTILE = `<img src=x onerror="alert(1)">'</script><script>alert(2)</script><!--`;

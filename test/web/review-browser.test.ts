@@ -5,7 +5,7 @@ import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approvalJobId } from '../../src/executor/review.js';
 import { readReview } from '../../src/executor/review-record.js';
-import { PlanId, type EmailId } from '../../src/ids.js';
+import { PlanId, type EmailId } from '../../src/kernel/ids.js';
 import { EXAMPLES } from '../fixtures/examples.js';
 import { launchBrowser, loopbackContext } from '../harness/browser.js';
 import { waitFor } from '../harness/mail.js';

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig } from '../../src/config/config.js';
 import { authenticate, isLoopback, webAuthFor } from '../../src/web/auth.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'mailroom-review-config-'));

@@ -1,7 +1,7 @@
 import type { OpenAI } from 'openai';
 import { simpleParser } from 'mailparser';
-import { emailIdFor } from '../../ids.js';
-import { createContentStore } from '../../ingest/content-store.js';
+import { emailIdFor } from '../../kernel/ids.js';
+import { createContentStore } from '../../store/content-store.js';
 import { redisKeys } from '../../queues/keys.js';
 import { createCapturingMailer } from '../capture.js';
 import { collectWorld, normaliseIds, type RunEffects } from '../effects.js';

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
-import type { Config } from '../../config.js';
-import type { AccountRecord } from '../../ingest/accounts.js';
+import type { Config } from '../../config/config.js';
+import type { AccountRecord } from '../../store/accounts.js';
 import type { Redis } from '../../queues/connection.js';
 import type { RedisKeys } from '../../queues/keys.js';
-import type { EmailId } from '../../ids.js';
-import type { KnowledgeBase } from '../../tools/knowledge-base.js';
-import type { Mailer } from '../../tools/mailer.js';
+import type { EmailId } from '../../kernel/ids.js';
+import type { KnowledgeBase } from '../../store/knowledge-base.js';
+import type { Mailer } from '../../mail/mailer.js';
 import { postWebhook } from '../../tools/webhook.js';
 
 /**

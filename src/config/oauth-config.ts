@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ResolvedSecret, SecretSource, resolveSecret } from '../secrets.js';
+import { ResolvedSecret, SecretSource, resolveSecret } from '../kernel/secrets.js';
 import { PROVIDER_PRESETS, ProviderName } from './providers.js';
 
 /**

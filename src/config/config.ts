@@ -1,12 +1,12 @@
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { MailroomError } from './errors.js';
-import { VerificationProfile } from './ingest/authentication-results.js';
-import type { ProviderName } from './oauth/providers.js';
-import { ImapAccount, ImapMailboxFile, imapAddressOf, resolveImapAccounts } from './ingest/imap-config.js';
-import { describeRedisTarget, parseRedisTarget } from './queues/connection.js';
-import { SmtpServer, SmtpServerFile, namesSmtpServer, resolveSmtpServer } from './tools/smtp-config.js';
+import { MailroomError } from '../kernel/errors.js';
+import { VerificationProfile } from '../ingest/authentication-results.js';
+import type { ProviderName } from './providers.js';
+import { ImapAccount, ImapMailboxFile, imapAddressOf, resolveImapAccounts } from './imap-config.js';
+import { describeRedisTarget, parseRedisTarget } from '../queues/connection.js';
+import { SmtpServer, SmtpServerFile, namesSmtpServer, resolveSmtpServer } from './smtp-config.js';
 
 /** A category name: lowercase words joined by underscores, e.g. `account_access`. */
 export const CategoryName = z.string().regex(/^[a-z][a-z0-9_]{0,39}$/, 'lowercase letters, digits and _');
@@ -231,7 +231,7 @@ export const ConfigFile = z
     allowedLinks: z.array(z.string().url()).optional(),
     /**
      * Outbound mail: a `url`, or a server (`provider` preset and/or `host`, `port`, `tls`, `user`
-     * with `password` or `oauth2`; src/tools/smtp-config.ts). Neither → replies are written to `outboxDir`.
+     * with `password` or `oauth2`; src/config/smtp-config.ts). Neither → replies are written to `outboxDir`.
      */
     smtp: SmtpServerFile.extend({
       /** smtp:// or smtps:// URL with credentials; `SMTP_URL` overrides it and any server given here. */
@@ -301,7 +301,7 @@ export const ConfigFile = z
     webhooks: Webhooks.optional(),
     /** The largest refund issue_refund performs, in the order's currency. @defaultValue 100 */
     refunds: z.object({ maxAmount: z.number().positive().max(1_000_000).optional() }).strict().optional(),
-    /** IMAP mailboxes to watch (see src/ingest/imap-config.ts). @defaultValue [] */
+    /** IMAP mailboxes to watch (see src/config/imap-config.ts). @defaultValue [] */
     imap: z.array(ImapMailboxFile).optional(),
     /** Parse limits; over-limit mail is quarantined with the reason. */
     limits: ParseLimitsFile.optional(),
@@ -360,7 +360,7 @@ export const Config = z.object({
   dataDir: z.string(),
   /**
    * `DATABASE_URL` (`postgres://user:pass@host:5432/db`, `postgresql://…`): the history store in
-   * PostgreSQL, shared by several hosts. Holds a password: never log it (src/logger.ts redacts it).
+   * PostgreSQL, shared by several hosts. Holds a password: never log it (src/kernel/logger.ts redacts it).
    * @defaultValue unset: an SQLite file, `dataDir/history.sqlite`
    */
   databaseUrl: z.string().min(1).optional(),

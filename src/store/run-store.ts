@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import type { AppContext } from '../context.js';
-import { MailroomError } from '../errors.js';
-import { ContentRef, type EmailId, type PlanId } from '../ids.js';
-import { SourceInfo, TrustedContext } from '../ingest/trusted-context.js';
+import type { AppContext } from '../app/context.js';
+import { MailroomError } from '../kernel/errors.js';
+import { ContentRef, type EmailId, type PlanId } from '../kernel/ids.js';
+import { SourceInfo, TrustedContext } from '../model/trusted-context.js';
 import { Label } from '../planner/labels.js';
-import { StoredPlan } from '../planner/stored-plan.js';
+import { StoredPlan } from '../model/stored-plan.js';
 
 export { claimEffect, recordEffectDone, releaseEffect, type EffectClaim } from './effect-claims.js';
 
@@ -19,7 +19,7 @@ export { claimEffect, recordEffectDone, releaseEffect, type EffectClaim } from '
  * | triage record                 | `ctx:{emailId}` (string, JSON)   | triage, once per email      |
  * | stored plan (first writer wins) | `plan:{planId}` (string, JSON) | adopting a plan             |
  * | step outputs with their labels | `plan:{planId}:out` (hash)      | each step, once it ran      |
- * | at-most-once effect claims    | `idem:{planId}.{stepId}[:part]`  | tools (src/run/effect-claims.ts) |
+ * | at-most-once effect claims    | `idem:{planId}.{stepId}[:part]`  | tools (src/store/effect-claims.ts) |
  *
  * Everything of a run expires after `contentTtlSeconds`; parking renews it (see `keepForReview`).
  * The triage record's key keeps its historical name `ctx:` so that emails in flight across an

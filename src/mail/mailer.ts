@@ -3,11 +3,11 @@ import path from 'node:path';
 import nodemailer from 'nodemailer';
 import type { Transporter } from 'nodemailer';
 import { z } from 'zod';
-import { MailroomError } from '../errors.js';
-import type { Logger } from '../logger.js';
+import { MailroomError } from '../kernel/errors.js';
+import type { Logger } from '../kernel/logger.js';
 import type { TokenSource, TokenSources } from '../oauth/token-source.js';
-import { readSecret } from '../secrets.js';
-import { smtpLoginHint, type SmtpServer } from './smtp-config.js';
+import { readSecret } from '../kernel/secrets.js';
+import { smtpLoginHint, type SmtpServer } from '../config/smtp-config.js';
 
 export interface OutboundMail {
   to: string;

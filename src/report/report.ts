@@ -1,11 +1,11 @@
 import { z } from 'zod';
 import { WouldDo, ShadowOutcome } from '../executor/shadow.js';
-import { EmailId } from '../ids.js';
+import { EmailId } from '../kernel/ids.js';
 import type { Redis } from '../queues/connection.js';
 import type { RedisKeys } from '../queues/keys.js';
-import { AuditEvent, type AuditType } from './audit-trail.js';
+import { AuditEvent, type AuditType } from '../audit/audit-trail.js';
 import { AutonomyCounter, AutonomyRow } from './autonomy-report.js';
-import type { EmailLedger, EmailRecord } from './email-ledger.js';
+import type { EmailLedger, EmailRecord } from '../audit/email-ledger.js';
 import type { HistoryStore } from '../history/history-store.js';
 
 /** Emails whose trails are fetched in one Redis round trip. */

@@ -1,24 +1,24 @@
 import path from 'node:path';
-import { createAuditTrail, type AuditTrail } from './audit/audit-trail.js';
-import { createEmailLedger, type EmailLedger } from './audit/email-ledger.js';
-import { closeAll } from './close-all.js';
-import type { Config } from './config.js';
-import { loadAccounts, type AccountsDirectory } from './ingest/accounts.js';
-import { createContentStore, type ContentStore } from './ingest/content-store.js';
-import { createLocalSenderCheck, serversResolver, type DnsResolver, type LocalSenderCheck } from './ingest/local-auth.js';
-import { createLlmGateway, type LlmGateway } from './llm/gateway.js';
-import type { Logger } from './logger.js';
-import { assertRedisReachable, createRedis, type Redis } from './queues/connection.js';
-import { createQueues, type Queues } from './queues/catalog.js';
-import { findRunningEmbeddedRedis, startEmbeddedRedis, type EmbeddedRedis } from './queues/embedded-redis.js';
-import { redisKeys, type RedisKeys } from './queues/keys.js';
-import { loadKnowledgeBase, type KnowledgeBase } from './tools/knowledge-base.js';
-import { createMailer, type Mailer } from './tools/mailer.js';
-import { createRegistry, type ToolRegistry } from './tools/registry.js';
-import { createTokenSources, type TokenSources } from './oauth/token-source.js';
-import { checkAutonomy } from './planner/autonomy.js';
-import type { HistoryStore } from './history/history-store.js';
-import { openHistoryStore } from './history/open-history-store.js';
+import { createAuditTrail, type AuditTrail } from '../audit/audit-trail.js';
+import { createEmailLedger, type EmailLedger } from '../audit/email-ledger.js';
+import { closeAll } from '../kernel/close-all.js';
+import type { Config } from '../config/config.js';
+import { loadAccounts, type AccountsDirectory } from '../store/accounts.js';
+import { createContentStore, type ContentStore } from '../store/content-store.js';
+import { createLocalSenderCheck, serversResolver, type DnsResolver, type LocalSenderCheck } from '../mail/local-auth.js';
+import { createLlmGateway, type LlmGateway } from '../llm/gateway.js';
+import type { Logger } from '../kernel/logger.js';
+import { assertRedisReachable, createRedis, type Redis } from '../queues/connection.js';
+import { createQueues, type Queues } from '../queues/catalog.js';
+import { findRunningEmbeddedRedis, startEmbeddedRedis, type EmbeddedRedis } from '../queues/embedded-redis.js';
+import { redisKeys, type RedisKeys } from '../queues/keys.js';
+import { loadKnowledgeBase, type KnowledgeBase } from '../store/knowledge-base.js';
+import { createMailer, type Mailer } from '../mail/mailer.js';
+import { createRegistry, type ToolRegistry } from '../tools/registry.js';
+import { createTokenSources, type TokenSources } from '../oauth/token-source.js';
+import { checkAutonomy } from '../planner/autonomy.js';
+import type { HistoryStore } from '../history/history-store.js';
+import { openHistoryStore } from '../history/open-history-store.js';
 
 /**
  * The services a tool may use (its `ToolContext` adds the step it runs in). A tool that needs a

@@ -1,16 +1,16 @@
 import type { FetchMessageObject, ImapFlow, SearchObject } from 'imapflow';
 import { quarantineUnread as recordUnread } from '../run/lifecycle.js';
-import type { AppContext } from '../context.js';
-import { MailroomError, toMailroomError, type ErrorCode } from '../errors.js';
-import { emailIdFor, type EmailId } from '../ids.js';
-import type { Logger } from '../logger.js';
-import { describeHolder, folderLease, instanceId, type LeaseView } from './folder-lease.js';
-import { checkpointStore, type ImapCheckpoint } from './imap-checkpoint.js';
-import { closeImapClient, connectImapClient, toImapError, uidSet } from './imap-client.js';
-import type { ImapAccount } from './imap-config.js';
-import { recordLocation } from './mailbox-actions.js';
-import { submitEmails, type SubmitOutcome } from './submit.js';
-import type { SourceInfo } from './trusted-context.js';
+import type { AppContext } from '../app/context.js';
+import { MailroomError, toMailroomError, type ErrorCode } from '../kernel/errors.js';
+import { emailIdFor, type EmailId } from '../kernel/ids.js';
+import type { Logger } from '../kernel/logger.js';
+import { describeHolder, folderLease, instanceId, type LeaseView } from '../store/folder-lease.js';
+import { checkpointStore, type ImapCheckpoint } from '../store/imap-checkpoint.js';
+import { closeImapClient, connectImapClient, toImapError, uidSet } from '../mail/imap-client.js';
+import type { ImapAccount } from '../config/imap-config.js';
+import { recordLocation } from '../mail/mailbox-actions.js';
+import { submitEmails, type SubmitOutcome } from '../ingest/submit.js';
+import type { SourceInfo } from '../model/trusted-context.js';
 
 /** Most messages fetched, submitted and marked per round; the checkpoint advances after each. */
 const BATCH = 100;

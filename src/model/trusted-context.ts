@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { CaseId, EmailId, UntrustedRef } from '../ids.js';
-import { AutoKind } from './robot-detector.js';
+import { CaseId, EmailId, UntrustedRef } from '../kernel/ids.js';
+import { AutoKind } from '../ingest/robot-detector.js';
 
 /** How a sender address was established. Only a verified sender may receive an automatic reply. */
 export const Sender = z.discriminatedUnion('verified', [
@@ -37,7 +37,7 @@ export const CaseOutcome = z.enum(['none', 'open', 'replied', 'no_reply', 'robot
 export type CaseOutcome = z.infer<typeof CaseOutcome>;
 
 /**
- * The case an email belongs to, as Mailroom's records (src/run/case-store.ts) say: never text
+ * The case an email belongs to, as Mailroom's records (src/store/case-store.ts) say: never text
  * from the email. `followUp` only when the email names, in signed threading headers, a
  * Message-ID we minted for that case, and its verified sender is the case's customer
  * (src/ingest/follow-up-link.ts).

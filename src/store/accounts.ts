@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { MailroomError } from '../errors.js';
-import { lowerAscii } from './header-syntax.js';
-import type { Account } from './trusted-context.js';
+import { MailroomError } from '../kernel/errors.js';
+import { lowerAscii } from '../mail/header-syntax.js';
+import type { Account } from '../model/trusted-context.js';
 
 export const Order = z.object({
   id: z.string().regex(/^[A-Z0-9-]{3,40}$/),

@@ -4,7 +4,7 @@ import type { RedisKeys } from '../queues/keys.js';
 
 /**
  * At-most-once claims of side effects (design invariant 6), part of the run store's Redis layout
- * (src/run/run-store.ts re-exports these). A leaf module so that tools (src/tools/effect-once.ts)
+ * (src/store/run-store.ts re-exports these). A leaf module so that tools (src/tools/effect-once.ts)
  * can claim their effects without importing the planner or the executor.
  *
  * One string key per claim, `{prefix}:idem:{planId}.{stepId}[:{part}]`: `pending` while the

@@ -2,14 +2,14 @@ import { existsSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { EmailRecord, RESTING_STATES } from '../audit/email-ledger.js';
-import { MailroomError } from '../errors.js';
-import { EmailId, PlanId } from '../ids.js';
+import { MailroomError } from '../kernel/errors.js';
+import { EmailId, PlanId } from '../kernel/ids.js';
 import { peekFromAddresses } from '../ingest/submit.js';
 import { scanKeys, type Redis } from '../queues/connection.js';
 import type { Queues } from '../queues/catalog.js';
 import type { RedisKeys } from '../queues/keys.js';
-import { eraseCases } from '../run/case-store.js';
-import type { Erasure, HistoryStore } from './history-store.js';
+import { eraseCases } from '../store/case-store.js';
+import type { Erasure, HistoryStore } from '../history/history-store.js';
 
 /** What `mailroom forget` did: the erasure it recorded, and emails it could not take yet. */
 export interface ForgetResult extends Erasure {

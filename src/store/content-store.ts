@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import { MailroomError } from '../errors.js';
-import { newUntrustedRef, type RefOf, type UntrustedRef } from '../ids.js';
+import { MailroomError } from '../kernel/errors.js';
+import { newUntrustedRef, type RefOf, type UntrustedRef } from '../kernel/ids.js';
 import type { Redis } from '../queues/connection.js';
 import type { RedisKeys } from '../queues/keys.js';
 import { EmailFacts } from '../tools/read-facts.js';
-import { UntrustedContent } from './trusted-context.js';
+import { UntrustedContent } from '../model/trusted-context.js';
 
 /**
  * What triage's sandboxed classifier already read from a content in the same call (closed enums

@@ -1,6 +1,6 @@
 import { Worker, type Job } from 'bullmq';
-import type { AppContext } from '../context.js';
-import { processIngestJob } from '../ingest/ingest-worker.js';
+import type { AppContext } from './context.js';
+import { processIngestJob } from '../run/ingest-worker.js';
 import { processPlanJob } from '../planner/plan-worker.js';
 import { processStepJob } from '../executor/step-worker.js';
 import { escalateIfOverdue } from '../run/lifecycle.js';

@@ -1,15 +1,15 @@
 import type { ImapFlow } from 'imapflow';
 import { z } from 'zod';
-import type { Config } from '../config.js';
-import { MailroomError } from '../errors.js';
-import type { EmailId } from '../ids.js';
-import type { Logger } from '../logger.js';
+import type { Config } from '../config/config.js';
+import { MailroomError } from '../kernel/errors.js';
+import type { EmailId } from '../kernel/ids.js';
+import type { Logger } from '../kernel/logger.js';
 import type { Redis } from '../queues/connection.js';
 import type { RedisKeys } from '../queues/keys.js';
 import type { TokenSources } from '../oauth/token-source.js';
 import { toImapError, withImapSession } from './imap-client.js';
-import type { ImapAccount } from './imap-config.js';
-import type { SourceInfo } from './trusted-context.js';
+import type { ImapAccount } from '../config/imap-config.js';
+import type { SourceInfo } from '../model/trusted-context.js';
 
 /** System flags a plan may set or clear; `\Deleted` is deliberately absent (deletion is a human's call). */
 export const MessageFlag = z.enum(['seen', 'flagged', 'answered']);

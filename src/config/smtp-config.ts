@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { OAuth2Client, OAuth2File, resolveOAuth2 } from '../oauth/oauth-config.js';
-import { PROVIDER_PRESETS, ProviderName, TlsMode } from '../oauth/providers.js';
-import { ResolvedSecret, SecretSource, resolveSecret } from '../secrets.js';
+import { OAuth2Client, OAuth2File, resolveOAuth2 } from './oauth-config.js';
+import { PROVIDER_PRESETS, ProviderName, TlsMode } from './providers.js';
+import { ResolvedSecret, SecretSource, resolveSecret } from '../kernel/secrets.js';
 
 /**
  * The server half of the config file's `smtp` section (besides `url` and `outboxDir`): a provider

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { AutonomyLevel } from '../config.js';
+import { AutonomyLevel } from '../config/config.js';
 import { StepAutonomy } from '../planner/autonomy.js';
-import type { AuditEvent } from './audit-trail.js';
+import type { AuditEvent } from '../audit/audit-trail.js';
 
 const Count = z.number().int().min(0);
 

@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { isSameProcessAlive, processIdentity } from '../process-alive.js';
+import { isSameProcessAlive, processIdentity } from '../kernel/process-alive.js';
 import type { Redis } from '../queues/connection.js';
 
 /** Who holds a folder's lease: the value stored under its key. */

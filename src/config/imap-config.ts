@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { OAuth2Client, OAuth2File, resolveOAuth2 } from '../oauth/oauth-config.js';
-import { PROVIDER_PRESETS, ProviderName, TlsMode } from '../oauth/providers.js';
-import { ResolvedSecret, SecretSource, resolveSecret } from '../secrets.js';
+import { OAuth2Client, OAuth2File, resolveOAuth2 } from './oauth-config.js';
+import { PROVIDER_PRESETS, ProviderName, TlsMode } from './providers.js';
+import { ResolvedSecret, SecretSource, resolveSecret } from '../kernel/secrets.js';
 
-/** A category name, as in src/config.ts (kept here so this module has no import cycle). */
+/** A category name, as in src/config/config.ts (kept here so this module has no import cycle). */
 const CategoryName = z.string().regex(/^[a-z][a-z0-9_]{0,39}$/, 'lowercase letters, digits and _');
 
 /** An IMAP keyword or system flag Mailroom may set to mark a message handled. */
@@ -17,7 +17,7 @@ export const ImapMailboxFile = z
   .object({
     /** Short name for logs, checkpoints and metrics, e.g. `support`. */
     name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,39}$/, 'lowercase letters, digits, _ and -'),
-    /** Fills `host`, `port`, `tls` and the OAuth2 endpoints and scopes (src/oauth/providers.ts). @defaultValue generic (nothing) */
+    /** Fills `host`, `port`, `tls` and the OAuth2 endpoints and scopes (src/config/providers.ts). @defaultValue generic (nothing) */
     provider: ProviderName.default('generic'),
     /** @defaultValue the provider preset's; required for `generic` */
     host: z.string().min(1).optional(),
@@ -34,7 +34,7 @@ export const ImapMailboxFile = z
     password: SecretSource.optional(),
     /** OAuth2 access token (XOAUTH2): `{ "env": "NAME" }` or `{ "file": "path" }`; a file is re-read at every connect, so a refresher can rotate it. */
     accessToken: SecretSource.optional(),
-    /** OAuth2 with refresh inside Mailroom: client id, client secret and refresh token (see src/oauth/oauth-config.ts). */
+    /** OAuth2 with refresh inside Mailroom: client id, client secret and refresh token (see src/config/oauth-config.ts). */
     oauth2: OAuth2File.optional(),
     /** The support address this mailbox receives for. @defaultValue `user` when it is an address, else `mailbox.address` */
     address: z.string().email().optional(),

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { EmailId, PlanId } from '../ids.js';
-import { StepAutonomy } from './autonomy.js';
+import { EmailId, PlanId } from '../kernel/ids.js';
+import { StepAutonomy } from '../planner/autonomy.js';
 import { Plan } from './plan.js';
 
 /** A validated plan as kept in Redis for the executor and the review view. */

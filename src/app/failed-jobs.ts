@@ -1,6 +1,6 @@
 import { UnrecoverableError, type Job } from 'bullmq';
-import type { AppContext } from '../context.js';
-import { MailroomError, toMailroomError } from '../errors.js';
+import type { AppContext } from './context.js';
+import { MailroomError, toMailroomError } from '../kernel/errors.js';
 import { emailIdOfJob, settleForGood, type WorkQueue } from '../run/settle.js';
 
 export type { WorkQueue };

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CaseId, EmailId } from '../ids.js';
+import { CaseId, EmailId } from '../kernel/ids.js';
 import { scanKeys, type Redis } from '../queues/connection.js';
 import type { RedisKeys } from '../queues/keys.js';
 

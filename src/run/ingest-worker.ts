@@ -1,17 +1,17 @@
 import type { Job } from 'bullmq';
 import type { AuditEntry } from '../audit/audit-trail.js';
-import type { AppContext } from '../context.js';
-import type { Logger } from '../logger.js';
+import type { AppContext } from '../app/context.js';
+import type { Logger } from '../kernel/logger.js';
 import type { JobData } from '../queues/catalog.js';
-import { quarantine, triaged } from '../run/lifecycle.js';
-import { handleJob, rerunOf } from '../run/settle.js';
-import { linkBounce } from './bounces.js';
-import { linkCase } from './case-link.js';
-import { DEFAULT_PARSE_LIMITS, MALFORMED_REPAIRS, type ParsedEmail } from './parse-email.js';
-import { parseEmailIsolated } from './parse-isolated.js';
-import { needsLocalCheck } from './sender-verification.js';
-import { triage, verificationInput } from './triage.js';
-import type { TrustedContext } from './trusted-context.js';
+import { quarantine, triaged } from './lifecycle.js';
+import { handleJob, rerunOf } from './settle.js';
+import { linkBounce } from '../ingest/bounces.js';
+import { linkCase } from '../ingest/case-link.js';
+import { DEFAULT_PARSE_LIMITS, MALFORMED_REPAIRS, type ParsedEmail } from '../ingest/parse-email.js';
+import { parseEmailIsolated } from '../ingest/parse-isolated.js';
+import { needsLocalCheck } from '../ingest/sender-verification.js';
+import { triage, verificationInput } from '../ingest/triage.js';
+import type { TrustedContext } from '../model/trusted-context.js';
 
 /**
  * Ingest stage: parse under limits, split trusted from untrusted, triage, and hand the triage

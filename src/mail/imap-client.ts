@@ -1,10 +1,10 @@
 import { ImapFlow } from 'imapflow';
 import { z } from 'zod';
-import { MailroomError } from '../errors.js';
-import type { Logger } from '../logger.js';
+import { MailroomError } from '../kernel/errors.js';
+import type { Logger } from '../kernel/logger.js';
 import type { TokenSource, TokenSources } from '../oauth/token-source.js';
-import { readSecret } from '../secrets.js';
-import type { ImapAccount } from './imap-config.js';
+import { readSecret } from '../kernel/secrets.js';
+import type { ImapAccount } from '../config/imap-config.js';
 
 /** imapflow's marks on a refused login and on a required STARTTLS the server does not offer. */
 const AuthFailed = z.object({ authenticationFailed: z.literal(true) });
