@@ -12,7 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startTestRedis } from '../test/harness/redis.js';
 import { createContext } from '../src/app/context.js';
-import { ROLES } from '../src/app/workers.js';
+import { ROLES } from '../src/run/handlers.js';
 import { closeParseThreads } from '../src/ingest/parse-isolated.js';
 import { submitEmail } from '../src/ingest/submit.js';
 import { createLogger } from '../src/kernel/logger.js';

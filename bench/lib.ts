@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { Redis } from '../src/queues/connection.js';
 import { RESTING_STATES, type EmailRecord } from '../src/audit/email-ledger.js';
 import { loadConfig, type Config } from '../src/config/config.js';
-import type { AppContext } from '../src/app/context.js';
+import type { AppContext } from '../src/services/services.js';
 import type { EmailId } from '../src/kernel/ids.js';
 
 export const EXAMPLES = path.resolve(import.meta.dirname, '../examples');

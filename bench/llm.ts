@@ -6,10 +6,10 @@
  */
 import { roleResponder, startOpenAiServer, type Responder } from '../test/harness/openai-server.js';
 import type { Config } from '../src/config/config.js';
-import type { AppContext } from '../src/app/context.js';
+import type { AppContext } from '../src/services/services.js';
 import type { EmailId } from '../src/kernel/ids.js';
 import type { LlmGateway } from '../src/llm/gateway.js';
-import { plannerViewFor } from '../src/run/lifecycle.js';
+import { plannerViewFor } from '../src/run/planning.js';
 import { loadTriage } from '../src/store/run-store.js';
 import { planEmail } from '../src/planner/planner.js';
 import { submitEmail } from '../src/ingest/submit.js';

@@ -4,7 +4,8 @@
  * run; stops cleanly on SIGTERM.
  */
 import { createContext } from '../src/app/context.js';
-import { ROLES, startWorkers, type Role } from '../src/app/workers.js';
+import { startWorkers } from '../src/app/workers.js';
+import { ROLES, type Role } from '../src/run/handlers.js';
 import { closeParseThreads } from '../src/ingest/parse-isolated.js';
 import { createLogger } from '../src/kernel/logger.js';
 import { benchConfig } from './lib.js';

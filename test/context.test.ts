@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/config.js';
-import { createContext, type AppContext } from '../src/app/context.js';
+import { createContext } from '../src/app/context.js';
+import { type AppContext } from '../src/services/services.js';
 import { createLogger } from '../src/kernel/logger.js';
 
 /** Whether anything accepts a TCP connection on the loopback port. */

@@ -1,67 +1,25 @@
 import path from 'node:path';
 import { createAuditTrail, type AuditTrail } from '../audit/audit-trail.js';
-import { createEmailLedger, type EmailLedger } from '../audit/email-ledger.js';
+import { createEmailLedger } from '../audit/email-ledger.js';
 import { closeAll } from '../kernel/close-all.js';
 import type { Config } from '../config/config.js';
 import { loadAccounts, type AccountsDirectory } from '../store/accounts.js';
-import { createContentStore, type ContentStore } from '../store/content-store.js';
-import { createLocalSenderCheck, serversResolver, type DnsResolver, type LocalSenderCheck } from '../mail/local-auth.js';
-import { createLlmGateway, type LlmGateway } from '../llm/gateway.js';
+import { createContentStore } from '../store/content-store.js';
+import { createLocalSenderCheck, serversResolver, type DnsResolver } from '../mail/local-auth.js';
+import { createLlmGateway } from '../llm/gateway.js';
 import type { Logger } from '../kernel/logger.js';
-import { assertRedisReachable, createRedis, type Redis } from '../queues/connection.js';
-import { createQueues, type Queues } from '../queues/catalog.js';
+import { assertRedisReachable, createRedis } from '../queues/connection.js';
+import { createQueues } from '../queues/catalog.js';
 import { findRunningEmbeddedRedis, startEmbeddedRedis, type EmbeddedRedis } from '../queues/embedded-redis.js';
-import { redisKeys, type RedisKeys } from '../queues/keys.js';
+import { redisKeys } from '../queues/keys.js';
 import { loadKnowledgeBase, type KnowledgeBase } from '../store/knowledge-base.js';
-import { createMailer, type Mailer } from '../mail/mailer.js';
+import { createMailer } from '../mail/mailer.js';
 import { createRegistry, type ToolRegistry } from '../tools/registry.js';
-import { createTokenSources, type TokenSources } from '../oauth/token-source.js';
+import { createTokenSources } from '../oauth/token-source.js';
 import { checkAutonomy } from '../planner/autonomy.js';
 import type { HistoryStore } from '../history/history-store.js';
 import { openHistoryStore } from '../history/open-history-store.js';
-
-/**
- * The services a tool may use (its `ToolContext` adds the step it runs in). A tool that needs a
- * new service: add it here and build it in `createContext` — the lifecycle hands every tool
- * these through `toolServices`, so nothing else changes.
- */
-export interface ToolServices {
-  config: Config;
-  redis: Redis;
-  keys: RedisKeys;
-  llm: LlmGateway;
-  kb: KnowledgeBase;
-  accounts: AccountsDirectory;
-  content: ContentStore;
-  mailer: Mailer;
-  /** The time tools stamp on what they record; tests may fix it. */
-  clock: () => Date;
-}
-
-/** The tool services of an app, and nothing else of it (no ledger, queues or audit trail). */
-export function toolServices(app: ToolServices): ToolServices {
-  const { config, redis, keys, llm, kb, accounts, content, mailer, clock } = app;
-  return { config, redis, keys, llm, kb, accounts, content, mailer, clock };
-}
-
-/** Everything a stage needs, built once at start and passed in; nothing is created on import. */
-export interface AppContext extends ToolServices {
-  logger: Logger;
-  queues: Queues;
-  ledger: EmailLedger;
-  audit: AuditTrail;
-  /** Where the history of emails at rest goes once archived out of Redis (src/history). */
-  history: HistoryStore;
-  registry: ToolRegistry;
-  /** OAuth2 access tokens, one source per set of credentials (IMAP accounts, SMTP); their states go to Redis. */
-  tokens: TokenSources;
-  /** Our own DKIM/DMARC check for mail without trusted Authentication-Results; null when turned off. */
-  senderCheck: LocalSenderCheck | null;
-  /** Where Redis is: the configured URL or the embedded server's. */
-  redisUrl: string;
-  embeddedRedis: EmbeddedRedis | null;
-  close(): Promise<void>;
-}
+import { type AppContext } from '../services/services.js';
 
 /** How {@link createContext} builds what tests and one-shot commands need differently. */
 export interface CreateContextOptions {

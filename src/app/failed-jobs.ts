@@ -1,9 +1,8 @@
 import { UnrecoverableError, type Job } from 'bullmq';
-import type { AppContext } from './context.js';
+import type { AppContext } from '../services/services.js';
 import { MailroomError, toMailroomError } from '../kernel/errors.js';
 import { emailIdOfJob, settleForGood, type WorkQueue } from '../run/settle.js';
 
-export type { WorkQueue };
 
 /** Whether BullMQ has given up on this job: no attempts left, or failed without a retry (stalled too often, unrecoverable). */
 export function failedForGood(job: Job, err: unknown): boolean {

@@ -1,17 +1,10 @@
 import { Worker, type Job } from 'bullmq';
-import type { AppContext } from './context.js';
-import { processIngestJob } from '../run/ingest-worker.js';
-import { processPlanJob } from '../planner/plan-worker.js';
-import { processStepJob } from '../executor/step-worker.js';
-import { escalateIfOverdue } from '../run/lifecycle.js';
-import { processNotifyJob } from '../executor/notify.js';
-import { MAX_STALLED_COUNT, QueueCatalog } from '../queues/catalog.js';
-import { failedForGood, settleFailedJob, sweepFailedJobs, type WorkQueue } from './failed-jobs.js';
+import type { AppContext } from '../services/services.js';
+import { HANDLERS, ROLES, type Role } from '../run/handlers.js';
+import { MAX_STALLED_COUNT, QueueCatalog, type QueueKey } from '../queues/catalog.js';
+import { failedForGood, settleFailedJob, sweepFailedJobs } from './failed-jobs.js';
+import { type WorkQueue } from '../run/settle.js';
 import { watchFetching } from './fetch-watchdog.js';
-
-/** Queue-worker roles: `triage` parses and triages (the ingest queue), then plan, then steps. */
-export const ROLES = ['triage', 'planner', 'executor'] as const;
-export type Role = (typeof ROLES)[number];
 
 export interface RunningWorkers {
   workers: Worker[];
@@ -48,7 +41,12 @@ export function startWorkers(
     // (a poison job) or could not settle (e.g. Redis gone): dead-letter it and quarantine its email.
     w.on('failed', (job, err) => {
       if (job && failedForGood(job, err)) {
-        settleFailedJob(app, queue, job, err).catch((e: unknown) => app.logger.error({ err: e, queue: name, jobId: job.id }, 'could not dead-letter a failed job; the next start sweeps it'));
+        settleFailedJob(app, queue, job, err).catch((e: unknown) =>
+          app.logger.error(
+            { err: e, queue: name, jobId: job.id },
+            'could not dead-letter a failed job; the next start sweeps it',
+          ),
+        );
       }
     });
     stopWatching.push(
@@ -61,32 +59,26 @@ export function startWorkers(
       }),
     );
     // What failed for good while no process could settle it (it died right then) is settled now.
-    sweepFailedJobs(app, queue).catch((e: unknown) => app.logger.error({ err: e, queue: name }, 'failed-job sweep did not finish'));
+    sweepFailedJobs(app, queue).catch((e: unknown) =>
+      app.logger.error({ err: e, queue: name }, 'failed-job sweep did not finish'),
+    );
     return w;
   };
   /** Workers beside an email's run (deadlines, notices): they settle no email, so no dead-letter route. */
-  const side = (queue: 'approval' | 'notify', fn: (job: Job) => Promise<void>, concurrency: number) => {
+  const side = (queue: QueueKey, fn: (job: Job) => Promise<void>, concurrency: number) => {
     const name = QueueCatalog[queue].name;
     const w = new Worker(name, fn, { ...common, concurrency });
     w.on('error', (err) => app.logger.error({ err, queue: name }, 'worker error'));
     return w;
   };
+  // One worker per queue whose handler (src/run/handlers.ts) has a role this process runs.
   const workers: Worker[] = [];
-  if (roles.includes('triage')) workers.push(make('ingest', (j) => processIngestJob(app, j), app.config.concurrency));
-  if (roles.includes('planner')) workers.push(make('plan', (j) => processPlanJob(app, j), app.config.concurrency));
-  if (roles.includes('executor')) {
-    workers.push(make('steps', (j) => processStepJob(app, j), app.config.concurrency));
-    // Parked plans are delayed until their deadline: a job that becomes due was not decided in time.
-    workers.push(
-      side(
-        'approval',
-        async (j) => {
-          await escalateIfOverdue(app, j.id ?? '');
-        },
-        1,
-      ),
-    );
-    workers.push(side('notify', (j) => processNotifyJob(app, j), 4));
+  for (const queue of Object.keys(HANDLERS) as QueueKey[]) {
+    const handler = HANDLERS[queue];
+    if (!handler || !roles.includes(handler.role)) continue;
+    const fn = (job: Job) => handler.process(app, job);
+    const concurrency = handler.concurrency(app.config);
+    workers.push(isWorkQueue(queue) ? make(queue, fn, concurrency) : side(queue, fn, concurrency));
   }
   return {
     workers,
@@ -95,4 +87,9 @@ export function startWorkers(
       await Promise.all(workers.map((w) => w.close(force)));
     },
   };
+}
+
+/** The queues of an email's run: a job that fails for good there settles its email (src/run/settle.ts). */
+function isWorkQueue(queue: QueueKey): queue is WorkQueue {
+  return queue === 'ingest' || queue === 'plan' || queue === 'steps';
 }

@@ -3,7 +3,7 @@ import { createContext } from '../app/context.js';
 import { MailroomError } from '../kernel/errors.js';
 import { EmailId } from '../kernel/ids.js';
 import type { Logger } from '../kernel/logger.js';
-import { wouldDoEffects } from '../report/report.js';
+import { wouldDoEffects } from '../audit/trail-reading.js';
 import { caseHistory, formatCaseHistory } from '../run/case-history.js';
 
 /**

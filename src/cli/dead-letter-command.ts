@@ -1,7 +1,8 @@
 import type { Job } from 'bullmq';
 import type { EmailRecord } from '../audit/email-ledger.js';
 import type { Config } from '../config/config.js';
-import { createContext, type AppContext } from '../app/context.js';
+import { createContext } from '../app/context.js';
+import { type AppContext } from '../services/services.js';
 import { startWorkers } from '../app/workers.js';
 import { MailroomError } from '../kernel/errors.js';
 import type { Logger } from '../kernel/logger.js';

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import type { AppContext } from '../app/context.js';
+import type { AppContext } from '../services/services.js';
 import { stampAsOurMta } from '../eval/mta-stamp.js';
 import type { EmailId } from '../kernel/ids.js';
 import { caseOfEmail, readCase } from '../store/case-store.js';

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Config } from '../config/config.js';
 import { MailroomError } from '../kernel/errors.js';
 import { autonomyPolicy, checkAutonomy, decideLevel, limitsFor, ruleLabel, TIERS, VERIFICATIONS, type StepSituation } from '../planner/autonomy.js';
-import { AutonomyLevel } from '../config/config.js';
+import { AutonomyLevel } from '../model/autonomy.js';
 import type { ToolRegistry } from '../tools/registry.js';
 
 /** The facts `mailroom policy explain` is asked about (its options, parsed). */

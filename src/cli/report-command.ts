@@ -1,4 +1,6 @@
-import { buildReport, parseDuration, type MailroomReport, type ReportRow } from '../report/report.js';
+import { buildReport, type MailroomReport } from '../report/report.js';
+import { parseDuration } from '../kernel/duration.js';
+import { type ReportRow } from '../audit/row-sums.js';
 import type { Config } from '../config/config.js';
 import { createContext } from '../app/context.js';
 import { MailroomError } from '../kernel/errors.js';

@@ -1,9 +1,10 @@
 import type { Config } from '../config/config.js';
-import { createContext, type AppContext } from '../app/context.js';
+import { createContext } from '../app/context.js';
+import { type AppContext } from '../services/services.js';
 import { MailroomError } from '../kernel/errors.js';
 import { parseApprovalJobId } from '../executor/review.js';
 import { caseHistory, formatCaseHistory } from '../run/case-history.js';
-import { approveParked, rejectParked } from '../run/lifecycle.js';
+import { approveParked, rejectParked } from '../run/decisions.js';
 import { readReview } from '../executor/review-record.js';
 import { effectLines } from '../executor/review-view.js';
 import { refundHistory } from '../executor/effects.js';

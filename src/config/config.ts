@@ -2,11 +2,12 @@ import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { MailroomError } from '../kernel/errors.js';
-import { VerificationProfile } from '../ingest/authentication-results.js';
+import { VerificationProfile } from '../model/verification.js';
 import type { ProviderName } from './providers.js';
 import { ImapAccount, ImapMailboxFile, imapAddressOf, resolveImapAccounts } from './imap-config.js';
-import { describeRedisTarget, parseRedisTarget } from '../queues/connection.js';
+import { describeRedisTarget, parseRedisTarget } from './redis-target.js';
 import { SmtpServer, SmtpServerFile, namesSmtpServer, resolveSmtpServer } from './smtp-config.js';
+import { AutonomyLevel } from '../model/autonomy.js';
 
 /** A category name: lowercase words joined by underscores, e.g. `account_access`. */
 export const CategoryName = z.string().regex(/^[a-z][a-z0-9_]{0,39}$/, 'lowercase letters, digits and _');
@@ -88,8 +89,6 @@ export const ApprovalFile = z
   .strict();
 
 /** How much a step may do alone: refused, suggested, parked for review, or run. Strictest first. */
-export const AutonomyLevel = z.enum(['never', 'suggest', 'review', 'auto']);
-export type AutonomyLevel = z.infer<typeof AutonomyLevel>;
 
 /** One value or a non-empty list of them; always a list once parsed. */
 const oneOrMany = <T extends z.ZodType>(item: T) => z.union([item, z.array(item).min(1)]).transform((v) => (Array.isArray(v) ? v : [v]));

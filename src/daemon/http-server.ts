@@ -1,6 +1,6 @@
 import { createServer } from 'node:net';
 import { fastify, type FastifyInstance } from 'fastify';
-import type { AppContext } from '../app/context.js';
+import type { AppContext } from '../services/services.js';
 import { MailroomError } from '../kernel/errors.js';
 import type { Metrics } from './metrics.js';
 import { OAuthState, describeOAuthState } from '../oauth/token-source.js';

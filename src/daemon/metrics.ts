@@ -1,10 +1,10 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { z } from 'zod';
-import { StepAutonomy } from '../planner/autonomy.js';
+import { StepAutonomy } from '../model/autonomy.js';
 import type { AuditTrail, AuditType } from '../audit/audit-trail.js';
 import { statesWithZeros } from '../audit/email-ledger.js';
 import { createPlanCache } from '../planner/plan-cache.js';
-import type { AppContext } from '../app/context.js';
+import type { AppContext } from '../services/services.js';
 import type { FolderWatcher } from '../sources/imap-source.js';
 
 /**

@@ -2,7 +2,7 @@ import { openSqliteHistoryStore } from '../history/sqlite-history-store.js';
 import { createAuditTrail } from '../audit/audit-trail.js';
 import { createTokenSources } from '../oauth/token-source.js';
 import { createEmailLedger, RESTING_STATES } from '../audit/email-ledger.js';
-import type { AppContext } from '../app/context.js';
+import type { AppContext } from '../services/services.js';
 import { startWorkers } from '../app/workers.js';
 import { MailroomError } from '../kernel/errors.js';
 import { createContentStore } from '../store/content-store.js';

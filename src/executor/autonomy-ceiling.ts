@@ -1,6 +1,7 @@
-import type { AppContext } from '../app/context.js';
+import type { AppContext } from '../services/services.js';
 import type { EmailId, PlanId } from '../kernel/ids.js';
-import { ceilingCheck, heldAtRunTime, type StepAutonomy } from '../planner/autonomy.js';
+import { ceilingCheck, heldAtRunTime } from '../planner/autonomy.js';
+import { type StepAutonomy } from '../model/autonomy.js';
 
 /**
  * The run-time half of the money limit, at the step about to run without a reviewer: a money step

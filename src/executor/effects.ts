@@ -1,4 +1,4 @@
-import type { AppContext } from '../app/context.js';
+import type { AppContext } from '../services/services.js';
 import { DraftRef, sha256Hex } from '../kernel/ids.js';
 import type { Step } from '../model/plan.js';
 import type { ToolDescriptor } from '../tools/tool.js';

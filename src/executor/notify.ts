@@ -1,5 +1,5 @@
 import type { Job } from 'bullmq';
-import type { AppContext } from '../app/context.js';
+import type { AppContext } from '../services/services.js';
 import { toMailroomError } from '../kernel/errors.js';
 import type { EmailId, PlanId } from '../kernel/ids.js';
 import type { ShownEffect } from '../queues/approval-job.js';

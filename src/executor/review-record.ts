@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { AppContext } from '../app/context.js';
+import type { AppContext } from '../services/services.js';
 import { EmailId, PlanId } from '../kernel/ids.js';
 import { ShownEffect } from '../queues/approval-job.js';
 

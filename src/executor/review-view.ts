@@ -1,4 +1,4 @@
-import type { AppContext } from '../app/context.js';
+import type { AppContext } from '../services/services.js';
 import type { ContentRef, EmailId, PlanId } from '../kernel/ids.js';
 import type { TrustedContext, UntrustedContent } from '../model/trusted-context.js';
 import type { StoredPlan } from '../model/stored-plan.js';
@@ -7,7 +7,8 @@ import type { AuditEvent } from '../audit/audit-trail.js';
 import { describeEffect, effectAmounts, effectDigest, effectsDigest, isEffect, refundHistory } from './effects.js';
 import type { LabelledOutput } from '../store/run-store.js';
 import type { ReviewRecord } from './review-record.js';
-import { ruleLabel, type StepAutonomy } from '../planner/autonomy.js';
+import { ruleLabel } from '../planner/autonomy.js';
+import { type StepAutonomy } from '../model/autonomy.js';
 
 /** How much of the sender's text the review shows (the whole email is in the raw store). */
 const MAX_EMAIL_CHARS = 6_000;

@@ -1,4 +1,4 @@
-import type { AppContext } from '../app/context.js';
+import type { AppContext } from '../services/services.js';
 import { MailroomError } from '../kernel/errors.js';
 import { PlanId, type EmailId } from '../kernel/ids.js';
 import type { Step } from '../model/plan.js';

@@ -1,8 +1,8 @@
-import type { AppContext } from '../app/context.js';
+import type { AppContext } from '../services/services.js';
 import type { EmailId, PlanId } from '../kernel/ids.js';
 import type { StoredPlan } from '../model/stored-plan.js';
 import type { ShownEffect } from '../queues/approval-job.js';
-import type { WouldDo, WouldSend } from './shadow.js';
+import type { WouldDo, WouldSend } from '../model/would-do.js';
 
 /**
  * Autonomy `suggest`: when a plan parks, each of its effects whose level is `suggest` is recorded

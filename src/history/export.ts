@@ -1,4 +1,4 @@
-import { readTrails } from '../report/report.js';
+import { readTrails } from '../audit/trail-reading.js';
 import type { EmailLedger } from '../audit/email-ledger.js';
 import { MailroomError } from '../kernel/errors.js';
 import { EmailId } from '../kernel/ids.js';

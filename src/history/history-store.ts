@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { AuditEvent } from '../audit/audit-trail.js';
 import { EmailRecord } from '../audit/email-ledger.js';
-import type { AutonomyRow } from '../report/autonomy-report.js';
-import type { RowSums } from '../report/report.js';
+import type { AutonomyRow } from '../audit/autonomy-counts.js';
+import type { RowSums } from '../audit/row-sums.js';
 import type { EmailId } from '../kernel/ids.js';
 
 /**

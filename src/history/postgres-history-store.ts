@@ -4,10 +4,10 @@ import { AuditEvent } from '../audit/audit-trail.js';
 import { EmailRecord } from '../audit/email-ledger.js';
 import { MailroomError } from '../kernel/errors.js';
 import { EmailId } from '../kernel/ids.js';
-import { redactUrl } from '../queues/connection.js';
+import { redactUrl } from '../config/redis-target.js';
 import { Erasure, type ArchivedEmail, type HistoryStore } from './history-store.js';
 import { DAY_SUMS_EMPTIED, daySumsChange, daySumsQueries, dayWindow } from './day-sums.js';
-import { COUNTER_COLUMNS, emailFacts, likeEscaped, sumFacts } from './store-sums.js';
+import { COUNTER_COLUMNS, emailSums, likeEscaped, sumFacts } from './store-sums.js';
 
 /**
  * The schema, one migration a step; the `schema_version` table says how many have run. Append
@@ -263,7 +263,7 @@ export async function openPostgresHistoryStore(url: string, options: { connectTi
       const ids = list.map((e) => e.record.emailId);
       const col = <T>(f: (e: ArchivedEmail) => T) => list.map(f);
       const events = list.flatMap(({ record, events: ev }) => ev.map((e, seq) => ({ id: record.emailId, seq, e })));
-      const facts = list.map(emailFacts);
+      const facts = list.map(emailSums);
       const counts = facts.flatMap((f) => f.counts.map((c) => ({ id: f.emailId, ...c })));
       await inTransaction(pool, async (c) => {
         await lockDaySums(c);

@@ -7,7 +7,7 @@ import { EmailRecord } from '../audit/email-ledger.js';
 import { EmailId } from '../kernel/ids.js';
 import { Erasure, type ArchivedEmail, type HistoryStore } from './history-store.js';
 import { DAY_SUMS_EMPTIED, daySumsChange, daySumsQueries, dayWindow } from './day-sums.js';
-import { COUNTER_COLUMNS, emailFacts, likeEscaped, sumFacts } from './store-sums.js';
+import { COUNTER_COLUMNS, emailSums, likeEscaped, sumFacts } from './store-sums.js';
 
 /**
  * The schema, one migration a step; `PRAGMA user_version` says how many have run. Append only:
@@ -190,7 +190,7 @@ export function openSqliteHistoryStore(file: string): HistoryStore {
   const addCount = db.prepare('INSERT INTO fact_counts (email_id, kind, key, n, m) VALUES (?, ?, ?, ?, ?)');
   /** Keeps the report's sums of one email (replacing earlier ones). */
   const writeFacts = (email: Pick<ArchivedEmail, 'record' | 'events'>) => {
-    const f = emailFacts(email);
+    const f = emailSums(email);
     dropFacts.run(f.emailId);
     dropCounts.run(f.emailId);
     addFacts.run(f.emailId, f.createdAt, f.mailbox, f.category, ...f.counters, f.decisionMs);

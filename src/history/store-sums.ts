@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { AutonomyLevel } from '../config/config.js';
+import { AutonomyLevel } from '../model/autonomy.js';
 import type { AuditEvent } from '../audit/audit-trail.js';
 import type { EmailRecord } from '../audit/email-ledger.js';
-import type { AutonomyRow } from '../report/autonomy-report.js';
-import { groupNames, reportSums, ROW_COUNTERS, ROW_TALLIES, zeroCounters, type RowTally } from '../report/report.js';
+import type { AutonomyRow } from '../audit/autonomy-counts.js';
+import { groupNames, reportSums, ROW_COUNTERS, ROW_TALLIES, zeroCounters, type RowTally } from '../audit/row-sums.js';
 import type { StoreAggregate } from './history-store.js';
 
 /**
@@ -22,7 +22,7 @@ export const COUNTER_COLUMNS: readonly string[] = ROW_COUNTERS.map((c) => `c_${c
 const KEY_SEPARATOR = '\u001f';
 
 /** One email's `facts` row and `fact_counts` rows, ready to insert. */
-export interface EmailFacts {
+export interface EmailSums {
   emailId: string;
   createdAt: string;
   mailbox: string;
@@ -34,9 +34,9 @@ export interface EmailFacts {
 }
 
 /** What one email adds to the report, as the rows a store keeps for it. */
-export function emailFacts({ record, events }: { record: EmailRecord; events: readonly AuditEvent[] }): EmailFacts {
+export function emailSums({ record, events }: { record: EmailRecord; events: readonly AuditEvent[] }): EmailSums {
   const { sums, autonomy } = reportSums(record, events);
-  const counts: EmailFacts['counts'] = [];
+  const counts: EmailSums['counts'] = [];
   for (const tally of ROW_TALLIES) for (const [key, n] of sums.tallies[tally]) counts.push({ kind: tally, key, n, m: 0 });
   for (const a of autonomy) counts.push({ kind: 'autonomy', key: `${a.tool}${KEY_SEPARATOR}${a.level}`, n: a.decided, m: a.ran });
   return {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { lowerAscii } from '../mail/header-syntax.js';
+import type { VerificationProfile } from '../model/verification.js';
 
 /** One `method=result` entry of an Authentication-Results header, with its properties. */
 export interface AuthResult {
@@ -77,17 +78,6 @@ export function parseAuthenticationResults(value: string): ParsedAuthResults | n
   }
   return { authservId: idLess ? '' : first.toLowerCase(), results };
 }
-
-/**
- * Who writes the Authentication-Results Mailroom believes, and where they stand. Hosted providers
- * (Gmail, Microsoft 365, Fastmail) stamp every message they accept, so the topmost header is
- * theirs; a self-run MTA with a milter (rspamd, OpenDKIM + OpenDMARC) writes one only while the
- * milter runs and scans, so there the header counts only above the Received line of our MTA's own
- * SMTP hop, where no sender can write, or (with `inboundResultsRemoved`: the MTA deletes every
- * sender-written one) directly below it, where Postfix puts its milters' headers.
- */
-export const VerificationProfile = z.enum(['generic', 'rspamd', 'opendkim-opendmarc', 'gmail', 'microsoft365', 'fastmail']);
-export type VerificationProfile = z.infer<typeof VerificationProfile>;
 
 interface ProfileRule {
   /** `topmost`: only the topmost Authentication-Results of the message, which must be the provider's. `above-hop`: ours above our SMTP hop. */

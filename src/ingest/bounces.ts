@@ -7,17 +7,12 @@
  */
 import { z } from 'zod';
 import type { AuditTrail } from '../audit/audit-trail.js';
-import { EmailId, PlanId } from '../kernel/ids.js';
+import { EmailId } from '../kernel/ids.js';
 import type { Logger } from '../kernel/logger.js';
 import type { Redis } from '../queues/connection.js';
 import type { RedisKeys } from '../queues/keys.js';
 import { DsnAction, dsnOutcome, extractBouncedMessageIds } from './dsn-parser.js';
-
-/** What the outbound index holds per Message-ID we sent. */
-export const OutboundRecord = z
-  .object({ emailId: EmailId, planId: PlanId, stepId: z.string().max(64), at: z.string() })
-  .strict();
-export type OutboundRecord = z.infer<typeof OutboundRecord>;
+import { lookupOutbound, type OutboundRecord } from '../store/outbound-index.js';
 
 /** One bounce recorded on the email whose reply it reports on. */
 export const BounceRecord = z
@@ -38,21 +33,6 @@ export type BounceRecord = z.infer<typeof BounceRecord>;
  * second or third part, near the top; whatever original content follows is not needed.
  */
 export const MAX_DSN_SCAN_BYTES = 1024 * 1024;
-
-/** Bounces usually arrive within minutes; delayed-delivery reports within about five days. */
-export const OUTBOUND_INDEX_TTL_SECONDS = 30 * 24 * 3600;
-
-/** Records that `messageId` is our reply for an email. Call before sending, so no bounce can beat it. */
-export async function recordOutbound(redis: Redis, keys: RedisKeys, messageId: string, record: OutboundRecord): Promise<void> {
-  await redis.set(keys.outbound(messageId), JSON.stringify(OutboundRecord.parse(record)), 'EX', OUTBOUND_INDEX_TTL_SECONDS);
-}
-
-export async function lookupOutbound(redis: Redis, keys: RedisKeys, messageId: string): Promise<OutboundRecord | null> {
-  const raw = await redis.get(keys.outbound(messageId));
-  if (raw === null) return null;
-  const parsed = OutboundRecord.safeParse(JSON.parse(raw));
-  return parsed.success ? parsed.data : null;
-}
 
 export interface BounceDeps {
   redis: Redis;

@@ -1,4 +1,4 @@
-import type { AppContext } from '../app/context.js';
+import type { AppContext } from '../services/services.js';
 import { caseIdFor, type CaseId, type EmailId } from '../kernel/ids.js';
 import type { EmailRecord } from '../audit/email-ledger.js';
 import { caseOfMessage, readCase, recordTurn, type CaseRecord } from '../store/case-store.js';

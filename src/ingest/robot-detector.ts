@@ -10,10 +10,7 @@
  */
 import { z } from 'zod';
 import { stripComments, unfold } from '../mail/header-syntax.js';
-
-/** What kind of machine (if any) wrote a message. */
-export const AutoKind = z.enum(['none', 'autoreply', 'bulk', 'list', 'bounce', 'loop']);
-export type AutoKind = z.infer<typeof AutoKind>;
+import { AutoKind } from '../model/trusted-context.js';
 
 /**
  * The detector's answer. `reason` names the deciding header (and a normalised value) and is

@@ -1,10 +1,10 @@
-import { z } from 'zod';
 import type { AuthFacts, BoundHeader } from './auth-facts.js';
 import { BOUND_HEADERS } from './auth-facts.js';
 import { trustedAuthResults, type AuthResult, type AuthResultsPolicy } from './authentication-results.js';
 import type { DkimSignatureFacts } from './dkim-signature.js';
 import { lowerAscii } from '../mail/header-syntax.js';
 import type { Sender } from '../model/trusted-context.js';
+import { type LocalAuthResult } from '../model/verification.js';
 
 export { parseAuthenticationResults, type AuthResult, type ParsedAuthResults } from './authentication-results.js';
 export { countFromMailboxes } from './auth-facts.js';
@@ -16,27 +16,6 @@ export function aligned(fromDomain: string, signingDomain: string): boolean {
   return fromDomain === signingDomain || fromDomain.endsWith(`.${signingDomain}`);
 }
 
-/**
- * What Mailroom's own DKIM/DMARC check (mailauth, in src/mail/local-auth.ts) found, reduced to
- * the facts `verifySender` needs. Computed by us, so trusted; consulted when no
- * Authentication-Results count (see trustedAuthResults). `unsignedBytes` is how much of the body
- * an `l=` tag left outside the signature (0: all of it is signed).
- */
-export const LocalAuthResult = z.object({
-  /** DMARC evaluated on DKIM alone (no SPF: we do not know the connecting IP). Null: no record or not evaluated. */
-  dmarc: z.object({ result: z.string(), headerFrom: z.string(), unsignedBytes: z.number().int().nonnegative() }).nullable(),
-  dkim: z.array(
-    z.object({
-      domain: z.string(),
-      /** `s=` and the start of `b=`: which DKIM-Signature of the message this result is for. */
-      selector: z.string().optional(),
-      b: z.string().optional(),
-      result: z.string(),
-      unsignedBytes: z.number().int().nonnegative(),
-    }),
-  ),
-});
-export type LocalAuthResult = z.infer<typeof LocalAuthResult>;
 
 /** The configured rule: whose results count, which addresses are ours, how old a signed Date may be. */
 export interface VerificationPolicy extends AuthResultsPolicy {

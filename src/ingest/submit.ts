@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import addressparser from 'nodemailer/lib/addressparser';
-import type { AppContext } from '../app/context.js';
+import type { AppContext } from '../services/services.js';
 import { MailroomError, toMailroomError } from '../kernel/errors.js';
 import { emailIdFor, sha256Hex, type EmailId } from '../kernel/ids.js';
 import type { IngestJob } from '../queues/catalog.js';

@@ -8,7 +8,8 @@ import type { ParsedEmail } from './parse-email.js';
 import { detectRobot } from './robot-detector.js';
 import { robotSignalsFromHeaders } from './robot-signals.js';
 import { threadHeaderProblem } from './follow-up-link.js';
-import { verifySenderBinding, type LocalAuthResult, type VerificationInput } from './sender-verification.js';
+import { verifySenderBinding, type VerificationInput } from './sender-verification.js';
+import { type LocalAuthResult } from '../model/verification.js';
 import { TrustedContext, type Category, type SourceInfo } from '../model/trusted-context.js';
 
 export interface TriageDeps {

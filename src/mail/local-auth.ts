@@ -1,5 +1,5 @@
 import { Resolver } from 'node:dns/promises';
-import type { LocalAuthResult } from '../ingest/sender-verification.js';
+import type { LocalAuthResult } from '../model/verification.js';
 
 /** A DNS lookup as mailauth calls it: TXT answers are arrays of strings per record. */
 export type DnsResolver = (name: string, rrtype: string) => Promise<string[][] | string[]>;

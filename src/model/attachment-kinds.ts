@@ -38,7 +38,20 @@ const EXACT: ReadonlyMap<string, AttachmentKind> = new Map<string, AttachmentKin
 ]);
 
 /** Image subtypes we admit; a sender-made `image/png+never-escalate` is not one of them. */
-const IMAGE_SUBTYPES: ReadonlySet<string> = new Set(['png', 'jpeg', 'jpg', 'pjpeg', 'gif', 'webp', 'bmp', 'tiff', 'heic', 'heif', 'avif', 'svg+xml']);
+const IMAGE_SUBTYPES: ReadonlySet<string> = new Set([
+  'png',
+  'jpeg',
+  'jpg',
+  'pjpeg',
+  'gif',
+  'webp',
+  'bmp',
+  'tiff',
+  'heic',
+  'heif',
+  'avif',
+  'svg+xml',
+]);
 
 /**
  * Maps a Content-Type value (any case, with or without parameters) to its kind. Pure and total:
@@ -51,7 +64,8 @@ export function attachmentKindOf(contentType: string): AttachmentKind {
   const exact = EXACT.get(essence);
   if (exact) return exact;
   const slash = essence.indexOf('/');
-  if (slash > 0 && essence.slice(0, slash) === 'image' && IMAGE_SUBTYPES.has(essence.slice(slash + 1))) return 'image';
+  if (slash > 0 && essence.slice(0, slash) === 'image' && IMAGE_SUBTYPES.has(essence.slice(slash + 1)))
+    return 'image';
   return 'other';
 }
 

@@ -1,7 +1,9 @@
 import { z } from 'zod';
 
 /** A step id: short, lowercase, usable in a BullMQ job id. */
-export const StepId = z.string().regex(/^[a-z][a-z0-9_]{0,31}$/, 'step ids are lowercase letters, digits and _');
+export const StepId = z
+  .string()
+  .regex(/^[a-z][a-z0-9_]{0,31}$/, 'step ids are lowercase letters, digits and _');
 export type StepId = z.infer<typeof StepId>;
 
 /**
@@ -13,9 +15,7 @@ const PLACEHOLDER = /^\{\{\s*([a-zA-Z0-9_.]+)\s*\}\}$/;
 const PATH_PART = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 export type PlaceholderRef =
-  | { kind: 'email' }
-  | { kind: 'context'; path: string[] }
-  | { kind: 'step'; stepId: string; path: string[] };
+  { kind: 'email' } | { kind: 'context'; path: string[] } | { kind: 'step'; stepId: string; path: string[] };
 
 export const ArgValue = z.union([z.string().max(4000), z.number(), z.boolean(), z.null()]);
 export type ArgValue = z.infer<typeof ArgValue>;
@@ -48,7 +48,8 @@ export function parsePlaceholder(value: string): PlaceholderRef | null {
   const m = PLACEHOLDER.exec(value);
   if (!m?.[1]) throw new Error(`"${value.slice(0, 80)}" is not a whole-value placeholder`);
   const parts = m[1].split('.');
-  if (parts.some((p) => !PATH_PART.test(p))) throw new Error(`"${value.slice(0, 80)}" has an empty or invalid path part`);
+  if (parts.some((p) => !PATH_PART.test(p)))
+    throw new Error(`"${value.slice(0, 80)}" has an empty or invalid path part`);
   const [root, ...rest] = parts;
   if (root === 'email') {
     if (rest.length === 1 && rest[0] === 'ref') return { kind: 'email' };
@@ -60,7 +61,8 @@ export function parsePlaceholder(value: string): PlaceholderRef | null {
   }
   if (root === 'steps') {
     const [stepId, output, ...path] = rest;
-    if (!stepId || output !== 'output') throw new Error('step references look like {{steps.<id>.output.<field>}}');
+    if (!stepId || output !== 'output')
+      throw new Error('step references look like {{steps.<id>.output.<field>}}');
     return { kind: 'step', stepId, path };
   }
   throw new Error(`unknown placeholder root "${root ?? ''}"`);

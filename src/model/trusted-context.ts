@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import { CaseId, EmailId, UntrustedRef } from '../kernel/ids.js';
-import { AutoKind } from '../ingest/robot-detector.js';
+
+/** What kind of machine (if any) wrote a message. */
+export const AutoKind = z.enum(['none', 'autoreply', 'bulk', 'list', 'bounce', 'loop']);
+export type AutoKind = z.infer<typeof AutoKind>;
 
 /** How a sender address was established. Only a verified sender may receive an automatic reply. */
 export const Sender = z.discriminatedUnion('verified', [
@@ -33,7 +36,17 @@ export type Category = z.infer<typeof Category>;
  * What became of the case's previous email, from Mailroom's own records (its ledger state and
  * whether a reply of ours went out): `none` when this email opened the case.
  */
-export const CaseOutcome = z.enum(['none', 'open', 'replied', 'no_reply', 'robot', 'awaiting_human', 'escalated', 'rejected', 'quarantined']);
+export const CaseOutcome = z.enum([
+  'none',
+  'open',
+  'replied',
+  'no_reply',
+  'robot',
+  'awaiting_human',
+  'escalated',
+  'rejected',
+  'quarantined',
+]);
 export type CaseOutcome = z.infer<typeof CaseOutcome>;
 
 /**
@@ -50,7 +63,10 @@ export const CaseFacts = z
     turns: z.number().int().min(0),
     previous: CaseOutcome,
     /** The case's ticket, opened by create_ticket on an earlier turn (a TicketId). */
-    ticketId: z.string().regex(/^T-[a-f0-9]{10}$/).nullable(),
+    ticketId: z
+      .string()
+      .regex(/^T-[a-f0-9]{10}$/)
+      .nullable(),
     /** Why the email is not a follow-up although it names an earlier message (our words, for the audit). */
     notLinked: z.string().max(80).nullable(),
   })

@@ -1,7 +1,8 @@
 import type { TrustedContext } from '../model/trusted-context.js';
 import type { ToolRegistry } from '../tools/registry.js';
 import type { ToolDescriptor } from '../tools/tool.js';
-import { DEFAULT_AUTONOMY, MONEY_TOOLS, decideLevel, ruleLabel, situationOf, type AutonomyPolicy, type LevelDecision, type StepAutonomy } from './autonomy.js';
+import { DEFAULT_AUTONOMY, MONEY_TOOLS, decideLevel, ruleLabel, situationOf, type AutonomyPolicy, type LevelDecision } from './autonomy.js';
+import { type StepAutonomy } from '../model/autonomy.js';
 import { parsePlaceholder, type Plan } from '../model/plan.js';
 
 export interface ApprovalDecision {

@@ -1,18 +1,12 @@
-import { z } from 'zod';
-import type { Confidentiality, ToolDescriptor } from '../tools/tool.js';
+import type { ToolDescriptor } from '../tools/tool.js';
+import type { Confidentiality } from '../model/label.js';
 import type { PlaceholderRef } from '../model/plan.js';
+import type { Label } from '../model/label.js';
 
 /**
  * The one label rule (design invariant 3), used by the validator before a plan is adopted and by
  * the executor again when each step's arguments resolve. Pure: no I/O.
  */
-
-/** Who may read a value, as a schema (the run store parses stored step outputs with it). */
-export const ConfidentialityLevel = z.enum(['public', 'sender', 'internal']) satisfies z.ZodType<Confidentiality>;
-
-/** Where a value came from: whether untrusted text shaped it, and who may read it. */
-export const Label = z.object({ tainted: z.boolean(), conf: ConfidentialityLevel }).strict();
-export type Label = z.infer<typeof Label>;
 
 /** A literal written in the plan: the planner saw no sender text, and anyone may read it. */
 export const LITERAL_LABEL: Label = { tainted: false, conf: 'public' };

@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { refKindsOfPattern, type RefKind } from '../kernel/ids.js';
 import { TrustedContext } from '../model/trusted-context.js';
 import type { ToolRegistry } from '../tools/registry.js';
-import { argumentFlow, contextRefused, outputLabelFor, refLabel, type Label } from './labels.js';
+import { argumentFlow, contextRefused, outputLabelFor, refLabel } from './labels.js';
+import { type Label } from '../model/label.js';
 import { parsePlaceholder, type Plan, type PlaceholderRef } from '../model/plan.js';
 
 /** One rule, one code: the feedback the LLM planner gets and the audit records. */

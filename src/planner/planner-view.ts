@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Config } from '../config/config.js';
 import { AttachmentKind, attachmentKinds } from '../model/attachment-kinds.js';
-import { AutoKind } from '../ingest/robot-detector.js';
+import { AutoKind } from '../model/trusted-context.js';
 import { Account, CaseOutcome, CategorySource, type TrustedContext } from '../model/trusted-context.js';
 
 /**

@@ -1,4 +1,4 @@
-import type { AutoKind } from '../ingest/robot-detector.js';
+import type { AutoKind } from '../model/trusted-context.js';
 import type { Plan, Step } from '../model/plan.js';
 import type { PlannerView } from './planner-view.js';
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { EmailFacts } from './report.js';
+import type { EmailOutcome } from '../audit/email-outcome.js';
 
 const Count = z.number().int().min(0);
 
@@ -21,7 +21,7 @@ export const ReportOutcome = z.enum([
 export type ReportOutcome = z.infer<typeof ReportOutcome>;
 
 /** The report's outcome of one email, from its ledger state and whether a human approved its plan. */
-export function reportOutcome(facts: Pick<EmailFacts, 'record' | 'completedAutomatically'>): ReportOutcome {
+export function reportOutcome(facts: Pick<EmailOutcome, 'record' | 'completedAutomatically'>): ReportOutcome {
   const state = facts.record.state;
   if (state === 'completed')
     return facts.completedAutomatically ? 'completed_automatically' : 'completed_after_approval';
@@ -106,7 +106,7 @@ export class TimelineBuilder {
     return Math.floor(ms / this.size) * this.size;
   }
 
-  add(facts: EmailFacts): void {
+  add(facts: EmailOutcome): void {
     const taken = Date.parse(facts.record.createdAt);
     const at = Number.isFinite(taken)
       ? Math.min(Math.max(taken, this.window.since.getTime()), this.window.until.getTime())

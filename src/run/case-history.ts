@@ -1,5 +1,5 @@
 import type { EmailRecord } from '../audit/email-ledger.js';
-import type { AppContext } from '../app/context.js';
+import type { AppContext } from '../services/services.js';
 import type { CaseId, EmailId } from '../kernel/ids.js';
 import { caseOfEmail, readCase } from '../store/case-store.js';
 

@@ -1,6 +1,6 @@
 import type { Job } from 'bullmq';
 import type { EmailState } from '../audit/email-ledger.js';
-import type { AppContext } from '../app/context.js';
+import type { AppContext } from '../services/services.js';
 import { MailroomError } from '../kernel/errors.js';
 import type { EmailId } from '../kernel/ids.js';
 import { DeadLetterJob, jobIdFor, type RerunJob } from '../queues/catalog.js';

@@ -1,12 +1,12 @@
 import type { Job } from 'bullmq';
 import { z } from 'zod';
 import { RESTING_STATES } from '../audit/email-ledger.js';
-import type { AppContext } from '../app/context.js';
+import type { AppContext } from '../services/services.js';
 import { MailroomError, toMailroomError } from '../kernel/errors.js';
 import { EmailId } from '../kernel/ids.js';
 import { lazyChild, type Logger } from '../kernel/logger.js';
 import { hasAttemptsLeft, QueueCatalog, RerunJob, retryDelayMs, type JobData, type QueueKey } from '../queues/catalog.js';
-import { failureReason, quarantine } from './lifecycle.js';
+import { failureReason, quarantine } from './rest.js';
 
 /** The worker queues whose jobs carry an email and whose failures must settle it. */
 export type WorkQueue = Extract<QueueKey, 'ingest' | 'plan' | 'steps'>;

@@ -1,6 +1,6 @@
 import type { FetchMessageObject, ImapFlow, SearchObject } from 'imapflow';
-import { quarantineUnread as recordUnread } from '../run/lifecycle.js';
-import type { AppContext } from '../app/context.js';
+import { quarantineUnread as recordUnread } from '../run/rest.js';
+import type { AppContext } from '../services/services.js';
 import { MailroomError, toMailroomError, type ErrorCode } from '../kernel/errors.js';
 import { emailIdFor, type EmailId } from '../kernel/ids.js';
 import type { Logger } from '../kernel/logger.js';

@@ -3,7 +3,7 @@ import { MailroomError } from '../kernel/errors.js';
 import { newUntrustedRef, type RefOf, type UntrustedRef } from '../kernel/ids.js';
 import type { Redis } from '../queues/connection.js';
 import type { RedisKeys } from '../queues/keys.js';
-import { EmailFacts } from '../tools/read-facts.js';
+import { EmailFacts } from '../model/email-facts.js';
 import { UntrustedContent } from '../model/trusted-context.js';
 
 /**

@@ -1,9 +1,11 @@
 import { z } from 'zod';
-import type { AppContext } from '../app/context.js';
+import type { Config } from '../config/config.js';
+import type { Redis } from '../queues/connection.js';
+import type { RedisKeys } from '../queues/keys.js';
 import { MailroomError } from '../kernel/errors.js';
 import { ContentRef, type EmailId, type PlanId } from '../kernel/ids.js';
 import { SourceInfo, TrustedContext } from '../model/trusted-context.js';
-import { Label } from '../planner/labels.js';
+import { Label } from '../model/label.js';
 import { StoredPlan } from '../model/stored-plan.js';
 
 export { claimEffect, recordEffectDone, releaseEffect, type EffectClaim } from './effect-claims.js';
@@ -26,7 +28,11 @@ export { claimEffect, recordEffectDone, releaseEffect, type EffectClaim } from '
  * upgrade still resolve.
  */
 
-type Deps = Pick<AppContext, 'redis' | 'keys' | 'config'>;
+interface Deps {
+  redis: Redis;
+  keys: RedisKeys;
+  config: Pick<Config, 'contentTtlSeconds'>;
+}
 
 /**
  * Values of a run that never change once written, kept per connection (so per app) for the steps

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { memoize } from '../kernel/memo.js';
 import { ContentRef } from '../kernel/ids.js';
-import { EmailFacts, FACTS_ASKED, readFactsOffline } from './read-facts.js';
+import { FACTS_ASKED, readFactsOffline } from './read-facts.js';
+import { EmailFacts } from '../model/email-facts.js';
 import { clipUntrusted, MAX_SUBJECT_CHARS, OFFLINE_INPUT_CHARS, runReader } from './sandbox.js';
 import { defineTool } from './tool.js';
 import type { LlmGateway } from '../llm/gateway.js';

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { DraftRef } from '../kernel/ids.js';
 import { Order } from '../store/accounts.js';
 import type { KbArticle } from '../store/knowledge-base.js';
-import { Language, QuestionKind, Sentiment, Topic } from './read-facts.js';
+import { Language, QuestionKind, Sentiment, Topic } from '../model/email-facts.js';
 import { disallowedLinks } from './reply-links.js';
 import { defineTool, type ToolContext } from './tool.js';
 

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { MailroomError } from '../kernel/errors.js';
 import { DraftRef } from '../kernel/ids.js';
-import { recordOutbound } from '../ingest/bounces.js';
+import { recordOutbound } from '../store/outbound-index.js';
 import { StoredDraft } from './draft-reply.js';
 import { disallowedLinks } from './reply-links.js';
 import { recordCaseMessage } from '../store/case-store.js';

@@ -1,18 +1,47 @@
 import type { z } from 'zod';
-import type { ToolServices } from '../app/context.js';
+import type { Config } from '../config/config.js';
+import type { LlmGateway } from '../llm/gateway.js';
+import type { Mailer } from '../mail/mailer.js';
+import type { Redis } from '../queues/connection.js';
+import type { RedisKeys } from '../queues/keys.js';
+import type { AccountsDirectory } from '../store/accounts.js';
+import type { ContentStore } from '../store/content-store.js';
+import type { KnowledgeBase } from '../store/knowledge-base.js';
 import type { ContentRef, EmailId, PlanId } from '../kernel/ids.js';
 import type { TrustedContext } from '../model/trusted-context.js';
 import type { Logger } from '../kernel/logger.js';
 import type { MailboxActions } from '../mail/mailbox-actions.js';
+import type { Confidentiality } from '../model/label.js';
 
 /** What running a tool can do to the world. */
 export type Risk = 'read' | 'write' | 'external';
 
-/** Who may read a value: published, the verified sender's own, or internal only. */
-export type Confidentiality = 'public' | 'sender' | 'internal';
+/**
+ * The services a tool may use (its `ToolContext` adds the step it runs in). A tool that needs a
+ * new service: add it here and build it in `createContext` (src/app/context.ts) — the lifecycle hands every tool
+ * these through `toolServices`, so nothing else changes.
+ */
+export interface ToolServices {
+  config: Config;
+  redis: Redis;
+  keys: RedisKeys;
+  llm: LlmGateway;
+  kb: KnowledgeBase;
+  accounts: AccountsDirectory;
+  content: ContentStore;
+  mailer: Mailer;
+  /** The time tools stamp on what they record; tests may fix it. */
+  clock: () => Date;
+}
+
+/** The tool services of an app, and nothing else of it (no ledger, queues or audit trail). */
+export function toolServices(app: ToolServices): ToolServices {
+  const { config, redis, keys, llm, kb, accounts, content, mailer, clock } = app;
+  return { config, redis, keys, llm, kb, accounts, content, mailer, clock };
+}
 
 /**
- * Everything a tool may use at run time: the app's tool services (src/app/context.ts) and the step it
+ * Everything a tool may use at run time: the tool services above and the step it
  * runs in. Built in one place, `toolContextFor` in src/run/lifecycle.ts.
  */
 export interface ToolContext extends ToolServices {

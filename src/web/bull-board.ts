@@ -3,7 +3,7 @@ import type { QueueJobJson } from '@bull-board/api/typings/app';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import type { FastifyInstance } from 'fastify';
-import type { AppContext } from '../app/context.js';
+import type { AppContext } from '../services/services.js';
 import { formatAge } from '../executor/review-view.js';
 import { ApprovalJob } from '../queues/approval-job.js';
 import { QueueCatalog, type QueueKey } from '../queues/catalog.js';

@@ -1,4 +1,5 @@
-import type { MailroomReport, ReportRow } from '../report/report.js';
+import type { MailroomReport } from '../report/report.js';
+import type { ReportRow } from '../audit/row-sums.js';
 import { ReportOutcome, type ReportTimeline } from '../report/report-timeline.js';
 
 /** Where the report page and its files live on the web role's server. */

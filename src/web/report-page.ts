@@ -3,9 +3,10 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
-import { buildReport, parseDuration } from '../report/report.js';
+import { buildReport } from '../report/report.js';
+import { parseDuration } from '../kernel/duration.js';
 import { TimelineBuilder } from '../report/report-timeline.js';
-import type { AppContext } from '../app/context.js';
+import type { AppContext } from '../services/services.js';
 import { REPORT_ASSETS, REPORT_PATH, renderReportPage } from './report-html.js';
 
 /**

@@ -1,8 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { AppContext } from '../app/context.js';
+import type { AppContext } from '../services/services.js';
 import { MailroomError } from '../kernel/errors.js';
 import { parseApprovalJobId } from '../executor/review.js';
-import { approveParked, rejectParked } from '../run/lifecycle.js';
+import { approveParked, rejectParked } from '../run/decisions.js';
 import { readReview } from '../executor/review-record.js';
 import { QueueCatalog } from '../queues/catalog.js';
 import { REVIEW_DECISION } from './review-html.js';

@@ -3,10 +3,14 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuditTrail, type AuditEvent } from '../../src/audit/audit-trail.js';
 import { createEmailLedger, type EmailRecord } from '../../src/audit/email-ledger.js';
-import { buildReport, emailFacts, MailroomReport, median, parseDuration } from '../../src/report/report.js';
-import { createContext, type AppContext } from '../../src/app/context.js';
+import { buildReport, MailroomReport } from '../../src/report/report.js';
+import { parseDuration } from '../../src/kernel/duration.js';
+import { median } from '../../src/audit/row-sums.js';
+import { emailOutcome } from '../../src/audit/email-outcome.js';
+import { createContext } from '../../src/app/context.js';
+import { type AppContext } from '../../src/services/services.js';
 import { startWorkers, type RunningWorkers } from '../../src/app/workers.js';
-import { approveParked, rejectParked } from '../../src/run/lifecycle.js';
+import { approveParked, rejectParked } from '../../src/run/decisions.js';
 import type { EmailId } from '../../src/kernel/ids.js';
 import { submitEmail } from '../../src/ingest/submit.js';
 import { createLogger } from '../../src/kernel/logger.js';
@@ -186,7 +190,7 @@ describe('report helpers', () => {
   });
 
   it('counts the plan cache only where it was asked, and policy by the latest plan', () => {
-    const facts = emailFacts(record({ mode: 'shadow', state: 'shadowed' }), [
+    const facts = emailOutcome(record({ mode: 'shadow', state: 'shadowed' }), [
       ev('planned', { cacheHit: false }, 'playbook'),
       ev('gated', {}),
       ev('replanned', { cacheHit: true, cacheLookup: true }, 'llm'),

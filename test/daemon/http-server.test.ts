@@ -1,6 +1,7 @@
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createContext, type AppContext } from '../../src/app/context.js';
+import { createContext } from '../../src/app/context.js';
+import { type AppContext } from '../../src/services/services.js';
 import { HTTP_BODY_LIMIT_BYTES, startHttpServer } from '../../src/daemon/http-server.js';
 import { createMetrics } from '../../src/daemon/metrics.js';
 import { MailroomError } from '../../src/kernel/errors.js';

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../src/audit/audit-trail.js';
 import type { EmailRecord } from '../../src/audit/email-ledger.js';
 import type { EmailId } from '../../src/kernel/ids.js';
-import { AutoKind } from '../../src/ingest/robot-detector.js';
+import { AutoKind } from '../../src/model/trusted-context.js';
 import { startRig, type Instance, type Rig } from '../etiquette/instance.js';
 import { EXAMPLES, EXPECTED } from '../fixtures/examples.js';
 import type { SmtpCapture } from '../harness/smtp-capture.js';

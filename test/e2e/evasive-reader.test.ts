@@ -8,7 +8,7 @@ import { runProcess } from '../../src/cli/process-command.js';
 import { ProcessSummary } from '../../src/cli/summary.js';
 import { createContext } from '../../src/app/context.js';
 import { startWorkers } from '../../src/app/workers.js';
-import { approveParked } from '../../src/run/lifecycle.js';
+import { approveParked } from '../../src/run/decisions.js';
 import { EmailId } from '../../src/kernel/ids.js';
 import { createLogger } from '../../src/kernel/logger.js';
 import { EXAMPLE_CONFIG_FILE } from '../fixtures/examples.js';

@@ -1,10 +1,11 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { wouldDoEffects, readTrails } from '../../src/report/report.js';
+import { wouldDoEffects, readTrails } from '../../src/audit/trail-reading.js';
 import { runProcess } from '../../src/cli/process-command.js';
 import type { ProcessSummary } from '../../src/cli/summary.js';
 import type { Config } from '../../src/config/config.js';
-import { createContext, type AppContext } from '../../src/app/context.js';
+import { createContext } from '../../src/app/context.js';
+import { type AppContext } from '../../src/services/services.js';
 import { EmailId, MessageRef } from '../../src/kernel/ids.js';
 import { createLogger } from '../../src/kernel/logger.js';
 import { EXAMPLES } from '../fixtures/examples.js';

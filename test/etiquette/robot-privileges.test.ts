@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MailroomError } from '../../src/kernel/errors.js';
 import { ContentRef, DraftRef, EmailId, PlanId } from '../../src/kernel/ids.js';
-import type { AutoKind } from '../../src/ingest/robot-detector.js';
+import type { AutoKind } from '../../src/model/trusted-context.js';
 import { TrustedContext } from '../../src/model/trusted-context.js';
 import { decideApproval } from '../../src/planner/approval-policy.js';
 import { DEFAULT_PLAYBOOKS } from '../../src/planner/playbooks.js';

@@ -1,9 +1,10 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runProcess } from '../../src/cli/process-command.js';
-import { createContext, type AppContext } from '../../src/app/context.js';
+import { createContext } from '../../src/app/context.js';
+import { type AppContext } from '../../src/services/services.js';
 import { startWorkers, type RunningWorkers } from '../../src/app/workers.js';
-import { approveParked } from '../../src/run/lifecycle.js';
+import { approveParked } from '../../src/run/decisions.js';
 import { saveTriage } from '../../src/store/run-store.js';
 import { EmailId, planIdFor } from '../../src/kernel/ids.js';
 import type { StoredPlan } from '../../src/model/stored-plan.js';

@@ -1,7 +1,8 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runProcess } from '../../src/cli/process-command.js';
-import { createContext, type AppContext } from '../../src/app/context.js';
+import { createContext } from '../../src/app/context.js';
+import { type AppContext } from '../../src/services/services.js';
 import { startWorkers, type RunningWorkers } from '../../src/app/workers.js';
 import { EmailId } from '../../src/kernel/ids.js';
 import { createLogger } from '../../src/kernel/logger.js';

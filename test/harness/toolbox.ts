@@ -1,14 +1,15 @@
 import { randomInt } from 'node:crypto';
 import { Job } from 'bullmq';
 import type { Config } from '../../src/config/config.js';
-import { createContext, type AppContext } from '../../src/app/context.js';
-import { processStepJob } from '../../src/executor/step-worker.js';
+import { createContext } from '../../src/app/context.js';
+import { type AppContext } from '../../src/services/services.js';
+import { HANDLERS } from '../../src/run/handlers.js';
 import { emailIdFor, planIdFor, type EmailId, type PlanId, type ContentRef } from '../../src/kernel/ids.js';
 import type { TrustedContext, UntrustedContent } from '../../src/model/trusted-context.js';
 import { createLogger } from '../../src/kernel/logger.js';
 import type { Plan } from '../../src/model/plan.js';
 import type { StoredPlan } from '../../src/model/stored-plan.js';
-import { toolContextFor } from '../../src/run/lifecycle.js';
+import { toolContextFor } from '../../src/run/steps.js';
 import { claimPlan, loadOutputs, saveTriage } from '../../src/store/run-store.js';
 import type { ToolContext } from '../../src/tools/tool.js';
 import { exampleConfig } from './example-config.js';
@@ -103,7 +104,7 @@ export async function runStoredPlan(app: AppContext, emailId: EmailId, plan: Pla
     const jobId = await app.queues.add('steps', { emailId, planId, stepIndex }, { jobId: `t__${planId}__${stepIndex}` });
     const job = await Job.fromId(app.queues.get('steps'), jobId);
     if (!job) throw new Error('job vanished');
-    await processStepJob(app, job);
+    await HANDLERS.steps.process(app, job);
     const state = (await app.ledger.getMany([emailId]))[0]?.state;
     if (state === 'escalated' || state === 'awaiting_approval' || state === 'quarantined') break;
   }

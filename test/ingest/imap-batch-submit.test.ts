@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createContext, type AppContext } from '../../src/app/context.js';
+import { createContext } from '../../src/app/context.js';
+import { type AppContext } from '../../src/services/services.js';
 import type { EmailId } from '../../src/kernel/ids.js';
 import { checkpointStore } from '../../src/store/imap-checkpoint.js';
 import { uidSet } from '../../src/mail/imap-client.js';

@@ -107,7 +107,7 @@ describe('parseEmailIsolated (a worker thread with a time and memory budget)', (
       registerHooks({ resolve(spec, ctx, next) { const r = next(spec, ctx); seen.push(r.url); return r; } });
       const { register } = await import('tsx/esm/api');
       register();
-      await import('./src/app/context.ts'); await import('./src/app/workers.ts'); await import('./src/run/ingest-worker.ts');
+      await import('./src/app/context.ts'); await import('./src/app/workers.ts'); await import('./src/run/ingest.ts');
       process.stdout.write(JSON.stringify(seen.filter((u) => /[/]node_modules[/](mailparser|mailauth)[/]/.test(u))));`;
     const root = path.resolve(import.meta.dirname, '../..');
     const loaded = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, encoding: 'utf8' });

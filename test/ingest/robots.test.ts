@@ -5,7 +5,8 @@ import { simpleParser } from 'mailparser';
 import { describe, expect, it } from 'vitest';
 import { extractBouncedMessageIds } from '../../src/ingest/dsn-parser.js';
 import { RobotVerdict, detectRobot } from '../../src/ingest/robot-detector.js';
-import type { AutoKind, HeaderField, RobotPolicy, RobotSignals } from '../../src/ingest/robot-detector.js';
+import type { HeaderField, RobotPolicy, RobotSignals } from '../../src/ingest/robot-detector.js';
+import type { AutoKind } from '../../src/model/trusted-context.js';
 import { robotSignalsFromHeaders } from '../../src/ingest/robot-signals.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/robots/', import.meta.url));

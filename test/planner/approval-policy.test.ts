@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { z } from 'zod';
 import { describe, expect, it } from 'vitest';
-import { AutoKind } from '../../src/ingest/robot-detector.js';
+import { AutoKind } from '../../src/model/trusted-context.js';
 import { PLAYBOOK_CATEGORIES } from '../fixtures/categories.js';
 import { trustedContext, viewOf, type ContextOverrides } from '../fixtures/trusted-context.js';
 import { decideApproval } from '../../src/planner/approval-policy.js';

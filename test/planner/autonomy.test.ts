@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { AutonomyFile, loadConfig, type AutonomyLevel, type AutonomyRule } from '../../src/config/config.js';
+import { AutonomyFile, loadConfig, type AutonomyRule } from '../../src/config/config.js';
+import { type AutonomyLevel } from '../../src/model/autonomy.js';
 import { MailroomError } from '../../src/kernel/errors.js';
 import {
   LEVELS,

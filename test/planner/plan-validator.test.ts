@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { emailIdFor } from '../../src/kernel/ids.js';
-import { AutoKind } from '../../src/ingest/robot-detector.js';
+import { AutoKind } from '../../src/model/trusted-context.js';
 import { TrustedContext } from '../../src/model/trusted-context.js';
 import { DEFAULT_LIMITS, validatePlan } from '../../src/planner/plan-validator.js';
 import { Plan } from '../../src/model/plan.js';

@@ -1,8 +1,8 @@
 import { Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { planIdFor, type EmailId } from '../../src/kernel/ids.js';
-import { processPlanJob } from '../../src/planner/plan-worker.js';
-import { adoptPlan, plannerDeps, plannerViewFor } from '../../src/run/lifecycle.js';
+import { HANDLERS } from '../../src/run/handlers.js';
+import { adoptPlan, plannerDeps, plannerViewFor } from '../../src/run/planning.js';
 import { loadTriage } from '../../src/store/run-store.js';
 import { planEmail } from '../../src/planner/planner.js';
 import { startExampleApp, storeEmail, type ExampleApp } from '../harness/toolbox.js';
@@ -21,7 +21,7 @@ describe('the plan stage is idempotent (real Redis)', () => {
     await app.queues.add('plan', { emailId }, { jobId });
     const job = await Job.fromId(app.queues.get('plan'), jobId);
     if (!job) throw new Error('plan job vanished');
-    await processPlanJob(app, job);
+    await HANDLERS.plan.process(app, job);
   }
 
   it('a re-delivered plan job neither plans again nor starts a second run', async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/config.js';
 import { MailroomError } from '../../src/kernel/errors.js';
-import { describeRedisTarget, parseRedisTarget } from '../../src/queues/connection.js';
+import { describeRedisTarget, parseRedisTarget } from '../../src/config/redis-target.js';
 
 describe('parseRedisTarget', () => {
   it('reads one server, with or without TLS', () => {

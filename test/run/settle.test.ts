@@ -1,8 +1,8 @@
 import { Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWorkers } from '../../src/app/workers.js';
-import { processStepJob } from '../../src/executor/step-worker.js';
-import { processIngestJob } from '../../src/run/ingest-worker.js';
+import { HANDLERS } from '../../src/run/handlers.js';
+
 import { DeadLetterJob, jobIdFor, type QueueKey } from '../../src/queues/catalog.js';
 import { waitFor } from '../harness/mail.js';
 import { startExampleApp, storeEmail, type ExampleApp } from '../harness/toolbox.js';
@@ -59,7 +59,7 @@ describe('jobs with bad data are settled like any failure', () => {
     const { app } = ex;
     const email = await storeEmail(app, { verified: 'dana.whitfield@brightleaf.example', text: 'Hello' });
     const job = await rawJob('steps', { emailId: email.emailId, planId: 'pl_0000000000000000', stepIndex: 'first' });
-    await expect(processStepJob(app, job)).resolves.toBeUndefined();
+    await expect(HANDLERS.steps.process(app, job)).resolves.toBeUndefined();
     const rec = await app.ledger.get(email.emailId);
     expect(rec?.state).toBe('quarantined');
     expect(rec?.reason).toContain('stepIndex');
@@ -70,7 +70,7 @@ describe('jobs with bad data are settled like any failure', () => {
     const count = async () => (await deadLetters()).filter((d) => d.emailId === null && d.stage === 'ingest' && d.code === 'MAILROOM_JOB_DATA_INVALID').length;
     const before = await count();
     const job = await rawJob('ingest', { rawRef: 42 });
-    await expect(processIngestJob(app, job)).resolves.toBeUndefined();
+    await expect(HANDLERS.ingest.process(app, job)).resolves.toBeUndefined();
     expect(await count()).toBe(before + 1);
   });
 
@@ -79,7 +79,7 @@ describe('jobs with bad data are settled like any failure', () => {
     const email = await storeEmail(app, { verified: 'dana.whitfield@brightleaf.example', text: 'Thanks' });
     await app.ledger.setState(email.emailId, 'completed', { reason: '' });
     const job = await rawJob('steps', { emailId: email.emailId, planId: 'nope', stepIndex: -1 });
-    await processStepJob(app, job);
+    await HANDLERS.steps.process(app, job);
     expect((await app.ledger.get(email.emailId))?.state).toBe('completed');
   });
 });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { AppContext } from '../../src/app/context.js';
+import type { AppContext } from '../../src/services/services.js';
 import { resolveArgs } from '../../src/executor/resolve-args.js';
 import { ContentRef, DraftRef, EmailId, SummaryRef } from '../../src/kernel/ids.js';
 import { TrustedContext } from '../../src/model/trusted-context.js';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { AppContext } from '../../src/app/context.js';
+import type { AppContext } from '../../src/services/services.js';
 import { classifyEmail, classifyForTriage } from '../../src/tools/classify-email.js';
 import { readFacts } from '../../src/tools/read-facts.js';
 import { suggestReply } from '../../src/tools/suggest-reply.js';

@@ -1,7 +1,7 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { AppContext } from '../../src/app/context.js';
+import type { AppContext } from '../../src/services/services.js';
 import { MailroomError } from '../../src/kernel/errors.js';
 import { createTicket } from '../../src/tools/create-ticket.js';
 import { deleteMessage } from '../../src/tools/delete-message.js';

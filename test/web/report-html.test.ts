@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { EmailRecord } from '../../src/audit/email-ledger.js';
-import { emailFacts, MailroomReport, type ReportRow } from '../../src/report/report.js';
+import { MailroomReport } from '../../src/report/report.js';
+import { type ReportRow } from '../../src/audit/row-sums.js';
+import { emailOutcome } from '../../src/audit/email-outcome.js';
 import { bucketFor, ReportTimeline, TimelineBuilder } from '../../src/report/report-timeline.js';
 import type { EmailId } from '../../src/kernel/ids.js';
 import { escapeHtml, jsonForHtml, renderReportPage } from '../../src/web/report-html.js';
@@ -104,27 +106,27 @@ describe('the report time series', () => {
   it('buckets each email by when it was taken in, by the report outcome and category, and bins decisions', () => {
     const t = new TimelineBuilder({ since, until });
     const parked = [{ ts: '2026-11-20T09:00:00.000Z', type: 'parked' as const, actor: 'policy', data: {} }];
-    t.add(emailFacts(record({}), []));
+    t.add(emailOutcome(record({}), []));
     t.add(
-      emailFacts(record({ state: 'completed', category: 'refund' }), [
+      emailOutcome(record({ state: 'completed', category: 'refund' }), [
         ...parked,
         { ts: '2026-11-20T09:04:00.000Z', type: 'approved', actor: 'alice', data: {} },
       ]),
     );
     t.add(
-      emailFacts(record({ state: 'rejected', category: 'refund', createdAt: '2026-11-15T08:00:00.000Z' }), [
+      emailOutcome(record({ state: 'rejected', category: 'refund', createdAt: '2026-11-15T08:00:00.000Z' }), [
         ...parked,
         { ts: '2026-11-20T12:00:00.000Z', type: 'rejected', actor: 'bob', data: {} },
       ]),
     );
     t.add(
-      emailFacts(
+      emailOutcome(
         record({ state: 'shadowed', mode: 'shadow', category: '', createdAt: '2026-11-14T23:59:59.000Z' }),
         [],
       ),
     );
     // Outside the window (a clock set elsewhere): counted at the window's edge, never dropped.
-    t.add(emailFacts(record({ state: 'running', createdAt: '2020-01-01T00:00:00.000Z' }), []));
+    t.add(emailOutcome(record({ state: 'running', createdAt: '2020-01-01T00:00:00.000Z' }), []));
     const built = ReportTimeline.parse(t.build());
     expect(built.bucket).toBe('day');
     expect(built.buckets.map((b) => b.start.slice(0, 10))).toEqual([

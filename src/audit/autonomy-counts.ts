@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { AutonomyLevel } from '../config/config.js';
-import { StepAutonomy } from '../planner/autonomy.js';
+import { AutonomyLevel } from '../model/autonomy.js';
+import { StepAutonomy } from '../model/autonomy.js';
 import type { AuditEvent } from '../audit/audit-trail.js';
 
 const Count = z.number().int().min(0);
