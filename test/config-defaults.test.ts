@@ -2,8 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigFile, ConfigInvalidError, DEFAULT_REPLY_LIMITS, inShadow, loadConfig, type Config } from '../src/config.js';
-import { MailroomError } from '../src/errors.js';
+import { ConfigFile, ConfigInvalidError, DEFAULT_REPLY_LIMITS, inShadow, loadConfig, type Config } from '../src/config/config.js';
+import { MailroomError } from '../src/kernel/errors.js';
 import { DEFAULT_PARSE_LIMITS } from '../src/ingest/parse-email.js';
 
 function configFile(json: unknown): string {

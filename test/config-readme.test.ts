@@ -2,10 +2,10 @@ import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { ConfigFile, Env } from '../src/config.js';
+import { ConfigFile, Env } from '../src/config/config.js';
 
 /**
- * The README's Configuration tables against the schemas in src/config.ts: the keys each names, and
+ * The README's Configuration tables against the schemas in src/config/config.ts: the keys each names, and
  * the defaults it states where the schema gives a plain value. A default that depends on other
  * settings is the schema's `derivedDefaults`, and its README wording is not checked here.
  */
