@@ -21,9 +21,9 @@ export type ParseLimits = z.infer<typeof ParseLimits>;
 
 /**
  * The limits of a parse with none given (tests, tools without a config). The same values as the
- * config file's defaults (`limits` and `maxMessageBytes` in src/config/config.ts), which the ingest stage
- * passes; not imported from there so the parse thread stays small. test/config-defaults.test.ts
- * holds the two equal.
+ * config file's defaults (`limits` and `maxMessageBytes` in src/config/config.ts), which the
+ * ingest stage passes; not imported from there so the parse thread stays small.
+ * test/config-defaults.test.ts holds the two equal.
  */
 export const DEFAULT_PARSE_LIMITS = {
   maxMessageBytes: 25 * 1024 * 1024,
