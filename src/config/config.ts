@@ -69,10 +69,10 @@ const EnvSecret = z.object({ env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an env
 export const ApprovalFile = z
   .object({
     /** How long a parked plan waits for a human before it escalates. @defaultValue 48h */
-    deadline: Duration.optional(),
-    /** Who may sign in to Bull Board (HTTP basic auth); passwords come from the environment. */
-    reviewers: z.array(z.object({ name: ReviewerName, password: EnvSecret }).strict()).optional(),
-    /** How people reach Bull Board, for links in notifications. @defaultValue http://HOST:PORT */
+    deadline: Duration.default('48h'),
+    /** Who may sign in to Bull Board (HTTP basic auth); passwords come from the environment. @defaultValue [] */
+    reviewers: z.array(z.object({ name: ReviewerName, password: EnvSecret }).strict()).default([]),
+    /** How people reach Bull Board, for links in notifications. @defaultValue http://HOST:PORT (src/executor/notify.ts, from `http`) */
     publicUrl: z.string().url().optional(),
     /** Tell the reviewers when a plan parks: a signed webhook (Slack-compatible `text`) and/or a mail to a team. */
     notify: z
@@ -123,7 +123,7 @@ export type AutonomyRule = z.infer<typeof AutonomyRule>;
 export const AutonomyFile = z
   .object({
     /** Checked in order; the first match decides. @defaultValue [] */
-    rules: z.array(AutonomyRule).max(200).optional(),
+    rules: z.array(AutonomyRule).max(200).default([]),
     /**
      * The level of a step no rule matches. @defaultValue today's policy: `review` for tools that
      * declare they need approval (money, deletion, account changes, mail to others), `auto` otherwise
@@ -133,19 +133,23 @@ export const AutonomyFile = z
   .strict();
 export type AutonomyFile = z.infer<typeof AutonomyFile>;
 
-/** Parse limits in the config file; every key optional. */
+/**
+ * Parse limits in the config file; every key optional. The parser's own fallbacks for callers
+ * without a config (`DEFAULT_PARSE_LIMITS` in src/ingest/parse-email.ts, kept out of this module so
+ * the parse thread does not load it) must equal these: test/config-defaults.test.ts compares them.
+ */
 export const ParseLimitsFile = z
   .object({
     /** Largest single attachment, in bytes. @defaultValue 10485760 (10 MiB) */
-    maxAttachmentBytes: z.number().int().positive().optional(),
+    maxAttachmentBytes: z.number().int().positive().default(10 * 1024 * 1024),
     /** Most attachments in one message. @defaultValue 50 */
-    maxAttachments: z.number().int().min(0).optional(),
+    maxAttachments: z.number().int().min(0).default(50),
     /** Deepest MIME nesting (multipart inside multipart …). @defaultValue 20 */
-    maxMimeDepth: z.number().int().min(1).max(100).optional(),
+    maxMimeDepth: z.number().int().min(1).max(100).default(20),
     /** Most header lines in the top-level header. @defaultValue 500 */
-    maxHeaderLines: z.number().int().min(10).optional(),
+    maxHeaderLines: z.number().int().min(10).default(500),
     /** Longest single header field (unfolded), in bytes. @defaultValue 65536 (64 KiB) */
-    maxHeaderFieldBytes: z.number().int().min(1024).max(1024 * 1024).optional(),
+    maxHeaderFieldBytes: z.number().int().min(1024).max(1024 * 1024).default(64 * 1024),
   })
   .strict();
 
@@ -178,9 +182,12 @@ const DnsServer = z.string().regex(/^(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:.]+
 /** The `verification` section: who writes the Authentication-Results we believe, and what verified requires. */
 export const VerificationFile = z
   .object({
-    /** Who writes the Authentication-Results: a self-run MTA (`rspamd`, `opendkim-opendmarc`, `generic`) or a provider (`gmail`, `microsoft365`, `fastmail`). @defaultValue generic */
+    /**
+     * Who writes the Authentication-Results: a self-run MTA (`rspamd`, `opendkim-opendmarc`, `generic`) or a provider (`gmail`, `microsoft365`, `fastmail`).
+     * @defaultValue derived (see `derivedDefaults`): the IMAP accounts' common provider, else generic
+     */
     profile: VerificationProfile.optional(),
-    /** The `by` host of our MTA's own Received line (self-run profiles). @defaultValue authservId */
+    /** The `by` host of our MTA's own Received line (self-run profiles). @defaultValue derived (see `derivedDefaults`): authservId */
     receivedBy: z.string().min(1).max(255).optional(),
     /**
      * Our MTA deletes every Authentication-Results header a sender wrote before its milter adds its
@@ -188,20 +195,24 @@ export const VerificationFile = z
      * hop's Received line count too (self-run profiles), where Postfix puts rspamd's. A promise
      * about the MTA: set it without the rule and a sender's forged header is believed. @defaultValue false
      */
-    inboundResultsRemoved: z.boolean().optional(),
+    inboundResultsRemoved: z.boolean().default(false),
     /** More addresses that are us, besides the mailbox, aliases and IMAP accounts (e.g. an address that forwards to support). @defaultValue [] */
-    addresses: z.array(z.string().email()).optional(),
+    addresses: z.array(z.string().email()).default([]),
     /** How old a signed Date may be when our MTA receives the mail (a duration), or null for no window. @defaultValue 14d */
-    maxAge: Duration.nullable().optional(),
+    maxAge: Duration.nullable().default('14d'),
     /** DNS servers the local DKIM/DMARC check asks. @defaultValue the system's resolver */
     dnsServers: z.array(DnsServer).min(1).max(8).optional(),
   })
   .strict();
 
-/** The configuration file (JSON). Every key is optional; paths are relative to the file. */
+/**
+ * The configuration file (JSON). Every key is optional; paths are relative to the file. Each
+ * default is given here (`.default`, or `.prefault` where a section's own keys carry them), except
+ * the few that depend on other settings: those are in `derivedDefaults`.
+ */
 export const ConfigFile = z
   .object({
-    /** The support mailbox Mailroom answers from. @defaultValue support@localhost */
+    /** The support mailbox Mailroom answers from. @defaultValue support@localhost.localdomain */
     mailbox: z
       .object({
         address: z.string().email(),
@@ -211,23 +222,24 @@ export const ConfigFile = z
          * Shadow mode for mail taken in for this mailbox (`mailroom process`) and the default of
          * every IMAP mailbox: plan everything, act on nothing. @defaultValue false
          */
-        shadow: z.boolean().optional(),
+        shadow: z.boolean().default(false),
       })
       .strict()
-      .optional(),
+      .prefault({ address: 'support@localhost.localdomain' }),
     /** authserv-id of our own MTA: only its Authentication-Results are believed. */
     authservId: z.string().min(1).optional(),
-    /** Sender addresses whose mail is trusted without DMARC/DKIM (e.g. an internal relay). */
-    trustedSenders: z.array(z.string().email()).optional(),
+    /** Sender addresses whose mail is trusted without DMARC/DKIM (e.g. an internal relay). @defaultValue [] */
+    trustedSenders: z.array(z.string().email()).default([]),
     /** The closed set of categories the classifier may answer (plus `unknown`). */
-    categories: z.array(CategoryName).min(1).optional(),
-    routes: z.array(Route).optional(),
+    categories: z.array(CategoryName).min(1).default(['billing', 'refund', 'bug', 'account_access', 'feature_request', 'spam']),
+    /** Trusted routing by alias or folder. @defaultValue [] */
+    routes: z.array(Route).default([]),
     /** JSON file of customer accounts (see examples/accounts.json). */
     accountsFile: z.string().min(1).optional(),
     /** Folder of markdown knowledge-base articles. */
     kbDir: z.string().min(1).optional(),
-    /** Link prefixes a drafted reply may contain besides those of the KB article it uses. */
-    allowedLinks: z.array(z.string().url()).optional(),
+    /** Link prefixes a drafted reply may contain besides those of the KB article it uses. @defaultValue [] */
+    allowedLinks: z.array(z.string().url()).default([]),
     /**
      * Outbound mail: a `url`, or a server (`provider` preset and/or `host`, `port`, `tls`, `user`
      * with `password` or `oauth2`; src/config/smtp-config.ts). Neither → replies are written to `outboxDir`.
@@ -235,38 +247,40 @@ export const ConfigFile = z
     smtp: SmtpServerFile.extend({
       /** smtp:// or smtps:// URL with credentials; `SMTP_URL` overrides it and any server given here. */
       url: z.string().url().optional(),
+      /** Where replies are written when no server is set. @defaultValue derived (see `derivedDefaults`): `outbox` in the data folder */
       outboxDir: z.string().min(1).optional(),
     })
       .strict()
-      .optional(),
+      .prefault({}),
     /** Largest raw message accepted, in bytes. @defaultValue 26214400 (25 MiB) */
-    maxMessageBytes: z.number().int().positive().optional(),
-    /** How long email content stays in Redis, in seconds (the older name of `retention.content`). @defaultValue 1209600 (14 days) */
+    maxMessageBytes: z.number().int().positive().default(25 * 1024 * 1024),
+    /** How long email content stays in Redis, in seconds (the older name of `retention.content`). @defaultValue derived (see `derivedDefaults`) */
     contentTtlSeconds: z.number().int().positive().optional(),
     /** How long Mailroom keeps what it knows about an email (see README "Data and retention"). */
     retention: z
       .object({
         /** How long an email's history (record, audit trail, labels) is kept, from its last change; older is deleted daily. @defaultValue 400d */
-        history: Duration.optional(),
+        history: Duration.default('400d'),
         /**
          * How long email text (the raw message, what was parsed and drafted from it) and the run
-         * records holding the sender's address stay in Redis. @defaultValue 14d (raised to the approval deadline + 1h if shorter)
+         * records holding the sender's address stay in Redis. Optional because `contentTtlSeconds` may
+         * give it instead. @defaultValue derived (see `derivedDefaults`): 14d, raised to the approval deadline + 1h if shorter
          */
         content: Duration.optional(),
         /** How long an email rests (terminal state) before the daemon moves its history out of Redis into the store. @defaultValue 14d */
-        archiveAfter: Duration.optional(),
+        archiveAfter: Duration.default('14d'),
       })
       .strict()
-      .optional(),
+      .prefault({}),
     /** Executor concurrency per process. @defaultValue 8 */
-    concurrency: z.number().int().min(1).max(256).optional(),
+    concurrency: z.number().int().min(1).max(256).default(8),
     /**
      * How long a worker's job lock lasts, in ms; a crashed worker's job is re-delivered after
      * about this long. @defaultValue 30000
      */
-    lockDurationMs: z.number().int().min(500).max(600_000).optional(),
+    lockDurationMs: z.number().int().min(500).max(600_000).default(30_000),
     /** Replans allowed per email after failed steps, before a human takes over. @defaultValue 2 */
-    maxReplans: z.number().int().min(0).max(5).optional(),
+    maxReplans: z.number().int().min(0).max(5).default(2),
     /**
      * Ceilings on automatic replies (RFC 3834 etiquette and flood protection). A reply over any
      * of them is not sent; it parks for a human with the limit named. 0 parks every reply.
@@ -274,13 +288,13 @@ export const ConfigFile = z
     replyLimits: z
       .object({
         /** Replies to one sender mailbox (address normalised: case, `+tag`, Gmail dots) per rolling 24 hours. @defaultValue 5 */
-        perSenderPerDay: z.number().int().min(0).optional(),
+        perSenderPerDay: z.number().int().min(0).default(5),
         /** Replies to one registrable domain (eTLD+1: subdomains count as their domain) per rolling hour. @defaultValue 100 */
-        perDomainPerHour: z.number().int().min(0).optional(),
+        perDomainPerHour: z.number().int().min(0).default(100),
         /** Replies within one case (an email and its follow-ups) per rolling 24 hours: a loop inside one thread stops at once. @defaultValue 2 */
-        perCasePerDay: z.number().int().min(0).optional(),
+        perCasePerDay: z.number().int().min(0).default(2),
         /** Replies in total per rolling hour, across all senders. @defaultValue 1000 */
-        globalPerHour: z.number().int().min(0).optional(),
+        globalPerHour: z.number().int().min(0).default(1000),
         /**
          * The largest fraction of `globalPerHour` that one registrable domain may take per hour, on
          * top of `perDomainPerHour`: raising `perDomainPerHour` for a big provider never lets one
@@ -288,62 +302,61 @@ export const ConfigFile = z
          * not a reservation: simple, atomic with the other windows, and an attacker needs
          * 1 / share registrable domains to fill the budget. @defaultValue 0.5
          */
-        maxDomainShare: z.number().min(0).max(1).optional(),
+        maxDomainShare: z.number().min(0).max(1).default(0.5),
       })
       .strict()
-      .optional(),
+      .prefault({}),
     /** Teams that forward_to_team may name (and escalate may notify). @defaultValue [] */
-    teams: z.array(Team).optional(),
+    teams: z.array(Team).default([]),
     /** escalate also mails this configured team (by name). @defaultValue none */
-    escalation: z.object({ team: TeamName.optional() }).strict().optional(),
+    escalation: z.object({ team: TeamName.optional() }).strict().default({}),
     /** POST targets for tickets, escalations and refunds. @defaultValue none */
-    webhooks: Webhooks.optional(),
+    webhooks: Webhooks.default({}),
     /** The largest refund issue_refund performs, in the order's currency. @defaultValue 100 */
-    refunds: z.object({ maxAmount: z.number().positive().max(1_000_000).optional() }).strict().optional(),
+    refunds: z.object({ maxAmount: z.number().positive().max(1_000_000).default(100) }).strict().prefault({}),
     /** IMAP mailboxes to watch (see src/config/imap-config.ts). @defaultValue [] */
-    imap: z.array(ImapMailboxFile).optional(),
+    imap: z.array(ImapMailboxFile).default([]),
     /** Parse limits; over-limit mail is quarantined with the reason. */
-    limits: ParseLimitsFile.optional(),
+    limits: ParseLimitsFile.prefault({}),
     /** Verify DKIM and DMARC alignment locally (DNS) when no trusted Authentication-Results exist. @defaultValue true */
-    localSenderVerification: z.boolean().optional(),
+    localSenderVerification: z.boolean().default(true),
     /** What a verified sender requires (see README "Sender verification"). */
-    verification: VerificationFile.optional(),
-    /** The `web` role's HTTP server (/healthz, /metrics, Bull Board at /admin/queues). @defaultValue 127.0.0.1:9310 */
+    verification: VerificationFile.prefault({}),
+    /** The `web` role's HTTP server (/healthz, /metrics, Bull Board at /admin/queues). */
     http: z
       .object({
-        host: z.string().min(1).optional(),
-        port: z.number().int().min(0).max(65535).optional(),
+        /** @defaultValue 127.0.0.1 */
+        host: z.string().min(1).default('127.0.0.1'),
+        /** `MAILROOM_HTTP_PORT` wins over it. @defaultValue 9310 */
+        port: z.number().int().min(0).max(65535).default(9310),
         /** Whether /metrics needs a reviewer's credentials (`auth`) or is open (`open`). @defaultValue auth */
-        metrics: z.enum(['auth', 'open']).optional(),
+        metrics: z.enum(['auth', 'open']).default('auth'),
       })
       .strict()
-      .optional(),
+      .prefault({}),
     /** Human review of parked plans (see the README's "Reviewing parked plans"). */
-    approval: ApprovalFile.optional(),
+    approval: ApprovalFile.prefault({}),
     /** Per-step autonomy rules, inside limits no rule can lift (see the README's "Autonomy"). @defaultValue today's policy */
-    autonomy: AutonomyFile.optional(),
+    autonomy: AutonomyFile.prefault({}),
   })
   .strict();
 export type ConfigFile = z.infer<typeof ConfigFile>;
 
-/** Ceilings on automatic replies, each over a rolling window (see the README's "Mail etiquette"). */
+/** Ceilings on automatic replies, each over a rolling window (see the README's "Mail etiquette"); defaults in {@link ConfigFile} `replyLimits`. */
 export const ReplyLimits = z.object({
-  /** @defaultValue 5 replies per sender address per 24 h */
   perSenderPerDay: z.number().int().min(0),
-  /** @defaultValue 100 replies per recipient domain per hour */
   perDomainPerHour: z.number().int().min(0),
-  /** @defaultValue 2 replies per case per 24 h */
   perCasePerDay: z.number().int().min(0),
-  /** @defaultValue 1000 replies per hour in total */
   globalPerHour: z.number().int().min(0),
-  /** @defaultValue 0.5 of `globalPerHour` at most for one registrable domain */
   maxDomainShare: z.number().min(0).max(1),
 });
 export type ReplyLimits = z.infer<typeof ReplyLimits>;
 
-export const DEFAULT_REPLY_LIMITS: ReplyLimits = { perSenderPerDay: 5, perDomainPerHour: 100, perCasePerDay: 2, globalPerHour: 1000, maxDomainShare: 0.5 };
+/** The reply ceilings of a config file that sets none: the schema's defaults, read from it. */
+export const DEFAULT_REPLY_LIMITS: ReplyLimits = ConfigFile.shape.replyLimits.parse(undefined);
 
-const DEFAULT_CATEGORIES = ['billing', 'refund', 'bug', 'account_access', 'feature_request', 'spam'];
+const LogLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+const Prefix = z.string().regex(/^\{[A-Za-z0-9_-]+\}$/, 'a hash-tagged name such as {mailroom}');
 
 /** The resolved configuration every component receives. */
 export const Config = z.object({
@@ -364,9 +377,9 @@ export const Config = z.object({
    */
   databaseUrl: z.string().min(1).optional(),
   /** `MAILROOM_PREFIX`: key prefix; hash-tagged so a Redis Cluster keeps one slot. @defaultValue `{mailroom}` */
-  prefix: z.string().regex(/^\{[A-Za-z0-9_-]+\}$/, 'a hash-tagged name such as {mailroom}'),
+  prefix: Prefix,
   /** `MAILROOM_LOG_LEVEL`. @defaultValue `info` (the CLI's one-shot commands use `warn`) */
-  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  logLevel: LogLevel,
   openai: z
     .object({
       apiKey: z.string().min(1),
@@ -438,24 +451,31 @@ export const Config = z.object({
 });
 export type Config = z.infer<typeof Config>;
 
-const Env = z.object({
+/**
+ * The environment Mailroom reads (besides the variables a config file names for its secrets), with
+ * its defaults. An empty variable counts as unset.
+ */
+export const Env = z.object({
   REDIS_URL: z.string().min(1).optional(),
   REDIS_CLUSTER_NODES: z.string().min(1).optional(),
   REDIS_TLS_CA_FILE: z.string().min(1).optional(),
   DATABASE_URL: z.string().min(1).optional(),
   MAILROOM_CONFIG: z.string().min(1).optional(),
-  MAILROOM_DATA_DIR: z.string().min(1).optional(),
-  MAILROOM_PREFIX: z.string().optional(),
-  MAILROOM_LOG_LEVEL: z.string().optional(),
+  /** Relative to the working directory. */
+  MAILROOM_DATA_DIR: z.string().min(1).default('.mailroom'),
+  MAILROOM_PREFIX: Prefix.default('{mailroom}'),
+  MAILROOM_LOG_LEVEL: LogLevel.default('info'),
   OPENAI_API_KEY: z.string().min(1).optional(),
   OPENAI_BASE_URL: z.string().url('OPENAI_BASE_URL must be a URL').optional(),
-  OPENAI_MODEL: z.string().min(1).optional(),
-  OPENAI_TIMEOUT_MS: z.coerce.number().int().positive().optional(),
+  OPENAI_MODEL: z.string().min(1).default('gpt-4.1-mini'),
+  OPENAI_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),
   SMTP_URL: z.string().url('SMTP_URL must be a URL such as smtp://user:pass@host:587').optional(),
+  /** Wins over the config file's `http.port`. */
   MAILROOM_HTTP_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   /** `name:password,name:password`: Bull Board reviewers, besides those in the config file. */
   MAILROOM_REVIEWERS: z.string().optional(),
 });
+export type Env = z.infer<typeof Env>;
 
 /** `MAILROOM_REVIEWERS` and the config file's reviewers, resolved; problems are collected. */
 function resolveReviewers(
@@ -465,7 +485,7 @@ function resolveReviewers(
   problems: string[],
 ): Array<{ name: string; password: string }> {
   const out: Array<{ name: string; password: string }> = [];
-  for (const [i, r] of (file?.reviewers ?? []).entries()) {
+  for (const [i, r] of file.reviewers.entries()) {
     const password = env[r.password.env];
     if (password) out.push({ name: r.name, password });
     else problems.push(`approval.reviewers.${i}.password: environment variable ${r.password.env} is not set`);
@@ -486,7 +506,33 @@ function resolveReviewers(
  * the other way round: mail taken in while in shadow stays in shadow.
  */
 export function inShadow(config: Config): Config {
-  return { ...config, shadow: true, imap: config.imap.map((a) => ({ ...a, shadow: true })) };
+  return deepFreeze({ ...config, shadow: true, imap: config.imap.map((a) => ({ ...a, shadow: true })) });
+}
+
+/**
+ * `value`, frozen all the way down. The configuration is read by every component of a process
+ * at once; frozen, a component that changed it for itself would throw instead of changing it for
+ * all the others.
+ */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** MAILROOM_CONFIG_INVALID with every problem found in the environment and the config file. */
+export class ConfigInvalidError extends MailroomError {
+  /** One per problem, each `key.path: what is wrong` (the key an environment variable or a config-file path). */
+  readonly problems: readonly string[];
+
+  constructor(problems: readonly string[], configFile: string | undefined) {
+    // One line: the CLI prints the message as its one error line.
+    const where = configFile === undefined ? 'configuration' : `configuration (${configFile})`;
+    super('CONFIG_INVALID', `${where}: ${problems.length > 1 ? `${problems.length} problems: ` : ''}${problems.join('; ')}`);
+    this.problems = Object.freeze([...problems]);
+  }
 }
 
 function emptyToUndefined(env: NodeJS.ProcessEnv): Record<string, string | undefined> {
@@ -495,34 +541,51 @@ function emptyToUndefined(env: NodeJS.ProcessEnv): Record<string, string | undef
   return out;
 }
 
-function describeIssues(where: string, error: z.ZodError): string {
-  const lines = error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`);
-  return `${where}: ${lines.join('; ')}`;
+/** One problem line per issue, `key.path: message`; an unknown key is a problem of its own path. */
+function issueLines(error: z.ZodError): string[] {
+  const at = (path: readonly PropertyKey[]) => (path.length ? path.map(String).join('.') : '(root)');
+  return error.issues.flatMap((i) => (i.code === 'unrecognized_keys' ? i.keys.map((k) => `${at([...i.path, k])}: unknown key`) : [`${at(i.path)}: ${i.message}`]));
 }
 
-function readConfigFile(file: string): ConfigFile {
+/** The top-level keys (environment variables, config-file sections) that the issues are about. */
+function keysInTrouble(error: z.ZodError): Set<string> {
+  return new Set(error.issues.flatMap((i) => (i.path.length ? [String(i.path[0])] : i.code === 'unrecognized_keys' ? i.keys : [])));
+}
+
+/**
+ * Parses `input` with `schema`, collecting its problems instead of stopping at them. The keys in
+ * trouble are left out and parsed again, so they take their defaults: the checks across keys then
+ * still run on the rest (and skip what depends on a key in `broken`), and one error names every
+ * problem.
+ */
+function parseCollecting<S extends z.ZodObject>(schema: S, input: unknown, problems: string[]): { data: z.infer<S>; broken: ReadonlySet<string> } {
+  const first = schema.safeParse(input);
+  if (first.success) return { data: first.data, broken: new Set() };
+  problems.push(...issueLines(first.error));
+  const broken = keysInTrouble(first.error);
+  const rest = typeof input === 'object' && input !== null && !Array.isArray(input) ? Object.fromEntries(Object.entries(input).filter(([k]) => !broken.has(k))) : {};
+  const second = schema.safeParse(rest);
+  return { data: second.success ? second.data : schema.parse({}), broken };
+}
+
+/** The JSON of the config file, or undefined with the problem collected. */
+function readConfigJson(file: string, problems: string[]): unknown {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
     const reason = err instanceof Error && 'code' in err ? String(err.code) : 'unreadable';
-    throw new MailroomError('CONFIG_INVALID', `config file ${file} cannot be read (${reason})`);
+    problems.push(`config file ${file} cannot be read (${reason})`);
+    return undefined;
   }
-  let json: unknown;
   try {
-    json = JSON.parse(text);
+    return JSON.parse(text) as unknown;
   } catch (err) {
-    throw new MailroomError('CONFIG_INVALID', `config file ${file} is not valid JSON (${(err as Error).message})`);
+    problems.push(`config file ${file} is not valid JSON (${(err as Error).message})`);
+    return undefined;
   }
-  const parsed = ConfigFile.safeParse(json);
-  if (!parsed.success) throw new MailroomError('CONFIG_INVALID', describeIssues(`config file ${file}`, parsed.error));
-  return parsed.data;
 }
 
-/**
- * Reads the environment and the optional config file once, validates both, and reports every
- * problem in one message (MAILROOM_CONFIG_INVALID).
- */
 /** Nodemailer reads any other scheme as the name of a transport plugin (and fails much later). */
 function smtpUrlProblem(url: string | undefined, key: string): string | null {
   if (url === undefined) return null;
@@ -552,6 +615,66 @@ function directoryProblem(key: string, dir: string | undefined): string | null {
   }
 }
 
+/**
+ * The defaults that depend on other settings: the only ones not written in the schemas above.
+ * - `retention.content`: `contentTtlSeconds` (its older name, in seconds), else 14d; raised to the
+ *   approval deadline + 1 h, so a parked plan's email can still be read when its deadline comes.
+ * - `verification.profile`: the profile the IMAP accounts' provider presets imply ({@link profileOfProviders}).
+ * - `verification.receivedBy`: `authservId`; lowercased, as the Received line's `by` is compared.
+ * - `smtp.outboxDir`: `outbox` in the data folder (a path given is relative to the config file).
+ */
+function derivedDefaults(
+  file: ConfigFile,
+  dirs: { dataDir: string; base: string },
+): { contentTtlSeconds: number; profile: VerificationProfile; receivedBy: string | undefined; outboxDir: string } {
+  const deadlineSeconds = durationSeconds(file.approval.deadline);
+  return {
+    contentTtlSeconds: Math.max(file.contentTtlSeconds ?? durationSeconds(file.retention.content ?? '14d'), deadlineSeconds + 3600),
+    profile: file.verification.profile ?? profileOfProviders(file.imap.map((a) => a.provider)),
+    receivedBy: (file.verification.receivedBy ?? file.authservId)?.toLowerCase(),
+    outboxDir: file.smtp.outboxDir === undefined ? path.join(dirs.dataDir, 'outbox') : path.resolve(dirs.base, file.smtp.outboxDir),
+  };
+}
+
+/**
+ * The checks across keys of the resolved configuration: a team named in one section must be
+ * configured in `teams`, a rule's category in `categories`. A check whose other key did not parse
+ * (it is in `broken`, and took its default) is skipped: it would only report a follow-on problem.
+ */
+function crossKeyProblems(
+  config: {
+    teams: readonly Team[];
+    categories: readonly string[];
+    escalation: { team?: string | undefined };
+    approval: { notifyTeam?: string | undefined };
+    autonomy: { rules: readonly AutonomyRule[] };
+  },
+  broken: ReadonlySet<string>,
+): string[] {
+  const problems: string[] = [];
+  if (!broken.has('teams')) {
+    const teamNames = config.teams.map((t) => t.name);
+    if (new Set(teamNames).size !== teamNames.length) problems.push('teams: team names must be unique');
+    const notifyTeam = config.approval.notifyTeam;
+    if (notifyTeam !== undefined && !teamNames.includes(notifyTeam)) problems.push(`approval.notify.team: "${notifyTeam}" is not one of the configured teams`);
+    const escalationTeam = config.escalation.team;
+    if (escalationTeam !== undefined && !teamNames.includes(escalationTeam)) problems.push(`escalation.team: "${escalationTeam}" is not one of the configured teams`);
+  }
+  if (!broken.has('categories')) {
+    const known = [...config.categories, 'unknown'];
+    for (const [i, rule] of config.autonomy.rules.entries()) {
+      const stray = rule.category?.find((c) => !known.includes(c));
+      if (stray !== undefined) problems.push(`autonomy.rules.${i}${rule.name ? ` ("${rule.name}")` : ''}: category "${stray}" is not one of the configured categories`);
+    }
+  }
+  return problems;
+}
+
+/**
+ * Reads the environment and the optional config file once, validates both, and reports every
+ * problem (of the environment, of the file's keys, and across keys) in one ConfigInvalidError
+ * (MAILROOM_CONFIG_INVALID). The configuration it returns is frozen.
+ */
 export function loadConfig(options: {
   env?: NodeJS.ProcessEnv;
   configPath?: string;
@@ -565,22 +688,24 @@ export function loadConfig(options: {
 }): Config {
   const cwd = options.cwd ?? process.cwd();
   const rawEnv = emptyToUndefined(options.env ?? process.env);
-  const envParsed = Env.safeParse(rawEnv);
-  if (!envParsed.success) throw new MailroomError('CONFIG_INVALID', describeIssues('environment', envParsed.error));
-  const env = envParsed.data;
+  const problems: string[] = [];
+  const { data: env } = parseCollecting(Env, rawEnv, problems);
   const configPath = options.configPath ?? env.MAILROOM_CONFIG;
-  const file = configPath ? readConfigFile(path.resolve(cwd, configPath)) : {};
-  const base = configPath ? path.dirname(path.resolve(cwd, configPath)) : cwd;
+  const configFile = configPath === undefined ? undefined : path.resolve(cwd, configPath);
+  const json = configFile === undefined ? {} : readConfigJson(configFile, problems);
+  const { data: file, broken } = parseCollecting(ConfigFile, json ?? {}, problems);
+  const base = configFile === undefined ? cwd : path.dirname(configFile);
   const rel = (p: string | undefined) => (p === undefined ? undefined : path.resolve(base, p));
-  const dataDir = path.resolve(cwd, env.MAILROOM_DATA_DIR ?? '.mailroom');
-  const { shadow = false, ...mailbox } = file.mailbox ?? { address: 'support@localhost.localdomain', name: 'Support' };
+  const dataDir = path.resolve(cwd, env.MAILROOM_DATA_DIR);
+  const derived = derivedDefaults(file, { dataDir, base });
+  const { shadow, ...mailbox } = file.mailbox;
   // Commands that never touch IMAP (pending, approve, status, …) do not need its secrets.
-  const imap = options.withoutSecrets ? { accounts: [], problems: [] } : resolveImapAccounts(file.imap ?? [], rawEnv, base, mailbox.address, shadow);
-  const problems = [...imap.problems];
+  const imap = options.withoutSecrets ? { accounts: [], problems: [] } : resolveImapAccounts(file.imap, rawEnv, base, mailbox.address, shadow);
+  problems.push(...imap.problems);
   const secretProblems: string[] = [];
   const reviewers = resolveReviewers(file.approval, rawEnv, env.MAILROOM_REVIEWERS, secretProblems);
-  const webhookSecret = file.approval?.notify?.webhook ? rawEnv[file.approval.notify.webhook.secret.env] : undefined;
-  const { url: smtpFileUrl, outboxDir: smtpOutbox, ...smtpServerFile } = file.smtp ?? {};
+  const webhookSecret = file.approval.notify?.webhook ? rawEnv[file.approval.notify.webhook.secret.env] : undefined;
+  const { url: smtpFileUrl, outboxDir: _outboxDir, ...smtpServerFile } = file.smtp;
   if (smtpFileUrl && namesSmtpServer(smtpServerFile)) problems.push('smtp: set url or a server (provider, host, user, …), not both');
   const smtpUrl = env.SMTP_URL ?? smtpFileUrl;
   const smtpProblem = smtpUrlProblem(smtpUrl, env.SMTP_URL === undefined ? 'smtp.url' : 'SMTP_URL');
@@ -591,113 +716,93 @@ export function loadConfig(options: {
   if (kbProblem) problems.push(kbProblem);
   const smtpServer = !smtpUrl && namesSmtpServer(smtpServerFile) ? resolveSmtpServer(smtpServerFile, rawEnv, base, secretProblems) : undefined;
   if (!options.withoutSecrets) problems.push(...secretProblems);
-  if (file.approval?.notify?.webhook && !webhookSecret && !options.withoutSecrets) {
+  if (file.approval.notify?.webhook && !webhookSecret && !options.withoutSecrets) {
     problems.push(`approval.notify.webhook.secret: environment variable ${file.approval.notify.webhook.secret.env} is not set`);
   }
-  if (file.contentTtlSeconds !== undefined && file.retention?.content !== undefined) problems.push('retention.content and contentTtlSeconds: set one (contentTtlSeconds is its older name)');
-  if (problems.length) throw new MailroomError('CONFIG_INVALID', `configuration: ${problems.join('; ')}`);
-  const deadlineSeconds = durationSeconds(file.approval?.deadline ?? '48h');
+  if (file.contentTtlSeconds !== undefined && file.retention.content !== undefined) problems.push('retention.content and contentTtlSeconds: set one (contentTtlSeconds is its older name)');
 
-  // Parsed here so that a wrong Redis setting is reported at start, with the other problems' wording.
-  const redisTarget = parseRedisTarget({ url: env.REDIS_URL, clusterNodes: env.REDIS_CLUSTER_NODES });
+  // Parsed here so that a wrong Redis setting is reported at start, with the other problems.
+  let redisTarget: ReturnType<typeof parseRedisTarget>;
+  try {
+    redisTarget = parseRedisTarget({ url: env.REDIS_URL, clusterNodes: env.REDIS_CLUSTER_NODES });
+  } catch (err) {
+    if (!(err instanceof MailroomError)) throw err;
+    problems.push(err.message);
+  }
   const candidate = {
     redisUrl: redisTarget ? (env.REDIS_URL ?? describeRedisTarget(redisTarget)) : undefined,
     redisTlsCaFile: env.REDIS_TLS_CA_FILE === undefined ? undefined : path.resolve(cwd, env.REDIS_TLS_CA_FILE),
     dataDir,
     databaseUrl: env.DATABASE_URL,
-    prefix: env.MAILROOM_PREFIX ?? '{mailroom}',
-    logLevel: env.MAILROOM_LOG_LEVEL ?? 'info',
+    prefix: env.MAILROOM_PREFIX,
+    logLevel: env.MAILROOM_LOG_LEVEL,
     openai: env.OPENAI_API_KEY
       ? {
           apiKey: env.OPENAI_API_KEY,
           baseUrl: env.OPENAI_BASE_URL,
-          model: env.OPENAI_MODEL ?? 'gpt-4.1-mini',
-          timeoutMs: env.OPENAI_TIMEOUT_MS ?? 30_000,
+          model: env.OPENAI_MODEL,
+          timeoutMs: env.OPENAI_TIMEOUT_MS,
           maxRetries: 2,
         }
       : undefined,
     mailbox,
     shadow,
     authservId: file.authservId,
-    trustedSenders: (file.trustedSenders ?? []).map((s) => s.toLowerCase()),
-    categories: file.categories ?? DEFAULT_CATEGORIES,
-    routes: file.routes ?? [],
+    trustedSenders: file.trustedSenders.map((s) => s.toLowerCase()),
+    categories: file.categories,
+    routes: file.routes,
     accountsFile: rel(file.accountsFile),
     kbDir: rel(file.kbDir),
-    allowedLinks: file.allowedLinks ?? [],
+    allowedLinks: file.allowedLinks,
     smtp: {
       url: smtpUrl,
       ...(smtpServer ? { server: smtpServer } : {}),
-      outboxDir: rel(smtpOutbox) ?? path.join(dataDir, 'outbox'),
+      outboxDir: derived.outboxDir,
     },
-    maxMessageBytes: file.maxMessageBytes ?? 25 * 1024 * 1024,
-    // A parked plan must still be readable when its deadline comes: content never expires first.
-    contentTtlSeconds: Math.max(file.contentTtlSeconds ?? durationSeconds(file.retention?.content ?? '14d'), deadlineSeconds + 3600),
+    maxMessageBytes: file.maxMessageBytes,
+    contentTtlSeconds: derived.contentTtlSeconds,
     retention: {
-      historySeconds: durationSeconds(file.retention?.history ?? '400d'),
-      archiveAfterSeconds: durationSeconds(file.retention?.archiveAfter ?? '14d'),
+      historySeconds: durationSeconds(file.retention.history),
+      archiveAfterSeconds: durationSeconds(file.retention.archiveAfter),
     },
-    concurrency: file.concurrency ?? 8,
-    lockDurationMs: file.lockDurationMs ?? 30_000,
-    maxReplans: file.maxReplans ?? 2,
-    replyLimits: { ...DEFAULT_REPLY_LIMITS, ...file.replyLimits },
-    teams: file.teams ?? [],
-    escalation: file.escalation ?? {},
-    webhooks: file.webhooks ?? {},
-    refunds: { maxAmount: file.refunds?.maxAmount ?? 100 },
+    concurrency: file.concurrency,
+    lockDurationMs: file.lockDurationMs,
+    maxReplans: file.maxReplans,
+    replyLimits: file.replyLimits,
+    teams: file.teams,
+    escalation: file.escalation,
+    webhooks: file.webhooks,
+    refunds: file.refunds,
     imap: imap.accounts,
-    limits: {
-      maxAttachmentBytes: file.limits?.maxAttachmentBytes ?? 10 * 1024 * 1024,
-      maxAttachments: file.limits?.maxAttachments ?? 50,
-      maxMimeDepth: file.limits?.maxMimeDepth ?? 20,
-      maxHeaderLines: file.limits?.maxHeaderLines ?? 500,
-      maxHeaderFieldBytes: file.limits?.maxHeaderFieldBytes ?? 64 * 1024,
-    },
-    localSenderVerification: file.localSenderVerification ?? true,
+    limits: file.limits,
+    localSenderVerification: file.localSenderVerification,
     verification: {
-      profile: file.verification?.profile ?? profileOfProviders((file.imap ?? []).map((a) => a.provider)),
-      receivedBy: file.verification?.receivedBy?.toLowerCase(),
-      inboundResultsRemoved: file.verification?.inboundResultsRemoved ?? false,
+      profile: derived.profile,
+      receivedBy: derived.receivedBy,
+      inboundResultsRemoved: file.verification.inboundResultsRemoved,
       ourAddresses: [
         ...new Set(
-          [mailbox.address, ...(file.routes ?? []).flatMap((r) => (r.alias ? [r.alias] : [])), ...(file.imap ?? []).map((a) => imapAddressOf(a, mailbox.address)), ...(file.verification?.addresses ?? [])].map(
-            (a) => a.toLowerCase(),
-          ),
+          [mailbox.address, ...file.routes.flatMap((r) => (r.alias ? [r.alias] : [])), ...file.imap.map((a) => imapAddressOf(a, mailbox.address)), ...file.verification.addresses].map((a) => a.toLowerCase()),
         ),
       ],
-      maxAgeSeconds: file.verification?.maxAge === null ? null : durationSeconds(file.verification?.maxAge ?? '14d'),
-      ...(file.verification?.dnsServers ? { dnsServers: file.verification.dnsServers } : {}),
+      maxAgeSeconds: file.verification.maxAge === null ? null : durationSeconds(file.verification.maxAge),
+      ...(file.verification.dnsServers ? { dnsServers: file.verification.dnsServers } : {}),
     },
-    http: { host: file.http?.host ?? '127.0.0.1', port: env.MAILROOM_HTTP_PORT ?? file.http?.port ?? 9310, metrics: file.http?.metrics ?? 'auth' },
+    http: { host: file.http.host, port: env.MAILROOM_HTTP_PORT ?? file.http.port, metrics: file.http.metrics },
     approval: {
-      deadlineSeconds,
+      deadlineSeconds: durationSeconds(file.approval.deadline),
       reviewers,
-      publicUrl: file.approval?.publicUrl,
-      webhook: file.approval?.notify?.webhook && webhookSecret ? { url: file.approval.notify.webhook.url, secret: webhookSecret } : undefined,
-      notifyTeam: file.approval?.notify?.team,
-      digestMinutes: file.approval?.notify?.digestMinutes,
+      publicUrl: file.approval.publicUrl,
+      webhook: file.approval.notify?.webhook && webhookSecret ? { url: file.approval.notify.webhook.url, secret: webhookSecret } : undefined,
+      notifyTeam: file.approval.notify?.team,
+      digestMinutes: file.approval.notify?.digestMinutes,
     },
-    autonomy: { rules: file.autonomy?.rules ?? [], ...(file.autonomy?.default ? { default: file.autonomy.default } : {}) },
+    autonomy: { rules: file.autonomy.rules, ...(file.autonomy.default ? { default: file.autonomy.default } : {}) },
     ...options.overrides,
   };
   const parsed = Config.safeParse(candidate);
-  if (!parsed.success) throw new MailroomError('CONFIG_INVALID', describeIssues('configuration', parsed.error));
-  const teamNames = parsed.data.teams.map((t) => t.name);
-  if (new Set(teamNames).size !== teamNames.length) throw new MailroomError('CONFIG_INVALID', 'configuration: teams: team names must be unique');
-  const notifyTeam = parsed.data.approval.notifyTeam;
-  if (notifyTeam !== undefined && !teamNames.includes(notifyTeam)) {
-    throw new MailroomError('CONFIG_INVALID', `configuration: approval.notify.team: "${notifyTeam}" is not one of the configured teams`);
-  }
-  const escalationTeam = parsed.data.escalation.team;
-  if (escalationTeam !== undefined && !teamNames.includes(escalationTeam)) {
-    throw new MailroomError('CONFIG_INVALID', `configuration: escalation.team: "${escalationTeam}" is not one of the configured teams`);
-  }
-  const known = [...parsed.data.categories, 'unknown'];
-  for (const [i, rule] of parsed.data.autonomy.rules.entries()) {
-    const stray = rule.category?.find((c) => !known.includes(c));
-    if (stray !== undefined) {
-      throw new MailroomError('CONFIG_INVALID', `configuration: autonomy.rules.${i}${rule.name ? ` ("${rule.name}")` : ''}: category "${stray}" is not one of the configured categories`);
-    }
-  }
-  return parsed.data;
+  if (!parsed.success) problems.push(...issueLines(parsed.error));
+  problems.push(...crossKeyProblems(candidate, broken));
+  if (problems.length > 0 || !parsed.success) throw new ConfigInvalidError(problems, configFile);
+  return deepFreeze(parsed.data);
 }

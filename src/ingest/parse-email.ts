@@ -10,23 +10,29 @@ export const ParseLimits = z.object({
   maxMessageBytes: z.number().int().positive(),
   maxAttachments: z.number().int().min(0),
   maxHeaderLines: z.number().int().positive(),
-  /** Largest single attachment, decoded. @defaultValue 10 MiB */
+  /** Largest single attachment, decoded. @defaultValue {@link DEFAULT_PARSE_LIMITS} */
   maxAttachmentBytes: z.number().int().positive().optional(),
-  /** Deepest nesting of multiparts and attached messages. @defaultValue 20 */
+  /** Deepest nesting of multiparts and attached messages. @defaultValue {@link DEFAULT_PARSE_LIMITS} */
   maxMimeDepth: z.number().int().positive().optional(),
-  /** Longest single header field of the top-level header, unfolded, in bytes. @defaultValue 64 KiB */
+  /** Longest single header field of the top-level header, unfolded, in bytes. @defaultValue {@link DEFAULT_PARSE_LIMITS} */
   maxHeaderFieldBytes: z.number().int().positive().optional(),
 });
 export type ParseLimits = z.infer<typeof ParseLimits>;
 
-export const DEFAULT_PARSE_LIMITS: ParseLimits = {
+/**
+ * The limits of a parse with none given (tests, tools without a config). The same values as the
+ * config file's defaults (`limits` and `maxMessageBytes` in src/config/config.ts), which the
+ * ingest stage passes; not imported from there so the parse thread stays small.
+ * test/config-defaults.test.ts holds the two equal.
+ */
+export const DEFAULT_PARSE_LIMITS = {
   maxMessageBytes: 25 * 1024 * 1024,
   maxAttachments: 50,
   maxHeaderLines: 500,
   maxAttachmentBytes: 10 * 1024 * 1024,
   maxMimeDepth: 20,
   maxHeaderFieldBytes: 64 * 1024,
-};
+} satisfies Required<ParseLimits>;
 
 /** The result of parsing, already split: structural facts we established, and untrusted content. */
 export const ParsedEmail = z.object({
@@ -120,7 +126,7 @@ export async function parseEmail(input: Buffer, limits: ParseLimits = DEFAULT_PA
     throw new MailroomError('EMAIL_MALFORMED', 'bad encoding: a NUL byte in the header');
   }
   // Before any parser sees it: a megabyte From costs seconds of address parsing.
-  const maxField = limits.maxHeaderFieldBytes ?? DEFAULT_PARSE_LIMITS.maxHeaderFieldBytes ?? 64 * 1024;
+  const maxField = limits.maxHeaderFieldBytes ?? DEFAULT_PARSE_LIMITS.maxHeaderFieldBytes;
   const longest = longestHeaderField(raw, headerEnd);
   if (longest > maxField) throw new MailroomError('EMAIL_MALFORMED', `a header field of ${longest} bytes, over the limit of ${maxField}`);
   if (!looksLikeEmail(raw)) throw new MailroomError('EMAIL_MALFORMED', 'no RFC 5322 header block');
@@ -131,7 +137,7 @@ export async function parseEmail(input: Buffer, limits: ParseLimits = DEFAULT_PA
   if (shape.headerLines > limits.maxHeaderLines) {
     throw new MailroomError('EMAIL_MALFORMED', `${shape.headerLines} header lines, over the limit of ${limits.maxHeaderLines}`);
   }
-  const maxDepth = limits.maxMimeDepth ?? DEFAULT_PARSE_LIMITS.maxMimeDepth ?? 20;
+  const maxDepth = limits.maxMimeDepth ?? DEFAULT_PARSE_LIMITS.maxMimeDepth;
   if (shape.depth > maxDepth) {
     throw new MailroomError('EMAIL_MALFORMED', `MIME nesting ${shape.depth} deep, over the limit of ${maxDepth}`);
   }
@@ -143,7 +149,7 @@ export async function parseEmail(input: Buffer, limits: ParseLimits = DEFAULT_PA
     repairs.push('transfer-encoding');
   }
   if (shape.unclosed) repairs.push('unclosed-multipart');
-  const maxAttachmentBytes = limits.maxAttachmentBytes ?? DEFAULT_PARSE_LIMITS.maxAttachmentBytes ?? Infinity;
+  const maxAttachmentBytes = limits.maxAttachmentBytes ?? DEFAULT_PARSE_LIMITS.maxAttachmentBytes;
   // Refused before mailparser would decode (and hold) it.
   if (shape.largestAttachmentBytes > maxAttachmentBytes) {
     throw new MailroomError('EMAIL_TOO_LARGE', `an attachment of ${shape.largestAttachmentBytes} bytes, over the limit of ${maxAttachmentBytes}`);
