@@ -8,6 +8,7 @@ import { ImapAccount, ImapMailboxFile, imapAddressOf, resolveImapAccounts } from
 import { describeRedisTarget, parseRedisTarget } from './redis-target.js';
 import { SmtpServer, SmtpServerFile, namesSmtpServer, resolveSmtpServer } from './smtp-config.js';
 import { AutonomyLevel } from '../model/autonomy.js';
+import { DURATION_SYNTAX, parseDuration } from '../kernel/duration.js';
 
 /** A category name: lowercase words joined by underscores, e.g. `account_access`. */
 export const CategoryName = z.string().regex(/^[a-z][a-z0-9_]{0,39}$/, 'lowercase letters, digits and _');
@@ -46,19 +47,13 @@ export const Webhooks = z
   .strict();
 export type Webhooks = z.infer<typeof Webhooks>;
 
-/** A duration: seconds as a number, or a string such as `90m`, `48h`, `7d`. */
-export const Duration = z.union([
-  z.number().int().positive(),
-  z.string().regex(/^\d{1,6}(s|m|h|d)$/, 'a duration such as 90m, 48h or 7d'),
-]);
+/** A duration: seconds as a number, or a string such as `90m`, `48h`, `7d` (src/kernel/duration.ts). */
+export const Duration = z.union([z.number().int().positive(), z.string().regex(DURATION_SYNTAX, 'a duration such as 90m, 48h or 7d')]);
 export type Duration = z.infer<typeof Duration>;
 
 /** `Duration` in seconds. */
 export function durationSeconds(d: Duration): number {
-  if (typeof d === 'number') return d;
-  const n = Number(d.slice(0, -1));
-  const unit = d.slice(-1);
-  return n * (unit === 'd' ? 86_400 : unit === 'h' ? 3_600 : unit === 'm' ? 60 : 1);
+  return typeof d === 'number' ? d : (parseDuration(d) ?? 0) / 1000;
 }
 
 /** A reviewer's name: what the audit trail records for each decision. */

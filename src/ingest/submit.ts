@@ -84,7 +84,7 @@ export type SubmitOutcome =
 type SubmitDeps = Pick<AppContext, 'config' | 'ledger' | 'audit' | 'content' | 'queues'>;
 
 /** Settles every promise and maps each to its value or its error (as a MailroomError). */
-async function settle<T>(promises: ReadonlyArray<Promise<T>>): Promise<Array<{ ok: true; value: T } | { ok: false; error: MailroomError }>> {
+async function outcomesOf<T>(promises: ReadonlyArray<Promise<T>>): Promise<Array<{ ok: true; value: T } | { ok: false; error: MailroomError }>> {
   return (await Promise.allSettled(promises)).map((r) => (r.status === 'fulfilled' ? { ok: true, value: r.value } : { ok: false, error: toMailroomError(r.reason) }));
 }
 
@@ -120,7 +120,7 @@ export async function submitEmails(app: SubmitDeps, items: readonly SubmitItem[]
     }
   });
 
-  const created = await settle(
+  const created = await outcomesOf(
     firsts.map((f) => app.ledger.create(f.emailId, f.source.kind === 'file' ? f.source.path : `${f.source.account}/${f.source.folder}/${f.source.uid}`, { mailbox, mode })),
   );
   /** Emails whose job is still to be added (new, or left in `received` by an earlier submit that stopped). */
@@ -158,7 +158,7 @@ export async function submitEmails(app: SubmitDeps, items: readonly SubmitItem[]
   );
 
   // The content and the trail's first entry do not depend on each other; both land before the job.
-  const stored = await settle(
+  const stored = await outcomesOf(
     toEnqueue.map(async (f) => {
       const [rawRef] = await Promise.all([app.content.putRaw(f.raw), app.audit.append(f.emailId, 'ingested', 'ingest', { source: f.source.kind, sizeBytes: f.raw.length })]);
       return { ...f, rawRef };
@@ -175,7 +175,7 @@ export async function submitEmails(app: SubmitDeps, items: readonly SubmitItem[]
     // One MULTI: every job of the batch is in Redis, or none is (and each is taken in again).
     // One job alone goes in as before (a single submit costs no MULTI).
     const only = jobs.length === 1 ? jobs[0] : undefined;
-    const added = await settle<unknown>([only ? app.queues.add('ingest', only.data, { jobId: only.emailId }) : app.queues.addBulk('ingest', jobs.map((j) => ({ data: j.data, jobId: j.emailId })))]);
+    const added = await outcomesOf<unknown>([only ? app.queues.add('ingest', only.data, { jobId: only.emailId }) : app.queues.addBulk('ingest', jobs.map((j) => ({ data: j.data, jobId: j.emailId })))]);
     const res = added[0];
     for (const j of jobs) {
       outcomes[j.index] = res?.ok

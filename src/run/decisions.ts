@@ -6,7 +6,7 @@ import { pendingReview, removeApprovalJob, type ReviewDecision } from '../execut
 import { parseApprovalJobId } from '../executor/review-ids.js';
 import { claimDecision, readReview } from '../executor/review-record.js';
 import { loadPlan } from '../store/run-store.js';
-import { escalate } from './rest.js';
+import { escalateEmail } from './rest.js';
 
 /**
  * A human's decision on a parked plan (from the CLI or Bull Board), and the deadline when nobody
@@ -43,7 +43,7 @@ export async function approveParked(
       digest: review.record.digest,
       valid: false,
     });
-    await escalate(
+    await escalateEmail(
       app,
       emailId,
       'review',
@@ -111,6 +111,6 @@ export async function escalateIfOverdue(
   }
   const reason = `no decision before the approval deadline (${review.record.deadline})`;
   if (!(await claimDecision(app, review.record, 'escalated', 'deadline', reason))) return 'decided';
-  await escalate(app, review.record.emailId, 'deadline', reason, { planId: ids.planId, seq: ids.seq });
+  await escalateEmail(app, review.record.emailId, 'deadline', reason, { planId: ids.planId, seq: ids.seq });
   return 'escalated';
 }

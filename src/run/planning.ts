@@ -19,7 +19,7 @@ import {
   saveTriage,
   type TriageRecord,
 } from '../store/run-store.js';
-import { escalate, shadowed } from './rest.js';
+import { escalateEmail, shadowed } from './rest.js';
 import { park } from './park.js';
 
 /**
@@ -176,7 +176,7 @@ async function startPlan(app: AppContext, emailId: EmailId, stored: StoredPlan):
   if (stored.refused) {
     if (stored.shadow) await shadowed(app, emailId, stored.planId, 'escalate', stored.refused);
     else
-      await escalate(app, emailId, 'policy', stored.refused.join('; ').slice(0, 300), {
+      await escalateEmail(app, emailId, 'policy', stored.refused.join('; ').slice(0, 300), {
         planId: stored.planId,
       });
     return;

@@ -83,7 +83,7 @@ export async function quarantineUnread(
 }
 
 /** Escalated: a human takes the email over (from the plan's own `escalate` step, a failure, or a deadline). */
-export async function escalate(
+export async function escalateEmail(
   app: Pick<AppContext, 'ledger' | 'audit'>,
   emailId: EmailId,
   actor: string,

@@ -23,7 +23,7 @@ import {
   type LabelledOutput,
   type TriageRecord,
 } from '../store/run-store.js';
-import { escalate, failureReason, shadowed } from './rest.js';
+import { escalateEmail, failureReason, shadowed } from './rest.js';
 import { park } from './park.js';
 import { adoptPlan, plannerDeps, plannerViewFor } from './planning.js';
 
@@ -313,7 +313,7 @@ export async function stepFailed(
   }
   log.warn({ stepId, code: e.publicCode, reason: failureReason(e) }, 'step failed; escalating');
   if (stored?.shadow) await shadowed(app, emailId, planId, 'escalate', [`${e.publicCode} at step ${stepId}`]);
-  else await escalate(app, emailId, 'executor', `${e.publicCode} at step ${stepId}`);
+  else await escalateEmail(app, emailId, 'executor', `${e.publicCode} at step ${stepId}`);
 }
 
 /** Numbers, booleans and nulls of untainted output fields: the only outputs a replan may see. */
@@ -361,7 +361,7 @@ async function finishPlan(app: AppContext, emailId: EmailId, stored: StoredPlan)
     return;
   }
   if (escalated) {
-    await escalate(app, emailId, 'executor', 'plan escalated to a human', { planId: stored.planId });
+    await escalateEmail(app, emailId, 'executor', 'plan escalated to a human', { planId: stored.planId });
     return;
   }
   const reason = stored.completionReason ?? '';

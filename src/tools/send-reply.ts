@@ -46,7 +46,7 @@ export const sendReply = defineTool({
   audience: 'sender',
   sideEffect: true,
   async run(input, ctx) {
-    const { to, subject, text } = await composeReply(input.draft, ctx);
+    const { to, subject, text } = await replyMessage(input.draft, ctx);
     const sender = { address: to };
     // Reserved under the idempotency key, so a retry of this step (even after the send) is not
     // counted again; done before the claim, so a refusal leaves nothing to clean up.
@@ -96,14 +96,14 @@ export const sendReply = defineTool({
   },
   // The reply rate limits count replies sent: a preview neither reserves nor checks them.
   async preview(input, ctx) {
-    const message = await composeReply(input.draft, ctx);
+    const message = await replyMessage(input.draft, ctx);
     const messageId = await mintedMessageId(ctx, ctx.idempotencyKey);
     return { output: { messageId, to: message.to, duplicate: false }, messages: [message] };
   },
 });
 
 /** The reply `run` sends and `preview` shows, after every check that comes before sending. */
-async function composeReply(draftRef: DraftRef, ctx: ToolContext): Promise<OutboundPreview> {
+async function replyMessage(draftRef: DraftRef, ctx: ToolContext): Promise<OutboundPreview> {
   const sender = ctx.trusted.sender;
   if (!sender.verified) throw new MailroomError('SENDER_UNVERIFIED', 'send_reply needs a verified sender');
   // RFC 3834: never answer automatic mail. Robots normally never get a plan with this step;
