@@ -6,7 +6,7 @@
 import { connectImap, startDovecot, type DovecotServer } from '../test/harness/dovecot.js';
 import { imapConfig } from '../test/harness/mail.js';
 import { createContext } from '../src/app/context.js';
-import { watchFolder } from '../src/sources/imap-source.js';
+import { watchFolder } from '../src/sources/imap-watcher.js';
 import { createLogger } from '../src/kernel/logger.js';
 import { corpus, round } from './lib.js';
 

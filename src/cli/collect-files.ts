@@ -1,7 +1,7 @@
 import { closeSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { MailroomError } from '../kernel/errors.js';
-import { looksLikeEmail } from '../ingest/parse-email.js';
+import { looksLikeEmail } from '../ingest/peeks.js';
 
 /** Every `.eml` file below a folder, sorted, skipping hidden folders (e.g. `.git`). */
 function emlFilesBelow(dir: string): string[] {

@@ -5,7 +5,7 @@ import type { AuditTrail, AuditType } from '../audit/audit-trail.js';
 import { statesWithZeros } from '../audit/email-ledger.js';
 import { createPlanCache } from '../planner/plan-cache.js';
 import type { AppContext } from '../services/services.js';
-import type { FolderWatcher } from '../sources/imap-source.js';
+import type { FolderWatcher } from '../sources/imap-watcher.js';
 
 /**
  * Prometheus metrics of one process. Emails by state and queue depths are read from Redis at

@@ -4,7 +4,7 @@ import type { AppContext } from '../services/services.js';
 import { MailroomError, toMailroomError } from '../kernel/errors.js';
 import { emailIdFor, sha256Hex, type EmailId } from '../kernel/ids.js';
 import type { IngestJob } from '../queues/catalog.js';
-import { peekMessageId, withoutMboxLine } from './parse-email.js';
+import { peekMessageId, withoutMboxLine } from './peeks.js';
 import type { SourceInfo } from '../model/trusted-context.js';
 
 export interface Submission {

@@ -4,7 +4,7 @@ import { type AppContext } from '../../src/services/services.js';
 import type { EmailId } from '../../src/kernel/ids.js';
 import { checkpointStore } from '../../src/store/imap-checkpoint.js';
 import { uidSet } from '../../src/mail/imap-client.js';
-import { watchFolder } from '../../src/sources/imap-source.js';
+import { watchFolder } from '../../src/sources/imap-watcher.js';
 import { emailIdOf, submitEmails, type SubmitItem } from '../../src/ingest/submit.js';
 import { createLogger } from '../../src/kernel/logger.js';
 import { connectImap, startDovecot, type DovecotServer } from '../harness/dovecot.js';

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EmailRecord } from '../../src/audit/email-ledger.js';
 import { startDaemon, type Daemon, type DaemonOptions } from '../../src/daemon/daemon.js';
 import type { EmailId } from '../../src/kernel/ids.js';
-import { backoffMs } from '../../src/sources/imap-source.js';
+import { backoffMs } from '../../src/sources/imap-watcher.js';
 import { emailIdOf } from '../../src/ingest/submit.js';
 import { createLogger } from '../../src/kernel/logger.js';
 import { DeadLetterJob } from '../../src/queues/catalog.js';

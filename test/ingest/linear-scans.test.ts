@@ -6,7 +6,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { MailroomError } from '../../src/kernel/errors.js';
-import { parseEmail, scanMimeShape, type ScanMeter } from '../../src/ingest/parse-email.js';
+import { parseEmail } from '../../src/ingest/parse-email.js';
+import { scanMimeShape, type ScanMeter } from '../../src/ingest/mime-scan.js';
 import { extractBouncedMessageIds } from '../../src/ingest/dsn-parser.js';
 import { robotSignalsFromHeaders } from '../../src/ingest/robot-signals.js';
 

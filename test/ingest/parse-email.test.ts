@@ -2,12 +2,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { MailroomError } from '../../src/kernel/errors.js';
-import {
-  DEFAULT_PARSE_LIMITS,
-  looksLikeEmail,
-  parseEmail,
-  peekMessageId,
-} from '../../src/ingest/parse-email.js';
+import { DEFAULT_PARSE_LIMITS, parseEmail } from '../../src/ingest/parse-email.js';
+import { looksLikeEmail, peekMessageId } from '../../src/ingest/peeks.js';
 import type { ErrorCode } from '../../src/kernel/errors.js';
 
 const MAILBOX = fileURLToPath(new URL('../../examples/mailbox/', import.meta.url));

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseEmail, scanMimeShape } from '../../src/ingest/parse-email.js';
+import { parseEmail } from '../../src/ingest/parse-email.js';
+import { scanMimeShape } from '../../src/ingest/mime-scan.js';
 
 const head = ['From: Pat <pat@customer.example>', 'To: support@acme.example', 'Subject: hi', 'Message-ID: <p@customer.example>', 'MIME-Version: 1.0'];
 const nested = (depth: number): string[] =>

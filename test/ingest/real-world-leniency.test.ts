@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { looksLikeEmail, nearestEncoding, parseEmail } from '../../src/ingest/parse-email.js';
+import { parseEmail } from '../../src/ingest/parse-email.js';
+import { nearestEncoding } from '../../src/ingest/mime-scan.js';
+import { looksLikeEmail } from '../../src/ingest/peeks.js';
 
 const head = ['From: Pat <pat@customer.example>', 'To: support@acme.example', 'Subject: hi', 'Message-ID: <p@customer.example>'];
 const mail = (lines: string[]) => Buffer.from(lines.join('\r\n'));
