@@ -3,7 +3,7 @@ import type { AppContext } from '../services/services.js';
 import { HANDLERS, ROLES, type Role } from '../run/handlers.js';
 import { MAX_STALLED_COUNT, QueueCatalog, type QueueKey } from '../queues/catalog.js';
 import { failedForGood, settleFailedJob, sweepFailedJobs } from './failed-jobs.js';
-import { type WorkQueue } from '../run/settle.js';
+import { isWorkQueue, type WorkQueue } from '../run/settle.js';
 import { watchFetching } from './fetch-watchdog.js';
 
 export interface RunningWorkers {
@@ -87,9 +87,4 @@ export function startWorkers(
       await Promise.all(workers.map((w) => w.close(force)));
     },
   };
-}
-
-/** The queues of an email's run: a job that fails for good there settles its email (src/run/settle.ts). */
-function isWorkQueue(queue: QueueKey): queue is WorkQueue {
-  return queue === 'ingest' || queue === 'plan' || queue === 'steps';
 }

@@ -9,7 +9,13 @@ import { hasAttemptsLeft, QueueCatalog, RerunJob, retryDelayMs, type JobData, ty
 import { failureReason, quarantine } from './rest.js';
 
 /** The worker queues whose jobs carry an email and whose failures must settle it. */
-export type WorkQueue = Extract<QueueKey, 'ingest' | 'plan' | 'steps'>;
+export const WORK_QUEUES = ['ingest', 'plan', 'steps'] as const satisfies readonly QueueKey[];
+export type WorkQueue = (typeof WORK_QUEUES)[number];
+
+/** Whether a failed job of this queue settles an email (the dead-letter route), or settles none. */
+export function isWorkQueue(queue: QueueKey): queue is WorkQueue {
+  return (WORK_QUEUES as readonly QueueKey[]).includes(queue);
+}
 
 /** The email a job names, if its data names one at all (read even when the rest does not parse). */
 export function emailIdOfJob(data: unknown): EmailId | null {

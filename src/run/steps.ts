@@ -255,6 +255,13 @@ const NO_REPLAN: ReadonlySet<ErrorCode> = new Set([
   'SENDER_UNVERIFIED',
 ]);
 
+/** The step a failed job was at: its plan (null when gone), its index and id, for the audit. */
+async function failingStep(app: AppContext, job: JobData<'steps'>): Promise<{ stored: StoredPlan | null; stepIndex: number; stepId: string }> {
+  const stored = await loadPlan(app, job.planId).catch(() => null);
+  const stepIndex = await currentStep(app, stored, job);
+  return { stored, stepIndex, stepId: stored?.plan.steps[stepIndex]?.id ?? `#${stepIndex}` };
+}
+
 /** A step attempt failed and BullMQ tries it again after `retryInMs`: audited with the cause. */
 export async function stepRetrying(
   app: AppContext,
@@ -264,9 +271,7 @@ export async function stepRetrying(
   retryInMs: number,
 ): Promise<void> {
   const { emailId, planId } = job;
-  const stored = await loadPlan(app, planId).catch(() => null);
-  const stepIndex = await currentStep(app, stored, job);
-  const stepId = stored?.plan.steps[stepIndex]?.id ?? `#${stepIndex}`;
+  const { stepId } = await failingStep(app, job);
   await app.audit.append(emailId, 'step_retrying', 'executor', {
     planId,
     stepId,
@@ -286,9 +291,7 @@ export async function stepFailed(
   log: Logger,
 ): Promise<void> {
   const { emailId, planId } = job;
-  const stored = await loadPlan(app, planId).catch(() => null);
-  const stepIndex = await currentStep(app, stored, job);
-  const stepId = stored?.plan.steps[stepIndex]?.id ?? `#${stepIndex}`;
+  const { stored, stepIndex, stepId } = await failingStep(app, job);
   await app.audit.append(emailId, 'step_failed', 'executor', {
     planId,
     stepId,
