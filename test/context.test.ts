@@ -7,6 +7,7 @@ import { loadConfig } from '../src/config/config.js';
 import { createContext } from '../src/app/context.js';
 import { type AppContext } from '../src/services/services.js';
 import { createLogger } from '../src/kernel/logger.js';
+import { isProcessAlive } from '../src/kernel/process-alive.js';
 
 /** Whether anything accepts a TCP connection on the loopback port. */
 function answers(port: number): Promise<boolean> {
@@ -20,21 +21,12 @@ function answers(port: number): Promise<boolean> {
   });
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-describe("createContext's close() releases everything even when one part fails", () => {
+describe('createContext releases everything it opened, on close() even when one part fails and on a start that fails', () => {
   const dirs: string[] = [];
   const pids: number[] = [];
   afterEach(() => {
     // On the code this replaces the server outlived close(): do not leave it behind.
-    for (const pid of pids.splice(0)) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    for (const pid of pids.splice(0)) if (isProcessAlive(pid)) process.kill(pid, 'SIGKILL');
     for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -48,7 +40,7 @@ describe("createContext's close() releases everything even when one part fails",
     if (!embedded) throw new Error('expected an embedded redis-server');
     const pid = Number(readFileSync(path.join(embedded.dir, 'mailroom-redis.pid'), 'utf8'));
     pids.push(pid);
-    expect(alive(pid)).toBe(true);
+    expect(isProcessAlive(pid)).toBe(true);
     expect(await answers(embedded.port)).toBe(true);
     return { app, pid, port: embedded.port };
   }
@@ -60,7 +52,7 @@ describe("createContext's close() releases everything even when one part fails",
       throw failure;
     };
     await expect(app.close()).rejects.toBe(failure);
-    expect(alive(pid)).toBe(false);
+    expect(isProcessAlive(pid)).toBe(false);
     expect(await answers(port)).toBe(false);
     expect(app.redis.status).toBe('end');
   });
@@ -77,7 +69,7 @@ describe("createContext's close() releases everything even when one part fails",
     );
     expect(caught).toBeInstanceOf(AggregateError);
     expect(caught instanceof AggregateError ? caught.errors.map((e: Error) => e.message) : []).toEqual(['mailer close failed', 'queues close failed']);
-    expect(alive(pid)).toBe(false);
+    expect(isProcessAlive(pid)).toBe(false);
     expect(await answers(port)).toBe(false);
   });
 
@@ -86,6 +78,27 @@ describe("createContext's close() releases everything even when one part fails",
     const first = app.close();
     expect(app.close()).toBe(first);
     await first;
-    expect(alive(pid)).toBe(false);
+    expect(isProcessAlive(pid)).toBe(false);
+  });
+
+  it('a step that fails after the embedded redis-server started (here the audit wrapper) stops that server, and its error comes out', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mailroom-start-'));
+    dirs.push(dir);
+    const config = loadConfig({ env: { MAILROOM_DATA_DIR: dir, MAILROOM_PREFIX: '{start}' }, cwd: dir });
+    const failure = new Error('audit wrapper failed');
+    let seen: { pid: number; alive: boolean } | null = null;
+    const started = createContext(config, createLogger({ level: 'silent' }), {
+      observeAudit: () => {
+        // By now the server runs and both connections are open.
+        const pid = Number(readFileSync(path.join(dir, 'redis', 'mailroom-redis.pid'), 'utf8'));
+        pids.push(pid);
+        seen = { pid, alive: isProcessAlive(pid) };
+        throw failure;
+      },
+    });
+    await expect(started).rejects.toBe(failure);
+    expect(seen).toMatchObject({ alive: true });
+    const { pid } = seen ?? { pid: 0 };
+    expect(isProcessAlive(pid)).toBe(false);
   });
 });

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { createAuditTrail, type AuditTrail } from '../audit/audit-trail.js';
 import { createEmailLedger } from '../audit/email-ledger.js';
-import { closeAll } from '../kernel/close-all.js';
+import { closeAll, type ClosePart } from '../kernel/close-all.js';
 import type { Config } from '../config/config.js';
 import { loadAccounts, type AccountsDirectory } from '../store/accounts.js';
 import { createContentStore } from '../store/content-store.js';
@@ -91,69 +91,67 @@ async function withRedis(
     logger.info({ port: embeddedRedis.port, pid: embeddedRedis.pid, dir: embeddedRedis.dir }, 'started embedded redis-server');
   }
   const tlsOptions = config.redisTlsCaFile ? { tlsCaFile: config.redisTlsCaFile } : {};
+  // What is open so far, in the order to release it: a step that throws below closes these (and
+  // with them the embedded redis-server just started) before the error goes up.
+  const opened: ClosePart[] = [['embedded redis-server', () => embeddedRedis?.close()]];
   try {
     await assertRedisReachable(redisUrl, 3_000, tlsOptions);
+    // A single server or a Redis Cluster: the keys' hash tag keeps either working the same way.
+    // Two connections: BullMQ's (queues and workers; its Lua scripts are defined there) and
+    // Mailroom's own (ledger, audit, run store, content, tools), auto-pipelined so that the writes of
+    // many jobs at once leave in few socket writes, and where a pipeline does not carry BullMQ's
+    // scripts along. Order between the two holds because every write is awaited before the job that
+    // depends on it is added.
+    const redis = createRedis(redisUrl, 'main', { ...tlsOptions, autoPipelining: true });
+    opened.unshift(['redis', () => redis.quit().catch(() => redis.disconnect())]);
+    const queueRedis = createRedis(redisUrl, 'queues', tlsOptions);
+    opened.unshift(['queue redis', () => queueRedis.quit().catch(() => queueRedis.disconnect())]);
+    const keys = redisKeys(config.prefix);
+    const queues = createQueues(queueRedis, config.prefix);
+    opened.unshift(['queues', () => queues.close()]);
+    const tokens = createTokenSources({
+      logger,
+      onState: (label, state) => {
+        void redis.hset(keys.oauthStatus(), label, JSON.stringify(state)).catch(() => undefined);
+      },
+    });
+    const mailer = createMailer(config.smtp, { tokens, logger: logger.child({ component: 'mailer' }) });
+    opened.unshift(['mailer', () => mailer.close()]);
+    const clock = () => new Date();
+    let closing: Promise<void> | undefined;
+    return {
+      config,
+      logger,
+      redis,
+      keys,
+      queues,
+      ledger: createEmailLedger(redis, keys, clock, logger.child({ component: 'ledger' })),
+      audit: (options.observeAudit ?? ((trail) => trail))(createAuditTrail(redis, keys, clock)),
+      history,
+      content: createContentStore(redis, keys, config.contentTtlSeconds),
+      llm: createLlmGateway(config, logger),
+      registry,
+      tokens,
+      kb,
+      accounts,
+      mailer,
+      senderCheck: config.localSenderVerification
+        ? createLocalSenderCheck({ mta: config.authservId ?? 'mailroom', ...localResolver(options.dnsResolver, config.verification.dnsServers) })
+        : null,
+      redisUrl,
+      embeddedRedis,
+      clock,
+      close() {
+        // Every part is released even when an earlier one fails, the embedded redis-server last; a
+        // second call waits for the first.
+        closing ??= closeAll([['history store', () => history.close()], ...opened], logger);
+        return closing;
+      },
+    };
   } catch (err) {
-    await embeddedRedis?.close();
+    await closeAll(opened, logger).catch(() => undefined);
     throw err;
   }
-  // A single server or a Redis Cluster: the keys' hash tag keeps either working the same way.
-  // Two connections: BullMQ's (queues and workers; its Lua scripts are defined there) and
-  // Mailroom's own (ledger, audit, run store, content, tools), auto-pipelined so that the writes of
-  // many jobs at once leave in few socket writes, and where a pipeline does not carry BullMQ's
-  // scripts along. Order between the two holds because every write is awaited before the job that
-  // depends on it is added.
-  const redis = createRedis(redisUrl, 'main', { ...tlsOptions, autoPipelining: true });
-  const queueRedis = createRedis(redisUrl, 'queues', tlsOptions);
-  const keys = redisKeys(config.prefix);
-  const queues = createQueues(queueRedis, config.prefix);
-  const tokens = createTokenSources({
-    logger,
-    onState: (label, state) => {
-      void redis.hset(keys.oauthStatus(), label, JSON.stringify(state)).catch(() => undefined);
-    },
-  });
-  const mailer = createMailer(config.smtp, { tokens, logger: logger.child({ component: 'mailer' }) });
-  const clock = () => new Date();
-  let closing: Promise<void> | undefined;
-  return {
-    config,
-    logger,
-    redis,
-    keys,
-    queues,
-    ledger: createEmailLedger(redis, keys, clock, logger.child({ component: 'ledger' })),
-    audit: (options.observeAudit ?? ((trail) => trail))(createAuditTrail(redis, keys, clock)),
-    history,
-    content: createContentStore(redis, keys, config.contentTtlSeconds),
-    llm: createLlmGateway(config, logger),
-    registry,
-    tokens,
-    kb,
-    accounts,
-    mailer,
-    senderCheck: config.localSenderVerification
-      ? createLocalSenderCheck({ mta: config.authservId ?? 'mailroom', ...localResolver(options.dnsResolver, config.verification.dnsServers) })
-      : null,
-    redisUrl,
-    embeddedRedis,
-    clock,
-    close() {
-      // Every part is released even when an earlier one fails; a second call waits for the first.
-      closing ??= closeAll(
-        [
-          ['mailer', () => mailer.close()],
-          ['history store', () => history.close()],
-          ['queues', () => queues.close()],
-          ['redis', () => redis.quit().catch(() => redis.disconnect())],
-          ['queue redis', () => queueRedis.quit().catch(() => queueRedis.disconnect())],
-          ['embedded redis-server', () => embeddedRedis?.close()],
-        ],
-        logger,
-      );
-      return closing;
-    },
-  };
 }
 
 /** The local check's resolver: a test's, else the configured DNS servers', else (none) the system's. */

@@ -10,7 +10,7 @@ import type { Logger } from '../kernel/logger.js';
 import { loginAdvice } from '../config/providers.js';
 import { assertCanListen, startHttpServer, type HttpPlugin, type HttpServer } from './http-server.js';
 import { createMetrics } from './metrics.js';
-import { startWorkers } from '../app/workers.js';
+import { startWorkers, type RunningWorkers } from '../app/workers.js';
 import { type Role } from '../run/handlers.js';
 import { isLoopback, webAuthFor, type WebAuth } from '../web/auth.js';
 import { BOARD_PATH, bullBoardPlugin } from '../web/bull-board.js';
@@ -113,17 +113,21 @@ export async function startDaemon(config: Config, logger: Logger, options: Daemo
   });
   built = app;
   const workerRoles = roles.filter((r): r is Role => r === 'triage' || r === 'planner' || r === 'executor');
-  const workers = startWorkers(app, workerRoles, options.onWorkerStuck ? { onStuck: options.onWorkerStuck } : {});
-  // With the executors: they bring emails to rest. One SQLite file per data dir (per host).
-  const sweep = workerRoles.includes('executor')
-    ? startArchiveSweep(
-        { redis: app.redis, keys: app.keys, store: app.history, config, logger: logger.child({ component: 'archive' }) },
-        options.archiveEveryMs === undefined ? {} : { everyMs: options.archiveEveryMs },
-      )
-    : null;
+  let workers: RunningWorkers | null = null;
+  let sweep: { close(): Promise<void> } | null = null;
   let imap: ImapSources | null = null;
   let http: HttpServer | null = null;
+  // Everything after the context is inside this try: a part that fails to start releases the
+  // parts before it and the context (with it an embedded redis-server), not only the later ones.
   try {
+    workers = startWorkers(app, workerRoles, options.onWorkerStuck ? { onStuck: options.onWorkerStuck } : {});
+    // With the executors: they bring emails to rest. One SQLite file per data dir (per host).
+    sweep = workerRoles.includes('executor')
+      ? startArchiveSweep(
+          { redis: app.redis, keys: app.keys, store: app.history, config, logger: logger.child({ component: 'archive' }) },
+          options.archiveEveryMs === undefined ? {} : { everyMs: options.archiveEveryMs },
+        )
+      : null;
     if (roles.includes('imap')) {
       if (config.imap.length === 0) logger.warn('imap role: no IMAP mailboxes configured (config key "imap")');
       imap = startImapSources(app);
@@ -142,6 +146,17 @@ export async function startDaemon(config: Config, logger: Logger, options: Daemo
         login: reviewer ? { name: reviewer.name, password: reviewer.password } : null,
       });
     }
+    const advice = [
+      ...(roles.includes('imap') ? config.imap.map((a) => loginAdvice(a.provider, a.auth.method, `imap account ${a.name}`)) : []),
+      config.smtp.server ? loginAdvice(config.smtp.server.provider, config.smtp.server.auth.method, 'smtp') : null,
+      roles.includes('triage') ? verificationAdvice(config) : null,
+    ];
+    for (const line of advice) if (line) logger.warn(line);
+    if (roles.includes('executor') || roles.includes('triage')) {
+      // A rejected SMTP refresh token is named now, in one line, not at the first reply.
+      const smtpAuth = await app.mailer.checkAuth?.();
+      if (smtpAuth) logger.error({ code: smtpAuth.publicCode }, smtpAuth.message);
+    }
   } catch (err) {
     // Release what started, each part even if another fails (each failure is logged); the start
     // error is the one to report.
@@ -149,24 +164,16 @@ export async function startDaemon(config: Config, logger: Logger, options: Daemo
       [
         ['imap', () => imap?.close()],
         ['archive sweep', () => sweep?.close()],
-        ['workers', () => workers.close(true)],
+        ['workers', () => workers?.close(true)],
+        ['http', () => http?.close()],
         ['context', () => app.close()],
       ],
       logger,
     ).catch(() => undefined);
     throw err;
   }
-  const advice = [
-    ...(roles.includes('imap') ? config.imap.map((a) => loginAdvice(a.provider, a.auth.method, `imap account ${a.name}`)) : []),
-    config.smtp.server ? loginAdvice(config.smtp.server.provider, config.smtp.server.auth.method, 'smtp') : null,
-    roles.includes('triage') ? verificationAdvice(config) : null,
-  ];
-  for (const line of advice) if (line) logger.warn(line);
-  if (roles.includes('executor') || roles.includes('triage')) {
-    // A rejected SMTP refresh token is named now, in one line, not at the first reply.
-    const smtpAuth = await app.mailer.checkAuth?.();
-    if (smtpAuth) logger.error({ code: smtpAuth.publicCode }, smtpAuth.message);
-  }
+  // Constants from here on: close() below runs later, when a `let` is no longer narrowed.
+  const running = { workers, sweep };
   logger.info(
     { roles, provider: app.llm.mode, redis: app.embeddedRedis ? 'embedded' : 'external', mailboxes: config.imap.map((a) => a.name) },
     'mailroom started',
@@ -180,13 +187,13 @@ export async function startDaemon(config: Config, logger: Logger, options: Daemo
     close() {
       const drainWorkers = async () => {
         let drained = false;
-        const drain = workers.close().then(() => {
+        const drain = running.workers.close().then(() => {
           drained = true;
         });
         await Promise.race([drain, new Promise((resolve) => setTimeout(resolve, DRAIN_MS).unref())]);
         if (!drained) {
           logger.warn({ afterMs: DRAIN_MS }, 'running jobs did not finish; handing them back to the queue');
-          await workers.close(true);
+          await running.workers.close(true);
         }
       };
       // Reverse order of start: no new mail, then no new jobs, then the servers and Redis; a part
@@ -194,7 +201,7 @@ export async function startDaemon(config: Config, logger: Logger, options: Daemo
       closing ??= closeAll(
         [
           ['imap', () => imap?.close()],
-          ['archive sweep', () => sweep?.close()],
+          ['archive sweep', () => running.sweep?.close()],
           ['workers', drainWorkers],
           ['http', () => http?.close()],
           ['context', () => app.close()],
