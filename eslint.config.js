@@ -16,7 +16,7 @@ const OPENAI_ONLY_IN_LLM = {
  * from the trusted view (model/trusted-context.js) only the types and closed vocabularies its
  * planner view is built from, by name — never the untrusted content's schema.
  */
-const PLANNER_FROM_MODEL = ['TrustedContext', 'Account', 'CategorySource', 'CaseOutcome', 'AutoKind'];
+const PLANNER_FROM_MODEL = ['TrustedContext', 'Account', 'CategorySource', 'CaseOutcome', 'AutoKind', 'SenderTier', 'Verification'];
 
 /** The planner's patterns for src/ingest and the trusted view. */
 const PLANNER_BLIND = [

@@ -20,7 +20,8 @@ import { registerEvalCommand } from '../eval/command.js';
 import { BOARD_PATH } from '../web/bull-board.js';
 import { REPORT_PATH } from '../web/report-html.js';
 import { explainPolicy, formatExplanation } from './policy-command.js';
-import { checkAutonomy, TIERS, VERIFICATIONS } from '../planner/autonomy.js';
+import { checkAutonomy } from '../planner/autonomy.js';
+import { CategorySource, SenderTier, Verification } from '../model/trusted-context.js';
 import { createRegistry } from '../tools/registry.js';
 import { runAuthLogin, type LoginProvider } from './auth-command.js';
 import { LOGIN_PROVIDERS, PROVIDER_PRESETS } from '../config/providers.js';
@@ -273,9 +274,9 @@ among other input is named on stderr but never loaded: mail input does not confi
     .command('explain')
     .description('for an email with these trusted facts, the level each write or external tool would get, and why (the rule, or the limit that overrode it)')
     .requiredOption('--category <name>', 'the category (one of the configured categories, or unknown)')
-    .addOption(new Option('--source <source>', 'where the category came from: a routing rule, or the classifier (an attacker can choose it)').choices(['route', 'classifier']).default('classifier'))
-    .addOption(new Option('--tier <tier>', "the sender's account tier (none: no account)").choices([...TIERS]).default('none'))
-    .addOption(new Option('--verified <method>', 'how the sender was verified').choices([...VERIFICATIONS]).default('dmarc'))
+    .addOption(new Option('--source <source>', 'where the category came from: a routing rule, or the classifier (an attacker can choose it)').choices(CategorySource.options).default('classifier'))
+    .addOption(new Option('--tier <tier>', "the sender's account tier (none: no account)").choices(SenderTier.options).default('none'))
+    .addOption(new Option('--verified <method>', 'how the sender was verified').choices(Verification.options).default('dmarc'))
     .option('--robot', 'the email is robot mail (auto-reply, bounce, list)')
     .option('--amount <n>', 'the amount of a money step (issue_refund); unset: it comes from an earlier step and is checked when the step runs', nonNegativeNumber)
     .option('--json', 'print JSON')

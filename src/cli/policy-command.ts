@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import type { Config } from '../config/config.js';
 import { MailroomError } from '../kernel/errors.js';
-import { autonomyPolicy, checkAutonomy, decideLevel, limitsFor, ruleLabel, TIERS, VERIFICATIONS, type StepSituation } from '../planner/autonomy.js';
+import { autonomyPolicy, checkAutonomy, decideLevel, limitsFor, ruleLabel, type StepSituation } from '../planner/autonomy.js';
 import { AutonomyLevel } from '../model/autonomy.js';
+import { SenderTier, Verification } from '../model/trusted-context.js';
 import type { ToolRegistry } from '../tools/registry.js';
 
 /** The facts `mailroom policy explain` is asked about (its options, parsed). */
@@ -10,8 +11,8 @@ export const ExplainQuery = z
   .object({
     category: z.string(),
     source: z.enum(['route', 'classifier']),
-    tier: z.enum(TIERS),
-    verified: z.enum(VERIFICATIONS),
+    tier: SenderTier,
+    verified: Verification,
     robot: z.boolean(),
     amount: z.number().positive().nullable(),
   })

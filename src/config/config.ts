@@ -3,6 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { MailroomError } from '../kernel/errors.js';
 import { VerificationProfile } from '../model/verification.js';
+import { CategorySource, SenderTier, Verification } from '../model/trusted-context.js';
 import type { ProviderName } from './providers.js';
 import { ImapAccount, ImapMailboxFile, imapAddressOf, resolveImapAccounts } from './imap-config.js';
 import { describeRedisTarget, parseRedisTarget } from './redis-target.js';
@@ -102,11 +103,11 @@ export const AutonomyRule = z
     /** Category names (configured categories or `unknown`). @defaultValue any category */
     category: oneOrMany(CategoryName).optional(),
     /** Where the category came from: a routing rule (trusted) or the classifier (an attacker can choose it). @defaultValue either */
-    source: z.enum(['route', 'classifier']).optional(),
+    source: CategorySource.optional(),
     /** Account tier of the verified sender; `none` when no account was found. @defaultValue any */
-    tier: oneOrMany(z.enum(['free', 'pro', 'enterprise', 'none'])).optional(),
+    tier: oneOrMany(SenderTier).optional(),
     /** How the sender was verified; `unverified` when not. @defaultValue any */
-    verified: oneOrMany(z.enum(['dmarc', 'dkim', 'trusted-sender', 'trusted-mailbox', 'unverified'])).optional(),
+    verified: oneOrMany(Verification).optional(),
     /** For money tools (issue_refund): the largest amount this rule lets run alone; above it the step parks. Required for `auto` on money. */
     maxAmount: z.number().positive().max(1_000_000).optional(),
     level: AutonomyLevel,

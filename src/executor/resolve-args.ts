@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { MailroomError } from '../kernel/errors.js';
-import { refKindOf, type ContentRef } from '../kernel/ids.js';
+import { refKindOf, type EmailRef } from '../kernel/ids.js';
 import type { TrustedContext } from '../model/trusted-context.js';
 import { argumentFlow, contextRefused, LITERAL_LABEL, refLabel } from '../planner/labels.js';
 import { type Label } from '../model/label.js';
@@ -15,7 +15,7 @@ import type { ToolDescriptor } from '../tools/tool.js';
  */
 export interface RefSources {
   trusted: TrustedContext;
-  emailRef: ContentRef;
+  emailRef: EmailRef;
   outputs: Record<string, LabelledOutput>;
 }
 

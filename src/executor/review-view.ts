@@ -1,5 +1,5 @@
 import type { AppContext } from '../services/services.js';
-import type { ContentRef, EmailId, PlanId } from '../kernel/ids.js';
+import type { EmailRef, EmailId, PlanId } from '../kernel/ids.js';
 import type { TrustedContext, UntrustedContent } from '../model/trusted-context.js';
 import type { StoredPlan } from '../model/stored-plan.js';
 import type { ApprovalJob, ShownEffect } from '../queues/approval-job.js';
@@ -106,7 +106,7 @@ export interface ReviewInputs {
   reasons: string[];
   stored: StoredPlan;
   trusted: TrustedContext;
-  emailRef: ContentRef;
+  emailRef: EmailRef;
   outputs: Record<string, LabelledOutput>;
 }
 

@@ -70,8 +70,9 @@ export function refKindOf(value: unknown): RefKind | null {
   return RefKind.options.find((k) => refEntry(k).pattern.test(value)) ?? null;
 }
 
-export const ContentRef = refOf('content');
-export type ContentRef = z.infer<typeof ContentRef>;
+/** An email's untrusted content, stored once (`emailRef` wherever it is held, `{{email.ref}}` in a plan; `content:…` as text). */
+export const EmailRef = refOf('content');
+export type EmailRef = z.infer<typeof EmailRef>;
 export const DraftRef = refOf('draft');
 export type DraftRef = z.infer<typeof DraftRef>;
 export const SummaryRef = refOf('summary');

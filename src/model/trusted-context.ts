@@ -5,12 +5,26 @@ import { CaseId, EmailId, UntrustedRef } from '../kernel/ids.js';
 export const AutoKind = z.enum(['none', 'autoreply', 'bulk', 'list', 'bounce', 'loop']);
 export type AutoKind = z.infer<typeof AutoKind>;
 
+/** How the sender was established, `unverified` included: the one list of these names. */
+export const Verification = z.enum(['dmarc', 'dkim', 'trusted-sender', 'trusted-mailbox', 'unverified']);
+export type Verification = z.infer<typeof Verification>;
+/** How a verified sender was verified. */
+export const VerifiedBy = Verification.exclude(['unverified']);
+export type VerifiedBy = z.infer<typeof VerifiedBy>;
+
+/** The sender's account tier as policy sees it: `none` when no account was found. */
+export const SenderTier = z.enum(['free', 'pro', 'enterprise', 'none']);
+export type SenderTier = z.infer<typeof SenderTier>;
+/** A customer account's tier: the one list of tiers (the accounts file, the account lookup, the facts). */
+export const Tier = SenderTier.exclude(['none']);
+export type Tier = z.infer<typeof Tier>;
+
 /** How a sender address was established. Only a verified sender may receive an automatic reply. */
 export const Sender = z.discriminatedUnion('verified', [
   z.object({
     verified: z.literal(true),
     address: z.string().email(),
-    method: z.enum(['dmarc', 'dkim', 'trusted-sender', 'trusted-mailbox']),
+    method: VerifiedBy,
   }),
   z.object({ verified: z.literal(false), reason: z.string().max(80) }),
 ]);
@@ -19,7 +33,7 @@ export type Sender = z.infer<typeof Sender>;
 /** The customer account looked up from the verified address only. */
 export const Account = z.object({
   id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
-  tier: z.enum(['free', 'pro', 'enterprise']),
+  tier: Tier,
   openTickets: z.number().int().min(0),
 });
 export type Account = z.infer<typeof Account>;

@@ -1,7 +1,7 @@
 import { type AutonomyRule, type Config } from '../config/config.js';
 import { AutonomyLevel } from '../model/autonomy.js';
 import { MailroomError } from '../kernel/errors.js';
-import type { TrustedContext } from '../model/trusted-context.js';
+import { SenderTier, Verification, type TrustedContext } from '../model/trusted-context.js';
 import type { ToolDescriptor } from '../tools/tool.js';
 import type { LimitKind, StepAutonomy } from '../model/autonomy.js';
 
@@ -32,18 +32,13 @@ export function stricter(a: AutonomyLevel, b: AutonomyLevel): AutonomyLevel {
 export const MONEY_TOOLS: Readonly<Record<string, string>> = { issue_refund: 'amount' };
 
 export type ToolFacts = Pick<ToolDescriptor, 'name' | 'risk' | 'audience' | 'requiresApproval'>;
-export type Tier = NonNullable<AutonomyRule['tier']>[number];
-export type Verification = NonNullable<AutonomyRule['verified']>[number];
-
-export const TIERS: readonly Tier[] = ['free', 'pro', 'enterprise', 'none'];
-export const VERIFICATIONS: readonly Verification[] = ['dmarc', 'dkim', 'trusted-sender', 'trusted-mailbox', 'unverified'];
 
 /** What the level of one step depends on: trusted facts and the plan's own shape, nothing a sender wrote. */
 export interface StepSituation {
   tool: ToolFacts;
   category: string;
   source: 'route' | 'classifier';
-  tier: Tier;
+  tier: SenderTier;
   verified: Verification;
   /** A robot signal (auto-reply, bounce, list): sender-written, so it only ever takes autonomy away. */
   robot: boolean;
@@ -255,8 +250,8 @@ export function checkAutonomy(config: Pick<Config, 'autonomy' | 'categories'>, t
   for (const tool of acting)
     for (const category of policy.categories)
       for (const source of ['route', 'classifier'] as const)
-        for (const tier of TIERS)
-          for (const verified of VERIFICATIONS) {
+        for (const tier of SenderTier.options)
+          for (const verified of Verification.options) {
             const s: StepSituation = { tool, category, source, tier, verified, robot: false, amount: null, suggestionFed: false };
             for (const [i, rule] of policy.rules.entries()) {
               if (!matches(rule, s)) continue;

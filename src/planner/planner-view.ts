@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Config } from '../config/config.js';
 import { AttachmentKind, attachmentKinds } from '../model/attachment-kinds.js';
 import { AutoKind } from '../model/trusted-context.js';
-import { Account, CaseOutcome, CategorySource, type TrustedContext } from '../model/trusted-context.js';
+import { Account, CaseOutcome, CategorySource, Verification, type TrustedContext } from '../model/trusted-context.js';
 
 /**
  * A name the operator's configuration declares (a category, an IMAP account or folder name, the
@@ -12,10 +12,6 @@ import { Account, CaseOutcome, CategorySource, type TrustedContext } from '../mo
  */
 export const ConfigName = z.string().regex(/^[^\r\n\0]{1,200}$/).brand<'ConfigName'>();
 export type ConfigName = z.infer<typeof ConfigName>;
-
-/** How the sender was established, `unverified` included; the address itself is not here. */
-export const Verification = z.enum(['dmarc', 'dkim', 'trusted-sender', 'trusted-mailbox', 'unverified']);
-export type Verification = z.infer<typeof Verification>;
 
 /** Open tickets are shown as 0, 1, 2 or 3 (three or more): the planner needs no finer count. */
 export const OPEN_TICKETS_CAP = 3;

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { MailroomError } from '../kernel/errors.js';
 import { lowerAscii } from '../mail/header-syntax.js';
-import type { Account } from '../model/trusted-context.js';
+import { Tier, type Account } from '../model/trusted-context.js';
 
 export const Order = z.object({
   id: z.string().regex(/^[A-Z0-9-]{3,40}$/),
@@ -19,7 +19,7 @@ export const AccountRecord = z.object({
   /** Where invoices and billing notices go, when not the account's own address. */
   billingEmail: z.string().email().optional(),
   name: z.string().max(120),
-  tier: z.enum(['free', 'pro', 'enterprise']),
+  tier: Tier,
   openTickets: z.number().int().min(0).default(0),
   orders: z.array(Order).default([]),
 });

@@ -3,7 +3,7 @@ import type { Config } from '../config/config.js';
 import type { Redis } from '../queues/connection.js';
 import type { RedisKeys } from '../queues/keys.js';
 import { MailroomError } from '../kernel/errors.js';
-import { ContentRef, type EmailId, type PlanId } from '../kernel/ids.js';
+import { EmailRef, type EmailId, type PlanId } from '../kernel/ids.js';
 import { SourceInfo, TrustedContext } from '../model/trusted-context.js';
 import { Label } from '../model/label.js';
 import { StoredPlan } from '../model/stored-plan.js';
@@ -118,7 +118,7 @@ export const TriageRecord = z.preprocess(
     typeof raw === 'object' && raw !== null && 'context' in raw && !('trusted' in raw)
       ? Object.fromEntries(Object.entries(raw).map(([k, v]) => [k === 'context' ? 'trusted' : k === 'contentRef' ? 'emailRef' : k, v]))
       : raw,
-  z.object({ trusted: TrustedContext, emailRef: ContentRef, source: SourceInfo.optional() }).strict(),
+  z.object({ trusted: TrustedContext, emailRef: EmailRef, source: SourceInfo.optional() }).strict(),
 );
 export type TriageRecord = z.infer<typeof TriageRecord>;
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { memoize } from '../kernel/memo.js';
-import { ContentRef } from '../kernel/ids.js';
+import { EmailRef } from '../kernel/ids.js';
 import { FACTS_ASKED, readFactsOffline } from './read-facts.js';
 import { EmailFacts } from '../model/email-facts.js';
 import { clipUntrusted, MAX_SUBJECT_CHARS, OFFLINE_INPUT_CHARS, runReader } from './sandbox.js';
@@ -124,7 +124,7 @@ export const classifyEmail = defineTool({
   name: 'classify_email',
   description: 'Sandboxed reader: classifies the email into one of the configured categories or unknown.',
   risk: 'read',
-  input: z.object({ email: ContentRef }).strict(),
+  input: z.object({ email: EmailRef }).strict(),
   output: z.object({ category: z.string(), confidence: z.number() }).strict(),
   untrustedInputs: ['email'],
   taintedOutputs: ['category', 'confidence'],

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ContentRef } from '../kernel/ids.js';
+import { EmailRef } from '../kernel/ids.js';
 import { clipUntrusted, MAX_SUBJECT_CHARS, OFFLINE_INPUT_CHARS, runReader } from './sandbox.js';
 import { defineTool } from './tool.js';
 
@@ -54,7 +54,7 @@ export const extractFields = defineTool({
     'Sandboxed reader: extracts typed fields the customer typed (order id, invoice number, amount, currency). Every output is tainted; ' +
     'an order id reaches a control parameter only through lookup_order.',
   risk: 'read',
-  input: z.object({ email: ContentRef }).strict(),
+  input: z.object({ email: EmailRef }).strict(),
   output: ExtractedFields,
   untrustedInputs: ['email'],
   taintedOutputs: ['orderId', 'invoiceNumber', 'amount', 'currency'],

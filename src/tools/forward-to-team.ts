@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { TeamName, type Team } from '../config/config.js';
-import { ContentRef, SummaryRef } from '../kernel/ids.js';
+import { EmailRef, SummaryRef } from '../kernel/ids.js';
 import { TicketId } from './create-ticket.js';
 import { sendMailOnce, sentMessageId } from './outbound.js';
 import { teamByName, trustedFacts } from './teams.js';
@@ -22,7 +22,7 @@ export const forwardToTeam = defineTool({
   description:
     'Forwards the email (and an optional summary and ticket id) to a configured team by name. Never a free address: recipients come from config.',
   risk: 'write',
-  input: z.object({ team: TeamName, email: ContentRef, summary: SummaryRef.nullable(), ticket: TicketId.nullable() }).strict(),
+  input: z.object({ team: TeamName, email: EmailRef, summary: SummaryRef.nullable(), ticket: TicketId.nullable() }).strict(),
   output: z.object({ team: TeamName, messageId: z.string(), duplicate: z.boolean() }).strict(),
   untrustedInputs: ['email', 'summary'],
   taintedOutputs: [],
@@ -45,7 +45,7 @@ export const forwardToTeam = defineTool({
  * preview and the message a live run sends differ in that token only.
  */
 async function composeForward(
-  input: { team: string; email: ContentRef; summary: SummaryRef | null; ticket: string | null },
+  input: { team: string; email: EmailRef; summary: SummaryRef | null; ticket: string | null },
   ctx: ToolContext,
 ): Promise<{ team: Team; mail: OutboundPreview }> {
   const team = teamByName(ctx.config, input.team);

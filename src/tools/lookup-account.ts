@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { AccountId, ownAccount } from './own-account.js';
 import { defineTool } from './tool.js';
+import { Tier } from '../model/trusted-context.js';
 
 export const lookupAccount = defineTool({
   name: 'lookup_account',
@@ -13,7 +14,7 @@ export const lookupAccount = defineTool({
     .object({
       id: AccountId,
       name: z.string(),
-      tier: z.enum(['free', 'pro', 'enterprise']),
+      tier: Tier,
       openTickets: z.number().int().min(0),
       orderCount: z.number().int().min(0),
       billingEmail: z.string().email(),

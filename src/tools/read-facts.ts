@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { memoize } from '../kernel/memo.js';
-import { ContentRef } from '../kernel/ids.js';
+import { EmailRef } from '../kernel/ids.js';
 import { clipUntrusted, runReader } from './sandbox.js';
 import { defineTool } from './tool.js';
 import { EmailFacts, type Language, type QuestionKind, type Sentiment, type Topic } from '../model/email-facts.js';
@@ -59,7 +59,7 @@ export const readFacts = defineTool({
     'Sandboxed reader: reads closed-vocabulary facts about the email (topic, question kind, language, sentiment), all enums. ' +
     'They are tainted but cannot carry text; draft_reply may use them to pick among its own sentences.',
   risk: 'read',
-  input: z.object({ email: ContentRef }).strict(),
+  input: z.object({ email: EmailRef }).strict(),
   output: EmailFacts,
   untrustedInputs: ['email'],
   taintedOutputs: ['topic', 'questionKind', 'language', 'sentiment'],

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ContentRef, DraftRef } from '../kernel/ids.js';
+import { EmailRef, DraftRef } from '../kernel/ids.js';
 import { composedAllowed, type StoredDraft } from './draft-reply.js';
 import { disallowedLinks } from './reply-links.js';
 import { runReader } from './sandbox.js';
@@ -18,7 +18,7 @@ export const suggestReply = defineTool({
     'Sandboxed reader: a model that reads the email suggests a reply, using the knowledge-base article. A suggestion is sent only ' +
     'after a human approves it; plans that send one always wait for a reviewer.',
   risk: 'read',
-  input: z.object({ email: ContentRef, article: z.string().nullable() }).strict(),
+  input: z.object({ email: EmailRef, article: z.string().nullable() }).strict(),
   output: z.object({ ref: DraftRef, needsReview: z.boolean() }).strict(),
   untrustedInputs: ['email'],
   taintedOutputs: ['ref', 'needsReview'],

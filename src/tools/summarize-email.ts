@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ContentRef, SummaryRef } from '../kernel/ids.js';
+import { EmailRef, SummaryRef } from '../kernel/ids.js';
 import { clipUntrusted, MAX_SUBJECT_CHARS, OFFLINE_INPUT_CHARS, runReader } from './sandbox.js';
 import { defineTool } from './tool.js';
 
@@ -42,7 +42,7 @@ export const summarizeEmail = defineTool({
   description:
     'Sandboxed reader: summarises the email for a human (stored under a ref) and rates its urgency. Both outputs are tainted.',
   risk: 'read',
-  input: z.object({ email: ContentRef }).strict(),
+  input: z.object({ email: EmailRef }).strict(),
   output: z.object({ ref: SummaryRef, urgency: Urgency }).strict(),
   untrustedInputs: ['email'],
   taintedOutputs: ['ref', 'urgency'],

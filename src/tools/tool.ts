@@ -7,7 +7,7 @@ import type { RedisKeys } from '../queues/keys.js';
 import type { AccountsDirectory } from '../store/accounts.js';
 import type { ContentStore } from '../store/content-store.js';
 import type { KnowledgeBase } from '../store/knowledge-base.js';
-import type { ContentRef, EmailId, PlanId } from '../kernel/ids.js';
+import type { EmailRef, EmailId, PlanId } from '../kernel/ids.js';
 import type { TrustedContext } from '../model/trusted-context.js';
 import type { Logger } from '../kernel/logger.js';
 import type { MailboxActions } from '../mail/mailbox-actions.js';
@@ -52,7 +52,7 @@ export interface ToolContext extends ToolServices {
   idempotencyKey: string;
   trusted: TrustedContext;
   /** The email's untrusted content (`{{email.ref}}`), for tools that read it. */
-  emailRef: ContentRef;
+  emailRef: EmailRef;
   /** The step's logger (ids only). */
   logger: Logger;
   /** Who approved this step, when a human did (the plan's gate); absent for automatic steps. */

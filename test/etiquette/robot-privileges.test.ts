@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MailroomError } from '../../src/kernel/errors.js';
-import { ContentRef, DraftRef, EmailId, PlanId } from '../../src/kernel/ids.js';
+import { EmailRef, DraftRef, EmailId, PlanId } from '../../src/kernel/ids.js';
 import type { AutoKind } from '../../src/model/trusted-context.js';
 import { TrustedContext } from '../../src/model/trusted-context.js';
 import { decideApproval } from '../../src/planner/approval-policy.js';
@@ -79,7 +79,7 @@ describe('send_reply refuses robot mail (real Redis, real SMTP)', () => {
       { draft: DraftRef.parse('ur_draft_000000000000000000000000') },
       toolContext(
         app,
-        { emailId: EmailId.parse('em_0123456789abcdef'), contentRef: ContentRef.parse('ur_content_000000000000000000000000'), context: context('loop') },
+        { emailId: EmailId.parse('em_0123456789abcdef'), contentRef: EmailRef.parse('ur_content_000000000000000000000000'), context: context('loop') },
         'send',
         PlanId.parse('pl_0123456789abcdef'),
       ),

@@ -4,7 +4,7 @@ import type { Config } from '../../src/config/config.js';
 import { createContext } from '../../src/app/context.js';
 import { type AppContext } from '../../src/services/services.js';
 import { HANDLERS } from '../../src/run/handlers.js';
-import { emailIdFor, planIdFor, type EmailId, type PlanId, type ContentRef } from '../../src/kernel/ids.js';
+import { emailIdFor, planIdFor, type EmailId, type PlanId, type EmailRef } from '../../src/kernel/ids.js';
 import type { TrustedContext, UntrustedContent } from '../../src/model/trusted-context.js';
 import { createLogger } from '../../src/kernel/logger.js';
 import type { Plan } from '../../src/model/plan.js';
@@ -53,7 +53,7 @@ export interface EmailSpec {
 }
 
 /** Stores an email's untrusted content and its trusted context the way ingest does. */
-export async function storeEmail(app: AppContext, spec: EmailSpec): Promise<{ emailId: EmailId; contentRef: ContentRef; context: TrustedContext }> {
+export async function storeEmail(app: AppContext, spec: EmailSpec): Promise<{ emailId: EmailId; contentRef: EmailRef; context: TrustedContext }> {
   const emailId = emailIdFor(app.config.mailbox.address, `<${Math.random().toString(16).slice(2)}@test>`);
   const content: UntrustedContent = {
     messageId: `<${emailId}@test.example>`,
@@ -88,7 +88,7 @@ export async function storeEmail(app: AppContext, spec: EmailSpec): Promise<{ em
 }
 
 /** The context a step worker would give a tool. */
-export function toolContext(app: AppContext, email: { emailId: EmailId; contentRef: ContentRef; context: TrustedContext }, stepId = 's1', planId: PlanId = planIdFor(email.emailId, randomInt(1_000_000_000))): ToolContext {
+export function toolContext(app: AppContext, email: { emailId: EmailId; contentRef: EmailRef; context: TrustedContext }, stepId = 's1', planId: PlanId = planIdFor(email.emailId, randomInt(1_000_000_000))): ToolContext {
   return toolContextFor(app, { emailId: email.emailId, planId, stepId, triage: { trusted: email.context, emailRef: email.contentRef }, logger: app.logger });
 }
 

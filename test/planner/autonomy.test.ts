@@ -9,8 +9,6 @@ import { MailroomError } from '../../src/kernel/errors.js';
 import {
   LEVELS,
   MONEY_TOOLS,
-  TIERS,
-  VERIFICATIONS,
   amountOverCeiling,
   autonomyPolicy,
   checkAutonomy,
@@ -23,6 +21,7 @@ import { decideApproval } from '../../src/planner/approval-policy.js';
 import type { Plan } from '../../src/model/plan.js';
 import { createRegistry } from '../../src/tools/registry.js';
 import { trustedContext } from '../fixtures/trusted-context.js';
+import { SenderTier, Verification } from '../../src/model/trusted-context.js';
 
 const registry = createRegistry();
 const ACTING = registry.tools.filter((t) => t.risk !== 'read');
@@ -114,8 +113,8 @@ const ruleArb: fc.Arbitrary<Record<string, unknown>> = fc.record(
     tool: fc.subarray(ACTING.map((t) => t.name), { minLength: 1 }),
     category: fc.subarray([...CATEGORIES, 'unknown'], { minLength: 1 }),
     source: fc.constantFrom('route', 'classifier'),
-    tier: fc.subarray([...TIERS], { minLength: 1 }),
-    verified: fc.subarray([...VERIFICATIONS], { minLength: 1 }),
+    tier: fc.subarray([...SenderTier.options], { minLength: 1 }),
+    verified: fc.subarray([...Verification.options], { minLength: 1 }),
     maxAmount: fc.integer({ min: 1, max: 1000 }),
     level: fc.constantFrom(...LEVELS),
   },
@@ -126,8 +125,8 @@ const situationArb = fc.record({
   tool: fc.constantFrom(...ACTING),
   category: fc.constantFrom(...CATEGORIES, 'unknown'),
   source: fc.constantFrom('route' as const, 'classifier' as const),
-  tier: fc.constantFrom(...TIERS),
-  verified: fc.constantFrom(...VERIFICATIONS),
+  tier: fc.constantFrom(...SenderTier.options),
+  verified: fc.constantFrom(...Verification.options),
   robot: fc.boolean(),
   amount: fc.option(fc.integer({ min: 1, max: 2000 }), { nil: null }),
   suggestionFed: fc.boolean(),

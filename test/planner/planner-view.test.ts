@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { resolveArgs } from '../../src/executor/resolve-args.js';
-import { caseIdFor, ContentRef, EmailId } from '../../src/kernel/ids.js';
+import { caseIdFor, EmailRef, EmailId } from '../../src/kernel/ids.js';
 import { planningKey } from '../../src/planner/plan-cache.js';
 import { validatePlan } from '../../src/planner/plan-validator.js';
 import { parsePlaceholder, type Plan } from '../../src/model/plan.js';
@@ -166,7 +166,7 @@ describe('{{context.…}} placeholders: listed for the planner, resolved from th
   });
 
   it('every playbook plan uses only listed paths, and each resolves to a value from the TrustedContext', () => {
-    const emailRef = ContentRef.parse('ur_content_0123456789abcdef');
+    const emailRef = EmailRef.parse('ur_content_0123456789abcdef');
     const listed = new Set<string>(CONTEXT_PLACEHOLDERS);
     for (const name of [...PLAYBOOK_CATEGORIES, ...Object.keys(DEFAULT_PLAYBOOKS)]) {
       for (const over of [{}, { account: null }, { sender: { verified: false as const, reason: 'dmarc=fail' }, account: null }]) {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { AppContext } from '../../src/services/services.js';
 import { resolveArgs } from '../../src/executor/resolve-args.js';
-import { ContentRef, DraftRef, EmailId, SummaryRef } from '../../src/kernel/ids.js';
+import { EmailRef, DraftRef, EmailId, SummaryRef } from '../../src/kernel/ids.js';
 import { TrustedContext } from '../../src/model/trusted-context.js';
 import { decideApproval } from '../../src/planner/approval-policy.js';
 import { validatePlan } from '../../src/planner/plan-validator.js';
@@ -67,7 +67,7 @@ describe('typed refs', () => {
     const outputs = {
       sum: { value: { ref: SummaryRef.parse('ur_summary_0123456789abcdef'), urgency: 'normal' }, label: { tainted: true, conf: 'sender' as const }, taintedFields: ['ref', 'urgency'] },
     };
-    expect(() => resolveArgs(step, sendReply, { trusted: context, emailRef: ContentRef.parse('ur_content_0123456789abcdef'), outputs })).toThrow(
+    expect(() => resolveArgs(step, sendReply, { trusted: context, emailRef: EmailRef.parse('ur_content_0123456789abcdef'), outputs })).toThrow(
       expect.objectContaining({ code: 'TAINT_VIOLATION' }),
     );
   });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ContentRef, EmailId } from '../../src/kernel/ids.js';
+import { EmailRef, EmailId } from '../../src/kernel/ids.js';
 import { TrustedContext } from '../../src/model/trusted-context.js';
 import { resolveArgs } from '../../src/executor/resolve-args.js';
 import type { Plan } from '../../src/model/plan.js';
@@ -21,7 +21,7 @@ const context = TrustedContext.parse({
   attachments: { count: 0, types: [] },
   auto: { kind: 'none', reason: '' },
 });
-const emailRef = ContentRef.parse('ur_content_0123456789abcdef');
+const emailRef = EmailRef.parse('ur_content_0123456789abcdef');
 
 /** A classifier step whose (tainted) category then feeds `tool.arg`. */
 const categoryInto = (tool: string, args: Record<string, string | null>): Plan => ({
