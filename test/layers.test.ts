@@ -48,6 +48,13 @@ describe('the house in layers (.dependency-cruiser.cjs)', () => {
       expect(readFileSync(path.join(ROOT, 'src', folder, 'README.md'), 'utf8')).toMatch(/^# src\/\w+/);
   });
 
+  it("the README's architecture table lists the layers top down, one row each, as the rule has them", () => {
+    const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Architecture'), readme.indexOf('\n## ', readme.indexOf('## Architecture') + 1));
+    const rows = [...section.matchAll(/^\|[^|]*\| (`src\/[^|]+)\|/gm)].map((m) => [...(m[1] ?? '').matchAll(/`src\/(\w+)`/g)].map((f) => f[1]));
+    expect(rows).toEqual([...LAYERS].reverse());
+  });
+
   describe('planted violations fail', () => {
     let tree: string;
     beforeAll(() => {
