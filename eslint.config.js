@@ -59,7 +59,12 @@ export const config = tseslint.config(
   {
     files: ['src/**/*.ts', 'test/**/*.ts', 'bench/**/*.ts'],
     rules: {
-      'no-restricted-syntax': ['error', { selector: 'ExportDefaultDeclaration', message: 'Named exports only.' }],
+      'no-restricted-syntax': [
+        'error',
+        { selector: 'ExportDefaultDeclaration', message: 'Named exports only.' },
+        // One place for each thing: a name is imported from the module that defines it.
+        { selector: 'ExportNamedDeclaration[source], ExportAllDeclaration', message: 'No re-exports: import the name from the module that defines it.' },
+      ],
     },
   },
   {

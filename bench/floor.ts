@@ -12,7 +12,8 @@ import { Queue, Worker } from 'bullmq';
 import nodemailer from 'nodemailer';
 import { z } from 'zod';
 import { createRedis, type Redis } from '../src/queues/connection.js';
-import { aligned, parseAuthenticationResults } from '../src/ingest/sender-verification.js';
+import { aligned } from '../src/ingest/sender-verification.js';
+import { parseAuthenticationResults } from '../src/ingest/authentication-results.js';
 import { corpus, mapLimit, redisCommandCount, redisCpuSeconds, round } from './lib.js';
 
 const Parsed = z.union([

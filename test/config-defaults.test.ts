@@ -35,6 +35,12 @@ describe('defaults in the schema', () => {
     expect(file.limits).toEqual({ maxAttachmentBytes: 10 * 1024 * 1024, maxAttachments: 50, maxMimeDepth: 20, maxHeaderLines: 500, maxHeaderFieldBytes: 64 * 1024 });
   });
 
+  it("approval.publicUrl is resolved once, in the config: the web role's own address unless set, never with a trailing slash", () => {
+    expect(loadConfig({ env: { MAILROOM_HTTP_PORT: '8123' }, cwd: '/tmp' }).approval.publicUrl).toBe('http://127.0.0.1:8123');
+    const set = loadConfig({ env: {}, configPath: configFile({ approval: { publicUrl: 'https://mailroom.acme.example/' } }) });
+    expect(set.approval.publicUrl).toBe('https://mailroom.acme.example');
+  });
+
   it('the parser used without a config has the same limits as a config that sets none (they are written twice, so the parse thread need not load the config module)', () => {
     const config = loadConfig({ env: {}, cwd: '/tmp' });
     expect(DEFAULT_PARSE_LIMITS).toEqual({ ...config.limits, maxMessageBytes: config.maxMessageBytes });

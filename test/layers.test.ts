@@ -133,4 +133,12 @@ describe('the house in layers (.dependency-cruiser.cjs)', () => {
       .map((m) => m.line);
     expect(restricted).toEqual([1, 2]);
   });
+
+  it('eslint refuses a re-export: each name is imported from the module that defines it', async () => {
+    const eslint = new ESLint({ cwd: ROOT });
+    const code = ["export { EmailId } from './ids.js';", "export * from './errors.js';", 'export const kept = 1;', ''].join('\n');
+    const [result] = await eslint.lintText(code, { filePath: path.join(ROOT, 'src/kernel/planted.ts') });
+    const refused = (result?.messages ?? []).filter((m) => m.ruleId === 'no-restricted-syntax').map((m) => m.line);
+    expect(refused).toEqual([1, 2]);
+  });
 });

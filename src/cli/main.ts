@@ -7,7 +7,7 @@ import { toMailroomError } from '../kernel/errors.js';
 import { createLogger } from '../kernel/logger.js';
 import { runProcess, runStatus } from './process-command.js';
 import { formatTable } from './summary.js';
-import { DEFAULT_ARCHIVE_AFTER, runArchive } from './archive-command.js';
+import { runArchive } from './archive-command.js';
 import { runAudit } from './audit-command.js';
 import { deadLetter, formatDeadLetter, listDeadLetters, requeueLetter } from './dead-letter-command.js';
 import { runExport } from './export-command.js';
@@ -354,8 +354,8 @@ quarantined, its job or its text expired.`,
   program
     .command('archive')
     .description('move the history (ledger record, audit trail, labels) of emails at rest out of Redis into the history store, then apply retention')
-    .option('--older-than <duration>', 'only emails whose last change is older than this (0s: every email at rest)', DEFAULT_ARCHIVE_AFTER)
-    .action(async (opts: { olderThan: string }, cmd: Command) => {
+    .option('--older-than <duration>', "only emails whose last change is older than this (0s: every email at rest; default: the config's retention.archiveAfter, 14d unless set)")
+    .action(async (opts: { olderThan?: string }, cmd: Command) => {
       const config = configFrom(cmd, { logLevel: 'warn', withoutSecrets: true });
       const r = await runArchive(config, createLogger({ level: config.logLevel }), opts.olderThan, (line) => process.stderr.write(`mailroom: ${line}\n`));
       process.stdout.write(`archived ${r.archived} emails; ${r.skipped} left in Redis (not at rest, or too recent)\n`);

@@ -2,7 +2,7 @@ import type { Config } from '../config/config.js';
 import { createContext } from '../app/context.js';
 import { type AppContext } from '../services/services.js';
 import { MailroomError } from '../kernel/errors.js';
-import { parseApprovalJobId } from '../executor/review.js';
+import { parseApprovalJobId } from '../executor/review-ids.js';
 import { caseHistory, formatCaseHistory } from '../run/case-history.js';
 import { approveParked, rejectParked } from '../run/decisions.js';
 import { readReview } from '../executor/review-record.js';

@@ -68,7 +68,7 @@ export const ApprovalFile = z
     deadline: Duration.default('48h'),
     /** Who may sign in to Bull Board (HTTP basic auth); passwords come from the environment. @defaultValue [] */
     reviewers: z.array(z.object({ name: ReviewerName, password: EnvSecret }).strict()).default([]),
-    /** How people reach Bull Board, for links in notifications. @defaultValue http://HOST:PORT (src/executor/notify.ts, from `http`) */
+    /** How people reach Bull Board, for links in notifications. @defaultValue http://HOST:PORT (from `http`, resolved by loadConfig) */
     publicUrl: z.string().url().optional(),
     /** Tell the reviewers when a plan parks: a signed webhook (Slack-compatible `text`) and/or a mail to a team. */
     notify: z
@@ -436,7 +436,8 @@ export const Config = z.object({
     deadlineSeconds: z.number().int().positive(),
     /** Named reviewers with their passwords; empty → a password is generated at start (loopback only). */
     reviewers: z.array(z.object({ name: ReviewerName, password: z.string().min(1) })),
-    publicUrl: z.string().optional(),
+    /** Where links in notices point, without a trailing slash: the configured URL, else the web role's own address. */
+    publicUrl: z.string(),
     webhook: z.object({ url: z.string().url(), secret: z.string().min(1) }).optional(),
     /** The team mailed about parked plans. */
     notifyTeam: TeamName.optional(),
@@ -788,7 +789,7 @@ export function loadConfig(options: {
     approval: {
       deadlineSeconds: durationSeconds(file.approval.deadline),
       reviewers,
-      publicUrl: file.approval.publicUrl,
+      publicUrl: (file.approval.publicUrl ?? `http://${file.http.host}:${env.MAILROOM_HTTP_PORT ?? file.http.port}`).replace(/\/+$/, ''),
       webhook: file.approval.notify?.webhook && webhookSecret ? { url: file.approval.notify.webhook.url, secret: webhookSecret } : undefined,
       notifyTeam: file.approval.notify?.team,
       digestMinutes: file.approval.notify?.digestMinutes,

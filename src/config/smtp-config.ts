@@ -17,7 +17,7 @@ export const SmtpServerFile = z
     port: z.number().int().min(1).max(65535).optional(),
     /** `implicit` (SMTPS), `starttls` (required upgrade) or `none` (loopback only). @defaultValue the preset's, else starttls */
     tls: TlsMode.optional(),
-    /** Verify the server certificate. @defaultValue true */
+    /** Verify the server certificate. @defaultValue true (applied below, not here: any field given names a server) */
     tlsVerify: z.boolean().optional(),
     /** The login (usually the support address). */
     user: z.string().min(1).optional(),

@@ -25,7 +25,7 @@ const slackEscape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;'
 
 /** Where a reviewer opens the parked plan in Bull Board. */
 export function reviewLink(app: Pick<AppContext, 'config'>, r: Pick<ReviewRecord, 'planId' | 'seq'>): string {
-  const base = app.config.approval.publicUrl?.replace(/\/+$/, '') ?? `http://${app.config.http.host}:${app.config.http.port}`;
+  const base = app.config.approval.publicUrl;
   return `${base}/admin/queues/queue/approval/${approvalJobId(r.planId, r.seq)}`;
 }
 

@@ -6,11 +6,10 @@ import { keepForReview, loadOutputs, loadPlan, loadTriage } from '../store/run-s
 import type { ToolDescriptor } from '../tools/tool.js';
 import { describeEffect, effectDigest } from './effects.js';
 import type { RefSources } from './resolve-args.js';
-import { approvalJobId, parseApprovalJobId } from './review-ids.js';
+import { approvalJobId } from './review-ids.js';
 import { nextReviewSeq, readReview, writeReview, type ReviewRecord, type ReviewState } from './review-record.js';
 import { buildReview } from './review-view.js';
 
-export { approvalJobId, parseApprovalJobId };
 
 /**
  * The review of a parked plan: what a human is shown, the record of it that only Mailroom writes,

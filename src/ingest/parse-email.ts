@@ -62,7 +62,7 @@ function addresses(obj: AddressObject | AddressObject[] | undefined): string[] {
 
 /**
  * mailparser and what it pulls in (iconv tables, an HTML-to-text converter), loaded on the first
- * parse: the main thread imports this module for its schemas, limits and header peeks, while
+ * parse: the main thread imports this module for its schemas and limits, while
  * parsing runs in a parse thread (parse-isolated.ts, which loads it before taking work), so a
  * worker process's main thread never holds it (about 11 MB of RSS).
  */

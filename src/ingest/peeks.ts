@@ -1,6 +1,8 @@
+import addressparser from 'nodemailer/lib/addressparser';
+
 // Cheap looks at a raw message that parse nothing: where an mbox separator ends, whether the
-// bytes look like mail at all, the Message-ID for dedup, the longest header field. The main thread
-// uses them before (or instead of) a parse; they load nothing.
+// bytes look like mail at all, the Message-ID and From addresses for dedup, the longest header
+// field. The main thread uses them before (or instead of) a parse; they load no mail parser.
 /**
  * The byte offset where the message starts: after a leading mbox `From ` separator line (what
  * mbox archives and some exports put before each message), else 0. The line is not a header
@@ -32,13 +34,35 @@ export function looksLikeEmail(raw: Buffer): boolean {
   return headerish.length >= 2 && /^[\x21-\x39\x3b-\x7e]+[ \t]*:/.test(lines[0] ?? '');
 }
 
+/** How much of the message is searched for the header block by the dedup peeks. */
+const HEAD_BYTES = 65536;
+
+/** The raw header block: what comes before the first empty line within {@link HEAD_BYTES}. */
+function headerBlock(raw: Buffer): string {
+  const head = raw.subarray(0, HEAD_BYTES).toString('latin1');
+  const end = head.search(/\r?\n\r?\n/);
+  return end >= 0 ? head.slice(0, end) : head;
+}
+
 /** The Message-ID from the raw header block, for dedup before the full parse. */
 export function peekMessageId(raw: Buffer): string | null {
-  const head = raw.subarray(0, 65536).toString('latin1');
-  const end = head.search(/\r?\n\r?\n/);
-  const block = end >= 0 ? head.slice(0, end) : head;
+  const block = headerBlock(raw);
   const m = /^message-id:[ \t]*(?:\r?\n[ \t]+)?(<[^>\r\n]{1,900}>)/im.exec(block);
   return m?.[1] ?? null;
+}
+
+/** The From addresses of the raw header block (the first 4 From headers), parsed and lowercased, in order. */
+export function peekFromAddresses(raw: Buffer): string {
+  const block = headerBlock(raw).replace(/\r?\n(?=[ \t])/g, '');
+  const addresses: string[] = [];
+  let headers = 0;
+  for (const m of block.matchAll(/^from:(.*)$/gim)) {
+    // Bounded (RFC 5322's 998-character line, a few headers): a real From is far shorter, and a
+    // flood of addresses must not make the address parser the slow part of taking mail in.
+    if (++headers > 4) break;
+    for (const a of addressparser((m[1] ?? '').slice(0, 998), { flatten: true })) addresses.push(a.address.toLowerCase());
+  }
+  return addresses.join(',');
 }
 
 /**

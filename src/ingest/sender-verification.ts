@@ -6,8 +6,6 @@ import { lowerAscii } from '../mail/header-syntax.js';
 import type { Sender } from '../model/trusted-context.js';
 import { type LocalAuthResult } from '../model/verification.js';
 
-export { parseAuthenticationResults, type AuthResult, type ParsedAuthResults } from './authentication-results.js';
-export { countFromMailboxes } from './auth-facts.js';
 
 const domainOf = (address: string) => lowerAscii(address.slice(address.lastIndexOf('@') + 1));
 

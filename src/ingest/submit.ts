@@ -1,10 +1,9 @@
 import { createHash } from 'node:crypto';
-import addressparser from 'nodemailer/lib/addressparser';
 import type { AppContext } from '../services/services.js';
 import { MailroomError, toMailroomError } from '../kernel/errors.js';
 import { emailIdFor, sha256Hex, type EmailId } from '../kernel/ids.js';
 import type { IngestJob } from '../queues/catalog.js';
-import { peekMessageId, withoutMboxLine } from './peeks.js';
+import { peekFromAddresses, peekMessageId, withoutMboxLine } from './peeks.js';
 import type { SourceInfo } from '../model/trusted-context.js';
 
 export interface Submission {
@@ -12,25 +11,6 @@ export interface Submission {
   duplicate: boolean;
   /** The email is handled in shadow mode: a new one as asked, a duplicate as it was first taken in. */
   shadow: boolean;
-}
-
-/** How much of the message is searched for the header block, as peekMessageId does. */
-const HEAD_BYTES = 65536;
-
-/** The From addresses of the raw header block (the first 4 From headers), parsed and lowercased, in order. */
-export function peekFromAddresses(raw: Buffer): string {
-  const head = raw.subarray(0, HEAD_BYTES).toString('latin1');
-  const end = head.search(/\r?\n\r?\n/);
-  const block = (end >= 0 ? head.slice(0, end) : head).replace(/\r?\n(?=[ \t])/g, '');
-  const addresses: string[] = [];
-  let headers = 0;
-  for (const m of block.matchAll(/^from:(.*)$/gim)) {
-    // Bounded (RFC 5322's 998-character line, a few headers): a real From is far shorter, and a
-    // flood of addresses must not make the address parser the slow part of taking mail in.
-    if (++headers > 4) break;
-    for (const a of addressparser((m[1] ?? '').slice(0, 998), { flatten: true })) addresses.push(a.address.toLowerCase());
-  }
-  return addresses.join(',');
 }
 
 /** How much of the body (CRs left out) the dedup digest covers: bounded work for any size. */

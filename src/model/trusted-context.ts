@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CaseId, EmailId, UntrustedRef } from '../kernel/ids.js';
+import { CaseId, EmailId } from '../kernel/ids.js';
 
 /** What kind of machine (if any) wrote a message. */
 export const AutoKind = z.enum(['none', 'autoreply', 'bulk', 'list', 'bounce', 'loop']);
@@ -148,4 +148,3 @@ export const UntrustedContent = z.object({
 });
 export type UntrustedContent = z.infer<typeof UntrustedContent>;
 
-export { UntrustedRef };

@@ -124,4 +124,3 @@ export async function replanEmail(deps: PlannerDeps, view: PlannerView, facts: R
   return accept(asked.plan, 'llm', deps, asked.rejected) ?? escalation(deps, asked.rejected, 'step_failed');
 }
 
-export { PROMPT_VERSION };

@@ -5,7 +5,6 @@ import { SourceInfo } from '../model/trusted-context.js';
 import type { Redis } from './connection.js';
 import { ApprovalJob } from './approval-job.js';
 
-export { ApprovalJob };
 
 /** Job data carries references and ids, never email text. */
 export const IngestJob = z.object({ emailId: EmailId, rawRef: UntrustedRef, source: SourceInfo }).strict();

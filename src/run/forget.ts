@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { EmailRecord, RESTING_STATES } from '../audit/email-ledger.js';
 import { MailroomError } from '../kernel/errors.js';
 import { EmailId, PlanId } from '../kernel/ids.js';
-import { peekFromAddresses } from '../ingest/submit.js';
+import { peekFromAddresses } from '../ingest/peeks.js';
 import { scanKeys, type Redis } from '../queues/connection.js';
 import type { Queues } from '../queues/catalog.js';
 import type { RedisKeys } from '../queues/keys.js';

@@ -8,7 +8,6 @@ import { SourceInfo, TrustedContext } from '../model/trusted-context.js';
 import { Label } from '../model/label.js';
 import { StoredPlan } from '../model/stored-plan.js';
 
-export { claimEffect, recordEffectDone, releaseEffect, type EffectClaim } from './effect-claims.js';
 
 /**
  * The run store: the Redis layout of one email's run, and the only code that reads or writes it.

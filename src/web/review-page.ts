@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { AppContext } from '../services/services.js';
 import { MailroomError } from '../kernel/errors.js';
 import { refundHistory } from '../executor/effects.js';
-import { approvalJobId } from '../executor/review.js';
+import { approvalJobId } from '../executor/review-ids.js';
 import { readReview, type ReviewState } from '../executor/review-record.js';
 import { EmailId, PlanId } from '../kernel/ids.js';
 import { boardSectionsOf } from '../queues/approval-job.js';

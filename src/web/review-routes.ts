@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../services/services.js';
 import { MailroomError } from '../kernel/errors.js';
-import { parseApprovalJobId } from '../executor/review.js';
+import { parseApprovalJobId } from '../executor/review-ids.js';
 import { approveParked, rejectParked } from '../run/decisions.js';
 import { readReview } from '../executor/review-record.js';
 import { QueueCatalog } from '../queues/catalog.js';

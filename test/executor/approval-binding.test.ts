@@ -6,7 +6,7 @@ import type { Config } from '../../src/config/config.js';
 import { createContext } from '../../src/app/context.js';
 import { type AppContext } from '../../src/services/services.js';
 import { startWorkers, type RunningWorkers } from '../../src/app/workers.js';
-import { approvalJobId } from '../../src/executor/review.js';
+import { approvalJobId } from '../../src/executor/review-ids.js';
 import { approveParked, escalateIfOverdue } from '../../src/run/decisions.js';
 import { park } from '../../src/run/park.js';
 import { readReview } from '../../src/executor/review-record.js';

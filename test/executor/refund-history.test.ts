@@ -5,7 +5,7 @@ import type { Config } from '../../src/config/config.js';
 import { createContext } from '../../src/app/context.js';
 import { type AppContext } from '../../src/services/services.js';
 import { refundHistory } from '../../src/executor/effects.js';
-import { approvalJobId } from '../../src/executor/review.js';
+import { approvalJobId } from '../../src/executor/review-ids.js';
 import { readReview } from '../../src/executor/review-record.js';
 import { EmailId, PlanId } from '../../src/kernel/ids.js';
 import { createLogger } from '../../src/kernel/logger.js';

@@ -8,7 +8,9 @@ import { dkimSignature, type SignOptions } from '../../src/eval/mta-stamp.js';
 import { loadAccounts } from '../../src/store/accounts.js';
 import { parseEmail } from '../../src/ingest/parse-email.js';
 import { verificationInput } from '../../src/ingest/triage.js';
-import { aligned, countFromMailboxes, needsLocalCheck, parseAuthenticationResults, verifySender, type VerificationPolicy } from '../../src/ingest/sender-verification.js';
+import { aligned, needsLocalCheck, verifySender, type VerificationPolicy } from '../../src/ingest/sender-verification.js';
+import { countFromMailboxes } from '../../src/ingest/auth-facts.js';
+import { parseAuthenticationResults } from '../../src/ingest/authentication-results.js';
 import { Sender } from '../../src/model/trusted-context.js';
 import { EXAMPLE_CONFIG_FILE } from '../fixtures/examples.js';
 

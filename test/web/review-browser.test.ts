@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { approvalJobId } from '../../src/executor/review.js';
+import { approvalJobId } from '../../src/executor/review-ids.js';
 import { readReview } from '../../src/executor/review-record.js';
 import { PlanId, type EmailId } from '../../src/kernel/ids.js';
 import { EXAMPLES } from '../fixtures/examples.js';

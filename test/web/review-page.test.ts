@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { approvalJobId } from '../../src/executor/review.js';
+import { approvalJobId } from '../../src/executor/review-ids.js';
 import { readReview } from '../../src/executor/review-record.js';
 import { PlanId, type EmailId } from '../../src/kernel/ids.js';
 import { reviewUrl } from '../../src/web/review-html.js';

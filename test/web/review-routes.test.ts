@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RESTING_STATES } from '../../src/audit/email-ledger.js';
-import { approvalJobId } from '../../src/executor/review.js';
+import { approvalJobId } from '../../src/executor/review-ids.js';
 import { readReview } from '../../src/executor/review-record.js';
 import { PlanId, type EmailId } from '../../src/kernel/ids.js';
 import { basic, REVIEWERS, startReviewDaemon, type ReviewDaemon } from '../harness/review-daemon.js';
