@@ -17,11 +17,27 @@ import type { EmailId } from '../../src/kernel/ids.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
+/** What the daemons wrote to stderr (errors only), shown when a wait below gives up. */
+let daemonErrors = '';
+
 function startDaemon(env: NodeJS.ProcessEnv): ChildProcess {
-  return spawn(process.execPath, [path.join(ROOT, 'bin/mailroom.js'), 'start'], {
+  const child = spawn(process.execPath, [path.join(ROOT, 'bin/mailroom.js'), 'start'], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, MAILROOM_LOG_LEVEL: 'error', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    daemonErrors += chunk.toString();
+  });
+  return child;
+}
+
+/** `wait`, or its error with the daemons' stderr, so that a failure on a loaded machine says why. */
+async function explained<T>(wait: Promise<T>): Promise<T> {
+  try {
+    return await wait;
+  } catch (err) {
+    throw new Error(`${err instanceof Error ? err.message : String(err)}; daemon stderr:\n${daemonErrors.slice(-4000) || '(nothing)'}`, { cause: err });
+  }
 }
 
 function exited(child: ChildProcess): Promise<number | null> {
@@ -73,15 +89,16 @@ describe('a worker killed in the middle of send_reply', () => {
     const raw = readFileSync(path.join(EXAMPLES, 'mailbox', '01-invoice-copy-request.eml'));
     const { emailId } = await submitEmail(app, raw, { kind: 'file', path: 'crash.eml' });
 
-    // The message is at the server; the worker waits for the acknowledgement: kill it now.
-    await smtp.waitFor(1, 30_000);
+    // The message is at the server; the worker waits for the acknowledgement: kill it now. (A
+    // few seconds here; the bound is for a machine loaded by other test files.)
+    await explained(smtp.waitFor(1, 60_000));
     first.kill('SIGKILL');
     await exited(first);
     release();
 
     const second = startDaemon(env);
     children.push(second);
-    const rec = await waitForRest(app, emailId, 30_000);
+    const rec = await explained(waitForRest(app, emailId, 60_000));
     expect(smtp.messages).toHaveLength(1);
     expect(rec.state).toBe('escalated');
     expect(rec.reason).toContain('MAILROOM_DELIVERY_UNKNOWN');
@@ -93,5 +110,5 @@ describe('a worker killed in the middle of send_reply', () => {
     // The daemon stops cleanly on SIGTERM.
     second.kill('SIGTERM');
     expect(await exited(second)).toBe(0);
-  });
+  }, 180_000);
 });
