@@ -7,8 +7,9 @@ import type { Logger } from '../kernel/logger.js';
 
 /**
  * `mailroom archive [--older-than DURATION]`: moves the history of every email at rest for longer
- * than the duration (unset: the config's `retention.archiveAfter`, as the daemon's sweep) out of Redis into the history store, then applies retention (as the daemon
- * does daily). Progress goes to `progress` (stderr) after each batch; the counts are returned.
+ * than the duration (unset: the config's `retention.archiveAfter`, as the daemon's sweep) out of
+ * Redis into the history store, then applies retention (as the daemon does daily). Progress goes
+ * to `progress` (stderr) after each batch; the counts are returned.
  */
 export async function runArchive(config: Config, logger: Logger, olderThan: string | undefined, progress: (line: string) => void): Promise<ArchiveResult & RetentionResult> {
   const d = olderThan === undefined ? null : Duration.safeParse(olderThan);

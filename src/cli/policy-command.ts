@@ -3,14 +3,14 @@ import type { Config } from '../config/config.js';
 import { MailroomError } from '../kernel/errors.js';
 import { autonomyPolicy, checkAutonomy, decideLevel, limitsFor, ruleLabel, type StepSituation } from '../planner/autonomy.js';
 import { AutonomyLevel } from '../model/autonomy.js';
-import { SenderTier, Verification } from '../model/trusted-context.js';
+import { CategorySource, SenderTier, Verification } from '../model/trusted-context.js';
 import type { ToolRegistry } from '../tools/registry.js';
 
 /** The facts `mailroom policy explain` is asked about (its options, parsed). */
 export const ExplainQuery = z
   .object({
     category: z.string(),
-    source: z.enum(['route', 'classifier']),
+    source: CategorySource,
     tier: SenderTier,
     verified: Verification,
     robot: z.boolean(),

@@ -702,6 +702,7 @@ export function loadConfig(options: {
   const secretProblems: string[] = [];
   const reviewers = resolveReviewers(file.approval, rawEnv, env.MAILROOM_REVIEWERS, secretProblems);
   const webhookSecret = file.approval.notify?.webhook ? rawEnv[file.approval.notify.webhook.secret.env] : undefined;
+  const http = { host: file.http.host, port: env.MAILROOM_HTTP_PORT ?? file.http.port, metrics: file.http.metrics };
   const { url: smtpFileUrl, outboxDir: _outboxDir, ...smtpServerFile } = file.smtp;
   if (smtpFileUrl && namesSmtpServer(smtpServerFile)) problems.push('smtp: set url or a server (provider, host, user, …), not both');
   const smtpUrl = env.SMTP_URL ?? smtpFileUrl;
@@ -785,11 +786,11 @@ export function loadConfig(options: {
       maxAgeSeconds: file.verification.maxAge === null ? null : durationSeconds(file.verification.maxAge),
       ...(file.verification.dnsServers ? { dnsServers: file.verification.dnsServers } : {}),
     },
-    http: { host: file.http.host, port: env.MAILROOM_HTTP_PORT ?? file.http.port, metrics: file.http.metrics },
+    http,
     approval: {
       deadlineSeconds: durationSeconds(file.approval.deadline),
       reviewers,
-      publicUrl: (file.approval.publicUrl ?? `http://${file.http.host}:${env.MAILROOM_HTTP_PORT ?? file.http.port}`).replace(/\/+$/, ''),
+      publicUrl: (file.approval.publicUrl ?? `http://${http.host}:${http.port}`).replace(/\/+$/, ''),
       webhook: file.approval.notify?.webhook && webhookSecret ? { url: file.approval.notify.webhook.url, secret: webhookSecret } : undefined,
       notifyTeam: file.approval.notify?.team,
       digestMinutes: file.approval.notify?.digestMinutes,

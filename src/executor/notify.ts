@@ -25,8 +25,7 @@ const slackEscape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;'
 
 /** Where a reviewer opens the parked plan in Bull Board. */
 export function reviewLink(app: Pick<AppContext, 'config'>, r: Pick<ReviewRecord, 'planId' | 'seq'>): string {
-  const base = app.config.approval.publicUrl;
-  return `${base}/admin/queues/queue/approval/${approvalJobId(r.planId, r.seq)}`;
+  return `${app.config.approval.publicUrl}/admin/queues/queue/approval/${approvalJobId(r.planId, r.seq)}`;
 }
 
 /** The notice: trusted facts only (category, account, effects and amounts, deadline, link). */

@@ -6,7 +6,6 @@ import { lowerAscii } from '../mail/header-syntax.js';
 import type { Sender } from '../model/trusted-context.js';
 import { type LocalAuthResult } from '../model/verification.js';
 
-
 const domainOf = (address: string) => lowerAscii(address.slice(address.lastIndexOf('@') + 1));
 
 /** Relaxed alignment (DMARC): the signing domain is the From domain or a parent of it. */

@@ -70,7 +70,7 @@ export function refKindOf(value: unknown): RefKind | null {
   return RefKind.options.find((k) => refEntry(k).pattern.test(value)) ?? null;
 }
 
-/** An email's untrusted content, stored once (`emailRef` wherever it is held, `{{email.ref}}` in a plan; `content:…` as text). */
+/** An email's untrusted content, stored once (`emailRef` wherever it is held, `{{email.ref}}` in a plan; `ur_content_…` as text). */
 export const EmailRef = refOf('content');
 export type EmailRef = z.infer<typeof EmailRef>;
 export const DraftRef = refOf('draft');

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -23,6 +23,7 @@ describe('mailroom archive without --older-than (real Redis, the real CLI)', () 
   });
   afterAll(async () => {
     await redis?.close();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   /** The example config with `retention.archiveAfter` set (or not), its own prefix and data dir. */
